@@ -1,0 +1,91 @@
+"""What every driver is: a registry entry, a spec model, a poll, and one error tree."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel
+
+from monitor.model import Reading
+
+if TYPE_CHECKING:
+    from monitor.config.model import DeviceConfig
+
+
+class DriverError(Exception):
+    """Root of every driver error; library errors are translated into these."""
+
+
+class CommError(DriverError):
+    """A passing fault: refused, timed out, closed; retried with backoff."""
+
+
+class ProtocolError(DriverError):
+    """The device answered, but not with something usable."""
+
+
+class AuthError(DriverError):
+    """Credentials refused: an operator must act; not retried quickly."""
+
+
+@dataclass
+class PollResult:
+    """Readings of one poll plus the protocol problems met (their points read ``invalid``)."""
+
+    readings: list[Reading]
+    problems: list[str] = field(default_factory=list)
+
+
+Issue = tuple[tuple[str | int, ...], str]
+"""A config problem found by a driver: path inside the device entry, message."""
+
+
+class Driver(abc.ABC):
+    """One instance per device; used by exactly one poll task."""
+
+    type_name: ClassVar[str]
+    spec_model: ClassVar[type[BaseModel]]
+    """Validates ``{"connection": ..., "points": [...]}`` of a device entry."""
+
+    def __init__(self, device: DeviceConfig):
+        self.device = device
+        self.spec: Any = device.spec
+
+    @classmethod
+    def check_site(cls, devices: Sequence[DeviceConfig]) -> list[tuple[int, Issue]]:
+        """Cross-device checks for this driver; returns (device index, issue) pairs."""
+        return []
+
+    @abc.abstractmethod
+    def point_keys(self) -> list[str]:
+        """Keys of the points this device provides."""
+
+    @abc.abstractmethod
+    async def poll(self) -> PollResult:
+        """Read every point once; raise a DriverError when the device cannot be read."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+
+REGISTRY: dict[str, type[Driver]] = {}
+
+
+def register(cls: type[Driver]) -> type[Driver]:
+    REGISTRY[cls.type_name] = cls
+    return cls
+
+
+def driver_class(type_name: str) -> type[Driver] | None:
+    """The driver registered as ``type_name``, loading the built-in ones first."""
+    import drivers.modbus  # noqa: F401  (registers itself)
+
+    return REGISTRY.get(type_name)
+
+
+def known_types() -> list[str]:
+    driver_class("")
+    return sorted(REGISTRY)

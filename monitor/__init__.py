@@ -1,0 +1,3 @@
+"""Vigil: facility monitoring and emergency-response daemon."""
+
+__version__ = "0.1.0"

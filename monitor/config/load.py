@@ -1,0 +1,154 @@
+"""Load a site config: parse, validate fields, let drivers check theirs, cross-check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from drivers.base import driver_class, known_types
+from monitor.config.errors import ConfigError, ConfigIssue
+from monitor.config.model import SiteConfig
+from monitor.config.types import SecretRef
+from monitor.config.yamlsource import Source, parse_yaml
+
+
+def _message(err: Any) -> str:
+    msg = str(err["msg"])
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    if err["type"] == "missing":
+        return "required key is missing"
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    return msg
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """Drop the rule-kind tag pydantic puts after a list index (``rules.0.threshold.high``)."""
+    return tuple(part for i, part in enumerate(loc)
+                 if not (i and isinstance(loc[i - 1], int) and part in _RULE_KINDS))
+
+
+_RULE_KINDS = {"threshold", "state", "rate", "stale"}
+
+
+def _validation_issues(src: Source, err: ValidationError,
+                       prefix: tuple[str | int, ...] = ()) -> list[ConfigIssue]:
+    issues = []
+    for e in err.errors():
+        path = (*prefix, *_clean_loc(e["loc"]))
+        issues.append(src.issue(path, _message(e)))
+    return issues
+
+
+def _validate_drivers(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    by_type: dict[str, list[int]] = {}
+    for i, dev in enumerate(cfg.devices):
+        cls = driver_class(dev.type)
+        if cls is None:
+            issues.append(src.issue(("devices", i, "type"),
+                                    f"unknown driver type {dev.type!r} "
+                                    f"(known: {', '.join(known_types())})"))
+            continue
+        try:
+            spec: BaseModel = cls.spec_model.model_validate(
+                {"connection": dev.connection, "points": dev.points})
+        except ValidationError as err:
+            issues.extend(_validation_issues(src, err, ("devices", i)))
+            continue
+        dev._spec = spec
+        by_type.setdefault(dev.type, []).append(i)
+    for type_name, indexes in by_type.items():
+        cls = driver_class(type_name)
+        assert cls is not None
+        devs = [cfg.devices[i] for i in indexes]
+        for local, (path, msg) in cls.check_site(devs):
+            issues.append(src.issue(("devices", indexes[local], *path), msg))
+    return issues
+
+
+def _unique(src: Source, items: list[Any], field: str, section: str) -> list[ConfigIssue]:
+    issues, seen = [], set()
+    for i, item in enumerate(items):
+        value = getattr(item, field)
+        if value in seen:
+            issues.append(src.issue((section, i, field), f"duplicate {field} {value!r}"))
+        seen.add(value)
+    return issues
+
+
+def _cross_check(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
+    issues = _unique(src, cfg.areas, "name", "areas")
+    issues += _unique(src, cfg.devices, "name", "devices")
+    issues += _unique(src, cfg.rules, "name", "rules")
+    areas = {a.name for a in cfg.areas}
+    points: set[str] = set()
+    for i, dev in enumerate(cfg.devices):
+        if dev.timeout >= dev.interval:
+            issues.append(src.issue(("devices", i, "timeout"),
+                                    f"timeout ({dev.timeout:g} s) must be shorter than the "
+                                    f"interval ({dev.interval:g} s)"))
+        if dev.area not in areas:
+            issues.append(src.issue(("devices", i, "area"), f"no area named {dev.area!r}"))
+        keys: set[str] = set()
+        for j, p in enumerate(dev.points):
+            key = p.get("key") if isinstance(p, dict) else None
+            if key in keys:
+                issues.append(src.issue(("devices", i, "points", j, "key"),
+                                        f"duplicate point key {key!r} in device {dev.name!r}"))
+            keys.add(str(key))
+            points.add(f"{dev.name}.{key}")
+    for i, rule in enumerate(cfg.rules):
+        if rule.point not in points:
+            issues.append(src.issue(("rules", i, "point"),
+                                    f"no point {rule.point!r} (write it as DEVICE.KEY)"))
+    return issues
+
+
+def _secret_issues(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
+    """Every secret reference must resolve; the message names the reference, never the value."""
+    refs: list[tuple[tuple[str | int, ...], SecretRef | None]] = [
+        (("api", "token"), cfg.api.token)]
+    if cfg.sink is not None:
+        refs += [(("sink", "token"), cfg.sink.token), (("sink", "password"), cfg.sink.password)]
+    issues = []
+    for path, ref in refs:
+        if ref is None:
+            continue
+        try:
+            ref.resolve()
+        except ValueError as err:
+            issues.append(src.issue(path, str(err)))
+    return issues
+
+
+def load_config_text(text: str, file: str = "<config>", *,
+                     check_secrets: bool = True) -> SiteConfig:
+    """Validate ``text`` fully; raise ConfigError listing every problem found."""
+    src = parse_yaml(text, file)
+    if not isinstance(src.data, dict):
+        raise ConfigError([src.issue((), "the top level must be a mapping of keys")])
+    try:
+        cfg = SiteConfig.model_validate(src.data)
+    except ValidationError as err:
+        raise ConfigError(_validation_issues(src, err)) from None
+    issues = _validate_drivers(src, cfg) + _cross_check(src, cfg)
+    if check_secrets:
+        issues += _secret_issues(src, cfg)
+    if issues:
+        raise ConfigError(sorted(issues, key=lambda i: i.line))
+    return cfg
+
+
+def load_config(path: str | Path, *, check_secrets: bool = True) -> SiteConfig:
+    """Read and validate the config file at ``path``."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError([ConfigIssue(str(p), 1, (), f"cannot read the file: {err}")]) from err
+    return load_config_text(text, str(p), check_secrets=check_secrets)

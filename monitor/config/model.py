@@ -1,0 +1,179 @@
+"""The site configuration schema (strict: unknown keys are errors)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, PrivateAttr, model_validator
+
+from monitor.config.types import ByteSize, Duration, SecretRef, Strict
+
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=64)]
+
+
+class DeviceClass(StrEnum):
+    """What kind of box a device is; it gives points their canonical keys."""
+
+    UPS = "ups"
+    ENVIRONMENT = "environment"
+    LEAK = "leak"
+    FIRE_PANEL = "fire_panel"
+    DOOR = "door"
+    CAMERA = "camera"
+    NVR = "nvr"
+    HOST = "host"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    MAJOR = "major"
+    MINOR = "minor"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class SiteInfo(Strict):
+    name: str = Field(min_length=1)
+    label: str = ""
+    timezone: str = "Asia/Shanghai"
+    language: Literal["zh-CN", "en"] = "zh-CN"
+
+
+class Area(Strict):
+    name: Name
+    label: str = ""
+    purpose: str = Field(default="", description="machine_room, work_area, office, entrance, ...")
+
+
+class PointBase(Strict):
+    """Fields every point has, whatever its driver."""
+
+    key: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=128)
+    label: str = ""
+    unit: str = ""
+
+
+class DeviceConfig(Strict):
+    """One box; ``connection`` and ``points`` are checked by the driver named by ``type``."""
+
+    name: Name
+    area: str
+    device_class: DeviceClass = Field(alias="class")
+    type: str
+    label: str = ""
+    interval: Duration = Field(default=10.0, gt=0)
+    timeout: Duration = Field(default=3.0, gt=0)
+    jitter: float = Field(default=0.1, ge=0, le=0.5, description="fraction of the interval")
+    failures_before_unavailable: int = Field(default=3, ge=1)
+    backoff_max: Duration = Field(default=60.0, gt=0)
+    enabled: bool = True
+    connection: dict[str, Any] = Field(default_factory=dict)
+    points: list[dict[str, Any]] = Field(default_factory=list)
+    _spec: Any = PrivateAttr(default=None)
+
+    @property
+    def spec(self) -> Any:
+        """The driver's validated view of ``connection`` and ``points``."""
+        return self._spec
+
+
+class RuleBase(Strict):
+    name: Name
+    point: str = Field(description="DEVICE.KEY")
+    severity: Severity = Severity.MAJOR
+    message: str = ""
+    on_delay: Duration = Field(default=0.0, ge=0)
+    off_delay: Duration = Field(default=0.0, ge=0)
+    enabled: bool = True
+
+
+class ThresholdRule(RuleBase):
+    kind: Literal["threshold"]
+    high: float | None = None
+    high_high: float | None = None
+    low: float | None = None
+    low_low: float | None = None
+    deadband: float = Field(default=0.0, ge=0)
+    severity_extreme: Severity = Field(default=Severity.CRITICAL,
+                                       description="severity of high_high and low_low")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ThresholdRule:
+        levels = [self.low_low, self.low, self.high, self.high_high]
+        given = [v for v in levels if v is not None]
+        if not given:
+            raise ValueError("give at least one of high, high_high, low, low_low")
+        if given != sorted(given) or len(set(given)) != len(given):
+            raise ValueError("limits must rise strictly: low_low < low < high < high_high")
+        return self
+
+
+class StateRule(RuleBase):
+    kind: Literal["state"]
+    equals: list[Any] = Field(min_length=1, description="alarm while the value is one of these")
+
+
+class RateRule(RuleBase):
+    kind: Literal["rate"]
+    max_per_minute: float = Field(gt=0, description="alarm when |change| per minute exceeds this")
+    window: Duration = Field(default=60.0, gt=0)
+
+
+class StaleRule(RuleBase):
+    kind: Literal["stale"]
+    max_age: Duration = Field(gt=0)
+
+
+Rule = Annotated[ThresholdRule | StateRule | RateRule | StaleRule, Field(discriminator="kind")]
+
+
+class OutboxConfig(Strict):
+    max_bytes: ByteSize = Field(default=512 * 2**20, gt=0)
+    max_age: Duration = Field(default=7 * 86400.0, gt=0)
+    warn_ratio: float = Field(default=0.8, gt=0, lt=1)
+
+
+class StoreConfig(Strict):
+    retention_days: float = Field(default=30, gt=0)
+    outbox: OutboxConfig = OutboxConfig()
+    flush_interval: Duration = Field(default=0.2, gt=0, le=5)
+
+
+class SinkConfig(Strict):
+    type: Literal["influxdb_v2", "influxdb_v1"]
+    url: str = Field(pattern=r"^https?://")
+    token: SecretRef | None = None
+    org: str = "vigil"
+    bucket: str = "vigil"
+    database: str = "vigil"
+    username: str | None = None
+    password: SecretRef | None = None
+    batch_size: int = Field(default=5000, ge=1, le=100_000)
+    flush_interval: Duration = Field(default=1.0, gt=0)
+    timeout: Duration = Field(default=10.0, gt=0)
+    retry_max: Duration = Field(default=60.0, gt=0)
+
+
+class ApiConfig(Strict):
+    enabled: bool = True
+    listen: str = "127.0.0.1"
+    port: int = Field(default=8320, ge=1, le=65535)
+    token: SecretRef | None = None
+
+
+class SiteConfig(Strict):
+    """A whole site: what to watch, how to judge it, where to keep it."""
+
+    site: SiteInfo
+    data_dir: Path = Path("/var/lib/vigil")
+    areas: list[Area] = Field(min_length=1)
+    devices: list[DeviceConfig] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+    store: StoreConfig = StoreConfig()
+    sink: SinkConfig | None = None
+    api: ApiConfig = ApiConfig()
+
+    def device(self, name: str) -> DeviceConfig | None:
+        return next((d for d in self.devices if d.name == name), None)

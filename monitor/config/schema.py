@@ -1,0 +1,25 @@
+"""JSON Schema of the site config for editors, with each driver's connection and points."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drivers.base import REGISTRY, known_types
+from monitor.config.model import SiteConfig
+
+
+def config_schema() -> dict[str, Any]:
+    schema = SiteConfig.model_json_schema(by_alias=True)
+    defs = schema.setdefault("$defs", {})
+    device = defs["DeviceConfig"]
+    device["properties"]["type"]["enum"] = known_types()
+    branches = []
+    for name in known_types():
+        spec = REGISTRY[name].spec_model.model_json_schema(ref_template="#/$defs/{model}")
+        defs.update(spec.pop("$defs", {}))
+        branches.append({"if": {"properties": {"type": {"const": name}}},
+                         "then": {"properties": spec["properties"]}})
+    device["allOf"] = branches
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Vigil site configuration"
+    return schema

@@ -1,0 +1,280 @@
+"""The daemon: wires drivers, state, rules, alarms, store, sink and API into one process."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections import Counter as Tally
+from pathlib import Path
+
+from drivers.base import Driver, PollResult, driver_class
+from monitor.alarms import AlarmDef, AlarmManager
+from monitor.config.model import DeviceConfig, Severity, SiteConfig
+from monitor.lineproto import line, tag_set
+from monitor.metrics import Metrics
+from monitor.model import DeviceState, Quality
+from monitor.rules import RuleEngine
+from monitor.runtime import DevicePoller
+from monitor.sink import Sink
+from monitor.state import DeviceStatus, SiteState
+from monitor.store import Store, prune_history
+
+log = logging.getLogger(__name__)
+
+MEASUREMENT = {"fire_panel": "fire_zone"}
+"""Measurement per device class where it differs from the class name (DESIGN.md schema)."""
+
+
+class Daemon:
+    def __init__(self, cfg: SiteConfig, config_path: Path | None = None):
+        self.cfg = cfg
+        self.config_path = config_path
+        self.store = Store(cfg.data_dir, cfg.store.flush_interval)
+        self.state = SiteState()
+        self.alarms = AlarmManager(self.store)
+        self.metrics = Metrics()
+        self.rules = RuleEngine([], self.alarms)
+        self.sink: Sink | None = None
+        self.pollers: dict[str, DevicePoller] = {}
+        self._drivers: dict[str, Driver] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._device_tasks: dict[str, asyncio.Task[None]] = {}
+        self._tags: dict[str, str] = {}
+        self.stopping = asyncio.Event()
+        self.started = time.time()
+        self.dropped_lines = 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.alarms.load()
+        for alarm_id, desc in (("sink:unavailable", "时序库不可达, 数据暂存本地"),
+                               ("sink:rejected", "时序库拒绝写入"),
+                               ("outbox:filling", "本地待发数据接近上限"),
+                               ("outbox:overflow", "本地待发数据超限, 最旧数据已丢弃")):
+            sev = Severity.CRITICAL if alarm_id == "outbox:overflow" else Severity.MAJOR
+            self.alarms.define(AlarmDef(alarm_id, sev, desc))
+        self._apply(self.cfg)
+        if self.cfg.sink is not None:
+            self._start_sink()
+        self._tasks += [asyncio.create_task(self._housekeeping(), name="housekeeping")]
+        log.info("vigil started: site %s, %d devices, %d rules", self.cfg.site.name,
+                 len(self.cfg.devices), len(self.cfg.rules))
+
+    def _start_sink(self) -> None:
+        assert self.cfg.sink is not None
+        self.sink = Sink(self.cfg.sink, self.store, self._sink_problem)
+        self._tasks.append(asyncio.create_task(self.sink.run(), name="sink"))
+
+    def _apply(self, cfg: SiteConfig) -> None:
+        """Start polling the devices of ``cfg`` and judge them by its rules."""
+        self.cfg = cfg
+        self.rules = RuleEngine(cfg.rules, self.alarms)
+        for dev in cfg.devices:
+            self.state.devices[dev.name] = DeviceStatus(dev.name)
+            self.alarms.define(AlarmDef(f"comm:{dev.name}", Severity.MAJOR,
+                                        f"{dev.label or dev.name} 通信中断", None))
+            self.alarms.define(AlarmDef(f"protocol:{dev.name}", Severity.MINOR,
+                                        f"{dev.label or dev.name} 应答异常", None))
+            self._tags[dev.name] = tag_set({"site": cfg.site.name, "area": dev.area,
+                                            "device": dev.name})
+            if not dev.enabled:
+                self.state.devices[dev.name].state = DeviceState.DISABLED
+                continue
+            cls = driver_class(dev.type)
+            assert cls is not None  # the config loader checked it
+            driver = cls(dev)
+            poller = DevicePoller(dev, driver, self)
+            self._drivers[dev.name], self.pollers[dev.name] = driver, poller
+            self._device_tasks[dev.name] = asyncio.create_task(poller.run(), name=dev.name)
+
+    async def _stop_devices(self) -> None:
+        tasks = list(self._device_tasks.values())
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for driver in self._drivers.values():
+            await driver.close()
+        self._device_tasks.clear()
+        self._drivers.clear()
+        self.pollers.clear()
+        self.state.devices.clear()
+
+    async def reload(self, cfg: SiteConfig) -> None:
+        """Switch to ``cfg`` (already validated); history, alarms and outbox carry over."""
+        await self._stop_devices()
+        sink_changed = cfg.sink != self.cfg.sink
+        self._apply(cfg)
+        if sink_changed:
+            if self.sink is not None:
+                for t in [t for t in self._tasks if t.get_name() == "sink"]:
+                    t.cancel()
+                    self._tasks.remove(t)
+                await self.sink.close()
+                self.sink = None
+            if cfg.sink is not None:
+                self._start_sink()
+        log.info("configuration reloaded: %d devices, %d rules", len(cfg.devices), len(cfg.rules))
+
+    async def stop(self) -> None:
+        """Stop polling, let the sink finish its batch, commit everything queued."""
+        await self._stop_devices()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.sink is not None:
+            await self.sink.close()
+        await asyncio.get_running_loop().run_in_executor(None, self.store.close)
+        log.info("vigil stopped; everything queued is committed")
+
+    # -- poll results -------------------------------------------------------------------
+    def on_poll(self, device: DeviceConfig, result: PollResult, latency: float) -> None:
+        readings = result.readings
+        now = time.time()
+        status = self.state.devices[device.name]
+        status.latency, status.last_ok, status.failures = latency, now, 0
+        status.last_error = None
+        if result.problems != status.problems:
+            if result.problems:
+                log.warning("%s: protocol error: %s", device.name, "; ".join(result.problems))
+            else:
+                log.info("%s: answers cleanly again", device.name)
+        status.problems = result.problems
+        status.state = DeviceState.PROTOCOL_ERROR if result.problems else DeviceState.ONLINE
+        self.alarms.set_condition(f"protocol:{device.name}", bool(result.problems),
+                                  "; ".join(result.problems) or None, now)
+        self.state.update(readings)
+        self.rules.on_readings(readings)
+        self._store(device, readings, now, status)
+        self.metrics.poll_latency.labels(device.name).observe(latency)
+        self.metrics.device_up.labels(device.name).set(1)
+
+    def _store(self, device: DeviceConfig, readings: list, now: float,
+               status: DeviceStatus) -> None:
+        cut = len(device.name) + 1
+        tags = self._tags[device.name]
+        measurement = MEASUREMENT.get(device.device_class.value, device.device_class.value)
+        lines = [line(measurement, tags,
+                      ((r.point[cut:], r.value) for r in readings if r.quality is Quality.GOOD),
+                      now),
+                 line("device_status", tags + f",class={device.device_class.value}",
+                      (("online", status.state is not DeviceState.UNAVAILABLE),
+                       ("state", status.state.value)), now)]
+        body = "\n".join(x for x in lines if x).encode()
+        self.store.add(readings, body, sum(1 for x in lines if x))
+        self.metrics.readings.inc(len(readings))
+
+    def on_failure(self, device: DeviceConfig, reason: str, unavailable: bool) -> None:
+        status = self.state.devices[device.name]
+        status.failures += 1
+        status.last_error = reason
+        self.metrics.poll_failures.labels(device.name).inc()
+        now = time.time()
+        keys = self._drivers[device.name].point_keys()
+        if not unavailable:
+            self.state.mark(device.name, keys, Quality.STALE, now)
+            return
+        if status.state is DeviceState.UNAVAILABLE:
+            return
+        status.state = DeviceState.UNAVAILABLE
+        self.metrics.device_up.labels(device.name).set(0)
+        readings = self.state.mark(device.name, keys, Quality.COMM_LOST, now)
+        self._store(device, readings, now, status)
+        self.alarms.set_condition(f"comm:{device.name}", True, reason, now,
+                                  f"{device.label or device.name} 通信中断: {reason}")
+
+    def on_recovered(self, device: DeviceConfig) -> None:
+        self.alarms.set_condition(f"comm:{device.name}", False)
+
+    def poll_now(self, device: str) -> bool:
+        poller = self.pollers.get(device)
+        if poller is not None:
+            poller.poll_now()
+        return poller is not None
+
+    # -- sink and outbox ----------------------------------------------------------------
+    def _sink_problem(self, kind: str, message: str | None) -> None:
+        self.alarms.set_condition(f"sink:{kind}", message is not None, message, None,
+                                  f"时序库{'不可达' if kind == 'unavailable' else '拒绝写入'}: "
+                                  f"{message}" if message else None)
+
+    async def _housekeeping(self) -> None:
+        """Once a second: stale rules, outbox bounds; every few minutes: history pruning."""
+        last_prune = 0.0
+        while True:
+            now = time.time()
+            self.rules.tick(now)
+            await self._bound_outbox(now)
+            if now - last_prune > 300:
+                last_prune = now
+                prune = functools.partial(
+                    prune_history, before=now - self.cfg.store.retention_days * 86400)
+                for _ in range(10_000):  # small steps, so polling never stalls behind a prune
+                    if await self.store.call(prune) == 0:
+                        break
+                    await asyncio.sleep(0.05)
+            self._refresh_gauges(now)
+            await asyncio.sleep(1.0)
+
+    async def _bound_outbox(self, now: float) -> None:
+        bounds = self.cfg.store.outbox
+        store = self.store
+        filling = store.outbox_bytes > bounds.max_bytes * bounds.warn_ratio
+        self.alarms.set_condition("outbox:filling", filling, store.outbox_bytes, now,
+                                  f"本地待发数据 {store.outbox_bytes / 2**20:.1f} MiB, "
+                                  f"上限 {bounds.max_bytes / 2**20:.0f} MiB")
+        if store.outbox_bytes <= bounds.max_bytes and (
+                self.sink is None or self.sink.status.oldest_pending is None
+                or now - self.sink.status.oldest_pending <= bounds.max_age):
+            return
+
+        def drop(conn) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+            size, lines, n = store.outbox_bytes, 0, 0
+            for row_id, created, row_lines, row_bytes in conn.execute(
+                    "SELECT id, created, lines, LENGTH(body) FROM outbox ORDER BY id"):
+                if size <= bounds.max_bytes and now - created <= bounds.max_age:
+                    break
+                conn.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+                size -= row_bytes
+                lines += row_lines
+                n += row_bytes
+            return lines, n
+        lines, size = await store.call(drop)
+        if lines:
+            store.outbox_bytes -= size
+            store.outbox_lines -= lines
+            self.dropped_lines += lines
+            self.metrics.outbox_dropped.inc(lines)
+            log.error("outbox over its bounds: dropped the oldest %d lines", lines)
+            self.alarms.set_condition("outbox:overflow", True, self.dropped_lines, now,
+                                      f"本地待发数据超限, 已丢弃最旧的 {self.dropped_lines} 行")
+
+    def _refresh_gauges(self, now: float) -> None:
+        m = self.metrics
+        m.outbox_bytes.set(self.store.outbox_bytes)
+        m.outbox_lines.set(self.store.outbox_lines)
+        oldest = self.sink.status.oldest_pending if self.sink else None
+        m.sink_lag.set(now - oldest if oldest else 0)
+        m.sink_written.set(self.sink.status.written_lines if self.sink else 0)
+        tally = Tally(a.severity for a in self.alarms.alarms.values() if a.active)
+        for sev in Severity:
+            m.alarms_active.labels(sev.value).set(tally.get(sev.value, 0))
+
+
+async def reload_from_file(daemon: Daemon) -> list[str]:
+    """Re-read the daemon's config file; on any error keep the running config, return errors."""
+    from monitor.config import ConfigError, load_config
+
+    if daemon.config_path is None:
+        return ["this daemon was not started from a config file"]
+    try:
+        cfg = await asyncio.get_running_loop().run_in_executor(None, load_config,
+                                                               daemon.config_path)
+    except ConfigError as err:
+        log.error("reload refused, keeping the running configuration:\n%s", err)
+        return [str(i) for i in err.issues]
+    if cfg.data_dir != daemon.cfg.data_dir:
+        return [f"{daemon.config_path}: data_dir cannot change while running"]
+    await daemon.reload(cfg)
+    return []

@@ -1,0 +1,1 @@
+"""A simulated site on loopback for trying Vigil out."""

@@ -1,0 +1,76 @@
+"""``vigil demo``: the simulator plus the daemon on the embedded store with API and web page."""
+
+from __future__ import annotations
+
+import logging
+import os
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel
+
+from monitor.config import load_config_text
+from monitor.daemon import Daemon
+from monitor.demo.simulator import SCENARIOS, Simulator
+from monitor.service import serve
+
+log = logging.getLogger(__name__)
+DEMO_MODBUS_PORT = 15020
+
+
+class ScenarioRequest(BaseModel):
+    name: str
+
+
+def demo_config_text(data_dir: Path, api_port: int, modbus_port: int) -> str:
+    """The packaged demo site, pointed at this run's data directory and ports."""
+    data = yaml.safe_load(resources.files("monitor.demo").joinpath("site.yaml")
+                          .read_text("utf-8"))
+    data["data_dir"] = str(data_dir)
+    data["api"]["port"] = api_port
+    for dev in data["devices"]:
+        dev["connection"]["port"] = modbus_port
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
+def scenario_router(sim: Simulator) -> APIRouter:
+    router = APIRouter(prefix="/demo", tags=["demo"])
+
+    @router.get("/scenarios")
+    def scenarios() -> dict[str, object]:
+        return {"current": sim.model.scenario, "scenarios": SCENARIOS}
+
+    @router.post("/scenario")
+    def set_scenario(body: ScenarioRequest) -> dict[str, str]:
+        try:
+            sim.set_scenario(body.name)
+        except ValueError as err:
+            raise HTTPException(422, str(err)) from err
+        log.warning("demo scenario: %s (%s)", body.name, SCENARIOS[body.name])
+        return {"scenario": body.name}
+
+    return router
+
+
+async def run_demo(scenario: str | None, data_dir: Path | None, api_port: int,
+                   modbus_port: int = DEMO_MODBUS_PORT) -> None:
+    data_dir = data_dir or Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share"),
+                                "vigil", "demo")
+    cfg = load_config_text(demo_config_text(data_dir, api_port, modbus_port), "<demo site>")
+    sim = Simulator(modbus_port, scenario or "normal")
+    await sim.start()
+
+    async def ready(daemon: Daemon, token: str) -> None:
+        print(f"Vigil demo running. Status page: http://127.0.0.1:{api_port}/#token={token}\n"
+              f"API docs: http://127.0.0.1:{api_port}/docs   "
+              f"scenarios: {', '.join(SCENARIOS)}\n"
+              f"switch: curl -H 'Authorization: Bearer {token}' -H 'Content-Type: "
+              f"application/json' -d '{{\"name\": \"power_loss\"}}' "
+              f"http://127.0.0.1:{api_port}/api/v1/demo/scenario", flush=True)
+
+    try:
+        await serve(cfg, None, routers=(scenario_router(sim),), on_ready=ready)
+    finally:
+        await sim.stop()

@@ -1,0 +1,125 @@
+"""A Modbus TCP server that behaves like the demo site's sensors, UPS, fire panel and doors."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import struct
+from dataclasses import dataclass, field
+
+from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+# Register map (unit 1), mirrored by site.yaml.
+HR_MR_TEMP, HR_MR_HUM, HR_OFFICE_TEMP, HR_OFFICE_HUM = 0, 1, 10, 11
+HR_UPS_IN, HR_UPS_OUT, HR_UPS_CHARGE, HR_UPS_RUNTIME, HR_UPS_LOAD = 100, 101, 102, 103, 105
+HR_UPS_STATUS, HR_UPS_TEMP = 106, 107  # status bits: 0 OL, 1 OB, 2 LB; temp float32
+DI_ZONE_ALARM, DI_ZONE_FAULT = 0, 8   # zones 1..4
+DI_DOOR_ENTRANCE, DI_DOOR_MACHINE_ROOM = 20, 21
+
+SCENARIOS = {
+    "normal": "一切正常",
+    "machine_room_hot": "机房空调故障, 温度持续上升",
+    "power_loss": "市电中断, UPS 转电池供电",
+    "fire": "机房烟感报警 (2 号防区)",
+    "door_forced": "机房门被强行打开且未关闭",
+    "humidity_low": "办公区湿度过低",
+}
+
+
+@dataclass
+class SiteModel:
+    """The physical state of the simulated site; drifts a little every second."""
+
+    scenario: str = "normal"
+    mr_temp: float = 22.0
+    mr_hum: float = 45.0
+    office_temp: float = 24.0
+    office_hum: float = 50.0
+    ups_charge: float = 100.0
+    ups_load: float = 32.0
+    zones: list[bool] = field(default_factory=lambda: [False] * 4)
+
+    def step(self, dt: float) -> None:
+        s = self.scenario
+        target_mr = 36.0 if s == "machine_room_hot" else 22.0
+        self.mr_temp += (target_mr - self.mr_temp) * 0.08 * dt + random.gauss(0, 0.05)
+        self.mr_hum += (45.0 - self.mr_hum) * 0.05 * dt + random.gauss(0, 0.1)
+        self.office_temp += (24.0 - self.office_temp) * 0.05 * dt + random.gauss(0, 0.05)
+        target_hum = 22.0 if s == "humidity_low" else 50.0
+        self.office_hum += (target_hum - self.office_hum) * 0.1 * dt + random.gauss(0, 0.1)
+        if s == "power_loss":
+            self.ups_charge = max(0.0, self.ups_charge - 0.8 * dt)
+        else:
+            self.ups_charge = min(100.0, self.ups_charge + 0.5 * dt)
+        self.ups_load = 32.0 + random.gauss(0, 0.5)
+        self.zones = [False, s == "fire", False, False]
+
+    def registers(self) -> dict[int, int]:
+        on_battery = self.scenario == "power_loss"
+        runtime = int(self.ups_charge / 100 * 5400)
+        status = (2 if on_battery else 1) | (4 if on_battery and self.ups_charge < 20 else 0)
+        temp_hi, temp_lo = struct.unpack(">HH", struct.pack(">f", 27.5 + random.gauss(0, 0.2)))
+        return {
+            HR_MR_TEMP: _i16(self.mr_temp * 10), HR_MR_HUM: _i16(self.mr_hum * 10),
+            HR_OFFICE_TEMP: _i16(self.office_temp * 10), HR_OFFICE_HUM: _i16(self.office_hum * 10),
+            HR_UPS_IN: 0 if on_battery else _i16((229 + random.gauss(0, 1)) * 10),
+            HR_UPS_OUT: _i16(220 * 10 + random.gauss(0, 3)),
+            HR_UPS_CHARGE: int(self.ups_charge), HR_UPS_RUNTIME: runtime >> 16,
+            HR_UPS_RUNTIME + 1: runtime & 0xFFFF, HR_UPS_LOAD: int(self.ups_load),
+            HR_UPS_STATUS: status, HR_UPS_TEMP: temp_hi, HR_UPS_TEMP + 1: temp_lo,
+        }
+
+    def inputs(self) -> dict[int, bool]:
+        out = {DI_ZONE_ALARM + i: z for i, z in enumerate(self.zones)}
+        out.update({DI_ZONE_FAULT + i: False for i in range(4)})
+        out[DI_DOOR_ENTRANCE] = False
+        out[DI_DOOR_MACHINE_ROOM] = self.scenario == "door_forced"
+        return out
+
+
+def _i16(value: float) -> int:
+    return round(value) & 0xFFFF
+
+
+class Simulator:
+    """Serves SiteModel over Modbus TCP on 127.0.0.1."""
+
+    def __init__(self, port: int, scenario: str = "normal"):
+        if scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
+        self.model = SiteModel(scenario=scenario)
+        device = SimDevice(id=1, simdata=(
+            [SimData(0, count=64, values=False, datatype=DataType.BITS)],
+            [SimData(0, count=64, values=False, datatype=DataType.BITS)],
+            [SimData(0, count=128, values=0, datatype=DataType.REGISTERS)],
+            [SimData(0, count=16, values=0, datatype=DataType.REGISTERS)]))
+        self.server = ModbusTcpServer(context=[device], address=("127.0.0.1", port))
+        self._task: asyncio.Task[None] | None = None
+
+    def set_scenario(self, name: str) -> None:
+        if name not in SCENARIOS:
+            raise ValueError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
+        self.model.scenario = name
+
+    async def _push(self) -> None:
+        for addr, value in self.model.registers().items():
+            await self.server.async_setValues(1, 3, addr, [value])
+        for addr, bit in self.model.inputs().items():
+            await self.server.async_setValues(1, 2, addr, [bit])
+
+    async def _drift(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.model.step(1.0)
+            await self._push()
+
+    async def start(self) -> None:
+        await self.server.serve_forever(background=True)
+        await self._push()
+        self._task = asyncio.create_task(self._drift(), name="simulator")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        await self.server.shutdown()

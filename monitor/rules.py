@@ -1,0 +1,158 @@
+"""Rules turn readings into alarm conditions: threshold, state, rate of change, staleness."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable
+
+from monitor.alarms import AlarmDef, AlarmManager
+from monitor.config.model import (
+    RateRule,
+    Rule,
+    Severity,
+    StaleRule,
+    StateRule,
+    ThresholdRule,
+)
+from monitor.model import Quality, Reading
+
+LEVELS = ("high_high", "high", "low", "low_low")
+_LEVEL_TEXT = {"high_high": "过高(HH)", "high": "偏高(H)", "low": "偏低(L)", "low_low": "过低(LL)"}
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+class _Evaluator:
+    def __init__(self, rule: Rule, alarms: AlarmManager):
+        self.rule, self.alarms = rule, alarms
+
+    def _define(self, alarm_id: str, severity: Severity, message: str) -> None:
+        r = self.rule
+        self.alarms.define(AlarmDef(alarm_id, severity, message, r.point, r.on_delay, r.off_delay))
+
+    def on_reading(self, reading: Reading) -> None:
+        raise NotImplementedError
+
+    def tick(self, now: float) -> None:
+        """Time-driven rules override this."""
+
+
+class _Threshold(_Evaluator):
+    rule: ThresholdRule
+
+    def __init__(self, rule: ThresholdRule, alarms: AlarmManager):
+        super().__init__(rule, alarms)
+        self.levels = [(lvl, getattr(rule, lvl)) for lvl in LEVELS
+                       if getattr(rule, lvl) is not None]
+        for lvl, limit in self.levels:
+            sev = rule.severity_extreme if lvl in ("high_high", "low_low") else rule.severity
+            text = rule.message or f"{rule.point} {_LEVEL_TEXT[lvl]}"
+            self._define(f"{rule.name}.{lvl}", sev, f"{text} (限值 {limit:g})")
+
+    def on_reading(self, reading: Reading) -> None:
+        v = _number(reading.value)
+        if v is None or reading.quality is not Quality.GOOD:
+            return
+        band = self.rule.deadband
+        for lvl, limit in self.levels:
+            alarm_id = f"{self.rule.name}.{lvl}"
+            was = bool(self.alarms.alarms.get(alarm_id) and self.alarms.alarms[alarm_id].condition)
+            if lvl.startswith("high"):
+                cond = v >= limit - band if was else v > limit
+            else:
+                cond = v <= limit + band if was else v < limit
+            self.alarms.set_condition(alarm_id, cond, v, reading.ts)
+
+
+class _State(_Evaluator):
+    rule: StateRule
+
+    def __init__(self, rule: StateRule, alarms: AlarmManager):
+        super().__init__(rule, alarms)
+        shown = ", ".join(map(str, rule.equals))
+        self._define(rule.name, rule.severity, rule.message or f"{rule.point} = {shown}")
+
+    def on_reading(self, reading: Reading) -> None:
+        if reading.quality is Quality.GOOD:
+            self.alarms.set_condition(self.rule.name, reading.value in self.rule.equals,
+                                      reading.value, reading.ts)
+
+
+class _Rate(_Evaluator):
+    rule: RateRule
+
+    def __init__(self, rule: RateRule, alarms: AlarmManager):
+        super().__init__(rule, alarms)
+        self.samples: deque[tuple[float, float]] = deque()
+        self._define(rule.name, rule.severity, rule.message or
+                     f"{rule.point} 变化过快 (> {rule.max_per_minute:g}/分钟)")
+
+    def on_reading(self, reading: Reading) -> None:
+        v = _number(reading.value)
+        if v is None or reading.quality is not Quality.GOOD:
+            return
+        self.samples.append((reading.ts, v))
+        while self.samples and self.samples[0][0] < reading.ts - self.rule.window:
+            self.samples.popleft()
+        t0, v0 = self.samples[0]
+        if reading.ts - t0 <= 0:
+            return
+        rate = (v - v0) / (reading.ts - t0) * 60.0
+        self.alarms.set_condition(self.rule.name, abs(rate) > self.rule.max_per_minute,
+                                  round(rate, 3), reading.ts)
+
+
+class _Stale(_Evaluator):
+    rule: StaleRule
+
+    def __init__(self, rule: StaleRule, alarms: AlarmManager):
+        super().__init__(rule, alarms)
+        self.last_good = time.time()  # a fresh start gives the device max_age to answer
+        self._define(rule.name, rule.severity, rule.message or
+                     f"{rule.point} 超过 {rule.max_age:g} 秒没有有效数据")
+
+    def on_reading(self, reading: Reading) -> None:
+        if reading.quality is Quality.GOOD:
+            self.last_good = reading.ts
+            self.alarms.set_condition(self.rule.name, False, None, reading.ts)
+
+    def tick(self, now: float) -> None:
+        age = now - self.last_good
+        if age > self.rule.max_age:
+            self.alarms.set_condition(self.rule.name, True, round(age, 1), now)
+
+
+_KINDS: dict[type, type[_Evaluator]] = {ThresholdRule: _Threshold, StateRule: _State,
+                                        RateRule: _Rate, StaleRule: _Stale}
+
+
+class RuleEngine:
+    """Routes each reading to the rules that watch its point."""
+
+    def __init__(self, rules: Iterable[Rule], alarms: AlarmManager):
+        self.by_point: dict[str, list[_Evaluator]] = {}
+        self.timed: list[_Evaluator] = []
+        for rule in rules:
+            if not rule.enabled:
+                continue
+            ev = _KINDS[type(rule)](rule, alarms)  # type: ignore[arg-type]
+            self.by_point.setdefault(rule.point, []).append(ev)
+            if isinstance(rule, StaleRule):
+                self.timed.append(ev)
+
+    def on_readings(self, readings: Iterable[Reading]) -> None:
+        by_point = self.by_point
+        for r in readings:
+            evs = by_point.get(r.point)
+            if evs:
+                for ev in evs:
+                    ev.on_reading(r)
+
+    def tick(self, now: float) -> None:
+        for ev in self.timed:
+            ev.tick(now)

@@ -1,0 +1,88 @@
+"""One asyncio task per device: poll on time, time out, back off, track availability."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from drivers.base import AuthError, Driver, DriverError, PollResult
+from monitor.config.model import DeviceConfig
+
+log = logging.getLogger(__name__)
+
+
+class PollSink(Protocol):
+    def on_poll(self, device: DeviceConfig, result: PollResult, latency: float) -> None: ...
+    def on_failure(self, device: DeviceConfig, reason: str, unavailable: bool) -> None: ...
+    def on_recovered(self, device: DeviceConfig) -> None: ...
+
+
+class DevicePoller:
+    """Polls one device forever; nothing it does can delay another device."""
+
+    def __init__(self, device: DeviceConfig, driver: Driver, sink: PollSink,
+                 clock: Callable[[], float] = time.monotonic):
+        self.device, self.driver, self.sink = device, driver, sink
+        self.failures = 0
+        self.available = True
+        self.clock = clock
+        self.wake = asyncio.Event()
+
+    def poll_now(self) -> None:
+        """Poll at once instead of waiting for the interval (a trap said something changed)."""
+        self.wake.set()
+
+    def next_delay(self) -> float:
+        d = self.device
+        if self.failures == 0:
+            return d.interval * (1 + random.uniform(-d.jitter, d.jitter))
+        return min(d.interval * 2 ** (self.failures - 1), max(d.backoff_max, d.interval))
+
+    async def run(self) -> None:
+        d = self.device
+        await asyncio.sleep(random.uniform(0, d.interval * d.jitter))
+        while True:
+            started = self.clock()
+            try:
+                result = await asyncio.wait_for(self.driver.poll(), d.timeout)
+            except asyncio.CancelledError:
+                raise
+            except TimeoutError:
+                self._failed(f"no answer within {d.timeout:g} s")
+            except AuthError as err:
+                self._failed(f"credentials refused: {err}")
+            except DriverError as err:
+                self._failed(str(err))
+            except Exception as err:  # a driver bug must not kill the poll task
+                log.exception("%s: driver error", d.name)
+                self._failed(f"driver error: {err!r}")
+            else:
+                self._succeeded(result, self.clock() - started)
+            delay = self.next_delay() - (self.clock() - started)
+            self.wake.clear()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(self.wake.wait(), delay)
+                except TimeoutError:
+                    pass
+
+    def _succeeded(self, result: PollResult, latency: float) -> None:
+        if not self.available:
+            log.warning("%s: recovered after %d failed polls", self.device.name, self.failures)
+            self.available = True
+            self.sink.on_recovered(self.device)
+        self.failures = 0
+        self.sink.on_poll(self.device, result, latency)
+
+    def _failed(self, reason: str) -> None:
+        self.failures += 1
+        now_unavailable = self.failures >= self.device.failures_before_unavailable
+        if self.available and now_unavailable:
+            log.warning("%s: unavailable after %d failed polls: %s", self.device.name,
+                        self.failures, reason)
+            self.available = False
+        self.sink.on_failure(self.device, reason, not self.available)

@@ -1,0 +1,67 @@
+"""Run the daemon with its API until SIGTERM; SIGHUP reloads the config file."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import uvicorn
+from fastapi import APIRouter
+
+from monitor.api.app import create_app
+from monitor.api.auth import api_token
+from monitor.config.model import SiteConfig
+from monitor.daemon import Daemon, reload_from_file
+
+log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: the daemon owns SIGTERM and SIGHUP."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(cfg: SiteConfig, config_path: Path | None, *,
+                routers: tuple[APIRouter, ...] = (),
+                on_ready: Callable[[Daemon, str], Awaitable[None]] | None = None) -> None:
+    """Start everything, wait for a stop signal, stop in order (nothing queued is lost)."""
+    daemon = Daemon(cfg, config_path)
+    await daemon.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP,
+                            lambda: loop.create_task(reload_from_file(daemon)))
+    server = None
+    token = ""
+    if cfg.api.enabled:
+        secret = api_token(cfg.api, cfg.data_dir)
+        token = secret.get_secret_value()
+        app = create_app(daemon, secret, routers)
+        try:
+            sock = socket.create_server((cfg.api.listen, cfg.api.port), reuse_port=False)
+        except OSError as err:
+            await daemon.stop()
+            raise SystemExit(f"vigil: cannot serve the API on {cfg.api.listen}:{cfg.api.port}: "
+                             f"{err.strerror}") from err
+        server = _Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                        lifespan="off"))
+        api_task = asyncio.create_task(server.serve(sockets=[sock]), name="api")
+        log.info("API on http://%s:%d", cfg.api.listen, cfg.api.port)
+    if on_ready is not None:
+        await on_ready(daemon, token)
+    await stop.wait()
+    log.info("stopping")
+    if server is not None:
+        server.should_exit = True
+        await api_task
+    await daemon.stop()
