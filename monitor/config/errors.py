@@ -36,5 +36,5 @@ class ConfigError(Exception):
     """A config that cannot be used; carries every issue found."""
 
     def __init__(self, issues: Sequence[ConfigIssue]):
-        self.issues = list(issues)
+        self.issues = sorted(issues, key=lambda i: (i.file, i.line, format_path(i.path)))
         super().__init__("\n".join(str(i) for i in self.issues))

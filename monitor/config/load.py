@@ -140,7 +140,7 @@ def load_config_text(text: str, file: str = "<config>", *,
     if check_secrets:
         issues += _secret_issues(src, cfg)
     if issues:
-        raise ConfigError(sorted(issues, key=lambda i: i.line))
+        raise ConfigError(issues)
     return cfg
 
 

@@ -58,8 +58,11 @@ def parse_yaml(text: str, file: str) -> Source:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark else 1
-        raise ConfigError([ConfigIssue(file, line, (), f"invalid YAML: {err.problem}")]) from err
+        line = min(mark.line + 1 if mark else 1, max(1, len(text.splitlines())))
+        message = f"invalid YAML: {err.problem}"
+        if err.context and err.context_mark:
+            message += f" ({err.context} started on line {err.context_mark.line + 1})"
+        raise ConfigError([ConfigIssue(file, line, (), message)]) from err
     if node is None:
         raise ConfigError([ConfigIssue(file, 1, (), "the file is empty")])
     src.data = _build(node, (), src)

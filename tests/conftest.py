@@ -1,0 +1,91 @@
+"""Shared fixtures: real peers on loopback, a config factory, a daemon in the test's loop."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from monitor.config import SiteConfig, load_config_text
+from monitor.daemon import Daemon
+from tests import peers
+
+
+@pytest.fixture(scope="session")
+def peer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("peers")
+
+
+@pytest.fixture(scope="session")
+def vm(peer_dir: Path) -> Iterator[str]:
+    """VictoriaMetrics (InfluxDB v2 write API) on 18428."""
+    peer = peers.victoria_metrics(peer_dir).start()
+    yield f"http://127.0.0.1:{peers.VM_PORT}"
+    peer.stop()
+
+
+@pytest.fixture(scope="session")
+def influx1(peer_dir: Path) -> Iterator[str]:
+    """Debian's InfluxDB 1.x (InfluxQL, /write) on 18086."""
+    peer = peers.influxdb1(peer_dir).start()
+    yield f"http://127.0.0.1:{peers.INFLUX_PORT}"
+    peer.stop()
+
+
+@pytest.fixture(scope="session")
+def modbus_peer(peer_dir: Path) -> Iterator[Path]:
+    """pymodbus SimDevice server on 15020; yields its state file (see peers.set_modbus_state)."""
+    peer, state = peers.modbus_peer(peer_dir)
+    peer.start()
+    yield state
+    peer.stop()
+
+
+def site_yaml(tmp_path: Path, devices: list[dict[str, Any]], rules: list[dict[str, Any]] = (),
+              **extra: Any) -> str:
+    """A minimal valid site config around ``devices`` and ``rules``."""
+    data: dict[str, Any] = {"site": {"name": "test"}, "data_dir": str(tmp_path / "data"),
+                            "areas": [{"name": "machine_room"}], "devices": devices,
+                            "rules": list(rules), "api": {"enabled": False}}
+    data.update(extra)
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
+def modbus_device(name: str, port: int, points: list[dict[str, Any]], **kw: Any) -> dict[str, Any]:
+    dev = {"name": name, "area": "machine_room", "class": kw.pop("cls", "environment"),
+           "type": "modbus", "interval": kw.pop("interval", 0.2),
+           "timeout": kw.pop("timeout", 0.1), "jitter": 0,
+           "connection": {"host": "127.0.0.1", "port": port, **kw.pop("connection", {})},
+           "points": points}
+    dev.update(kw)
+    return dev
+
+
+def config(tmp_path: Path, devices: list[dict[str, Any]], rules: list[dict[str, Any]] = (),
+           **extra: Any) -> SiteConfig:
+    return load_config_text(site_yaml(tmp_path, devices, rules, **extra), "test.yaml")
+
+
+@pytest.fixture
+async def daemon_factory() -> AsyncIterator[Any]:
+    """Start daemons in the test's loop; all are stopped at the end."""
+    started: list[Daemon] = []
+
+    async def make(cfg: SiteConfig) -> Daemon:
+        d = Daemon(cfg)
+        await d.start()
+        started.append(d)
+        return d
+
+    yield make
+    for d in started:
+        if not d.store._stop:
+            await d.stop()
+
+
+def dedent(text: str) -> str:
+    return textwrap.dedent(text).lstrip()

@@ -1,0 +1,40 @@
+"""TCP servers on 127.0.0.1 that misbehave the way broken field devices do."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import Awaitable, Callable
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Accepts and reads, never answers."""
+    while await reader.read(1024):
+        pass
+
+
+async def _close_mid_reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Answers the first 5 bytes of a valid-looking reply, then closes."""
+    req = await reader.read(260)
+    if len(req) >= 7:
+        writer.write(req[:4] + struct.pack(">H", 200)[:1])
+        await writer.drain()
+    writer.close()
+
+
+async def _garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Answers every request with bytes that are not Modbus."""
+    while await reader.read(260):
+        writer.write(b"\xde\xad\xbe\xef HTTP/1.1 400 Bad Request\r\n\r\n")
+        await writer.drain()
+
+
+BEHAVIOURS: dict[str, Handler] = {"hang": _hang, "close_mid_reply": _close_mid_reply,
+                                  "garbage": _garbage}
+
+
+async def start(behaviour: str) -> tuple[asyncio.Server, int]:
+    server = await asyncio.start_server(BEHAVIOURS[behaviour], "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]

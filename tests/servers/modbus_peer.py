@@ -1,0 +1,48 @@
+"""pymodbus SimDevice server whose values follow a JSON state file (tests rewrite it).
+
+usage: python modbus_peer.py PORT STATE_JSON
+State: {"hr": {"ADDR": value}, "ir": {...}, "di": {...}, "co": {...}}; applied within 0.1 s.
+"""
+
+import asyncio
+import json
+import os
+import sys
+
+from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+TABLES = (("co", 1), ("di", 2), ("hr", 3), ("ir", 4))
+
+
+async def follow(srv: ModbusTcpServer, path: str) -> None:
+    last = None
+    while True:
+        try:
+            mtime = os.stat(path).st_mtime_ns
+            if mtime != last:
+                with open(path) as f:
+                    state = json.load(f)
+                last = mtime
+                for key, fc in TABLES:
+                    for addr, value in state.get(key, {}).items():
+                        await srv.async_setValues(1, fc, int(addr), [value])
+        except (OSError, ValueError):
+            pass
+        await asyncio.sleep(0.05)
+
+
+async def main() -> None:
+    port, path = int(sys.argv[1]), sys.argv[2]
+    device = SimDevice(id=1, simdata=(
+        [SimData(0, count=256, values=False, datatype=DataType.BITS)],
+        [SimData(0, count=256, values=False, datatype=DataType.BITS)],
+        [SimData(0, count=1024, values=0, datatype=DataType.REGISTERS)],
+        [SimData(0, count=1024, values=0, datatype=DataType.REGISTERS)]))
+    srv = ModbusTcpServer(context=[device], address=("127.0.0.1", port))
+    task = asyncio.create_task(follow(srv, path))
+    await srv.serve_forever()
+    task.cancel()
+
+
+asyncio.run(main())

@@ -1,0 +1,167 @@
+"""Alarm lifecycle (ISA-18.2), delays that survive a restart, and the rule kinds."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from monitor.alarms import AlarmDef, AlarmError, AlarmManager, AlarmState, alarm_log
+from monitor.config.model import RateRule, Severity, StaleRule, StateRule, ThresholdRule
+from monitor.model import Quality, Reading
+from monitor.rules import RuleEngine
+from monitor.store import Store
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = Store(tmp_path, flush_interval=0.02)
+    yield s
+    if not s._stop:
+        s.close()
+
+
+def manager(store: Store, *defs: AlarmDef) -> AlarmManager:
+    m = AlarmManager(store)
+    for d in defs:
+        m.define(d)
+    return m
+
+
+async def test_lifecycle_raise_ack_clear(store: Store) -> None:
+    m = manager(store, AlarmDef("hot", Severity.MAJOR, "机房温度偏高"))
+    m.set_condition("hot", True, 30.0)
+    assert m.alarms["hot"].state() is AlarmState.ACTIVE_UNACKNOWLEDGED
+    m.acknowledge("hot", "张三", "空调已报修")
+    assert m.alarms["hot"].state() is AlarmState.ACTIVE_ACKNOWLEDGED
+    with pytest.raises(AlarmError, match="needs no acknowledgement"):
+        m.acknowledge("hot", "李四")
+    m.set_condition("hot", False, 25.0)
+    assert m.alarms["hot"].state() is AlarmState.NORMAL
+    assert m.current() == []
+    # raised again and cleared before anyone acknowledged: cleared-unacknowledged
+    m.set_condition("hot", True, 31.0)
+    m.set_condition("hot", False, 25.0)
+    assert m.alarms["hot"].state() is AlarmState.CLEARED_UNACKNOWLEDGED
+    assert [a.id for a in m.current()] == ["hot"]
+    m.acknowledge("hot", "张三")
+    assert m.alarms["hot"].state() is AlarmState.NORMAL
+    log = await store.call(lambda c: alarm_log(c, "hot", 100))
+    assert [e["action"] for e in reversed(log)] == [
+        "raised", "acknowledged", "cleared", "raised", "cleared", "acknowledged"]
+    assert log[-2]["who"] == "张三" and log[-2]["note"] == "空调已报修"
+
+
+async def test_unknown_alarm_is_an_operator_error(store: Store) -> None:
+    with pytest.raises(AlarmError, match="no alarm 'nope'"):
+        manager(store).acknowledge("nope", "张三")
+
+
+async def test_shelving_expires(store: Store) -> None:
+    m = manager(store, AlarmDef("door", Severity.MINOR, "门未关"))
+    m.set_condition("door", True, True)
+    m.shelve("door", "王五", "装修期间", 0.2)
+    assert m.alarms["door"].state() is AlarmState.SHELVED
+    await asyncio.sleep(0.3)
+    assert m.alarms["door"].state() is AlarmState.ACTIVE_UNACKNOWLEDGED
+    log = await store.call(lambda c: alarm_log(c, "door", 10))
+    assert log[0]["action"] == "unshelved" and log[0]["who"] == "system"
+
+
+async def test_on_delay_needs_the_condition_to_hold(store: Store) -> None:
+    m = manager(store, AlarmDef("hot", Severity.MAJOR, "hot", on_delay=0.3, off_delay=0.3))
+    m.set_condition("hot", True, 30)
+    await asyncio.sleep(0.1)
+    m.set_condition("hot", False, 20)      # a blip shorter than the delay raises nothing
+    await asyncio.sleep(0.4)
+    assert not m.alarms["hot"].active
+    m.set_condition("hot", True, 30)
+    await asyncio.sleep(0.4)
+    assert m.alarms["hot"].active
+    m.set_condition("hot", False, 20)
+    assert m.alarms["hot"].active           # off delay holds it
+    await asyncio.sleep(0.4)
+    assert not m.alarms["hot"].active
+
+
+async def test_pending_delay_survives_a_restart(tmp_path: Path) -> None:
+    defn = AlarmDef("hot", Severity.MAJOR, "hot", on_delay=0.5)
+    store = Store(tmp_path, 0.02)
+    m = manager(store, defn)
+    m.set_condition("hot", True, 30, now=time.time())
+    await asyncio.sleep(0.1)
+    store.close()                           # the daemon stops 0.1 s into a 0.5 s delay
+    store = Store(tmp_path, 0.02)
+    m2 = manager(store, defn)
+    await m2.load()
+    assert "hot" in m2._pending
+    await asyncio.sleep(0.5)
+    assert not m2.alarms.get("hot") or not m2.alarms["hot"].active  # no reading yet
+    m2.set_condition("hot", True, 31)       # the first reading after the due time raises at once
+    assert m2.alarms["hot"].active
+    store.close()
+
+
+async def test_active_alarm_and_ack_survive_a_restart(tmp_path: Path) -> None:
+    defn = AlarmDef("hot", Severity.MAJOR, "hot")
+    store = Store(tmp_path, 0.02)
+    m = manager(store, defn)
+    m.set_condition("hot", True, 30)
+    m.acknowledge("hot", "张三")
+    store.close()
+    store = Store(tmp_path, 0.02)
+    m2 = manager(store, defn)
+    await m2.load()
+    assert m2.alarms["hot"].state() is AlarmState.ACTIVE_ACKNOWLEDGED
+    assert m2.alarms["hot"].acked_by == "张三"
+    store.close()
+
+
+def r(value: object, ts: float, quality: Quality = Quality.GOOD) -> Reading:
+    return Reading("env.t", value, ts, quality)  # type: ignore[arg-type]
+
+
+async def test_threshold_levels_and_deadband(store: Store) -> None:
+    m = AlarmManager(store)
+    engine = RuleEngine([ThresholdRule(name="t", point="env.t", kind="threshold", high=27,
+                                       high_high=32, low=10, deadband=1)], m)
+    now = time.time()
+    engine.on_readings([r(27.5, now)])
+    assert m.alarms["t.high"].active and not m.alarms["t.high_high"].active
+    engine.on_readings([r(26.5, now + 1)])   # inside the deadband: still high
+    assert m.alarms["t.high"].active
+    engine.on_readings([r(33, now + 2)])
+    assert m.alarms["t.high_high"].active
+    assert m.alarms["t.high_high"].severity == "critical"
+    engine.on_readings([r(25.9, now + 3)])
+    assert not m.alarms["t.high"].active and not m.alarms["t.high_high"].active
+    engine.on_readings([r(None, now + 4, Quality.INVALID), r(5, now + 5, Quality.COMM_LOST)])
+    assert not m.alarms["t.low"].active      # bad-quality readings judge nothing
+    engine.on_readings([r(9, now + 6)])
+    assert m.alarms["t.low"].active
+
+
+async def test_state_rate_and_stale_rules(store: Store) -> None:
+    m = AlarmManager(store)
+    engine = RuleEngine([
+        StateRule(name="s", point="env.t", kind="state", equals=["OB", True]),
+        RateRule(name="rate", point="env.t", kind="rate", max_per_minute=6, window=60),
+        StaleRule(name="stale", point="env.t", kind="stale", max_age=10)], m)
+    now = time.time()
+    engine.on_readings([r("OL", now)])
+    assert not m.alarms["s"].active
+    engine.on_readings([r("OB", now + 1)])
+    assert m.alarms["s"].active
+    engine.on_readings([r(20.0, now + 2), r(20.5, now + 12)])   # 3 per minute
+    assert not m.alarms["rate"].active
+    engine.on_readings([r(23.0, now + 22)])                     # 9 per minute over 20 s
+    assert m.alarms["rate"].active
+    engine.tick(now + 30)
+    assert not m.alarms["stale"].active
+    engine.tick(now + 33)                   # last good reading at now + 22
+    assert m.alarms["stale"].active
+    engine.on_readings([r(23.1, now + 34)])
+    assert not m.alarms["stale"].active
