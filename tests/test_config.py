@@ -1,4 +1,4 @@
-"""Config validation: every broken config in tests/configs/broken gives exactly its expected text."""
+"""Config validation: each broken config in tests/configs/broken gives exactly its expected text."""
 
 from __future__ import annotations
 

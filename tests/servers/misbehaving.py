@@ -31,8 +31,21 @@ async def _garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
         await writer.drain()
 
 
+async def _slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Answers register reads correctly (every register holds 7), but 1.5 s late."""
+    while True:
+        head = await reader.read(12)
+        if len(head) < 12:
+            return
+        tid, _, _, uid, fc, _, count = struct.unpack(">HHHBBHH", head)
+        await asyncio.sleep(1.5)
+        body = struct.pack(">BBB", uid, fc, 2 * count) + struct.pack(f">{count}H", *[7] * count)
+        writer.write(struct.pack(">HHH", tid, 0, len(body)) + body)
+        await writer.drain()
+
+
 BEHAVIOURS: dict[str, Handler] = {"hang": _hang, "close_mid_reply": _close_mid_reply,
-                                  "garbage": _garbage}
+                                  "garbage": _garbage, "slow": _slow}
 
 
 async def start(behaviour: str) -> tuple[asyncio.Server, int]:

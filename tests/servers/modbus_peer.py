@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import sys
+from pathlib import Path
 
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
@@ -21,8 +22,7 @@ async def follow(srv: ModbusTcpServer, path: str) -> None:
         try:
             mtime = os.stat(path).st_mtime_ns
             if mtime != last:
-                with open(path) as f:
-                    state = json.load(f)
+                state = json.loads(await asyncio.to_thread(Path(path).read_text))
                 last = mtime
                 for key, fc in TABLES:
                     for addr, value in state.get(key, {}).items():

@@ -1,0 +1,71 @@
+"""A local HTTP receiver that plays a time-series server in good and bad moods."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """``mode``: ok (204), 500, 401, 400, slow (answers 204 after ``delay`` seconds)."""
+
+    port: int = 0
+    mode: str = "ok"
+    delay: float = 1.0
+    requests: list[Received] = field(default_factory=list)
+    accepted: list[bytes] = field(default_factory=list)
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.requests.append(Received(self.path, dict(self.headers), body))
+                mode = receiver.mode
+                if mode == "slow":
+                    time.sleep(receiver.delay)
+                if mode in ("ok", "slow"):
+                    receiver.accepted.append(body)
+                    self._answer(204, b"")
+                elif mode == "401":
+                    self._answer(401, b'{"code":"unauthorized","message":"unauthorized access"}')
+                elif mode == "400":
+                    self._answer(400, b'{"error":"unable to parse points"}')
+                else:
+                    self._answer(500, b'{"error":"internal error"}')
+
+            def _answer(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def lines(self) -> list[bytes]:
+        return [ln for body in self.accepted for ln in body.split(b"\n") if ln]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

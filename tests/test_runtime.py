@@ -1,0 +1,144 @@
+"""The polling runtime: isolation of bad devices, availability, protocol errors, alarms."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from monitor.alarms import AlarmState
+from monitor.model import DeviceState, Quality
+from tests import peers
+from tests.conftest import config, modbus_device
+from tests.servers import misbehaving
+from tests.util import eventually
+
+TEMP = {"key": "temperature", "table": "holding", "address": 0, "data_type": "int16",
+        "scale": 0.1}
+
+
+async def start_sim(port: int) -> ModbusTcpServer:
+    device = SimDevice(id=1, simdata=(
+        [SimData(0, count=16, values=False, datatype=DataType.BITS)],
+        [SimData(0, count=16, values=False, datatype=DataType.BITS)],
+        [SimData(0, count=16, values=0, datatype=DataType.REGISTERS)],
+        [SimData(0, count=16, values=0, datatype=DataType.REGISTERS)]))
+    server = ModbusTcpServer(context=[device], address=("127.0.0.1", port))
+    await server.serve_forever(background=True)
+    return server
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[tuple[ModbusTcpServer, int]]:
+    port = peers.free_port()
+    server = await start_sim(port)
+    yield server, port
+    await server.shutdown()
+
+
+async def history(daemon: Any, point: str) -> list[tuple[float, Any, str]]:
+    await daemon.store.call(lambda c: None)  # wait for the writer to commit what is queued
+    return await daemon.store.read(lambda c: c.execute(
+        "SELECT ts, value, quality FROM history WHERE point = ? ORDER BY ts", (point,))
+        .fetchall())
+
+
+@pytest.mark.parametrize("behaviour", ["hang", "slow"])
+async def test_a_hung_or_slow_device_never_delays_another(tmp_path: Path, sim: Any,
+                                                          daemon_factory: Any,
+                                                          behaviour: str) -> None:
+    _, good_port = sim
+    bad_server, bad_port = await misbehaving.start(behaviour)
+    cfg = config(tmp_path, [
+        modbus_device("good", good_port, [TEMP], interval=0.2, timeout=0.15),
+        modbus_device("bad", bad_port, [TEMP], interval=5, timeout=4)])
+    daemon = await daemon_factory(cfg)
+    await asyncio.sleep(3)
+    rows = await history(daemon, "good.temperature")
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(rows)]
+    assert len(rows) >= 10
+    assert max(gaps) < 1.0, f"the good device waited {max(gaps):.2f} s behind the bad one"
+    bad = daemon.state.devices["bad"]
+    if behaviour == "hang":
+        assert bad.state is not DeviceState.ONLINE and bad.last_ok is None
+    else:  # slow but within its timeout: read, just late
+        assert bad.latency is not None and bad.latency >= 1.5
+        assert daemon.state.latest["bad.temperature"].value == pytest.approx(0.7)
+    bad_server.close()
+
+
+async def test_unavailable_after_n_failures_then_recovered(
+        tmp_path: Path, daemon_factory: Any, caplog: pytest.LogCaptureFixture) -> None:
+    port = peers.free_port()
+    cfg = config(tmp_path, [modbus_device("env", port, [TEMP], interval=0.1, timeout=0.05,
+                                          failures_before_unavailable=3, backoff_max=0.3)])
+    caplog.set_level(logging.INFO)
+    daemon = await daemon_factory(cfg)
+    await asyncio.sleep(1.5)
+    assert daemon.state.devices["env"].state is DeviceState.UNAVAILABLE
+    assert daemon.state.latest["env.temperature"].quality is Quality.COMM_LOST
+    comm = daemon.alarms.alarms["comm:env"]
+    assert comm.state() is AlarmState.ACTIVE_UNACKNOWLEDGED
+    assert "cannot connect" in comm.message
+    poller = daemon.pollers["env"]
+    assert poller.failures >= 4 and poller.next_delay() == pytest.approx(0.3)  # backed off
+    server = await start_sim(port)
+    try:
+        await server.async_setValues(1, 3, 0, [215])
+        await asyncio.sleep(1.0)
+        assert daemon.state.devices["env"].state is DeviceState.ONLINE
+        assert daemon.state.latest["env.temperature"].value == pytest.approx(21.5)
+        assert daemon.alarms.alarms["comm:env"].state() is AlarmState.CLEARED_UNACKNOWLEDGED
+    finally:
+        await server.shutdown()
+    lines = [r.getMessage() for r in caplog.records if r.name == "monitor.runtime"]
+    assert len([m for m in lines if "unavailable" in m]) == 1
+    assert len([m for m in lines if "recovered" in m]) == 1
+    qualities = [q for _, _, q in await history(daemon, "env.temperature")]
+    assert qualities[0] == "comm_lost" and qualities[-1] == "good"
+
+
+async def test_exception_response_is_invalid_with_protocol_alarm(tmp_path: Path, sim: Any,
+                                                                 daemon_factory: Any) -> None:
+    _, port = sim
+    cfg = config(tmp_path, [modbus_device("env", port, [
+        TEMP, {"key": "humidity", "table": "input", "address": 900}], interval=0.1,
+        timeout=0.05)])
+    daemon = await daemon_factory(cfg)
+    await asyncio.sleep(0.6)
+    assert daemon.state.devices["env"].state is DeviceState.PROTOCOL_ERROR
+    assert daemon.state.latest["env.humidity"].quality is Quality.INVALID
+    assert daemon.state.latest["env.humidity"].value is None
+    assert daemon.state.latest["env.temperature"].quality is Quality.GOOD
+    assert daemon.alarms.alarms["protocol:env"].active
+    assert "illegal data address" in str(daemon.alarms.alarms["protocol:env"].value)
+    rows = await history(daemon, "env.humidity")
+    assert rows and all(q == "invalid" and v is None for _, v, q in rows)
+
+
+async def test_register_change_raises_and_clears_alarm(tmp_path: Path, sim: Any,
+                                                       daemon_factory: Any) -> None:
+    server, port = sim
+    await server.async_setValues(1, 3, 0, [220])
+    cfg = config(tmp_path, [modbus_device("env", port, [TEMP], interval=0.1, timeout=0.05)],
+                 [{"name": "hot", "point": "env.temperature", "kind": "threshold",
+                   "high": 27, "deadband": 0.5}])
+    daemon = await daemon_factory(cfg)
+    await asyncio.sleep(0.4)
+    assert not daemon.alarms.alarms["hot.high"].active
+    await server.async_setValues(1, 3, 0, [300])
+    await eventually(lambda: daemon.alarms.alarms["hot.high"].active, 2)
+    assert daemon.alarms.alarms["hot.high"].value == pytest.approx(30.0)
+    await server.async_setValues(1, 3, 0, [268])   # inside the deadband
+    await asyncio.sleep(0.4)
+    assert daemon.alarms.alarms["hot.high"].active
+    await server.async_setValues(1, 3, 0, [250])
+    await asyncio.sleep(0.4)
+    assert daemon.alarms.alarms["hot.high"].state() is AlarmState.CLEARED_UNACKNOWLEDGED
