@@ -82,8 +82,11 @@ def _api(args: argparse.Namespace, method: str, path: str, body: Any = None) -> 
     resp = httpx.request(method, args.url.rstrip("/") + path, json=body, timeout=10,
                          headers={"Authorization": f"Bearer {token}"})
     if resp.status_code >= 400:
-        detail = resp.json().get("detail", resp.text) if resp.content else resp.reason_phrase
-        raise SystemExit(f"vigil: {detail}")
+        try:
+            detail = resp.json().get("detail", resp.text)
+        except ValueError:
+            detail = resp.text or resp.reason_phrase
+        raise SystemExit(f"vigil: HTTP {resp.status_code}: {detail}")
     return resp.json()
 
 

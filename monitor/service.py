@@ -54,7 +54,7 @@ async def serve(cfg: SiteConfig, config_path: Path | None, *,
             raise SystemExit(f"vigil: cannot serve the API on {cfg.api.listen}:{cfg.api.port}: "
                              f"{err.strerror}") from err
         server = _Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                        lifespan="off"))
+                                        lifespan="off", timeout_graceful_shutdown=2))
         api_task = asyncio.create_task(server.serve(sockets=[sock]), name="api")
         log.info("API on http://%s:%d", cfg.api.listen, cfg.api.port)
     if on_ready is not None:
@@ -63,5 +63,9 @@ async def serve(cfg: SiteConfig, config_path: Path | None, *,
     log.info("stopping")
     if server is not None:
         server.should_exit = True
-        await api_task
+        try:
+            await asyncio.wait_for(asyncio.shield(api_task), 3)
+        except TimeoutError:
+            log.warning("API connections still open after 3 s; closing them")
+            server.force_exit = True
     await daemon.stop()

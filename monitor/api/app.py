@@ -41,29 +41,29 @@ def create_app(daemon: Daemon, token: SecretStr, routers: tuple[APIRouter, ...] 
     guard = [Depends(TokenGuard(token))]
 
     @app.get("/health")
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:
         devices = daemon.state.devices.values()
         return {"status": "ok", "version": __version__, "uptime": time.time() - daemon.started,
                 "devices": len(devices),
                 "devices_online": sum(1 for d in devices if d.state.value == "online")}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def status_page() -> str:
+    async def status_page() -> str:
         return resources.files("monitor.web").joinpath("status.html").read_text("utf-8")
 
     @app.get("/metrics", dependencies=guard, response_class=Response)
-    def metrics() -> Response:
+    async def metrics() -> Response:
         daemon._refresh_gauges(time.time())
         return Response(daemon.metrics.render(), media_type="text/plain; version=0.0.4")
 
     @api.get("/site")
-    def site() -> dict[str, Any]:
+    async def site() -> dict[str, Any]:
         cfg = daemon.cfg
         return {"name": cfg.site.name, "label": cfg.site.label, "language": cfg.site.language,
                 "areas": [a.model_dump() for a in cfg.areas]}
 
     @api.get("/devices")
-    def devices() -> list[dict[str, Any]]:
+    async def devices() -> list[dict[str, Any]]:
         out = []
         for dev in daemon.cfg.devices:
             st = daemon.state.devices.get(dev.name)
@@ -78,7 +78,7 @@ def create_app(daemon: Daemon, token: SecretStr, routers: tuple[APIRouter, ...] 
         return out
 
     @api.get("/points")
-    def points(device: str | None = None) -> list[dict[str, Any]]:
+    async def points(device: str | None = None) -> list[dict[str, Any]]:
         out = []
         for dev in daemon.cfg.devices:
             if device and dev.name != device:
@@ -104,7 +104,7 @@ def create_app(daemon: Daemon, token: SecretStr, routers: tuple[APIRouter, ...] 
                 "values": [{"ts": ts, "value": v, "quality": q} for ts, v, q in rows]}
 
     @api.get("/alarms")
-    def alarms(all: bool = False) -> list[dict[str, Any]]:
+    async def alarms(all: bool = False) -> list[dict[str, Any]]:
         now = time.time()
         chosen = daemon.alarms.alarms.values() if all else daemon.alarms.current()
         return [a.as_dict(now) for a in sorted(chosen, key=lambda a: -(a.raised_at or 0))]
@@ -121,15 +121,15 @@ def create_app(daemon: Daemon, token: SecretStr, routers: tuple[APIRouter, ...] 
             raise HTTPException(404 if "no alarm" in str(err) else 409, str(err)) from err
 
     @api.post("/alarms/{alarm_id}/acknowledge")
-    def acknowledge(alarm_id: str, body: Operator) -> dict[str, Any]:
+    async def acknowledge(alarm_id: str, body: Operator) -> dict[str, Any]:
         return _act(daemon.alarms.acknowledge, alarm_id, body.who, body.note)
 
     @api.post("/alarms/{alarm_id}/shelve")
-    def shelve(alarm_id: str, body: ShelveRequest) -> dict[str, Any]:
+    async def shelve(alarm_id: str, body: ShelveRequest) -> dict[str, Any]:
         return _act(daemon.alarms.shelve, alarm_id, body.who, body.note, body.duration)
 
     @api.post("/alarms/{alarm_id}/unshelve")
-    def unshelve(alarm_id: str, body: Operator) -> dict[str, Any]:
+    async def unshelve(alarm_id: str, body: Operator) -> dict[str, Any]:
         return _act(daemon.alarms.unshelve, alarm_id, body.who, body.note)
 
     @api.post("/reload")

@@ -40,7 +40,12 @@ def _validation_issues(src: Source, err: ValidationError,
     issues = []
     for e in err.errors():
         path = (*prefix, *_clean_loc(e["loc"]))
-        issues.append(src.issue(path, _message(e)))
+        message = _message(e)
+        if e["type"] == "union_tag_invalid":
+            ctx = e.get("ctx", {})
+            path = (*path, ctx.get("discriminator", "kind").strip("'"))
+            message = f"unknown {path[-1]} {ctx.get('tag')!r} (known: {ctx.get('expected_tags')})"
+        issues.append(src.issue(path, message))
     return issues
 
 

@@ -39,11 +39,11 @@ def scenario_router(sim: Simulator) -> APIRouter:
     router = APIRouter(prefix="/demo", tags=["demo"])
 
     @router.get("/scenarios")
-    def scenarios() -> dict[str, object]:
+    async def scenarios() -> dict[str, object]:
         return {"current": sim.model.scenario, "scenarios": SCENARIOS}
 
     @router.post("/scenario")
-    def set_scenario(body: ScenarioRequest) -> dict[str, str]:
+    async def set_scenario(body: ScenarioRequest) -> dict[str, str]:
         try:
             sim.set_scenario(body.name)
         except ValueError as err:
