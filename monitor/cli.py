@@ -53,11 +53,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo.run import run_demo
+    from monitor.demo.simulator import SCENARIOS
 
     _setup_logging(args.log_level)
+    if args.scenario and args.scenario not in SCENARIOS:
+        print(f"vigil: unknown scenario {args.scenario!r}; known: {', '.join(SCENARIOS)}",
+              file=sys.stderr)
+        return 2
     try:
         asyncio.run(run_demo(args.scenario, Path(args.data_dir) if args.data_dir else None,
-                             args.port))
+                             args.port, args.modbus_port))
     except StoreError as err:
         print(f"vigil: {err}", file=sys.stderr)
         return 2
@@ -125,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--scenario", default=None, help="push the simulated site into a situation")
     s.add_argument("--data-dir", default=None)
     s.add_argument("--port", type=int, default=8320, help="API and status page port")
+    s.add_argument("--modbus-port", type=int, default=15020, help="the simulator's Modbus port")
     s.set_defaults(fn=cmd_demo)
     s = sub.add_parser("schema", help="print the config's JSON Schema")
     s.set_defaults(fn=cmd_schema)

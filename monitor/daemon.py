@@ -31,7 +31,8 @@ class Daemon:
     def __init__(self, cfg: SiteConfig, config_path: Path | None = None):
         self.cfg = cfg
         self.config_path = config_path
-        self.store = Store(cfg.data_dir, cfg.store.flush_interval)
+        self.store = Store(cfg.data_dir, cfg.store.flush_interval,
+                           cfg.store.outbox.max_bytes, cfg.store.outbox.max_age)
         self.state = SiteState()
         self.alarms = AlarmManager(self.store)
         self.metrics = Metrics()
@@ -44,7 +45,8 @@ class Daemon:
         self._tags: dict[str, str] = {}
         self.stopping = asyncio.Event()
         self.started = time.time()
-        self.dropped_lines = 0
+        self._dropped_reported = 0
+        self._dropped_logged = 0.0
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -205,7 +207,7 @@ class Daemon:
         while True:
             now = time.time()
             self.rules.tick(now)
-            await self._bound_outbox(now)
+            self._watch_outbox(now)
             if now - last_prune > 300:
                 last_prune = now
                 prune = functools.partial(
@@ -217,38 +219,25 @@ class Daemon:
             self._refresh_gauges(now)
             await asyncio.sleep(1.0)
 
-    async def _bound_outbox(self, now: float) -> None:
+    def _watch_outbox(self, now: float) -> None:
+        """Alarm as the outbox fills, and when its bounds made it drop data."""
         bounds = self.cfg.store.outbox
         store = self.store
         filling = store.outbox_bytes > bounds.max_bytes * bounds.warn_ratio
         self.alarms.set_condition("outbox:filling", filling, store.outbox_bytes, now,
                                   f"本地待发数据 {store.outbox_bytes / 2**20:.1f} MiB, "
                                   f"上限 {bounds.max_bytes / 2**20:.0f} MiB")
-        if store.outbox_bytes <= bounds.max_bytes and (
-                self.sink is None or self.sink.status.oldest_pending is None
-                or now - self.sink.status.oldest_pending <= bounds.max_age):
+        dropped = store.dropped_lines - self._dropped_reported
+        if dropped <= 0:
             return
-
-        def drop(conn) -> tuple[int, int]:  # type: ignore[no-untyped-def]
-            size, lines, n = store.outbox_bytes, 0, 0
-            for row_id, created, row_lines, row_bytes in conn.execute(
-                    "SELECT id, created, lines, LENGTH(body) FROM outbox ORDER BY id"):
-                if size <= bounds.max_bytes and now - created <= bounds.max_age:
-                    break
-                conn.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
-                size -= row_bytes
-                lines += row_lines
-                n += row_bytes
-            return lines, n
-        lines, size = await store.call(drop)
-        if lines:
-            store.outbox_bytes -= size
-            store.outbox_lines -= lines
-            self.dropped_lines += lines
-            self.metrics.outbox_dropped.inc(lines)
-            log.error("outbox over its bounds: dropped the oldest %d lines", lines)
-            self.alarms.set_condition("outbox:overflow", True, self.dropped_lines, now,
-                                      f"本地待发数据超限, 已丢弃最旧的 {self.dropped_lines} 行")
+        self._dropped_reported = store.dropped_lines
+        self.metrics.outbox_dropped.inc(dropped)
+        if now - self._dropped_logged > 60:
+            self._dropped_logged = now
+            log.error("outbox over its bounds: %d oldest lines dropped so far",
+                      store.dropped_lines)
+        self.alarms.set_condition("outbox:overflow", True, store.dropped_lines, now,
+                                  f"本地待发数据超限, 已丢弃最旧的 {store.dropped_lines} 行")
 
     def _refresh_gauges(self, now: float) -> None:
         m = self.metrics

@@ -165,11 +165,10 @@ class Sink:
                 if not err.poison:  # auth or addressing: an operator must fix it; retry slowly
                     await asyncio.sleep(self.cfg.retry_max)
                     continue
-                await self.store.call(functools.partial(_dead_letter, ids=ids, reason=str(err)))
-                self._shrink(rows)
+                await self.store.call(functools.partial(self.store.remove_outbox, ids=ids,
+                                                        dead_reason=str(err)))
                 continue
-            await self.store.call(functools.partial(_delete, ids=ids))
-            self._shrink(rows)
+            await self.store.call(functools.partial(self.store.remove_outbox, ids=ids))
             self.status.written_lines += sum(r[2] for r in rows)
             self.status.last_success = time.time()
             if not self.status.ok:
@@ -179,10 +178,6 @@ class Sink:
                 self.on_problem("unavailable", None)
                 self.on_problem("rejected", None)
             delay = self.cfg.flush_interval
-
-    def _shrink(self, rows: list[tuple[int, float, int, bytes]]) -> None:
-        self.store.outbox_bytes -= sum(len(r[3]) for r in rows)
-        self.store.outbox_lines -= sum(r[2] for r in rows)
 
     def _trouble(self, kind: str, message: str) -> None:
         if self.status.ok or self.status.last_error != message:
@@ -194,14 +189,3 @@ class Sink:
     async def close(self) -> None:
         await self.writer.close()
 
-
-def _dead_letter(conn: sqlite3.Connection, ids: list[int], reason: str) -> None:
-    now = time.time()
-    for i in ids:
-        conn.execute("INSERT INTO dead_letter (created, failed, reason, lines, body) "
-                     "SELECT created, ?, ?, lines, body FROM outbox WHERE id = ?", (now, reason, i))
-        conn.execute("DELETE FROM outbox WHERE id = ?", (i,))
-
-
-def _delete(conn: sqlite3.Connection, ids: list[int]) -> None:
-    conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])

@@ -69,7 +69,8 @@ def check_data_dir(data_dir: Path) -> None:
 class Store:
     """SQLite in WAL mode with a single batching writer thread."""
 
-    def __init__(self, data_dir: Path, flush_interval: float = 0.2):
+    def __init__(self, data_dir: Path, flush_interval: float = 0.2,
+                 outbox_max_bytes: int = 2**40, outbox_max_age: float = 365 * 86400.0):
         check_data_dir(data_dir)
         self.path = data_dir / "vigil.db"
         self.flush_interval = flush_interval
@@ -89,6 +90,8 @@ class Store:
         self.outbox_bytes, self.outbox_lines = self._db.execute(
             "SELECT COALESCE(SUM(LENGTH(body)), 0), COALESCE(SUM(lines), 0) FROM outbox"
         ).fetchone()
+        self.outbox_max_bytes, self.outbox_max_age = outbox_max_bytes, outbox_max_age
+        self.dropped_lines = 0
         self.on_commit: Callable[[], None] | None = None
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
@@ -143,6 +146,8 @@ class Store:
             if outbox:
                 self._db.executemany("INSERT INTO outbox (created, lines, body) VALUES (?, ?, ?)",
                                      outbox)
+            if outbox:
+                self._bound_outbox()
             for fn, fut in ops:
                 try:
                     res = fn(self._db)
@@ -167,12 +172,54 @@ class Store:
             time.sleep(1)
             return
         for fut, res, exc in results:
-            if exc is None:
-                fut.set_result(res)
-            else:
-                fut.set_exception(exc)
+            if fut.set_running_or_notify_cancel():  # the caller may have given up waiting
+                if exc is None:
+                    fut.set_result(res)
+                else:
+                    fut.set_exception(exc)
         if self.on_commit is not None:
             self.on_commit()
+
+    def _bound_outbox(self) -> None:
+        """Drop the oldest batches beyond the size or age bound (runs in the writer)."""
+        oldest = self._db.execute("SELECT created FROM outbox ORDER BY id LIMIT 1").fetchone()
+        too_old = oldest is not None and oldest[0] < time.time() - self.outbox_max_age
+        if self.outbox_bytes <= self.outbox_max_bytes and not too_old:
+            return
+        cutoff = time.time() - self.outbox_max_age
+        rows = self._db.execute("SELECT id, created, lines, LENGTH(body) FROM outbox "
+                                "ORDER BY id").fetchall()
+        size, lines, last_id = self.outbox_bytes, 0, None
+        for row_id, created, row_lines, row_bytes in rows:
+            if size <= self.outbox_max_bytes and created >= cutoff:
+                break
+            size -= row_bytes
+            lines += row_lines
+            last_id = row_id
+        if last_id is None:
+            return
+        self._db.execute("DELETE FROM outbox WHERE id <= ?", (last_id,))
+        self._forget(self.outbox_bytes - size, lines)
+        self.dropped_lines += lines
+
+    def _forget(self, size: int, lines: int) -> None:
+        with self._lock:
+            self.outbox_bytes -= size
+            self.outbox_lines -= lines
+
+    def remove_outbox(self, conn: sqlite3.Connection, ids: list[int],
+                      dead_reason: str | None = None) -> None:
+        """Writer op: delete delivered batches (or set them aside with ``dead_reason``)."""
+        marks = ",".join("?" * len(ids))
+        size, lines = conn.execute(f"SELECT COALESCE(SUM(LENGTH(body)), 0), "
+                                   f"COALESCE(SUM(lines), 0) FROM outbox WHERE id IN ({marks})",
+                                   ids).fetchone()
+        if dead_reason is not None:
+            conn.execute(f"INSERT INTO dead_letter (created, failed, reason, lines, body) "
+                         f"SELECT created, ?, ?, lines, body FROM outbox WHERE id IN ({marks})",
+                         (time.time(), dead_reason, *ids))
+        conn.execute(f"DELETE FROM outbox WHERE id IN ({marks})", ids)
+        self._forget(size, lines)
 
     # -- reading -------------------------------------------------------------------------
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:

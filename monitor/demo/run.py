@@ -17,7 +17,6 @@ from monitor.demo.simulator import SCENARIOS, Simulator
 from monitor.service import serve
 
 log = logging.getLogger(__name__)
-DEMO_MODBUS_PORT = 15020
 
 
 class ScenarioRequest(BaseModel):
@@ -55,7 +54,7 @@ def scenario_router(sim: Simulator) -> APIRouter:
 
 
 async def run_demo(scenario: str | None, data_dir: Path | None, api_port: int,
-                   modbus_port: int = DEMO_MODBUS_PORT) -> None:
+                   modbus_port: int) -> None:
     data_dir = data_dir or Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share"),
                                 "vigil", "demo")
     cfg = load_config_text(demo_config_text(data_dir, api_port, modbus_port), "<demo site>")

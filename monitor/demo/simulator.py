@@ -116,6 +116,7 @@ class Simulator:
 
     async def start(self) -> None:
         await self.server.serve_forever(background=True)
+        self.model.step(0.0)
         await self._push()
         self._task = asyncio.create_task(self._drift(), name="simulator")
 

@@ -1,0 +1,68 @@
+"""`vigil demo`: a newcomer sees live values within 10 s and can push the site into alarm."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests import peers
+
+
+def test_demo_shows_values_and_scenarios_raise_alarms(tmp_path: Path) -> None:
+    api, modbus = peers.free_port(), peers.free_port()
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "demo", "--port", str(api),
+                             "--modbus-port", str(modbus), "--data-dir", str(tmp_path / "d"),
+                             "--scenario", "fire"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True,
+                            env={k: v for k, v in os.environ.items() if k != "VIGIL_API_TOKEN"})
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("Vigil demo running. Status page: ")
+        token = first.split("#token=")[1].strip()
+        auth = {"Authorization": f"Bearer {token}"}
+        url = f"http://127.0.0.1:{api}"
+        points: list[dict[str, object]] = []
+        while time.monotonic() - started < 10:
+            points = httpx.get(f"{url}/api/v1/points", headers=auth).json()
+            if points and all(p["quality"] == "good" for p in points):
+                break
+            time.sleep(0.2)
+        assert points and all(p["quality"] == "good" for p in points), points
+        by_id = {p["id"]: p["value"] for p in points}
+        assert 15 < by_id["mr_env.temperature"] < 30            # type: ignore[operator]
+        assert by_id["ups1.input.voltage"] > 200                 # type: ignore[operator]
+        assert by_id["fire_panel.zone2.alarm"] is True
+        page = httpx.get(url + "/").text
+        assert "活动告警" in page and "/api/v1/alarms" in page
+
+        def active() -> set[str]:
+            return {a["id"] for a in httpx.get(f"{url}/api/v1/alarms", headers=auth).json()
+                    if a["active"]}
+        assert "fire_zone2" in active()
+        resp = httpx.post(f"{url}/api/v1/demo/scenario", json={"name": "power_loss"},
+                          headers=auth)
+        assert resp.status_code == 200
+        end = time.monotonic() + 5
+        while "ups_on_battery" not in active() and time.monotonic() < end:
+            time.sleep(0.2)
+        assert {"ups_on_battery"} <= active()
+        assert httpx.post(f"{url}/api/v1/demo/scenario", json={"name": "meteor"},
+                          headers=auth).status_code == 422
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    assert proc.returncode == 0
+
+
+def test_demo_rejects_unknown_scenario() -> None:
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "demo", "--scenario", "meteor"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "unknown scenario 'meteor'" in out.stderr
