@@ -10,11 +10,11 @@ from collections import Counter as Tally
 from pathlib import Path
 
 from drivers.base import Driver, PollResult, driver_class
-from monitor.alarms import AlarmDef, AlarmManager
+from monitor.alarms import Alarm, AlarmDef, AlarmManager
 from monitor.config.model import DeviceConfig, Severity, SiteConfig
 from monitor.lineproto import line, tag_set
 from monitor.metrics import Metrics
-from monitor.model import DeviceState, Quality
+from monitor.model import DeviceState, Quality, Reading
 from monitor.rules import RuleEngine
 from monitor.runtime import DevicePoller
 from monitor.sink import Sink
@@ -57,6 +57,7 @@ class Daemon:
                                ("outbox:overflow", "本地待发数据超限, 最旧数据已丢弃")):
             sev = Severity.CRITICAL if alarm_id == "outbox:overflow" else Severity.MAJOR
             self.alarms.define(AlarmDef(alarm_id, sev, desc))
+        self.alarms.listeners.append(self._alarm_changed)
         self._apply(self.cfg)
         if self.cfg.sink is not None:
             self._start_sink()
@@ -152,7 +153,7 @@ class Daemon:
         self.metrics.poll_latency.labels(device.name).observe(latency)
         self.metrics.device_up.labels(device.name).set(1)
 
-    def _store(self, device: DeviceConfig, readings: list, now: float,
+    def _store(self, device: DeviceConfig, readings: list[Reading], now: float,
                status: DeviceStatus) -> None:
         cut = len(device.name) + 1
         tags = self._tags[device.name]
@@ -161,11 +162,15 @@ class Daemon:
                       ((r.point[cut:], r.value) for r in readings if r.quality is Quality.GOOD),
                       now),
                  line("device_status", tags + f",class={device.device_class.value}",
-                      (("online", status.state is not DeviceState.UNAVAILABLE),
+                      (("online", 0.0 if status.state is DeviceState.UNAVAILABLE else 1.0),
                        ("state", status.state.value)), now)]
-        body = "\n".join(x for x in lines if x).encode()
-        self.store.add(readings, body, sum(1 for x in lines if x))
+        self._write(readings, [x for x in lines if x])
         self.metrics.readings.inc(len(readings))
+
+    def _write(self, readings: list[Reading], lines: list[str]) -> None:
+        """History always; line protocol to the outbox only when a sink will take it."""
+        body = "\n".join(lines).encode() if self.cfg.sink is not None and lines else None
+        self.store.add(readings, body, len(lines))
 
     def on_failure(self, device: DeviceConfig, reason: str, unavailable: bool) -> None:
         status = self.state.devices[device.name]
@@ -185,9 +190,33 @@ class Daemon:
         self._store(device, readings, now, status)
         self.alarms.set_condition(f"comm:{device.name}", True, reason, now,
                                   f"{device.label or device.name} 通信中断: {reason}")
+        self._event(device, "COMMBAD", reason)
 
     def on_recovered(self, device: DeviceConfig) -> None:
         self.alarms.set_condition(f"comm:{device.name}", False)
+        self._event(device, "COMMOK", "通信恢复")
+
+    def _event(self, device: DeviceConfig, kind: str, message: str) -> None:
+        """Record something that happened at a device: events table and ``event`` points."""
+        now = time.time()
+        text = line("event", self._tags[device.name] + f",kind={kind}",
+                    (("message", message),), now)
+        assert text is not None
+        self._write([], [text])
+        self.store.submit(lambda c: c.execute(
+            "INSERT INTO events (ts, device, kind, detail) VALUES (?, ?, ?, ?)",
+            (now, device.name, kind, message)))
+
+    def _alarm_changed(self, alarm: Alarm, action: str) -> None:
+        """Every alarm change also goes to the time-series store (``alarm`` measurement)."""
+        tags = tag_set({"site": self.cfg.site.name, "alarm": alarm.id,
+                        "severity": alarm.severity})
+        text = line("alarm", tags, (("active", 1.0 if alarm.active else 0.0),
+                                    ("acked", 1.0 if alarm.acked else 0.0),
+                                    ("state", alarm.state().value), ("action", action),
+                                    ("message", alarm.message)), time.time())
+        assert text is not None
+        self._write([], [text])
 
     def poll_now(self, device: str) -> bool:
         poller = self.pollers.get(device)

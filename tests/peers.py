@@ -64,6 +64,9 @@ class Peer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> Peer:
+        if self.ready():
+            raise RuntimeError(f"{self.name}: something already answers on its port; stop it "
+                               f"first (tests start their own peers)")
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
                                          env={**os.environ, **(self.env or {})})
