@@ -11,8 +11,7 @@ if [[ -n $missing ]]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
-[[ -x .venv/bin/python ]] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+bash .ci/venv test
 .venv/bin/ruff check monitor drivers tests bench
 .venv/bin/mypy
 # pytest exits 5 when it collected no test: that fails this script like any other failure

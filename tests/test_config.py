@@ -90,3 +90,8 @@ def test_json_schema_describes_driver_fields() -> None:
     modbus = device["allOf"][0]["then"]["properties"]
     assert "connection" in modbus and "points" in modbus
     assert schema["$defs"]["ModbusPoint"]["properties"]["data_type"]
+
+
+def test_exported_schema_file_is_current() -> None:
+    exported = json.loads((ROOT / "config" / "vigil-config.schema.json").read_text())
+    assert exported == config_schema(), "run: vigil schema > config/vigil-config.schema.json"
