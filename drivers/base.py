@@ -63,6 +63,10 @@ class Driver(abc.ABC):
     def point_keys(self) -> list[str]:
         """Keys of the points this device provides."""
 
+    def poll_timeout(self) -> float:
+        """How long one whole poll may take before the runtime gives up on it."""
+        return float(self.device.timeout)
+
     @abc.abstractmethod
     async def poll(self) -> PollResult:
         """Read every point once; raise a DriverError when the device cannot be read."""

@@ -48,11 +48,11 @@ class DevicePoller:
         while True:
             started = self.clock()
             try:
-                result = await asyncio.wait_for(self.driver.poll(), d.timeout)
+                result = await asyncio.wait_for(self.driver.poll(), self.driver.poll_timeout())
             except asyncio.CancelledError:
                 raise
             except TimeoutError:
-                self._failed(f"no answer within {d.timeout:g} s")
+                self._failed(f"no answer within {self.driver.poll_timeout():g} s")
             except AuthError as err:
                 self._failed(f"credentials refused: {err}")
             except DriverError as err:

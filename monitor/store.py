@@ -27,7 +27,6 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS history (point TEXT NOT NULL, ts REAL NOT NULL, value,
                                     quality TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS history_point_ts ON history (point, ts);
-CREATE INDEX IF NOT EXISTS history_ts ON history (ts);
 CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, created REAL NOT NULL,
                                    lines INTEGER NOT NULL, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS dead_letter (id INTEGER PRIMARY KEY, created REAL, failed REAL,
@@ -253,9 +252,10 @@ def history_rows(conn: sqlite3.Connection, point: str, since: float, until: floa
 
 
 def prune_history(conn: sqlite3.Connection, before: float, limit: int = 20000) -> int:
-    """Delete at most ``limit`` history rows older than ``before`` (small steps: no stall)."""
+    """Delete old history in small steps (no stall): among the ``limit`` oldest rows (rowids
+    grow with time, so no index on ts is needed), those older than ``before``."""
     cur = conn.execute("DELETE FROM history WHERE rowid IN (SELECT rowid FROM history "
-                       "WHERE ts < ? LIMIT ?)", (before, limit))
+                       "ORDER BY rowid LIMIT ?) AND ts < ?", (limit, before))
     return cur.rowcount
 
 

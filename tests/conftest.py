@@ -12,6 +12,7 @@ import yaml
 
 from monitor.config import SiteConfig, load_config_text
 from monitor.daemon import Daemon
+from monitor.store import Store
 from tests import peers
 
 
@@ -68,6 +69,15 @@ def modbus_device(name: str, port: int, points: list[dict[str, Any]], **kw: Any)
 def config(tmp_path: Path, devices: list[dict[str, Any]], rules: list[dict[str, Any]] = (),
            **extra: Any) -> SiteConfig:
     return load_config_text(site_yaml(tmp_path, devices, rules, **extra), "test.yaml")
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    """An embedded store in the test's data directory, committing every 20 ms."""
+    s = Store(tmp_path, flush_interval=0.02)
+    yield s
+    if not s._stop:
+        s.close()
 
 
 @pytest.fixture

@@ -58,8 +58,8 @@ class Peer:
     """One server process; ``ready()`` tells when it serves."""
 
     def __init__(self, name: str, args: list[str], ready: Callable[[], bool], log_dir: Path,
-                 env: dict[str, str] | None = None):
-        self.name, self.args, self.ready, self.env = name, args, ready, env
+                 cwd: Path | None = None):
+        self.name, self.args, self.ready, self.cwd = name, args, ready, cwd
         self.log = log_dir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -69,7 +69,7 @@ class Peer:
                                f"first (tests start their own peers)")
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
-                                         env={**os.environ, **(self.env or {})})
+                                         cwd=self.cwd)
         end = time.monotonic() + timeout
         while not self.ready():
             if self.proc.poll() is not None or time.monotonic() > end:
@@ -123,8 +123,9 @@ bind-address = "127.0.0.1:{INFLUX_RPC_PORT}"
 def modbus_peer(work: Path, port: int = MODBUS_PORT) -> tuple[Peer, Path]:
     state = work / f"modbus-{port}.json"
     state.write_text("{}")
-    peer = Peer(f"modbus-{port}", [sys.executable, str(HERE / "servers" / "modbus_peer.py"),
-                                   str(port), str(state)], lambda: tcp_open(port), work)
+    peer = Peer(f"modbus-{port}", [sys.executable, "-m", "tests.servers.modbus_peer",
+                                   str(port), str(state)], lambda: tcp_open(port), work,
+                cwd=HERE.parent)
     return peer, state
 
 

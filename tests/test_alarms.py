@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,14 +13,6 @@ from monitor.config.model import RateRule, Severity, StaleRule, StateRule, Thres
 from monitor.model import Quality, Reading
 from monitor.rules import RuleEngine
 from monitor.store import Store
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = Store(tmp_path, flush_interval=0.02)
-    yield s
-    if not s._stop:
-        s.close()
 
 
 def manager(store: Store, *defs: AlarmDef) -> AlarmManager:

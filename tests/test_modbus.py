@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 from pymodbus.server import ModbusTcpServer
-from pymodbus.simulator import DataType, SimData, SimDevice
 
-from drivers.base import CommError
+from drivers.base import CommError, PollResult
 from drivers.modbus import ModbusDriver
 from drivers.modbus.decode import DecodeError, decode_block
 from drivers.modbus.plan import plan_blocks
 from drivers.modbus.spec import ModbusConnection, ModbusPoint
+from monitor.demo.simulator import serve_sim
 from monitor.model import Quality
 from tests import peers
 from tests.conftest import config, modbus_device
@@ -99,13 +99,7 @@ def test_nan_and_short_replies_are_errors_not_zero() -> None:
 async def sim_server() -> AsyncIterator[tuple[ModbusTcpServer, int]]:
     """A pymodbus server on a free port; registers 0..99 and bits 0..63 exist, others do not."""
     port = peers.free_port()
-    device = SimDevice(id=1, simdata=(
-        [SimData(0, count=64, values=False, datatype=DataType.BITS)],
-        [SimData(0, count=64, values=False, datatype=DataType.BITS)],
-        [SimData(0, count=100, values=0, datatype=DataType.REGISTERS)],
-        [SimData(0, count=100, values=0, datatype=DataType.REGISTERS)]))
-    server = ModbusTcpServer(context=[device], address=("127.0.0.1", port))
-    await server.serve_forever(background=True)
+    server = await serve_sim(port, bits=64, registers=100)
     yield server, port
     await server.shutdown()
 
@@ -116,6 +110,14 @@ def driver_for(tmp_path: Path, port: int, points: list[dict[str, Any]],
     return ModbusDriver(cfg.devices[0])
 
 
+async def poll_once(tmp_path: Path, port: int, points: list[dict[str, Any]]) -> PollResult:
+    drv = driver_for(tmp_path, port, points)
+    try:
+        return await drv.poll()
+    finally:
+        await drv.close()
+
+
 async def test_reads_values_from_pymodbus_server(tmp_path: Path, sim_server: Any) -> None:
     server, port = sim_server
     hi, lo = struct.unpack(">HH", struct.pack(">f", 23.75))
@@ -123,7 +125,7 @@ async def test_reads_values_from_pymodbus_server(tmp_path: Path, sim_server: Any
     await server.async_setValues(1, 4, 5, [65535])
     await server.async_setValues(1, 2, 3, [True])
     await server.async_setValues(1, 1, 4, [True])
-    drv = driver_for(tmp_path, port, [
+    result = await poll_once(tmp_path, port, [
         {"key": "temperature", "table": "holding", "address": 0, "data_type": "int16",
          "scale": 0.1},
         {"key": "f", "table": "holding", "address": 1, "data_type": "float32"},
@@ -131,10 +133,6 @@ async def test_reads_values_from_pymodbus_server(tmp_path: Path, sim_server: Any
         {"key": "smoke", "table": "discrete_input", "address": 3},
         {"key": "relay", "table": "coil", "address": 4},
         {"key": "relay2", "table": "coil", "address": 5}])
-    try:
-        result = await drv.poll()
-    finally:
-        await drv.close()
     values = {r.point: r.value for r in result.readings}
     assert values == {"dev.temperature": pytest.approx(21.5), "dev.f": 23.75, "dev.neg": -1,
                       "dev.smoke": True, "dev.relay": True, "dev.relay2": False}
@@ -144,14 +142,10 @@ async def test_reads_values_from_pymodbus_server(tmp_path: Path, sim_server: Any
 
 async def test_exception_response_gives_invalid_readings(tmp_path: Path, sim_server: Any) -> None:
     _, port = sim_server
-    drv = driver_for(tmp_path, port, [
+    result = await poll_once(tmp_path, port, [
         {"key": "ok", "table": "holding", "address": 0},
         {"key": "missing", "table": "holding", "address": 500},
         {"key": "missing2", "table": "holding", "address": 501}])
-    try:
-        result = await drv.poll()
-    finally:
-        await drv.close()
     by_point = {r.point: r for r in result.readings}
     assert by_point["dev.ok"].quality is Quality.GOOD
     assert by_point["dev.missing"].quality is Quality.INVALID
@@ -164,15 +158,13 @@ async def test_reads_from_libmodbus_server(tmp_path: Path, peer_dir: Path) -> No
     port = peers.free_port()
     peer = peers.libmodbus_server(peer_dir, port).start()
     try:
-        drv = driver_for(tmp_path, port, [
+        result = await poll_once(tmp_path, port, [
             {"key": "r7", "table": "holding", "address": 7},
             {"key": "f", "table": "holding", "address": 200, "data_type": "float32"},
             {"key": "in3", "table": "input", "address": 3},
             {"key": "c1", "table": "coil", "address": 1},
             {"key": "d3", "table": "discrete_input", "address": 3},
             {"key": "d4", "table": "discrete_input", "address": 4}])
-        result = await drv.poll()
-        await drv.close()
     finally:
         peer.stop()
     assert {r.point: r.value for r in result.readings} == {

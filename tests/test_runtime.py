@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from pymodbus.server import ModbusTcpServer
-from pymodbus.simulator import DataType, SimData, SimDevice
 
 from monitor.alarms import AlarmState
+from monitor.demo.simulator import serve_sim
 from monitor.model import DeviceState, Quality
 from tests import peers
 from tests.conftest import config, modbus_device
@@ -25,14 +25,7 @@ TEMP = {"key": "temperature", "table": "holding", "address": 0, "data_type": "in
 
 
 async def start_sim(port: int) -> ModbusTcpServer:
-    device = SimDevice(id=1, simdata=(
-        [SimData(0, count=16, values=False, datatype=DataType.BITS)],
-        [SimData(0, count=16, values=False, datatype=DataType.BITS)],
-        [SimData(0, count=16, values=0, datatype=DataType.REGISTERS)],
-        [SimData(0, count=16, values=0, datatype=DataType.REGISTERS)]))
-    server = ModbusTcpServer(context=[device], address=("127.0.0.1", port))
-    await server.serve_forever(background=True)
-    return server
+    return await serve_sim(port, bits=16, registers=16)
 
 
 @pytest.fixture

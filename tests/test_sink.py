@@ -7,8 +7,6 @@ import json
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,14 +17,6 @@ from monitor.store import Store
 from tests import peers
 from tests.servers.http_receiver import Receiver
 from tests.util import eventually
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = Store(tmp_path, flush_interval=0.02)
-    yield s
-    if not s._stop:
-        s.close()
 
 
 class Problems:

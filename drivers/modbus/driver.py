@@ -39,7 +39,8 @@ def _client(conn: ModbusConnection, timeout: float) -> Any:
 
 
 class _Link:
-    """One connection shared by the devices behind one endpoint (an RTU bus, a gateway)."""
+    """A connection: shared by every device on one serial bus; one per device over TCP, so a
+    hung unit behind a gateway delays no device with a connection of its own."""
 
     def __init__(self, conn: ModbusConnection, timeout: float):
         self.client = _client(conn, timeout)
@@ -89,9 +90,20 @@ class ModbusDriver(Driver):
     def point_keys(self) -> list[str]:
         return [p.key for p in self.spec.points]
 
+    @property
+    def _link_key(self) -> str:
+        if self.conn.transport == "rtu":
+            return f"rtu:{self.conn.endpoint}"
+        return f"tcp:{self.conn.endpoint}:{self.device.name}"
+
+    def poll_timeout(self) -> float:
+        """Each request has the device's timeout; on a shared bus, others may go first."""
+        users = self._link.users if self._link else 1
+        return self.device.timeout * len(self.blocks) * max(1, users)
+
     def _acquire_link(self) -> _Link:
         if self._link is None:
-            key = f"{self.conn.transport}:{self.conn.endpoint}"
+            key = self._link_key
             link = _LINKS.get(key)
             if link is None:
                 link = _LINKS[key] = _Link(self.conn, self.device.timeout)
@@ -166,5 +178,5 @@ class ModbusDriver(Driver):
         self._link.users -= 1
         if self._link.users <= 0:
             self._link.client.close()
-            _LINKS.pop(f"{self.conn.transport}:{self.conn.endpoint}", None)
+            _LINKS.pop(self._link_key, None)
         self._link = None

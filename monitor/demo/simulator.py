@@ -78,6 +78,22 @@ class SiteModel:
         return out
 
 
+def sim_device(bits: int, registers: int, device_id: int = 1) -> SimDevice:
+    """A pymodbus SimDevice with separate coil, input, holding and input-register tables."""
+    return SimDevice(id=device_id, simdata=(
+        [SimData(0, count=bits, values=False, datatype=DataType.BITS)],
+        [SimData(0, count=bits, values=False, datatype=DataType.BITS)],
+        [SimData(0, count=registers, values=0, datatype=DataType.REGISTERS)],
+        [SimData(0, count=registers, values=0, datatype=DataType.REGISTERS)]))
+
+
+async def serve_sim(port: int, bits: int, registers: int) -> ModbusTcpServer:
+    """Start a Modbus TCP server on 127.0.0.1 holding one sim_device."""
+    server = ModbusTcpServer(context=[sim_device(bits, registers)], address=("127.0.0.1", port))
+    await server.serve_forever(background=True)
+    return server
+
+
 def _i16(value: float) -> int:
     return round(value) & 0xFFFF
 
@@ -89,12 +105,8 @@ class Simulator:
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
         self.model = SiteModel(scenario=scenario)
-        device = SimDevice(id=1, simdata=(
-            [SimData(0, count=64, values=False, datatype=DataType.BITS)],
-            [SimData(0, count=64, values=False, datatype=DataType.BITS)],
-            [SimData(0, count=128, values=0, datatype=DataType.REGISTERS)],
-            [SimData(0, count=16, values=0, datatype=DataType.REGISTERS)]))
-        self.server = ModbusTcpServer(context=[device], address=("127.0.0.1", port))
+        self.port = port
+        self.server: ModbusTcpServer | None = None
         self._task: asyncio.Task[None] | None = None
 
     def set_scenario(self, name: str) -> None:
@@ -103,6 +115,7 @@ class Simulator:
         self.model.scenario = name
 
     async def _push(self) -> None:
+        assert self.server is not None
         for addr, value in self.model.registers().items():
             await self.server.async_setValues(1, 3, addr, [value])
         for addr, bit in self.model.inputs().items():
@@ -115,7 +128,7 @@ class Simulator:
             await self._push()
 
     async def start(self) -> None:
-        await self.server.serve_forever(background=True)
+        self.server = await serve_sim(self.port, bits=64, registers=128)
         self.model.step(0.0)
         await self._push()
         self._task = asyncio.create_task(self._drift(), name="simulator")
@@ -123,4 +136,5 @@ class Simulator:
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
-        await self.server.shutdown()
+        if self.server is not None:
+            await self.server.shutdown()

@@ -1,6 +1,6 @@
 """pymodbus SimDevice server whose values follow a JSON state file (tests rewrite it).
 
-usage: python modbus_peer.py PORT STATE_JSON
+usage: python -m tests.servers.modbus_peer PORT STATE_JSON
 State: {"hr": {"ADDR": value}, "ir": {...}, "di": {...}, "co": {...}}; applied within 0.1 s.
 """
 
@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from pymodbus.server import ModbusTcpServer
-from pymodbus.simulator import DataType, SimData, SimDevice
+
+from monitor.demo.simulator import sim_device
 
 TABLES = (("co", 1), ("di", 2), ("hr", 3), ("ir", 4))
 
@@ -34,12 +35,8 @@ async def follow(srv: ModbusTcpServer, path: str) -> None:
 
 async def main() -> None:
     port, path = int(sys.argv[1]), sys.argv[2]
-    device = SimDevice(id=1, simdata=(
-        [SimData(0, count=256, values=False, datatype=DataType.BITS)],
-        [SimData(0, count=256, values=False, datatype=DataType.BITS)],
-        [SimData(0, count=1024, values=0, datatype=DataType.REGISTERS)],
-        [SimData(0, count=1024, values=0, datatype=DataType.REGISTERS)]))
-    srv = ModbusTcpServer(context=[device], address=("127.0.0.1", port))
+    srv = ModbusTcpServer(context=[sim_device(bits=256, registers=1024)],
+                          address=("127.0.0.1", port))
     task = asyncio.create_task(follow(srv, path))
     await srv.serve_forever()
     task.cancel()
