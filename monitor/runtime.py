@@ -9,8 +9,9 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from drivers.base import AuthError, Driver, DriverError, PollResult
+from drivers.base import AuthError, Driver, DriverError, PollResult, ProtocolError
 from monitor.config.model import DeviceConfig
+from monitor.model import Quality, Reading
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class DevicePoller:
                 self._failed(f"no answer within {self.driver.poll_timeout():g} s")
             except AuthError as err:
                 self._failed(f"credentials refused: {err}")
+            except ProtocolError as err:  # it answers, but nonsense: invalid, not comm loss
+                self._succeeded(self._invalid(str(err)), self.clock() - started)
             except DriverError as err:
                 self._failed(str(err))
             except Exception as err:  # a driver bug must not kill the poll task
@@ -69,6 +72,11 @@ class DevicePoller:
                     await asyncio.wait_for(self.wake.wait(), delay)
                 except TimeoutError:
                     pass
+
+    def _invalid(self, problem: str) -> PollResult:
+        now = time.time()
+        return PollResult([Reading(f"{self.device.name}.{key}", None, now, Quality.INVALID)
+                           for key in self.driver.point_keys()], [problem])
 
     def _succeeded(self, result: PollResult, latency: float) -> None:
         if not self.available:

@@ -56,12 +56,14 @@ def site_yaml(tmp_path: Path, devices: list[dict[str, Any]], rules: list[dict[st
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
 
 
-def modbus_device(name: str, port: int, points: list[dict[str, Any]], **kw: Any) -> dict[str, Any]:
+def modbus_device(name: str, port: int | None, points: list[dict[str, Any]],
+                  **kw: Any) -> dict[str, Any]:
+    """A Modbus device entry: TCP to 127.0.0.1:``port``, or as ``connection`` says."""
+    tcp = {"host": "127.0.0.1", "port": port} if port is not None else {}
     dev = {"name": name, "area": "machine_room", "class": kw.pop("cls", "environment"),
            "type": "modbus", "interval": kw.pop("interval", 0.2),
            "timeout": kw.pop("timeout", 0.1), "jitter": 0,
-           "connection": {"host": "127.0.0.1", "port": port, **kw.pop("connection", {})},
-           "points": points}
+           "connection": {**tcp, **kw.pop("connection", {})}, "points": points}
     dev.update(kw)
     return dev
 

@@ -139,6 +139,15 @@ def set_modbus_state(state: Path, **tables: dict[int, int | bool]) -> None:
     os.replace(tmp, state)
 
 
+def serial_pair(work: Path) -> tuple[Peer, Path, Path]:
+    """Two linked pseudo-terminals (socat): a serial line between a server and a client."""
+    exe = need("socat", "socat")
+    a, b = work / "tty-server", work / "tty-client"
+    peer = Peer("socat", [exe, f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
+                lambda: a.exists() and b.exists(), work)
+    return peer, a, b
+
+
 def libmodbus_server(work: Path, port: int) -> Peer:
     cc = need("gcc", "gcc")
     if subprocess.run(["pkg-config", "--exists", "libmodbus"]).returncode != 0:

@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pymodbus.server import ModbusTcpServer
+from pymodbus import FramerType
+from pymodbus.server import ModbusSerialServer
 
-from drivers.base import CommError, PollResult
+from drivers.base import CommError, PollResult, ProtocolError
 from drivers.modbus import ModbusDriver
 from drivers.modbus.decode import DecodeError, decode_block
 from drivers.modbus.plan import plan_blocks
 from drivers.modbus.spec import ModbusConnection, ModbusPoint
-from monitor.demo.simulator import serve_sim
+from monitor.demo.simulator import serve_sim, sim_device
 from monitor.model import Quality
 from tests import peers
 from tests.conftest import config, modbus_device
@@ -180,14 +181,62 @@ async def test_refused_connection_is_a_comm_error(tmp_path: Path) -> None:
     await drv.close()
 
 
-@pytest.mark.parametrize("behaviour", ["close_mid_reply", "garbage"])
-async def test_broken_replies_are_comm_errors(tmp_path: Path, behaviour: str) -> None:
+@pytest.mark.parametrize(("behaviour", "error", "text"), [
+    ("close_mid_reply", CommError, "closed the connection mid-reply"),
+    ("hang", CommError, "did not answer"),
+    ("garbage", ProtocolError, "garbled reply from 127.0.0.1:{port}: 33 bytes that are no "
+                               "Modbus frame, starting de ad be ef 20 48 54 54"),
+])
+async def test_broken_replies_are_told_apart(tmp_path: Path, behaviour: str,
+                                             error: type[Exception], text: str) -> None:
     server, port = await misbehaving.start(behaviour)
     drv = driver_for(tmp_path, port, [{"key": "x", "table": "holding", "address": 0}],
                      timeout=0.3, interval=1)
     try:
-        with pytest.raises((CommError, TimeoutError)):
-            await asyncio.wait_for(drv.poll(), 2)
+        with pytest.raises(error) as info:
+            await asyncio.wait_for(drv.poll(), drv.poll_timeout())
+        assert text.format(port=port) in str(info.value)
     finally:
         await drv.close()
         server.close()
+
+
+async def test_short_reply_makes_the_whole_block_invalid(tmp_path: Path) -> None:
+    server, port = await misbehaving.start("short")
+    try:
+        result = await poll_once(tmp_path, port, [
+            {"key": "a", "table": "holding", "address": 0},
+            {"key": "b", "table": "holding", "address": 1}])
+    finally:
+        server.close()
+    assert [(r.point, r.value, r.quality) for r in result.readings] == [
+        ("dev.a", None, Quality.INVALID), ("dev.b", None, Quality.INVALID)]
+    assert result.problems == ["holding 0+2: short reply (1 values)"]
+
+
+async def test_rtu_devices_share_one_serial_line(tmp_path: Path) -> None:
+    """Two units on one RS-485 line (a socat pty pair), read by RTU over one shared port."""
+    peer, server_tty, client_tty = peers.serial_pair(tmp_path)
+    peer.start()
+    server = ModbusSerialServer(context=[sim_device(8, 16, device_id=1),
+                                         sim_device(8, 16, device_id=2)],
+                                framer=FramerType.RTU, port=str(server_tty), baudrate=19200)
+    await server.serve_forever(background=True)
+    await server.async_setValues(1, 3, 0, [215])
+    await server.async_setValues(2, 3, 0, [198])
+    conn = {"transport": "rtu", "serial_port": str(client_tty), "baudrate": 19200}
+    cfg = config(tmp_path, [
+        modbus_device(f"unit{uid}", None, [{"key": "t", "table": "holding", "address": 0,
+                                          "data_type": "int16", "scale": 0.1}],
+                      timeout=0.5, interval=2, connection={**conn, "device_id": uid})
+        for uid in (1, 2)])
+    drivers = [ModbusDriver(d) for d in cfg.devices]
+    try:
+        results = await asyncio.gather(*(d.poll() for d in drivers))
+        assert drivers[0]._link is drivers[1]._link    # one port, one lock, polled in turn
+    finally:
+        for d in drivers:
+            await d.close()
+        await server.shutdown()
+        peer.stop()
+    assert [r.readings[0].value for r in results] == [pytest.approx(21.5), pytest.approx(19.8)]

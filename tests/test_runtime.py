@@ -116,6 +116,21 @@ async def test_exception_response_is_invalid_with_protocol_alarm(tmp_path: Path,
     assert rows and all(q == "invalid" and v is None for _, v, q in rows)
 
 
+async def test_garbled_replies_mean_invalid_not_comm_loss(tmp_path: Path,
+                                                         daemon_factory: Any) -> None:
+    server, port = await misbehaving.start("garbage")
+    cfg = config(tmp_path, [modbus_device("env", port, [TEMP], interval=0.3, timeout=0.1,
+                                          failures_before_unavailable=2)])
+    daemon = await daemon_factory(cfg)
+    await asyncio.sleep(1.5)
+    server.close()
+    assert daemon.state.devices["env"].state is DeviceState.PROTOCOL_ERROR
+    assert daemon.state.latest["env.temperature"].quality is Quality.INVALID
+    assert daemon.alarms.alarms["protocol:env"].active
+    assert "garbled reply" in str(daemon.alarms.alarms["protocol:env"].value)
+    assert "comm:env" not in daemon.alarms.alarms or not daemon.alarms.alarms["comm:env"].active
+
+
 async def test_register_change_raises_and_clears_alarm(tmp_path: Path, sim: Any,
                                                        daemon_factory: Any) -> None:
     server, port = sim

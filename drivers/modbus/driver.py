@@ -27,25 +27,31 @@ EXCEPTION_NAMES = {1: "illegal function", 2: "illegal data address", 3: "illegal
                    10: "gateway path unavailable", 11: "gateway target failed to respond"}
 
 
-def _client(conn: ModbusConnection, timeout: float) -> Any:
-    if conn.transport == "tcp":
-        assert conn.host is not None
-        return AsyncModbusTcpClient(conn.host, port=conn.port, timeout=timeout, retries=0,
-                                    reconnect_delay=0)
-    return AsyncModbusSerialClient(str(conn.serial_port), baudrate=conn.baudrate,
-                                   parity=conn.parity, bytesize=conn.bytesize,
-                                   stopbits=conn.stopbits, timeout=timeout, retries=0,
-                                   reconnect_delay=0)
-
-
 class _Link:
     """A connection: shared by every device on one serial bus; one per device over TCP, so a
     hung unit behind a gateway delays no device with a connection of its own."""
 
     def __init__(self, conn: ModbusConnection, timeout: float):
-        self.client = _client(conn, timeout)
+        common: dict[str, Any] = {"timeout": timeout, "retries": 0, "reconnect_delay": 0,
+                                  "trace_packet": self._trace}
+        if conn.transport == "tcp":
+            assert conn.host is not None
+            self.client: Any = AsyncModbusTcpClient(conn.host, port=conn.port, **common)
+        else:
+            self.client = AsyncModbusSerialClient(
+                str(conn.serial_port), baudrate=conn.baudrate, parity=conn.parity,
+                bytesize=conn.bytesize, stopbits=conn.stopbits, **common)
         self.lock = asyncio.Lock()
         self.users = 0
+        self.received = bytearray()
+
+    def _trace(self, sending: bool, data: bytes) -> bytes:
+        """Keep what arrived since the last request, to tell garbage from silence."""
+        if sending:
+            self.received.clear()
+        elif len(self.received) < 64:
+            self.received += data[:64]
+        return data
 
 
 _LINKS: dict[str, _Link] = {}
@@ -97,9 +103,10 @@ class ModbusDriver(Driver):
         return f"tcp:{self.conn.endpoint}:{self.device.name}"
 
     def poll_timeout(self) -> float:
-        """Each request has the device's timeout; on a shared bus, others may go first."""
+        """Each request has the device's timeout (pymodbus enforces it); on a shared bus,
+        others may go first; one timeout more lets pymodbus report before the runtime."""
         users = self._link.users if self._link else 1
-        return self.device.timeout * len(self.blocks) * max(1, users)
+        return self.device.timeout * (len(self.blocks) * max(1, users) + 1)
 
     def _acquire_link(self) -> _Link:
         if self._link is None:
@@ -142,8 +149,14 @@ class ModbusDriver(Driver):
                     client.close()
                     raise CommError(f"connection to {self.conn.endpoint} lost: {err}") from err
                 except ModbusIOException as err:
+                    garbage, closed = bytes(link.received), not client.connected
                     client.close()
-                    raise CommError(f"no valid reply from {self.conn.endpoint}: {err}") from err
+                    if garbage and not closed:
+                        raise ProtocolError(f"garbled reply from {self.conn.endpoint}: "
+                                            f"{len(garbage)} bytes that are no Modbus frame, "
+                                            f"starting {garbage[:16].hex(' ')}") from err
+                    what = "closed the connection mid-reply" if closed else "did not answer"
+                    raise CommError(f"{self.conn.endpoint} {what}") from err
                 except ModbusException as err:
                     client.close()
                     raise ProtocolError(f"{self.conn.endpoint}: {err}") from err
@@ -161,14 +174,16 @@ class ModbusDriver(Driver):
                                    for s in block.slots)
             return
         data = reply.bits if block.table.is_bits else reply.registers
-        if len(data) < block.count:
+        if len(data) < block.count:  # a device that answers less than asked is not trusted
             result.problems.append(f"{block.table} {block.address}+{block.count}: "
                                    f"short reply ({len(data)} values)")
+            result.readings.extend(Reading(f"{device}.{s.key}", None, now, Quality.INVALID)
+                                   for s in block.slots)
+            return
         for key, value in decode_block(block, data).items():
             if isinstance(value, DecodeError):
                 result.readings.append(Reading(f"{device}.{key}", None, now, Quality.INVALID))
-                if len(data) >= block.count:
-                    result.problems.append(f"{key}: {value}")
+                result.problems.append(f"{key}: {value}")
             else:
                 result.readings.append(Reading(f"{device}.{key}", value, now))  # type: ignore[arg-type]
 

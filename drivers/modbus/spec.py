@@ -106,11 +106,20 @@ class ModbusConnection(Strict):
             raise ValueError("tcp needs host")
         if self.transport == "rtu" and not self.serial_port:
             raise ValueError("rtu needs serial_port")
+        other = _SERIAL_KEYS if self.transport == "tcp" else _TCP_KEYS
+        given = sorted(other & self.model_fields_set)
+        if given:
+            verb = "does" if len(given) == 1 else "do"
+            raise ValueError(f"{', '.join(given)} {verb} not apply to {self.transport}")
         return self
 
     @property
     def endpoint(self) -> str:
         return f"{self.host}:{self.port}" if self.transport == "tcp" else str(self.serial_port)
+
+
+_TCP_KEYS = {"host", "port"}
+_SERIAL_KEYS = {"serial_port", "baudrate", "parity", "bytesize", "stopbits"}
 
 
 class ModbusSpec(Strict):

@@ -44,7 +44,20 @@ async def _slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         await writer.drain()
 
 
-BEHAVIOURS: dict[str, Handler] = {"hang": _hang, "close_mid_reply": _close_mid_reply,
+async def _short(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Answers register reads with one register fewer than asked for."""
+    while True:
+        head = await reader.read(12)
+        if len(head) < 12:
+            return
+        tid, _, _, uid, fc, _, count = struct.unpack(">HHHBBHH", head)
+        n = max(count - 1, 0)
+        body = struct.pack(">BBB", uid, fc, 2 * n) + struct.pack(f">{n}H", *[7] * n)
+        writer.write(struct.pack(">HHH", tid, 0, len(body)) + body)
+        await writer.drain()
+
+
+BEHAVIOURS: dict[str, Handler] = {"short": _short, "hang": _hang, "close_mid_reply": _close_mid_reply,
                                   "garbage": _garbage, "slow": _slow}
 
 
