@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from pymodbus import FramerType
-from pymodbus.server import ModbusSerialServer
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 
 from drivers.base import CommError, PollResult, ProtocolError
 from drivers.modbus import ModbusDriver

@@ -57,8 +57,8 @@ async def _short(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         await writer.drain()
 
 
-BEHAVIOURS: dict[str, Handler] = {"short": _short, "hang": _hang, "close_mid_reply": _close_mid_reply,
-                                  "garbage": _garbage, "slow": _slow}
+BEHAVIOURS: dict[str, Handler] = {"short": _short, "hang": _hang, "garbage": _garbage,
+                                  "close_mid_reply": _close_mid_reply, "slow": _slow}
 
 
 async def start(behaviour: str) -> tuple[asyncio.Server, int]:
