@@ -217,21 +217,21 @@ async def test_short_reply_makes_the_whole_block_invalid(tmp_path: Path) -> None
 async def test_rtu_devices_share_one_serial_line(tmp_path: Path) -> None:
     """Two units on one RS-485 line (a socat pty pair), read by RTU over one shared port."""
     peer, server_tty, client_tty = peers.serial_pair(tmp_path)
+    conn = {"transport": "rtu", "serial_port": str(client_tty), "baudrate": 19200}
+    cfg = config(tmp_path, [
+        modbus_device(f"unit{uid}", None, [{"key": "t", "table": "holding", "address": 0,
+                                             "data_type": "int16", "scale": 0.1}],
+                      timeout=0.5, interval=2, connection={**conn, "device_id": uid})
+        for uid in (1, 2)])
     peer.start()
     server = ModbusSerialServer(context=[sim_device(8, 16, device_id=1),
                                          sim_device(8, 16, device_id=2)],
                                 framer=FramerType.RTU, port=str(server_tty), baudrate=19200)
-    await server.serve_forever(background=True)
-    await server.async_setValues(1, 3, 0, [215])
-    await server.async_setValues(2, 3, 0, [198])
-    conn = {"transport": "rtu", "serial_port": str(client_tty), "baudrate": 19200}
-    cfg = config(tmp_path, [
-        modbus_device(f"unit{uid}", None, [{"key": "t", "table": "holding", "address": 0,
-                                          "data_type": "int16", "scale": 0.1}],
-                      timeout=0.5, interval=2, connection={**conn, "device_id": uid})
-        for uid in (1, 2)])
     drivers = [ModbusDriver(d) for d in cfg.devices]
     try:
+        await server.serve_forever(background=True)
+        await server.async_setValues(1, 3, 0, [215])
+        await server.async_setValues(2, 3, 0, [198])
         results = await asyncio.gather(*(d.poll() for d in drivers))
         assert drivers[0]._link is drivers[1]._link    # one port, one lock, polled in turn
     finally:
