@@ -115,6 +115,13 @@ def cmd_shelve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_unshelve(args: argparse.Namespace) -> int:
+    a = _api(args, "POST", f"/api/v1/alarms/{args.alarm}/unshelve",
+             {"who": args.who, "note": args.note})
+    print(f"{a['id']}: {a['state']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="vigil", description="Facility monitoring daemon")
     p.add_argument("--version", action="version", version=f"vigil {__version__}")
@@ -136,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(fn=cmd_schema)
     for name, fn, help_ in (("alarms", cmd_alarms, "list alarms needing attention"),
                             ("ack", cmd_ack, "acknowledge an alarm"),
-                            ("shelve", cmd_shelve, "shelve an alarm for a while")):
+                            ("shelve", cmd_shelve, "shelve an alarm for a while"),
+                            ("unshelve", cmd_unshelve, "end an alarm's shelving now")):
         s = sub.add_parser(name, help=help_)
         s.add_argument("--url", default="http://127.0.0.1:8320")
         s.add_argument("--token-file", default=None)

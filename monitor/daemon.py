@@ -94,6 +94,8 @@ class Daemon:
 
     async def _stop_devices(self) -> None:
         tasks = list(self._device_tasks.values())
+        for poller in self.pollers.values():
+            poller.stop()
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -111,6 +113,7 @@ class Daemon:
         self._apply(cfg)
         if sink_changed:
             if self.sink is not None:
+                self.sink.stop()
                 for t in [t for t in self._tasks if t.get_name() == "sink"]:
                     t.cancel()
                     self._tasks.remove(t)
@@ -123,6 +126,9 @@ class Daemon:
     async def stop(self) -> None:
         """Stop polling, let the sink finish its batch, commit everything queued."""
         await self._stop_devices()
+        self.stopping.set()
+        if self.sink is not None:
+            self.sink.stop()
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -233,7 +239,7 @@ class Daemon:
     async def _housekeeping(self) -> None:
         """Once a second: stale rules, outbox bounds; every few minutes: history pruning."""
         last_prune = 0.0
-        while True:
+        while not self.stopping.is_set():
             now = time.time()
             self.rules.tick(now)
             self._watch_outbox(now)

@@ -16,6 +16,16 @@ from monitor.model import Quality, Reading
 log = logging.getLogger(__name__)
 
 
+async def wait_event(event: asyncio.Event, seconds: float) -> None:
+    """Wait until ``event`` is set or ``seconds`` pass. (``asyncio.wait_for`` on Python 3.11
+    can swallow a cancellation that races its timeout; ``asyncio.timeout`` does not.)"""
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        pass
+
+
 class PollSink(Protocol):
     def on_poll(self, device: DeviceConfig, result: PollResult, latency: float) -> None: ...
     def on_failure(self, device: DeviceConfig, reason: str, unavailable: bool) -> None: ...
@@ -32,6 +42,13 @@ class DevicePoller:
         self.available = True
         self.clock = clock
         self.wake = asyncio.Event()
+        self.running = True
+
+    def stop(self) -> None:
+        """End the loop. A cancellation alone is not enough: a library that runs
+        ``asyncio.wait_for`` inside a poll can swallow it on Python 3.11."""
+        self.running = False
+        self.wake.set()
 
     def poll_now(self) -> None:
         """Poll at once instead of waiting for the interval (a trap said something changed)."""
@@ -46,10 +63,11 @@ class DevicePoller:
     async def run(self) -> None:
         d = self.device
         await asyncio.sleep(random.uniform(0, d.interval * d.jitter))
-        while True:
+        while self.running:
             started = self.clock()
             try:
-                result = await asyncio.wait_for(self.driver.poll(), self.driver.poll_timeout())
+                async with asyncio.timeout(self.driver.poll_timeout()):
+                    result = await self.driver.poll()
             except asyncio.CancelledError:
                 raise
             except TimeoutError:
@@ -66,12 +84,9 @@ class DevicePoller:
             else:
                 self._succeeded(result, self.clock() - started)
             delay = self.next_delay() - (self.clock() - started)
-            self.wake.clear()
-            if delay > 0:
-                try:
-                    await asyncio.wait_for(self.wake.wait(), delay)
-                except TimeoutError:
-                    pass
+            if delay > 0 and self.running:
+                self.wake.clear()
+                await wait_event(self.wake, delay)
 
     def _invalid(self, problem: str) -> PollResult:
         now = time.time()

@@ -63,9 +63,8 @@ async def serve(cfg: SiteConfig, config_path: Path | None, *,
     log.info("stopping")
     if server is not None:
         server.should_exit = True
-        try:
-            await asyncio.wait_for(asyncio.shield(api_task), 3)
-        except TimeoutError:
+        done, _ = await asyncio.wait([api_task], timeout=3)
+        if not done:
             log.warning("API connections still open after 3 s; closing them")
             server.force_exit = True
     await daemon.stop()

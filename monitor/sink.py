@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import httpx
 
 from monitor.config.model import SinkConfig
+from monitor.runtime import wait_event
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
@@ -132,23 +133,26 @@ class Sink:
                                             else V1Writer(cfg))
         self.status = SinkStatus()
         self.wake = asyncio.Event()
+        self.running = True
         loop = asyncio.get_running_loop()
 
         def wake() -> None:
             loop.call_soon_threadsafe(self.wake.set)
         store.on_commit = wake
 
+    def stop(self) -> None:
+        """End the loop (see DevicePoller.stop for why a cancel alone is not enough)."""
+        self.running = False
+        self.wake.set()
+
     async def run(self) -> None:
         delay = self.cfg.flush_interval
-        while True:
+        while self.running:
             rows = await self.store.read(lambda c: _take(c, self.cfg.batch_size))
             if not rows:
                 self.status.oldest_pending = None
                 self.wake.clear()
-                try:
-                    await asyncio.wait_for(self.wake.wait(), self.cfg.flush_interval)
-                except TimeoutError:
-                    pass
+                await wait_event(self.wake, self.cfg.flush_interval)
                 continue
             self.status.oldest_pending = rows[0][1]
             body = b"\n".join(r[3] for r in rows)

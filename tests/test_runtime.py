@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from pymodbus.server import ModbusTcpServer
 
 from monitor.alarms import AlarmState
+from monitor.daemon import Daemon
 from monitor.demo.simulator import serve_sim
 from monitor.model import DeviceState, Quality
 from tests import peers
@@ -150,3 +152,17 @@ async def test_register_change_raises_and_clears_alarm(tmp_path: Path, sim: Any,
     await server.async_setValues(1, 3, 0, [250])
     await asyncio.sleep(0.4)
     assert daemon.alarms.alarms["hot.high"].state() is AlarmState.CLEARED_UNACKNOWLEDGED
+
+
+async def test_stop_always_completes_while_polls_race(tmp_path: Path, sim: Any) -> None:
+    """Cancellation must reach every poll task, whatever moment the stop comes at."""
+    _, port = sim
+    for i in range(15):
+        cfg = config(tmp_path / str(i), [modbus_device(f"d{k}", port, [dict(TEMP, address=k)],
+                                                       interval=0.01, timeout=0.009)
+                                         for k in range(3)])
+        daemon = Daemon(cfg)
+        await daemon.start()
+        await asyncio.sleep(random.uniform(0, 0.1))
+        async with asyncio.timeout(5):
+            await daemon.stop()

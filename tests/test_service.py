@@ -140,9 +140,13 @@ def test_acknowledge_and_shelve_by_cli_and_api(daemon: Running, modbus_peer: Pat
     alarm = next(a for a in daemon.get("/api/v1/alarms").json() if a["id"] == "mr_hot.high")
     assert alarm["state"] == "shelved" and alarm["shelved_by"] == "王五"
     assert alarm["shelved_until"] == pytest.approx(time.time() + 1800, abs=30)
+    out = cli("unshelve", "mr_hot.high", "--who", "王五", "--url", daemon.url)
+    assert out.returncode == 0 and "active_acknowledged" in out.stdout, out.stderr
+    out = cli("shelve", "mr_hot.high", "--who", "王五", "--for", "30m", "--url", daemon.url)
     hist = daemon.get("/api/v1/alarms/history?alarm=mr_hot.high").json()
-    assert [h["action"] for h in hist][:3] == ["shelved", "acknowledged", "raised"]
-    assert hist[1]["who"] == "张三" and hist[1]["note"] == "空调报修"
+    assert [h["action"] for h in hist][:5] == ["shelved", "unshelved", "shelved",
+                                               "acknowledged", "raised"]
+    assert hist[3]["who"] == "张三" and hist[3]["note"] == "空调报修"
     bad = cli("ack", "mr_hot.high", "--who", "x", "--url", daemon.url, token="wrong")
     assert bad.returncode != 0 and "valid bearer token" in bad.stderr
     peers.set_modbus_state(modbus_peer, hr={40: 215})
