@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -27,8 +28,16 @@ class ProtocolError(DriverError):
     """The device answered, but not with something usable."""
 
 
-class AuthError(DriverError):
-    """Credentials refused: an operator must act; not retried quickly."""
+class OperatorError(DriverError):
+    """Retrying will not help until a person acts: not retried quickly, raised as an alarm."""
+
+
+class AuthError(OperatorError):
+    """Credentials refused (community, user, password, key)."""
+
+
+class ConfigurationError(OperatorError):
+    """The device says the configuration names something it does not have."""
 
 
 @dataclass
@@ -49,6 +58,8 @@ class Driver(abc.ABC):
     type_name: ClassVar[str]
     spec_model: ClassVar[type[BaseModel]]
     """Validates ``{"connection": ..., "points": [...]}`` of a device entry."""
+    discovers: ClassVar[bool] = False
+    """With no points configured, the driver reports whatever the device has."""
 
     def __init__(self, device: DeviceConfig):
         self.device = device
@@ -76,6 +87,7 @@ class Driver(abc.ABC):
 
 
 REGISTRY: dict[str, type[Driver]] = {}
+BUILTIN = ("drivers.modbus", "drivers.nut")
 
 
 def register(cls: type[Driver]) -> type[Driver]:
@@ -85,7 +97,8 @@ def register(cls: type[Driver]) -> type[Driver]:
 
 def driver_class(type_name: str) -> type[Driver] | None:
     """The driver registered as ``type_name``, loading the built-in ones first."""
-    import drivers.modbus  # noqa: F401  (registers itself)
+    for module in BUILTIN:  # each registers itself on import
+        importlib.import_module(module)
 
     return REGISTRY.get(type_name)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from drivers.base import Driver, PollResult, driver_class
 from monitor.alarms import Alarm, AlarmDef, AlarmManager
-from monitor.config.model import DeviceConfig, Severity, SiteConfig
+from monitor.config.model import DeviceClass, DeviceConfig, Severity, SiteConfig
 from monitor.lineproto import line, tag_set
 from monitor.metrics import Metrics
 from monitor.model import DeviceState, Quality, Reading
@@ -20,6 +20,7 @@ from monitor.runtime import DevicePoller
 from monitor.sink import Sink
 from monitor.state import DeviceStatus, SiteState
 from monitor.store import Store, prune_history
+from monitor.ups import UpsWatcher
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class Daemon:
         self.metrics = Metrics()
         self.rules = RuleEngine([], self.alarms)
         self.sink: Sink | None = None
+        self.ups = UpsWatcher(self._device_event)
         self.pollers: dict[str, DevicePoller] = {}
         self._drivers: dict[str, Driver] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -80,6 +82,8 @@ class Daemon:
                                         f"{dev.label or dev.name} 通信中断", None))
             self.alarms.define(AlarmDef(f"protocol:{dev.name}", Severity.MINOR,
                                         f"{dev.label or dev.name} 应答异常", None))
+            self.alarms.define(AlarmDef(f"operator:{dev.name}", Severity.MAJOR,
+                                        f"{dev.label or dev.name} 需要人工处理", None))
             self._tags[dev.name] = tag_set({"site": cfg.site.name, "area": dev.area,
                                             "device": dev.name})
             if not dev.enabled:
@@ -141,6 +145,8 @@ class Daemon:
     def on_poll(self, device: DeviceConfig, result: PollResult, latency: float) -> None:
         readings = result.readings
         now = time.time()
+        if device.device_class is DeviceClass.UPS:
+            result.problems += self.ups.on_readings(device.name, readings)
         status = self.state.devices[device.name]
         status.latency, status.last_ok, status.failures = latency, now, 0
         status.last_error = None
@@ -153,6 +159,7 @@ class Daemon:
         status.state = DeviceState.PROTOCOL_ERROR if result.problems else DeviceState.ONLINE
         self.alarms.set_condition(f"protocol:{device.name}", bool(result.problems),
                                   "; ".join(result.problems) or None, now)
+        self.alarms.set_condition(f"operator:{device.name}", False, None, now)
         self.state.update(readings)
         self.rules.on_readings(readings)
         self._store(device, readings, now, status)
@@ -178,8 +185,12 @@ class Daemon:
         body = "\n".join(lines).encode() if self.cfg.sink is not None and lines else None
         self.store.add(readings, body, len(lines))
 
-    def on_failure(self, device: DeviceConfig, reason: str, unavailable: bool) -> None:
+    def on_failure(self, device: DeviceConfig, reason: str, unavailable: bool,
+                   operator: bool = False) -> None:
         status = self.state.devices[device.name]
+        if operator:
+            self.alarms.set_condition(f"operator:{device.name}", True, reason, None,
+                                      f"{device.label or device.name} 需要人工处理: {reason}")
         status.failures += 1
         status.last_error = reason
         self.metrics.poll_failures.labels(device.name).inc()
@@ -197,14 +208,24 @@ class Daemon:
         self.alarms.set_condition(f"comm:{device.name}", True, reason, now,
                                   f"{device.label or device.name} 通信中断: {reason}")
         self._event(device, "COMMBAD", reason)
+        if device.device_class is DeviceClass.UPS:
+            self.ups.on_comm(device.name, False, now)
 
     def on_recovered(self, device: DeviceConfig) -> None:
         self.alarms.set_condition(f"comm:{device.name}", False)
         self._event(device, "COMMOK", "通信恢复")
+        self.ups.on_comm(device.name, True, time.time())
+
+    def _device_event(self, device: str, kind: str, message: str) -> None:
+        dev = self.cfg.device(device)
+        if dev is not None:
+            self._event(dev, kind, message)
 
     def _event(self, device: DeviceConfig, kind: str, message: str) -> None:
-        """Record something that happened at a device: events table and ``event`` points."""
+        """Record something that happened at a device: log, events table, ``event`` points."""
         now = time.time()
+        if kind not in ("COMMBAD", "COMMOK"):  # the poll task logs those already
+            log.warning("%s: %s (%s)", device.name, kind, message)
         text = line("event", self._tags[device.name] + f",kind={kind}",
                     (("message", message),), now)
         assert text is not None
@@ -242,6 +263,7 @@ class Daemon:
         while not self.stopping.is_set():
             now = time.time()
             self.rules.tick(now)
+            self.ups.tick(now)
             self._watch_outbox(now)
             if now - last_prune > 300:
                 last_prune = now

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from drivers.base import AuthError, Driver, DriverError, PollResult, ProtocolError
+from drivers.base import Driver, DriverError, OperatorError, PollResult, ProtocolError
 from monitor.config.model import DeviceConfig
 from monitor.model import Quality, Reading
 
@@ -28,7 +28,8 @@ async def wait_event(event: asyncio.Event, seconds: float) -> None:
 
 class PollSink(Protocol):
     def on_poll(self, device: DeviceConfig, result: PollResult, latency: float) -> None: ...
-    def on_failure(self, device: DeviceConfig, reason: str, unavailable: bool) -> None: ...
+    def on_failure(self, device: DeviceConfig, reason: str, unavailable: bool,
+                   operator: bool) -> None: ...
     def on_recovered(self, device: DeviceConfig) -> None: ...
 
 
@@ -43,6 +44,7 @@ class DevicePoller:
         self.clock = clock
         self.wake = asyncio.Event()
         self.running = True
+        self.needs_operator = False
 
     def stop(self) -> None:
         """End the loop. A cancellation alone is not enough: a library that runs
@@ -58,6 +60,8 @@ class DevicePoller:
         d = self.device
         if self.failures == 0:
             return d.interval * (1 + random.uniform(-d.jitter, d.jitter))
+        if self.needs_operator:  # no quick retries while a person has to act
+            return max(d.backoff_max, d.interval)
         return min(d.interval * 2 ** (self.failures - 1), max(d.backoff_max, d.interval))
 
     async def run(self) -> None:
@@ -72,8 +76,8 @@ class DevicePoller:
                 raise
             except TimeoutError:
                 self._failed(f"no answer within {self.driver.poll_timeout():g} s")
-            except AuthError as err:
-                self._failed(f"credentials refused: {err}")
+            except OperatorError as err:
+                self._failed(str(err), operator=True)
             except ProtocolError as err:  # it answers, but nonsense: invalid, not comm loss
                 self._succeeded(self._invalid(str(err)), self.clock() - started)
             except DriverError as err:
@@ -99,13 +103,15 @@ class DevicePoller:
             self.available = True
             self.sink.on_recovered(self.device)
         self.failures = 0
+        self.needs_operator = False
         self.sink.on_poll(self.device, result, latency)
 
-    def _failed(self, reason: str) -> None:
+    def _failed(self, reason: str, *, operator: bool = False) -> None:
         self.failures += 1
-        now_unavailable = self.failures >= self.device.failures_before_unavailable
+        self.needs_operator = operator
+        now_unavailable = operator or self.failures >= self.device.failures_before_unavailable
         if self.available and now_unavailable:
             log.warning("%s: unavailable after %d failed polls: %s", self.device.name,
                         self.failures, reason)
             self.available = False
-        self.sink.on_failure(self.device, reason, not self.available)
+        self.sink.on_failure(self.device, reason, not self.available, operator)

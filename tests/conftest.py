@@ -46,6 +46,14 @@ def modbus_peer(peer_dir: Path) -> Iterator[Path]:
     peer.stop()
 
 
+@pytest.fixture(scope="session")
+def nut(peer_dir: Path) -> Iterator[peers.Nut]:
+    """upsd on 13493 with dummy-ups UPSes ups1 and ups2 (MAXAGE 5 s)."""
+    server = peers.Nut(peer_dir, maxage=5).start()
+    yield server
+    server.stop()
+
+
 def site_yaml(tmp_path: Path, devices: list[dict[str, Any]], rules: list[dict[str, Any]] = (),
               **extra: Any) -> str:
     """A minimal valid site config around ``devices`` and ``rules``."""

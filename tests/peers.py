@@ -22,6 +22,7 @@ import pytest
 
 HERE = Path(__file__).parent
 VM_PORT, INFLUX_PORT, INFLUX_RPC_PORT, MODBUS_PORT = 18428, 18086, 18088, 15020
+NUT_PORT = 13493
 
 
 def need(program: str, package: str) -> str:
@@ -58,8 +59,8 @@ class Peer:
     """One server process; ``ready()`` tells when it serves."""
 
     def __init__(self, name: str, args: list[str], ready: Callable[[], bool], log_dir: Path,
-                 cwd: Path | None = None):
-        self.name, self.args, self.ready, self.cwd = name, args, ready, cwd
+                 cwd: Path | None = None, env: dict[str, str] | None = None):
+        self.name, self.args, self.ready, self.cwd, self.env = name, args, ready, cwd, env
         self.log = log_dir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -69,7 +70,7 @@ class Peer:
                                f"first (tests start their own peers)")
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
-                                         cwd=self.cwd)
+                                         cwd=self.cwd, env={**os.environ, **(self.env or {})})
         end = time.monotonic() + timeout
         while not self.ready():
             if self.proc.poll() is not None or time.monotonic() > end:
@@ -137,6 +138,62 @@ def set_modbus_state(state: Path, **tables: dict[int, int | bool]) -> None:
     tmp = state.with_suffix(".tmp")
     tmp.write_text(json.dumps(current))
     os.replace(tmp, state)
+
+
+class Nut:
+    """NUT's upsd with one dummy-ups driver per UPS; ``set(ups, **vars)`` rewrites its .dev."""
+
+    def __init__(self, work: Path, upses: tuple[str, ...] = ("ups1", "ups2"),
+                 port: int = NUT_PORT, maxage: int = 15):
+        self.dir, self.port, self.upses = work / "nut", port, upses
+        run = self.dir / "run"
+        run.mkdir(parents=True, exist_ok=True)
+        run.chmod(0o777)
+        (self.dir / "nut.conf").write_text("MODE=standalone\n")
+        (self.dir / "ups.conf").write_text("".join(
+            f"[{u}]\n  driver = dummy-ups\n  port = {self.dir / u}.dev\n  mode = dummy-once\n"
+            for u in upses))
+        (self.dir / "upsd.conf").write_text(f"LISTEN 127.0.0.1 {port}\nMAXAGE {maxage}\n")
+        (self.dir / "upsd.users").write_text(
+            "[admin]\n  password = secret\n  actions = SET\n  instcmds = ALL\n"
+            "[monuser]\n  password = monpass\n  upsmon secondary\n")
+        for u in upses:
+            self.set(u, **{"ups.status": "OL", "battery.charge": 100, "battery.runtime": 3600,
+                           "input.voltage": 230.0, "ups.load": 23})
+        env = {"NUT_CONFPATH": str(self.dir), "NUT_STATEPATH": str(run),
+               "NUT_ALTPIDPATH": str(run)}
+        me = os.environ.get("USER") or "root"
+        driver = need("/lib/nut/dummy-ups", "nut-server")
+        upsd = need("/lib/nut/upsd", "nut-server")
+        self.drivers = {u: Peer(f"dummy-ups-{u}", [driver, "-a", u, "-u", me, "-F"],
+                                lambda u=u: (run / f"dummy-ups-{u}").exists(), work, env=env)
+                        for u in upses}
+        self.upsd = Peer("upsd", [upsd, "-u", me, "-F"], lambda: tcp_open(port), work, env=env)
+
+    def set(self, ups: str, **values: object) -> None:
+        """Rewrite the UPS's .dev atomically; dummy-ups re-reads it within about 2 s."""
+        path = self.dir / f"{ups}.dev"
+        current = {}
+        if path.exists():
+            current = dict(ln.split(": ", 1) for ln in path.read_text().splitlines() if ln)
+        current.update({k: str(v) for k, v in values.items()})
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(f"{k}: {v}\n" for k, v in current.items()))
+        if path.exists():  # dummy-ups compares whole-second mtimes: make this one differ
+            stamp = max(time.time(), int(path.stat().st_mtime) + 1)
+            os.utime(tmp, (stamp, stamp))
+        os.replace(tmp, path)
+
+    def start(self) -> Nut:
+        for d in self.drivers.values():
+            d.start()
+        self.upsd.start()
+        return self
+
+    def stop(self) -> None:
+        self.upsd.stop()
+        for d in self.drivers.values():
+            d.stop()
 
 
 def serial_pair(work: Path) -> tuple[Peer, Path, Path]:

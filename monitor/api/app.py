@@ -83,9 +83,13 @@ def create_app(daemon: Daemon, token: SecretStr, routers: tuple[APIRouter, ...] 
         for dev in daemon.cfg.devices:
             if device and dev.name != device:
                 continue
-            for p in dev.points:
-                pid = f"{dev.name}.{p['key']}"
-                out.append({"id": pid, "device": dev.name, "key": p["key"],
+            described = {p["key"]: p for p in dev.points}
+            found = [pid.partition(".")[2] for pid in daemon.state.latest
+                     if pid.startswith(f"{dev.name}.")]
+            for key in [*described, *(k for k in found if k not in described)]:
+                p = described.get(key, {})
+                pid = f"{dev.name}.{key}"
+                out.append({"id": pid, "device": dev.name, "key": key,
                             "label": p.get("label", ""), "unit": p.get("unit", ""),
                             **_reading(daemon.state.latest.get(pid))})
         return out
@@ -95,7 +99,9 @@ def create_app(daemon: Daemon, token: SecretStr, routers: tuple[APIRouter, ...] 
                       limit: int = Query(1000, ge=1, le=100_000)) -> dict[str, Any]:
         dev_name, key = split_point_id(point_id)
         dev = daemon.cfg.device(dev_name)
-        if dev is None or not any(p.get("key") == key for p in dev.points):
+        known = dev is not None and (point_id in daemon.state.latest
+                                     or any(p.get("key") == key for p in dev.points))
+        if not known:
             raise HTTPException(404, f"no point {point_id!r}")
         until = time.time() if until is None else until
         since = until - 3600 if since is None else since

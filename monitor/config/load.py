@@ -9,9 +9,13 @@ from pydantic import BaseModel, ValidationError
 
 from drivers.base import driver_class, known_types
 from monitor.config.errors import ConfigError, ConfigIssue
-from monitor.config.model import SiteConfig
+from monitor.config.model import DeviceClass, SiteConfig
 from monitor.config.types import SecretRef
 from monitor.config.yamlsource import Source, parse_yaml
+from monitor.ups import VARIABLES as UPS_VARIABLES
+
+CLASS_KEYS = {DeviceClass.UPS: UPS_VARIABLES}
+"""Keys a rule may name on a device whose driver discovers its points."""
 
 
 def _message(err: Any) -> str:
@@ -93,6 +97,9 @@ def _cross_check(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
     areas = {a.name for a in cfg.areas}
     points: set[str] = set()
     for i, dev in enumerate(cfg.devices):
+        cls = driver_class(dev.type)
+        if cls is not None and cls.discovers and not dev.points:
+            points.update(f"{dev.name}.{key}" for key in CLASS_KEYS.get(dev.device_class, ()))
         if dev.timeout >= dev.interval:
             issues.append(src.issue(("devices", i, "timeout"),
                                     f"timeout ({dev.timeout:g} s) must be shorter than the "
