@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from drivers.base import AuthError, CommError, ConfigurationError, ProtocolError
+from drivers.base import AuthError, ConfigurationError, ProtocolError
 from drivers.nut import NutDriver
 from monitor.alarms import AlarmState
 from monitor.model import DeviceState, Quality
@@ -19,7 +19,6 @@ from tests import peers
 from tests.conftest import config
 from tests.servers import misbehaving
 from tests.util import eventually
-
 
 DEVICE_KEYS = ("failures_before_unavailable", "backoff_max")
 
