@@ -87,7 +87,7 @@ class Driver(abc.ABC):
 
 
 REGISTRY: dict[str, type[Driver]] = {}
-BUILTIN = ("drivers.modbus", "drivers.nut")
+BUILTIN = ("drivers.modbus", "drivers.nut", "drivers.snmp")
 
 
 def register(cls: type[Driver]) -> type[Driver]:

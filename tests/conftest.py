@@ -54,6 +54,15 @@ def nut(peer_dir: Path) -> Iterator[peers.Nut]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def snmpsim(peer_dir: Path) -> Iterator[peers.Snmpsim]:
+    """snmpsim on udp/11161 with real UPS recordings; see peers.Snmpsim."""
+    agent = peers.Snmpsim(peer_dir)
+    agent.start(timeout=60)
+    yield agent
+    agent.stop()
+
+
 def site_yaml(tmp_path: Path, devices: list[dict[str, Any]], rules: list[dict[str, Any]] = (),
               **extra: Any) -> str:
     """A minimal valid site config around ``devices`` and ``rules``."""

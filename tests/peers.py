@@ -23,6 +23,9 @@ import pytest
 HERE = Path(__file__).parent
 VM_PORT, INFLUX_PORT, INFLUX_RPC_PORT, MODBUS_PORT = 18428, 18086, 18088, 15020
 NUT_PORT = 13493
+SNMP_PORT = 11161
+SNMP_V3 = {"user": "vigil", "auth_key": "authpass123", "priv_key": "privpass123"}
+UPS_RECORDINGS = ("eaton-93e-80", "huawei-gse200m", "phoenixtec-power", "eastpower-istars-swv053")
 
 
 def need(program: str, package: str) -> str:
@@ -194,6 +197,54 @@ class Nut:
         self.upsd.stop()
         for d in self.drivers.values():
             d.stop()
+
+
+class Snmpsim(Peer):
+    """snmpsim serving snmpsim-data's real UPS recordings (community = recording name) and
+    tests/snmp/*.snmprec; SNMPv3 user vigil (SHA/AES), the context naming the recording."""
+
+    def __init__(self, work: Path, port: int = SNMP_PORT):
+        import bz2
+
+        import snmpsim_data
+
+        self.data = work / "snmp" / "data"
+        self.data.mkdir(parents=True, exist_ok=True)
+        recordings = Path(snmpsim_data.__file__).parent / "data" / "UPS"
+        for name in UPS_RECORDINGS:
+            (self.data / f"{name}.snmprec").write_bytes(
+                bz2.decompress((recordings / f"{name}.snmprec.bz2").read_bytes()))
+        for own in (HERE / "snmp").glob("*.snmprec"):
+            (self.data / own.name).write_bytes(own.read_bytes())
+        exe = str(Path(sys.executable).parent / "snmpsim-command-responder")
+        super().__init__("snmpsim", [
+            exe, f"--data-dir={self.data}", f"--cache-dir={work / 'snmp' / 'cache'}",
+            f"--agent-udpv4-endpoint=127.0.0.1:{port}", f"--v3-user={SNMP_V3['user']}",
+            f"--v3-auth-key={SNMP_V3['auth_key']}", "--v3-auth-proto=SHA",
+            f"--v3-priv-key={SNMP_V3['priv_key']}", "--v3-priv-proto=AES"],
+            lambda: self._answers(port), work, env={"SNMPSIM_ALLOW_ROOT": "true"})
+
+    @staticmethod
+    def _answers(port: int) -> bool:
+        import asyncio
+
+        from pysnmp.hlapi.v3arch.asyncio import (
+            CommunityData,
+            ContextData,
+            ObjectIdentity,
+            ObjectType,
+            SnmpEngine,
+            UdpTransportTarget,
+            get_cmd,
+        )
+
+        async def ask() -> bool:
+            target = await UdpTransportTarget.create(("127.0.0.1", port), timeout=0.3, retries=0)
+            ind, _, _, _ = await get_cmd(SnmpEngine(), CommunityData("eaton-93e-80"), target,
+                                         ContextData(), ObjectType(ObjectIdentity(
+                                             "1.3.6.1.2.1.33.1.2.1.0")), lookupMib=False)
+            return ind is None
+        return asyncio.run(ask())
 
 
 def serial_pair(work: Path) -> tuple[Peer, Path, Path]:

@@ -63,9 +63,11 @@ def _validate_drivers(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
                                     f"unknown driver type {dev.type!r} "
                                     f"(known: {', '.join(known_types())})"))
             continue
+        data: dict[str, Any] = {"connection": dev.connection, "points": dev.points}
+        if dev.profile is not None:
+            data["profile"] = dev.profile
         try:
-            spec: BaseModel = cls.spec_model.model_validate(
-                {"connection": dev.connection, "points": dev.points})
+            spec: BaseModel = cls.spec_model.model_validate(data)
         except ValidationError as err:
             issues.extend(_validation_issues(src, err, ("devices", i)))
             continue

@@ -70,6 +70,7 @@ class DeviceConfig(Strict):
     backoff_max: Duration = Field(default=60.0, gt=0)
     enabled: bool = True
     connection: dict[str, Any] = Field(default_factory=dict)
+    profile: str | None = Field(default=None, description="a driver's ready-made point map")
     points: list[dict[str, Any]] = Field(default_factory=list)
     _spec: Any = PrivateAttr(default=None)
 
