@@ -8,6 +8,7 @@ import logging
 import time
 from collections import Counter as Tally
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drivers.base import Driver, PollResult, driver_class
 from monitor.alarms import Alarm, AlarmDef, AlarmManager
@@ -21,6 +22,9 @@ from monitor.sink import Sink
 from monitor.state import DeviceStatus, SiteState
 from monitor.store import Store, prune_history
 from monitor.ups import UpsWatcher
+
+if TYPE_CHECKING:
+    from monitor.trapwatch import TrapWatch
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,7 @@ class Daemon:
         self.rules = RuleEngine([], self.alarms)
         self.sink: Sink | None = None
         self.ups = UpsWatcher(self._device_event)
+        self.traps: TrapWatch | None = None
         self.pollers: dict[str, DevicePoller] = {}
         self._drivers: dict[str, Driver] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -64,6 +69,11 @@ class Daemon:
         if self.cfg.sink is not None:
             self._start_sink()
         self._tasks += [asyncio.create_task(self._housekeeping(), name="housekeeping")]
+        if self.cfg.traps is not None:
+            from monitor.trapwatch import TrapWatch
+
+            self.traps = TrapWatch(self)
+            self.traps.start()
         log.info("vigil started: site %s, %d devices, %d rules", self.cfg.site.name,
                  len(self.cfg.devices), len(self.cfg.rules))
 
@@ -115,6 +125,8 @@ class Daemon:
         await self._stop_devices()
         sink_changed = cfg.sink != self.cfg.sink
         self._apply(cfg)
+        if self.traps is not None:
+            self.traps.refresh()
         if sink_changed:
             if self.sink is not None:
                 self.sink.stop()
@@ -131,6 +143,8 @@ class Daemon:
         """Stop polling, let the sink finish its batch, commit everything queued."""
         await self._stop_devices()
         self.stopping.set()
+        if self.traps is not None:
+            await self.traps.close()
         if self.sink is not None:
             self.sink.stop()
         for t in self._tasks:

@@ -21,6 +21,10 @@ EVENTS: dict[str, str] = {
     "REPLBATT": "UPS 电池需要更换", "BYPASS": "UPS 转旁路供电", "OVERLOAD": "UPS 过载",
 }
 
+EVENT_FLAGS = {"ONBATT": "OB", "LOWBATT": "LB", "FSD": "FSD", "REPLBATT": "RB",
+               "BYPASS": "BYPASS", "OVERLOAD": "OVER"}
+"""The status flag an event implies (a trap may announce it before the next poll shows it)."""
+
 _RAISED_BY = (("LB", "LOWBATT"), ("FSD", "FSD"), ("RB", "REPLBATT"), ("BYPASS", "BYPASS"),
               ("OVER", "OVERLOAD"))
 
@@ -96,6 +100,16 @@ class UpsWatcher:
                 self.status[device] = now
                 return list(now.problems)
         return []
+
+    def announced(self, device: str, event: str) -> None:
+        """Record an event a trap announced; the poll that shows it then repeats nothing."""
+        self.record(device, event, EVENTS[event] + " (SNMP trap)")
+        flag = EVENT_FLAGS.get(event)
+        if flag is not None:
+            flags = self.status[device].flags if device in self.status else frozenset()
+            if flag == "OB":
+                flags -= {"OL"}
+            self.status[device] = Status(flags | {flag})
 
     def on_comm(self, device: str, ok: bool, at: float) -> None:
         if ok:

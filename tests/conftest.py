@@ -63,6 +63,17 @@ def snmpsim(peer_dir: Path) -> Iterator[peers.Snmpsim]:
     agent.stop()
 
 
+@pytest.fixture
+def snmp_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """SNMP secrets come from the environment, as in production: one variable per community
+    (VIGIL_TEST_COMMUNITY_<recording>) and the v3 keys; MIBs compile into the test's cache."""
+    for name in (*peers.UPS_RECORDINGS, "vigil-odd", "wrong"):
+        monkeypatch.setenv(f"VIGIL_TEST_COMMUNITY_{name.replace('-', '_')}", name)
+    monkeypatch.setenv("VIGIL_TEST_V3_AUTH", peers.SNMP_V3["auth_key"])
+    monkeypatch.setenv("VIGIL_TEST_V3_PRIV", peers.SNMP_V3["priv_key"])
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 def site_yaml(tmp_path: Path, devices: list[dict[str, Any]], rules: list[dict[str, Any]] = (),
               **extra: Any) -> str:
     """A minimal valid site config around ``devices`` and ``rules``."""

@@ -25,14 +25,7 @@ def snmp_device(name: str, community: str | None = None, port: int = peers.SNMP_
             "connection": conn, **kw}
 
 
-@pytest.fixture(autouse=True)
-def communities(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Communities are secrets: the tests pass them through the environment."""
-    for name in (*peers.UPS_RECORDINGS, "vigil-odd", "wrong"):
-        monkeypatch.setenv(f"VIGIL_TEST_COMMUNITY_{name.replace('-', '_')}", name)
-    monkeypatch.setenv("VIGIL_TEST_V3_AUTH", peers.SNMP_V3["auth_key"])
-    monkeypatch.setenv("VIGIL_TEST_V3_PRIV", peers.SNMP_V3["priv_key"])
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("snmp_env")
 
 
 async def poll(tmp_path: Path, device: dict[str, Any]) -> Any:

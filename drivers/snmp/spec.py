@@ -8,10 +8,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from monitor.config.model import PointBase
-from monitor.config.types import SecretRef, Strict
+from monitor.config.types import AuthProtocol, PrivProtocol, SecretRef, Strict
 
-AuthProtocol = Literal["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"]
-PrivProtocol = Literal["DES", "3DES", "AES", "AES192", "AES256"]
 _OID = re.compile(r"^\d+(\.\d+)+$")
 _NAME = re.compile(r"^[A-Za-z][\w-]*::[A-Za-z][\w-]*(\.\d+)*$")
 

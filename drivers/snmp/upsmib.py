@@ -162,3 +162,28 @@ def _status(vb: Varbinds, alarms: list[str], problems: list[str]) -> str | None:
     if alarms:
         flags.append("ALARM")
     return " ".join(dict.fromkeys(flags))
+
+
+TRAP_ON_BATTERY = f"{UPS_MIB}.2.1"
+TRAP_TEST_COMPLETED = f"{UPS_MIB}.2.2"
+TRAP_ALARM_ADDED = f"{UPS_MIB}.2.3"
+TRAP_ALARM_REMOVED = f"{UPS_MIB}.2.4"
+AUTHENTICATION_FAILURE = "1.3.6.1.6.3.1.1.5.5"
+_ALARM_EVENTS = {"OnBattery": "ONBATT", "LowBattery": "LOWBATT", "DepletedBattery": "LOWBATT",
+                 "BatteryBad": "REPLBATT", "OutputOverload": "OVERLOAD", "OnBypass": "BYPASS",
+                 "ShutdownImminent": "FSD"}
+
+
+def trap_events(trap_oid: str, varbinds: Varbinds) -> list[str]:
+    """NUT events a UPS-MIB trap announces (a removed alarm announces none: the poll it
+    triggers tells what changed)."""
+    if trap_oid.startswith(f"{UPS_MIB}.2.0."):  # a v1 trap: enterprise upsTraps, 0, specific
+        trap_oid = f"{UPS_MIB}.2.{trap_oid.rsplit('.', 1)[1]}"
+    if trap_oid == TRAP_ON_BATTERY:
+        return ["ONBATT"]
+    if trap_oid == TRAP_ALARM_ADDED:
+        names = [ALARMS.get(int(v.rsplit(".", 1)[1]), "") for v in varbinds.values()
+                 if isinstance(v, str) and v.startswith(WELL_KNOWN_ALARMS + ".")
+                 and v.rsplit(".", 1)[1].isdigit()]
+        return [_ALARM_EVENTS[n] for n in names if n in _ALARM_EVENTS]
+    return []

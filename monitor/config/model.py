@@ -8,7 +8,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
-from monitor.config.types import ByteSize, Duration, SecretRef, Strict
+from monitor.config.types import (
+    AuthProtocol,
+    ByteSize,
+    Duration,
+    PrivProtocol,
+    SecretRef,
+    Strict,
+)
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=64)]
 
@@ -164,6 +171,30 @@ class ApiConfig(Strict):
     token: SecretRef | None = None
 
 
+class TrapUser(Strict):
+    """An SNMPv3 user whose traps and informs are accepted."""
+
+    user: str = Field(min_length=1)
+    auth_protocol: AuthProtocol | None = None
+    auth_key: SecretRef | None = None
+    priv_protocol: PrivProtocol | None = None
+    priv_key: SecretRef | None = None
+    engine_id: str | None = Field(default=None, pattern=r"^(0x)?[0-9A-Fa-f]{10,64}$",
+                                  description="the sender's engine id (hex), for v3 traps; "
+                                              "informs need none")
+
+
+class TrapConfig(Strict):
+    """The SNMP trap and inform receiver."""
+
+    listen: str = "0.0.0.0"
+    port: int = Field(default=162, ge=1, le=65535)
+    communities: list[SecretRef] = Field(default_factory=list, description="v1/v2c")
+    users: list[TrapUser] = Field(default_factory=list, description="v3")
+    accept_from: list[str] = Field(default_factory=list,
+                                   description="sources besides the SNMP devices' hosts")
+
+
 class SiteConfig(Strict):
     """A whole site: what to watch, how to judge it, where to keep it."""
 
@@ -174,6 +205,7 @@ class SiteConfig(Strict):
     rules: list[Rule] = Field(default_factory=list)
     store: StoreConfig = StoreConfig()
     sink: SinkConfig | None = None
+    traps: TrapConfig | None = None
     api: ApiConfig = ApiConfig()
 
     def device(self, name: str) -> DeviceConfig | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, model_validator
 
@@ -38,6 +38,10 @@ def _size(value: Any) -> Any:
             return int(float(m.group(1)) * _SIZE_UNITS[unit])
     raise ValueError("expected a size such as 500MB, 2GiB or a number of bytes")
 
+
+AuthProtocol = Literal["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"]
+PrivProtocol = Literal["DES", "3DES", "AES", "AES192", "AES256"]
+"""SNMPv3 USM protocols."""
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """Seconds; YAML may say ``500ms``, ``10s``, ``5m``, ``1h``, ``2d`` or a number."""
