@@ -18,6 +18,7 @@ from drivers.modbus import ModbusDriver
 from drivers.modbus.decode import DecodeError, decode_block
 from drivers.modbus.plan import plan_blocks
 from drivers.modbus.spec import ModbusConnection, ModbusPoint
+from monitor.config import ConfigError
 from monitor.demo.simulator import serve_sim, sim_device
 from monitor.model import Quality
 from tests import peers
@@ -240,3 +241,36 @@ async def test_rtu_devices_share_one_serial_line(tmp_path: Path) -> None:
         await server.shutdown()
         peer.stop()
     assert [r.readings[0].value for r in results] == [pytest.approx(21.5), pytest.approx(19.8)]
+
+
+async def test_ups_profile_maps_registers_and_status_bits(tmp_path: Path, sim_server: Any) -> None:
+    server, port = sim_server
+    await server.async_setValues(1, 4, 0, [2301, 500, 2200, 500, 37, 545, 81, 0, 2700, 253])
+    cfg = config(tmp_path, [modbus_device("ups1", port, [
+        {"key": "ups.load", "table": "input", "address": 4, "label": "own label"}],
+        cls="ups", profile="generic-ups")])
+    drv = ModbusDriver(cfg.devices[0])
+    try:
+        await server.async_setValues(1, 4, 20, [0b0000_0000_0000_0000])
+        on_line = {r.point: r.value for r in (await drv.poll()).readings}
+        await server.async_setValues(1, 4, 20, [0b0000_0000_0000_0110])  # utility fail, low
+        on_battery = {r.point: r.value for r in (await drv.poll()).readings}
+    finally:
+        await drv.close()
+    assert on_line["ups1.ups.status"] == "OL"
+    assert on_battery["ups1.ups.status"] == "OB LB"
+    assert on_line["ups1.input.voltage"] == pytest.approx(230.1)
+    assert on_line["ups1.battery.runtime"] == 2700
+    assert on_line["ups1.ups.load"] == 37
+    assert drv.spec.points[-1].label == "own label"   # the device's own point wins
+
+
+def test_profile_errors_are_config_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad-ups.yaml"
+    bad.write_text("name: bad\nstatus: {table: input, address: 3, set: {1: ONBAT}}\n")
+    for profile, text in ((str(bad), "'ONBAT' is not a NUT status flag"),
+                          ("no-such-ups", "no Modbus profile 'no-such-ups' (built in: "
+                                          "generic-ups")):
+        with pytest.raises(ConfigError) as info:
+            config(tmp_path, [modbus_device("ups1", 15020, [], cls="ups", profile=profile)])
+        assert "devices[0]" in str(info.value) and text in str(info.value)

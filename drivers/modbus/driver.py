@@ -14,6 +14,7 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from drivers.base import CommError, Driver, Issue, PollResult, ProtocolError, register
 from drivers.modbus.decode import DecodeError, decode_block
 from drivers.modbus.plan import Block, plan_blocks
+from drivers.modbus.profile import STATUS_KEY, WORD_KEY
 from drivers.modbus.spec import ModbusConnection, ModbusSpec, Table
 from monitor.model import Quality, Reading
 
@@ -94,7 +95,8 @@ class ModbusDriver(Driver):
         return issues
 
     def point_keys(self) -> list[str]:
-        return [p.key for p in self.spec.points]
+        keys = [p.key for p in self.spec.points]
+        return [*keys, STATUS_KEY] if self.spec.status is not None else keys
 
     @property
     def _link_key(self) -> str:
@@ -161,7 +163,17 @@ class ModbusDriver(Driver):
                     client.close()
                     raise ProtocolError(f"{self.conn.endpoint}: {err}") from err
                 self._collect(block, reply, result)
+            if self.spec.status is not None:
+                result.readings.append(self._status(result.readings))
             return result
+
+    def _status(self, readings: list[Reading]) -> Reading:
+        """``ups.status`` from the profile's status word (invalid when the word is)."""
+        word = next(r for r in readings if r.point.endswith("." + WORD_KEY))
+        if word.quality is not Quality.GOOD or not isinstance(word.value, int):
+            return Reading(f"{self.device.name}.{STATUS_KEY}", None, word.ts, Quality.INVALID)
+        return Reading(f"{self.device.name}.{STATUS_KEY}", self.spec.status.flags(word.value),
+                       word.ts)
 
     def _collect(self, block: Block, reply: Any, result: PollResult) -> None:
         now = time.time()
