@@ -24,6 +24,7 @@ class AlarmState(StrEnum):
     ACTIVE_ACKNOWLEDGED = "active_acknowledged"
     CLEARED_UNACKNOWLEDGED = "cleared_unacknowledged"
     SHELVED = "shelved"
+    SUPPRESSED = "suppressed"
 
 
 @dataclass(frozen=True)
@@ -55,12 +56,15 @@ class Alarm:
     shelved_until: float | None = None
     shelved_by: str | None = None
     shelve_note: str | None = None
+    suppressed_by: str | None = None
     condition: bool | None = field(default=None, repr=False)
 
     def state(self, now: float | None = None) -> AlarmState:
         now = time.time() if now is None else now
         if self.shelved_until is not None and self.shelved_until > now:
             return AlarmState.SHELVED
+        if self.suppressed_by is not None and self.active:
+            return AlarmState.SUPPRESSED
         if self.active:
             return (AlarmState.ACTIVE_ACKNOWLEDGED if self.acked
                     else AlarmState.ACTIVE_UNACKNOWLEDGED)
@@ -229,6 +233,15 @@ class AlarmManager:
         if alarm is None:
             raise AlarmError(f"no alarm {alarm_id!r}")
         return alarm
+
+    def suppress(self, alarm_id: str, reason: str | None) -> None:
+        """Mark an alarm suppressed by design (kept and shown, not annunciated), or lift it."""
+        alarm = self.alarms.get(alarm_id)
+        if alarm is None or alarm.suppressed_by == reason:
+            return
+        alarm.suppressed_by = reason
+        self._record(alarm, "suppressed" if reason else "unsuppressed", time.time(),
+                     None, reason)
 
     def current(self) -> list[Alarm]:
         """Alarms an operator should see: anything not back to normal, and shelved ones."""

@@ -16,6 +16,7 @@ from monitor.config.model import DeviceClass, DeviceConfig, Severity, SiteConfig
 from monitor.lineproto import line, tag_set
 from monitor.metrics import Metrics
 from monitor.model import DeviceState, Quality, Reading
+from monitor.power import PowerWatch
 from monitor.rules import RuleEngine
 from monitor.runtime import DevicePoller
 from monitor.sink import Sink
@@ -45,6 +46,8 @@ class Daemon:
         self.sink: Sink | None = None
         self.ups = UpsWatcher(self._device_event)
         self.traps: TrapWatch | None = None
+        self.power = PowerWatch(self)
+        self.ups.on_status = self.power.on_status
         self.pollers: dict[str, DevicePoller] = {}
         self._drivers: dict[str, Driver] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -65,6 +68,7 @@ class Daemon:
             sev = Severity.CRITICAL if alarm_id == "outbox:overflow" else Severity.MAJOR
             self.alarms.define(AlarmDef(alarm_id, sev, desc))
         self.alarms.listeners.append(self._alarm_changed)
+        await self.power.load()
         self._apply(self.cfg)
         if self.cfg.sink is not None:
             self._start_sink()
@@ -125,6 +129,7 @@ class Daemon:
         await self._stop_devices()
         sink_changed = cfg.sink != self.cfg.sink
         self._apply(cfg)
+        self.power.refresh()
         if self.traps is not None:
             self.traps.refresh()
         if sink_changed:
@@ -161,6 +166,10 @@ class Daemon:
         now = time.time()
         if device.device_class is DeviceClass.UPS:
             result.problems += self.ups.on_readings(device.name, readings)
+            fresh = next((r for r in readings if r.point == f"{device.name}.battery.runtime"
+                          and r.quality is Quality.GOOD), None)
+            if fresh is not None and isinstance(fresh.value, int | float):
+                self.power.on_runtime(device.name, float(fresh.value))
         status = self.state.devices[device.name]
         status.latency, status.last_ok, status.failures = latency, now, 0
         status.last_error = None
@@ -277,7 +286,7 @@ class Daemon:
         while not self.stopping.is_set():
             now = time.time()
             self.rules.tick(now)
-            self.ups.tick(now)
+            self.ups.tick(now, self.cfg.power.nocomm_after)
             self._watch_outbox(now)
             if now - last_prune > 300:
                 last_prune = now

@@ -39,8 +39,6 @@ output.frequency output.current output.load device.mfr device.model device.seria
 """.split())
 """NUT's standard variable names: the canonical point keys of the ``ups`` device class."""
 
-NOCOMM_AFTER = 300.0
-"""Seconds without communication before COMMBAD becomes NOCOMM (upsmon's NOCOMMWARNTIME)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +83,7 @@ class UpsWatcher:
 
     def __init__(self, record: Callable[[str, str, str], None]):
         self.record = record  # (device, event kind, message)
+        self.on_status: Callable[[str, Status], None] | None = None
         self.status: dict[str, Status] = {}
         self.silent_since: dict[str, float] = {}
         self.nocomm_sent: set[str] = set()
@@ -98,6 +97,8 @@ class UpsWatcher:
                 for event in status_events(self.status.get(device), now):
                     self.record(device, event, EVENTS[event])
                 self.status[device] = now
+                if self.on_status is not None:
+                    self.on_status(device, now)
                 return list(now.problems)
         return []
 
@@ -110,6 +111,8 @@ class UpsWatcher:
             if flag == "OB":
                 flags -= {"OL"}
             self.status[device] = Status(flags | {flag})
+            if self.on_status is not None:
+                self.on_status(device, self.status[device])
 
     def on_comm(self, device: str, ok: bool, at: float) -> None:
         if ok:
@@ -118,7 +121,7 @@ class UpsWatcher:
         else:
             self.silent_since.setdefault(device, at)
 
-    def tick(self, now: float, nocomm_after: float = NOCOMM_AFTER) -> None:
+    def tick(self, now: float, nocomm_after: float) -> None:
         for device, since in self.silent_since.items():
             if now - since >= nocomm_after and device not in self.nocomm_sent:
                 self.nocomm_sent.add(device)

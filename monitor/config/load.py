@@ -123,6 +123,32 @@ def _cross_check(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
     return issues
 
 
+def _power_issues(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
+    """Feeds and shutdowns name real UPSes, devices and areas; commands are allow-listed."""
+    issues = []
+    classes = {d.name: d.device_class for d in cfg.devices}
+    areas = {a.name for a in cfg.areas}
+
+    def ups(path: tuple[str | int, ...], name: str) -> None:
+        if classes.get(name) is not DeviceClass.UPS:
+            issues.append(src.issue(path, f"no UPS named {name!r} (a device of class ups)"))
+    for i, feed in enumerate(cfg.power.feeds):
+        ups(("power", "feeds", i, "ups"), feed.ups)
+        for j, dev in enumerate(feed.devices):
+            if dev not in classes:
+                issues.append(src.issue(("power", "feeds", i, "devices", j),
+                                        f"no device {dev!r}"))
+        for j, area in enumerate(feed.areas):
+            if area not in areas:
+                issues.append(src.issue(("power", "feeds", i, "areas", j), f"no area {area!r}"))
+    for i, action in enumerate(cfg.power.shutdown):
+        ups(("power", "shutdown", i, "ups"), action.ups)
+        if action.command and action.command[0] not in cfg.power.allowed_commands:
+            issues.append(src.issue(("power", "shutdown", i, "command"),
+                                    f"{action.command[0]} is not in power.allowed_commands"))
+    return issues
+
+
 def _secret_issues(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
     """Every secret reference must resolve; the message names the reference, never the value."""
     refs: list[tuple[tuple[str | int, ...], SecretRef | None]] = [
@@ -150,7 +176,7 @@ def load_config_text(text: str, file: str = "<config>", *,
         cfg = SiteConfig.model_validate(src.data)
     except ValidationError as err:
         raise ConfigError(_validation_issues(src, err)) from None
-    issues = _validate_drivers(src, cfg) + _cross_check(src, cfg)
+    issues = _validate_drivers(src, cfg) + _cross_check(src, cfg) + _power_issues(src, cfg)
     if check_secrets:
         issues += _secret_issues(src, cfg)
     if issues:

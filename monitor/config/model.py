@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
+from monitor.config.power import PowerConfig
 from monitor.config.types import (
     AuthProtocol,
     ByteSize,
@@ -206,6 +207,7 @@ class SiteConfig(Strict):
     store: StoreConfig = StoreConfig()
     sink: SinkConfig | None = None
     traps: TrapConfig | None = None
+    power: PowerConfig = PowerConfig()
     api: ApiConfig = ApiConfig()
 
     def device(self, name: str) -> DeviceConfig | None:
