@@ -1,0 +1,193 @@
+"""Power topology, suppression, runtime needs, site-wide mains loss and shutdown actions, with
+UPSes on a Modbus server (the generic-ups profile) so an outage can be timed to the second."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.alarms import AlarmState
+from monitor.daemon import Daemon
+from monitor.demo.simulator import serve_sim
+from tests import peers
+from tests.conftest import config, modbus_device
+from tests.servers.http_receiver import Receiver
+from tests.util import eventually
+
+ON_LINE, ON_BATTERY, LOW_BATTERY = 0b000, 0b010, 0b110
+
+
+def ups(name: str, port: int, unit: int = 1) -> dict[str, Any]:
+    return modbus_device(name, port, [], cls="ups", profile="generic-ups", interval=0.2,
+                         timeout=0.15, connection={"device_id": unit})
+
+
+def door(port: int) -> dict[str, Any]:
+    return {**modbus_device("door1", port, [{"key": "open", "table": "discrete_input",
+                                             "address": 0}], cls="door", interval=0.2,
+                            timeout=0.15, failures_before_unavailable=2, backoff_max=0.4),
+            "area": "entrance"}
+
+
+async def ups_sim(port: int) -> Any:
+    """A UPS on line, as the generic-ups profile reads it."""
+    server = await serve_sim(port, bits=8, registers=32)
+    await server.async_setValues(1, 4, 0, [2300, 500, 2200, 500, 30, 540, 100, 0, 3600])
+    await server.async_setValues(1, 4, 20, [ON_LINE])
+    return server
+
+
+@pytest.fixture
+async def sim() -> Any:
+    port = peers.free_port()
+    server = await ups_sim(port)
+    yield server, port
+    await server.shutdown()
+
+
+def state(daemon: Daemon, alarm_id: str) -> AlarmState | None:
+    alarm = daemon.alarms.alarms.get(alarm_id)
+    return alarm.state() if alarm else None
+
+
+def site(tmp_path: Path, port: int, dead: int, **power: Any) -> Any:
+    return config(tmp_path, [ups("ups_a", port), door(dead)],
+                  areas=[{"name": "machine_room"}, {"name": "entrance"}],
+                  power={"feeds": [{"ups": "ups_a", "areas": ["entrance"]}], **power})
+
+
+async def test_comm_loss_of_what_a_ups_feeds_is_suppressed_on_battery(
+        tmp_path: Path, sim: Any, daemon_factory: Any) -> None:
+    server, port = sim
+    daemon = await daemon_factory(site(tmp_path, port, peers.free_port()))
+    await eventually(lambda: state(daemon, "comm:door1") is AlarmState.ACTIVE_UNACKNOWLEDGED)
+    await server.async_setValues(1, 4, 20, [ON_BATTERY])
+    await eventually(lambda: state(daemon, "comm:door1") is AlarmState.SUPPRESSED)
+    assert daemon.alarms.alarms["comm:door1"].suppressed_by == "ups_a 电池供电"
+    assert state(daemon, "power:ups_a") is AlarmState.ACTIVE_UNACKNOWLEDGED
+    await server.async_setValues(1, 4, 20, [ON_LINE])
+    await eventually(lambda: state(daemon, "comm:door1") is AlarmState.ACTIVE_UNACKNOWLEDGED)
+
+
+async def test_runtime_shorter_than_the_loads_need_is_an_alarm(tmp_path: Path, sim: Any,
+                                                               daemon_factory: Any) -> None:
+    server, port = sim
+    daemon = await daemon_factory(site(tmp_path, port, peers.free_port()))
+    await eventually(lambda: "ups_a.battery.runtime" in daemon.state.latest)
+    assert state(daemon, "power:runtime:ups_a") in (None, AlarmState.NORMAL)
+    await server.async_setValues(1, 4, 7, [0, 1200])          # 20 minutes; doors need 30
+    await eventually(lambda: state(daemon, "power:runtime:ups_a")
+                     is AlarmState.ACTIVE_UNACKNOWLEDGED)
+    assert "剩余后备时间 20 分钟, 所供设备需要 30 分钟" in daemon.alarms.alarms[
+        "power:runtime:ups_a"].message
+
+
+async def test_whole_site_mains_loss_is_one_situation(tmp_path: Path, sim: Any,
+                                                      daemon_factory: Any) -> None:
+    server, port = sim
+    second = peers.free_port()
+    server2 = await ups_sim(second)
+    try:
+        daemon = await daemon_factory(config(tmp_path, [ups("ups_a", port),
+                                                        ups("ups_b", second)]))
+        await server.async_setValues(1, 4, 20, [ON_BATTERY])
+        await eventually(lambda: state(daemon, "power:ups_a") is AlarmState.ACTIVE_UNACKNOWLEDGED)
+        assert state(daemon, "power:site") in (None, AlarmState.NORMAL)
+        await server2.async_setValues(1, 4, 20, [ON_BATTERY])
+        await eventually(lambda: state(daemon, "power:site") is AlarmState.ACTIVE_UNACKNOWLEDGED)
+        assert state(daemon, "power:ups_a") is AlarmState.SUPPRESSED
+        assert state(daemon, "power:ups_b") is AlarmState.SUPPRESSED
+        active = [a.id for a in daemon.alarms.current()
+                  if a.state() is AlarmState.ACTIVE_UNACKNOWLEDGED]
+        assert active == ["power:site"]
+    finally:
+        await server2.shutdown()
+
+
+def shutdown_site(tmp_path: Path, port: int, marker: Path, **when: Any) -> Any:
+    return config(tmp_path, [ups("ups_a", port)], power={
+        "allowed_commands": ["/bin/sh"],
+        "shutdown": [{"name": "office_pcs", "ups": "ups_a", "when": when,
+                      "command": ["/bin/sh", "-c", f"echo ran >> {marker}"]}]})
+
+
+async def shutdown_events(daemon: Daemon) -> list[str]:
+    await daemon.store.call(lambda c: None)
+    return [d for (d,) in await daemon.store.read(lambda c: c.execute(
+        "SELECT detail FROM events WHERE kind = 'SHUTDOWN'").fetchall())]
+
+
+async def test_a_short_outage_never_shuts_anything_down(tmp_path: Path, sim: Any,
+                                                        daemon_factory: Any) -> None:
+    server, port = sim
+    marker = tmp_path / "ran"
+    daemon = await daemon_factory(shutdown_site(tmp_path, port, marker, on_battery_for=2))
+    await eventually(lambda: "ups_a.ups.status" in daemon.state.latest)
+    await server.async_setValues(1, 4, 20, [ON_BATTERY])
+    await eventually(lambda: daemon.state.latest["ups_a.ups.status"].value == "OB")
+    await asyncio.sleep(1.0)
+    await server.async_setValues(1, 4, 20, [ON_LINE])
+    await asyncio.sleep(2.5)
+    assert not marker.exists()
+    assert await shutdown_events(daemon) == []
+    rows = await daemon.store.read(lambda c: c.execute("SELECT key FROM timers").fetchall())
+    assert rows == []
+
+
+async def test_a_long_outage_runs_the_action_once(tmp_path: Path, sim: Any,
+                                                  daemon_factory: Any) -> None:
+    server, port = sim
+    marker = tmp_path / "ran"
+    daemon = await daemon_factory(shutdown_site(tmp_path, port, marker, on_battery_for=1))
+    await eventually(lambda: "ups_a.ups.status" in daemon.state.latest)
+    await server.async_setValues(1, 4, 20, [ON_BATTERY])
+    await eventually(marker.exists, 5)
+    await asyncio.sleep(1.0)
+    assert marker.read_text() == "ran\n"
+    assert await shutdown_events(daemon) == ["office_pcs (1 s on battery): exit 0"]
+
+
+async def test_the_timer_survives_a_restart(tmp_path: Path, sim: Any) -> None:
+    server, port = sim
+    marker = tmp_path / "ran"
+    cfg = shutdown_site(tmp_path, port, marker, on_battery_for=2.5)
+    first = Daemon(cfg)
+    await first.start()
+    await eventually(lambda: "ups_a.ups.status" in first.state.latest)
+    await server.async_setValues(1, 4, 20, [ON_BATTERY])
+    await eventually(lambda: first.state.latest["ups_a.ups.status"].value == "OB")
+    outage = time.time()
+    await first.stop()
+    second = Daemon(cfg)
+    await second.start()
+    try:
+        await eventually(marker.exists, 6)
+        ran_at = time.time()
+        assert ran_at - outage < 3.5          # at the stored due time, not 2.5 s after restart
+    finally:
+        await second.stop()
+
+
+async def test_low_battery_and_http_actions(tmp_path: Path, sim: Any,
+                                            daemon_factory: Any) -> None:
+    server, port = sim
+    receiver = Receiver().start()
+    try:
+        daemon = await daemon_factory(config(tmp_path, [ups("ups_a", port)], power={
+            "shutdown": [{"name": "nas", "ups": "ups_a", "when": {"low_battery": True},
+                          "http": {"url": f"{receiver.url}/shutdown", "body": {"host": "nas1"}}}]}))
+        await eventually(lambda: "ups_a.ups.status" in daemon.state.latest)
+        await server.async_setValues(1, 4, 20, [ON_BATTERY])
+        await asyncio.sleep(0.6)
+        assert receiver.requests == []
+        await server.async_setValues(1, 4, 20, [LOW_BATTERY])
+        await eventually(lambda: len(receiver.requests) == 1, 5)
+        assert receiver.requests[0].path == "/shutdown"
+        assert receiver.requests[0].body == b'{"host":"nas1"}'
+        assert await shutdown_events(daemon) == ["nas (low battery): HTTP 204"]
+    finally:
+        receiver.stop()
