@@ -22,7 +22,7 @@ from monitor.runtime import DevicePoller
 from monitor.sink import Sink
 from monitor.state import DeviceStatus, SiteState
 from monitor.store import Store, prune_history
-from monitor.ups import UpsWatcher
+from monitor.ups import UpsWatcher, parse_status
 
 if TYPE_CHECKING:
     from monitor.trapwatch import TrapWatch
@@ -194,9 +194,12 @@ class Daemon:
         cut = len(device.name) + 1
         tags = self._tags[device.name]
         measurement = MEASUREMENT.get(device.device_class.value, device.device_class.value)
-        lines = [line(measurement, tags,
-                      ((r.point[cut:], r.value) for r in readings if r.quality is Quality.GOOD),
-                      now),
+        fields = [(r.point[cut:], r.value) for r in readings if r.quality is Quality.GOOD]
+        if device.device_class is DeviceClass.UPS:
+            flags = next((v for k, v in fields if k == "ups.status"), None)
+            if isinstance(flags, str):  # numeric, so dashboards can integrate time on battery
+                fields.append(("on_battery", 1.0 if parse_status(flags).on_battery else 0.0))
+        lines = [line(measurement, tags, fields, now),
                  line("device_status", tags + f",class={device.device_class.value}",
                       (("online", 0.0 if status.state is DeviceState.UNAVAILABLE else 1.0),
                        ("state", status.state.value)), now)]

@@ -86,7 +86,10 @@ class DevicePoller:
                 log.exception("%s: driver error", d.name)
                 self._failed(f"driver error: {err!r}")
             else:
-                self._succeeded(result, self.clock() - started)
+                try:
+                    self._succeeded(result, self.clock() - started)
+                except Exception:  # a bug downstream must not end this device's polling
+                    log.exception("%s: handling the poll result failed", d.name)
             delay = self.next_delay() - (self.clock() - started)
             if delay > 0 and self.running:
                 self.wake.clear()

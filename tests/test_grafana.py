@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from monitor.demo.simulator import serve_sim
 from tests import peers
 from tests.conftest import config, modbus_device
-from tests.test_runtime import start_sim
 from tests.test_sink import influxql
 from tests.util import eventually
 
@@ -24,7 +24,7 @@ DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
 def expand(query: str) -> str:
     """Substitute Grafana's macros and variables the way Grafana does for 'All'."""
     query = query.replace("$timeFilter", "time > now() - 1h").replace("$__interval", "1s")
-    return re.sub(r"\$(site|area)\b", ".*", query)
+    return re.sub(r"\$(site|area|ups)\b", ".*", query)
 
 
 def test_datasource_provisioning_uses_influxql_without_secrets() -> None:
@@ -43,8 +43,9 @@ async def fed_influx(tmp_path: Path, influx1: str, daemon_factory: Any) -> str:
     db = f"grafana{tmp_path.name[-8:].replace('_', '')}"
     influxql(influx1, f"CREATE DATABASE {db}")
     port = peers.free_port()
-    server = await start_sim(port)
+    server = await serve_sim(port, bits=8, registers=32)
     await server.async_setValues(1, 3, 0, [305, 450, 2301, 2200, 87, 0, 1800])
+    await server.async_setValues(1, 4, 0, [2300, 500, 2200, 500, 30, 540, 100, 0, 3600, 281])
     env = [{"key": "temperature", "table": "holding", "address": 0, "data_type": "int16",
             "scale": 0.1},
            {"key": "humidity", "table": "holding", "address": 1, "data_type": "int16",
@@ -57,12 +58,16 @@ async def fed_influx(tmp_path: Path, influx1: str, daemon_factory: Any) -> str:
     cfg = config(tmp_path, [
         modbus_device("mr_env", port, env, interval=0.2, timeout=0.1),
         modbus_device("ups1", port, ups, cls="ups", interval=0.2, timeout=0.1),
+        modbus_device("ups2", port, [], cls="ups", profile="generic-ups", interval=0.2,
+                      timeout=0.1),
         modbus_device("door1", dead, [{"key": "open", "table": "discrete_input", "address": 0}],
                       cls="door", interval=0.2, timeout=0.1, failures_before_unavailable=2)],
         [{"name": "mr_temp", "point": "mr_env.temperature", "kind": "threshold", "high": 27}],
         sink={"type": "influxdb_v1", "url": influx1, "database": db, "flush_interval": 0.1})
     daemon = await daemon_factory(cfg)
-    await asyncio.sleep(2)
+    await asyncio.sleep(1)
+    await server.async_setValues(1, 4, 20, [0b010])      # ups2 on battery: ONBATT, on_battery
+    await asyncio.sleep(1)
     await eventually(lambda: daemon.store.outbox_lines == 0)
     await daemon.stop()
     await server.shutdown()
@@ -83,7 +88,7 @@ def panel_queries() -> list[tuple[str, str]]:
 
 async def test_every_panel_query_returns_rows(fed_influx: str, influx1: str) -> None:
     queries = panel_queries()
-    assert len(queries) >= 12
+    assert len(queries) >= 22
     empty = []
     for name, query in queries:
         res = influxql(influx1, expand(query), fed_influx)["results"][0]

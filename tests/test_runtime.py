@@ -166,3 +166,32 @@ async def test_stop_always_completes_while_polls_race(tmp_path: Path, sim: Any) 
         await asyncio.sleep(random.uniform(0, 0.1))
         async with asyncio.timeout(5):
             await daemon.stop()
+
+
+async def test_a_failing_result_handler_does_not_end_polling(
+        tmp_path: Path, sim: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A bug downstream of a poll is logged; the device goes on being polled."""
+    from drivers.modbus import ModbusDriver
+    from monitor.runtime import DevicePoller
+
+    _, port = sim
+    dev = config(tmp_path, [modbus_device("env", port, [TEMP], interval=0.05,
+                                          timeout=0.04)]).devices[0]
+    polls = []
+
+    class Broken:
+        def on_poll(self, device: Any, result: Any, latency: float) -> None:
+            polls.append(result)
+            raise RuntimeError("downstream bug")
+
+        def on_failure(self, *args: Any) -> None: ...
+        def on_recovered(self, device: Any) -> None: ...
+
+    driver = ModbusDriver(dev)
+    poller = DevicePoller(dev, driver, Broken())
+    task = asyncio.create_task(poller.run())
+    await eventually(lambda: len(polls) >= 5, 5)
+    poller.stop()
+    await task
+    await driver.close()
+    assert "handling the poll result failed" in caplog.text
