@@ -58,6 +58,9 @@ class Driver(abc.ABC):
     type_name: ClassVar[str]
     spec_model: ClassVar[type[BaseModel]]
     """Validates ``{"connection": ..., "points": [...]}`` of a device entry."""
+    default_interval: ClassVar[float] = 10.0
+    default_timeout: ClassVar[float] = 3.0
+    """Poll interval and timeout for devices that do not set their own."""
     discovers: ClassVar[bool] = False
     """With no points configured, the driver reports whatever the device has."""
 

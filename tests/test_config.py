@@ -95,3 +95,17 @@ def test_json_schema_describes_driver_fields() -> None:
 def test_exported_schema_file_is_current() -> None:
     exported = json.loads((ROOT / "config" / "vigil-config.schema.json").read_text())
     assert exported == config_schema(), "run: vigil schema > config/vigil-config.schema.json"
+
+
+def test_devices_get_their_drivers_default_interval(tmp_path: Path) -> None:
+    cfg = load_config_text(f"""
+site: {{name: hq}}
+data_dir: {tmp_path}
+areas: [{{name: machine_room}}]
+devices:
+  - {{name: ups1, area: machine_room, class: ups, type: nut, connection: {{ups: ups1}}}}
+  - {{name: ups2, area: machine_room, class: ups, type: nut, interval: 5s,
+     connection: {{ups: ups2}}}}
+""")
+    assert (cfg.devices[0].interval, cfg.devices[0].timeout) == (0.5, 0.4)
+    assert (cfg.devices[1].interval, cfg.devices[1].timeout) == (5.0, 0.4)

@@ -67,6 +67,8 @@ class SnmpDriver(Driver):
     type_name = "snmp"
     spec_model = SnmpSpec
     discovers = True
+    default_interval = 5.0   # traps tell sooner; the poll confirms
+    default_timeout = 2.0
 
     def __init__(self, device: DeviceConfig):
         super().__init__(device)

@@ -58,6 +58,11 @@ def _validate_drivers(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
     by_type: dict[str, list[int]] = {}
     for i, dev in enumerate(cfg.devices):
         cls = driver_class(dev.type)
+        if cls is not None:  # the driver's defaults where the device sets none (frozen model)
+            for key, default in (("interval", cls.default_interval),
+                                 ("timeout", cls.default_timeout)):
+                if key not in dev.model_fields_set:
+                    object.__setattr__(dev, key, default)
         if cls is None:
             issues.append(src.issue(("devices", i, "type"),
                                     f"unknown driver type {dev.type!r} "

@@ -71,8 +71,10 @@ class DeviceConfig(Strict):
     device_class: DeviceClass = Field(alias="class")
     type: str
     label: str = ""
-    interval: Duration = Field(default=10.0, gt=0)
-    timeout: Duration = Field(default=3.0, gt=0)
+    interval: Duration = Field(default=10.0, gt=0,
+                               description="default: the driver's (nut 0.5 s, snmp 5 s, 10 s)")
+    timeout: Duration = Field(default=3.0, gt=0,
+                              description="default: the driver's (nut 0.4 s, snmp 2 s, 3 s)")
     jitter: float = Field(default=0.1, ge=0, le=0.5, description="fraction of the interval")
     failures_before_unavailable: int = Field(default=3, ge=1)
     backoff_max: Duration = Field(default=60.0, gt=0)
