@@ -42,7 +42,8 @@ def test_check_command_accepts_shipped_configs() -> None:
         out = subprocess.run([sys.executable, "-m", "monitor.cli", "check", str(path)],
                              capture_output=True, text=True,
                              env={"PATH": "/usr/bin:/bin", "INFLUX_TOKEN": "x",
-                                  "VIGIL_API_TOKEN": "x"})
+                                  "VIGIL_API_TOKEN": "x", "UPS_SNMP_AUTH_KEY": "x",
+                                  "UPS_SNMP_PRIV_KEY": "x", "SNMP_TRAP_COMMUNITY": "x"})
         assert out.returncode == 0, out.stderr
         assert "OK" in out.stdout
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -154,16 +155,26 @@ def _power_issues(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
     return issues
 
 
+def _secret_refs(value: Any, path: tuple[str | int, ...]
+                 ) -> Iterator[tuple[tuple[str | int, ...], SecretRef]]:
+    """Every secret reference in a validated config (driver specs included), with its path."""
+    if isinstance(value, SecretRef):
+        yield path, value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _secret_refs(getattr(value, name), (*path, name))
+        spec = getattr(value, "spec", None)
+        if isinstance(spec, BaseModel):
+            yield from _secret_refs(spec, path)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _secret_refs(item, (*path, i))
+
+
 def _secret_issues(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
     """Every secret reference must resolve; the message names the reference, never the value."""
-    refs: list[tuple[tuple[str | int, ...], SecretRef | None]] = [
-        (("api", "token"), cfg.api.token)]
-    if cfg.sink is not None:
-        refs += [(("sink", "token"), cfg.sink.token), (("sink", "password"), cfg.sink.password)]
     issues = []
-    for path, ref in refs:
-        if ref is None:
-            continue
+    for path, ref in _secret_refs(cfg, ()):
         try:
             ref.resolve()
         except ValueError as err:
