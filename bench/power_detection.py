@@ -26,7 +26,7 @@ async def upsd_floor(port: int, since: float) -> float:
     await client.open("off", None, None, None)
     try:
         while True:
-            if "OB" in (await client.command("GET VAR ups1 ups.status")):
+            if "OB" in (await client.get_var("ups1", "ups.status")).split():
                 return time.time() - since
             await asyncio.sleep(0.01)
     finally:

@@ -83,7 +83,8 @@ async def driver_walk(port: int, reps: int, work: Path, profile: bool) -> tuple[
     if profile:
         prof.disable()
     text = io.StringIO()
-    pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(12)
+    if profile:
+        pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(12)
     await drv.close()
     return len(rows), elapsed, text.getvalue()
 

@@ -71,7 +71,8 @@ async def test_configured_points_map_variables(tmp_path: Path, nut: peers.Nut) -
 
 
 @pytest.mark.parametrize(("kw", "error", "text"), [
-    ({"ups": "nope"}, ConfigurationError, "has no UPS named 'nope' (ERR UNKNOWN-UPS)"),
+    ({"ups": "nope"}, ConfigurationError,
+     "has no UPS named 'nope' (ERR UNKNOWN-UPS); it serves: ups1, ups2"),
     ({"username": "monuser", "password": {"env": "VIGIL_TEST_NUT_PW"}, "login": True},
      AuthError, "upsd refused LOGIN: ERR ACCESS-DENIED"),
     ({"tls": "require"}, AuthError, "upsd refused STARTTLS: ERR FEATURE-NOT-CONFIGURED"),

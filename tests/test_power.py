@@ -191,3 +191,18 @@ async def test_low_battery_and_http_actions(tmp_path: Path, sim: Any,
         assert await shutdown_events(daemon) == ["nas (low battery): HTTP 204"]
     finally:
         receiver.stop()
+
+
+async def test_runtime_threshold_action_only_on_battery(tmp_path: Path, sim: Any,
+                                                        daemon_factory: Any) -> None:
+    server, port = sim
+    marker = tmp_path / "ran"
+    daemon = await daemon_factory(shutdown_site(tmp_path, port, marker, runtime_below=600))
+    await eventually(lambda: "ups_a.ups.status" in daemon.state.latest)
+    await server.async_setValues(1, 4, 7, [0, 300])          # 5 minutes left, but on mains
+    await asyncio.sleep(0.6)
+    assert not marker.exists()
+    await server.async_setValues(1, 4, 20, [ON_BATTERY])
+    await eventually(marker.exists, 5)
+    assert await shutdown_events(daemon) == [
+        "office_pcs (runtime 300 s below 600 s): exit 0"]

@@ -75,12 +75,14 @@ class NutDriver(Driver):
                 self.client = await self._connect()
             values = await self.client.list_var(self.conn.ups)
         except NutError as err:
+            if err.code == "UNKNOWN-UPS":
+                served = await self._served()
+                await self.close()
+                raise ConfigurationError(f"{where} has no UPS named {self.conn.ups!r} "
+                                         f"(ERR UNKNOWN-UPS); it serves: {served}") from err
             await self.close()
             if err.code in _STALE:
                 raise CommError(f"{where}: {self.conn.ups}: ERR {err.code}") from err
-            if err.code == "UNKNOWN-UPS":
-                raise ConfigurationError(f"{where} has no UPS named {self.conn.ups!r} "
-                                         f"(ERR UNKNOWN-UPS)") from err
             if err.code in _AUTH:
                 raise AuthError(f"{where}: {err}") from err
             raise ProtocolError(f"{where}: {err}") from err
@@ -103,6 +105,14 @@ class NutDriver(Driver):
             problems = []
             self.seen = [r.point[len(name) + 1:] for r in readings]
         return PollResult(readings, problems)
+
+    async def _served(self) -> str:
+        """What upsd does serve, to name in an UNKNOWN-UPS error."""
+        try:
+            assert self.client is not None
+            return ", ".join(sorted(await self.client.list_ups())) or "no UPS"
+        except (NutError, NutGarbage, OSError, AssertionError):
+            return "(LIST UPS failed)"
 
     async def close(self) -> None:
         if self.client is not None:

@@ -109,24 +109,39 @@ class NutClient:
             raise NutError(answer[4:].split()[0] if answer[4:].strip() else "?", shown or line)
         return answer
 
-    async def list_var(self, ups: str) -> dict[str, str]:
-        """Every variable of ``ups`` (LIST VAR)."""
-        await self._send(f"LIST VAR {ups}")
+    async def _list(self, what: str, prefix: str) -> dict[str, str]:
+        """``LIST what``: ``{name: quoted value}`` of the lines that start with ``prefix``."""
+        await self._send(f"LIST {what}")
         first = await self._line()
         if first.startswith("ERR "):
-            raise NutError(first[4:].strip() or "?", "LIST VAR")
-        if first != f"BEGIN LIST VAR {ups}":
-            raise NutGarbage(f"expected BEGIN LIST VAR, got {first[:60]!r}")
+            raise NutError(first[4:].strip() or "?", f"LIST {what}")
+        if first != f"BEGIN LIST {what}":
+            raise NutGarbage(f"expected BEGIN LIST {what}, got {first[:60]!r}")
         out: dict[str, str] = {}
-        prefix = f"VAR {ups} "
         while True:
             line = await self._line()
-            if line == f"END LIST VAR {ups}":
+            if line == f"END LIST {what}":
                 return out
             if not line.startswith(prefix) or len(out) >= MAX_VARS:
-                raise NutGarbage(f"unexpected line in LIST VAR: {line[:60]!r}")
+                raise NutGarbage(f"unexpected line in LIST {what}: {line[:60]!r}")
             name, _, value = line[len(prefix):].partition(" ")
             out[name] = unquote(value)
+
+    async def list_var(self, ups: str) -> dict[str, str]:
+        """Every variable of ``ups`` (LIST VAR)."""
+        return await self._list(f"VAR {ups}", f"VAR {ups} ")
+
+    async def list_ups(self) -> dict[str, str]:
+        """The UPSes upsd serves, with their descriptions (LIST UPS)."""
+        return await self._list("UPS", "UPS ")
+
+    async def get_var(self, ups: str, name: str) -> str:
+        """One variable (GET VAR)."""
+        answer = await self.command(f"GET VAR {ups} {name}")
+        prefix = f"VAR {ups} {name} "
+        if not answer.startswith(prefix):
+            raise NutGarbage(f"unexpected answer to GET VAR: {answer[:60]!r}")
+        return unquote(answer[len(prefix):])
 
     async def close(self) -> None:
         if self.writer is not None:
