@@ -101,23 +101,27 @@ def cmd_alarms(args: argparse.Namespace) -> int:
     return 0
 
 
+def _act(args: argparse.Namespace, action: str, **extra: object) -> dict[str, object]:
+    """POST an operator action on one alarm, with who and why."""
+    result: dict[str, object] = _api(args, "POST", f"/api/v1/alarms/{args.alarm}/{action}",
+                                     {"who": args.who, "note": args.note, **extra})
+    return result
+
+
 def cmd_ack(args: argparse.Namespace) -> int:
-    a = _api(args, "POST", f"/api/v1/alarms/{args.alarm}/acknowledge",
-             {"who": args.who, "note": args.note})
+    a = _act(args, "acknowledge")
     print(f"{a['id']}: {a['state']} (acknowledged by {a['acked_by']})")
     return 0
 
 
 def cmd_shelve(args: argparse.Namespace) -> int:
-    a = _api(args, "POST", f"/api/v1/alarms/{args.alarm}/shelve",
-             {"who": args.who, "note": args.note, "duration": parse_duration(args.duration)})
+    a = _act(args, "shelve", duration=parse_duration(args.duration))
     print(f"{a['id']}: shelved by {a['shelved_by']} until {a['shelved_until']:.0f}")
     return 0
 
 
 def cmd_unshelve(args: argparse.Namespace) -> int:
-    a = _api(args, "POST", f"/api/v1/alarms/{args.alarm}/unshelve",
-             {"who": args.who, "note": args.note})
+    a = _act(args, "unshelve")
     print(f"{a['id']}: {a['state']}")
     return 0
 

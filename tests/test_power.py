@@ -121,12 +121,19 @@ async def shutdown_events(daemon: Daemon) -> list[str]:
         "SELECT detail FROM events WHERE kind = 'SHUTDOWN'").fetchall())]
 
 
-async def test_a_short_outage_never_shuts_anything_down(tmp_path: Path, sim: Any,
-                                                        daemon_factory: Any) -> None:
+async def armed(tmp_path: Path, sim: Any, daemon_factory: Any,
+                **when: Any) -> tuple[Daemon, Any, Path]:
+    """A daemon with one shutdown action on ups_a, polling; the file the action writes."""
     server, port = sim
     marker = tmp_path / "ran"
-    daemon = await daemon_factory(shutdown_site(tmp_path, port, marker, on_battery_for=2))
+    daemon = await daemon_factory(shutdown_site(tmp_path, port, marker, **when))
     await eventually(lambda: "ups_a.ups.status" in daemon.state.latest)
+    return daemon, server, marker
+
+
+async def test_a_short_outage_never_shuts_anything_down(tmp_path: Path, sim: Any,
+                                                        daemon_factory: Any) -> None:
+    daemon, server, marker = await armed(tmp_path, sim, daemon_factory, on_battery_for=2)
     await server.async_setValues(1, 4, 20, [ON_BATTERY])
     await eventually(lambda: daemon.state.latest["ups_a.ups.status"].value == "OB")
     await asyncio.sleep(1.0)
@@ -140,10 +147,7 @@ async def test_a_short_outage_never_shuts_anything_down(tmp_path: Path, sim: Any
 
 async def test_a_long_outage_runs_the_action_once(tmp_path: Path, sim: Any,
                                                   daemon_factory: Any) -> None:
-    server, port = sim
-    marker = tmp_path / "ran"
-    daemon = await daemon_factory(shutdown_site(tmp_path, port, marker, on_battery_for=1))
-    await eventually(lambda: "ups_a.ups.status" in daemon.state.latest)
+    daemon, server, marker = await armed(tmp_path, sim, daemon_factory, on_battery_for=1)
     await server.async_setValues(1, 4, 20, [ON_BATTERY])
     await eventually(marker.exists, 5)
     await asyncio.sleep(1.0)
@@ -195,10 +199,7 @@ async def test_low_battery_and_http_actions(tmp_path: Path, sim: Any,
 
 async def test_runtime_threshold_action_only_on_battery(tmp_path: Path, sim: Any,
                                                         daemon_factory: Any) -> None:
-    server, port = sim
-    marker = tmp_path / "ran"
-    daemon = await daemon_factory(shutdown_site(tmp_path, port, marker, runtime_below=600))
-    await eventually(lambda: "ups_a.ups.status" in daemon.state.latest)
+    daemon, server, marker = await armed(tmp_path, sim, daemon_factory, runtime_below=600)
     await server.async_setValues(1, 4, 7, [0, 300])          # 5 minutes left, but on mains
     await asyncio.sleep(0.6)
     assert not marker.exists()

@@ -31,30 +31,30 @@ async def _garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
         await writer.drain()
 
 
-async def _slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Answers register reads correctly (every register holds 7), but 1.5 s late."""
+async def _registers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     delay: float = 0.0, missing: int = 0) -> None:
+    """Answers register reads (every register holds 7), ``delay`` s late and ``missing``
+    registers short."""
     while True:
         head = await reader.read(12)
         if len(head) < 12:
             return
         tid, _, _, uid, fc, _, count = struct.unpack(">HHHBBHH", head)
-        await asyncio.sleep(1.5)
-        body = struct.pack(">BBB", uid, fc, 2 * count) + struct.pack(f">{count}H", *[7] * count)
+        await asyncio.sleep(delay)
+        n = max(count - missing, 0)
+        body = struct.pack(">BBB", uid, fc, 2 * n) + struct.pack(f">{n}H", *[7] * n)
         writer.write(struct.pack(">HHH", tid, 0, len(body)) + body)
         await writer.drain()
+
+
+async def _slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Answers register reads correctly, but 1.5 s late."""
+    await _registers(reader, writer, delay=1.5)
 
 
 async def _short(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Answers register reads with one register fewer than asked for."""
-    while True:
-        head = await reader.read(12)
-        if len(head) < 12:
-            return
-        tid, _, _, uid, fc, _, count = struct.unpack(">HHHBBHH", head)
-        n = max(count - 1, 0)
-        body = struct.pack(">BBB", uid, fc, 2 * n) + struct.pack(f">{n}H", *[7] * n)
-        writer.write(struct.pack(">HHH", tid, 0, len(body)) + body)
-        await writer.drain()
+    await _registers(reader, writer, missing=1)
 
 
 BEHAVIOURS: dict[str, Handler] = {"short": _short, "hang": _hang, "garbage": _garbage,
