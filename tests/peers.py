@@ -147,7 +147,7 @@ class Nut:
     """NUT's upsd with one dummy-ups driver per UPS; ``set(ups, **vars)`` rewrites its .dev."""
 
     def __init__(self, work: Path, upses: tuple[str, ...] = ("ups1", "ups2"),
-                 port: int = NUT_PORT, maxage: int = 15):
+                 port: int = NUT_PORT, maxage: int = 15, tls: bool = False):
         self.dir, self.port, self.upses = work / "nut", port, upses
         run = self.dir / "run"
         run.mkdir(parents=True, exist_ok=True)
@@ -156,7 +156,11 @@ class Nut:
         (self.dir / "ups.conf").write_text("".join(
             f"[{u}]\n  driver = dummy-ups\n  port = {self.dir / u}.dev\n  mode = dummy-once\n"
             for u in upses))
-        (self.dir / "upsd.conf").write_text(f"LISTEN 127.0.0.1 {port}\nMAXAGE {maxage}\n")
+        upsd_conf = f"LISTEN 127.0.0.1 {port}\nMAXAGE {maxage}\n"
+        self.ca_file: Path | None = None
+        if tls:
+            upsd_conf += self._certificate()
+        (self.dir / "upsd.conf").write_text(upsd_conf)
         (self.dir / "upsd.users").write_text(
             "[admin]\n  password = secret\n  actions = SET\n  instcmds = ALL\n"
             "[monuser]\n  password = monpass\n  upsmon secondary\n")
@@ -172,6 +176,27 @@ class Nut:
                                 lambda u=u: (run / f"dummy-ups-{u}").exists(), work, env=env)
                         for u in upses}
         self.upsd = Peer("upsd", [upsd, "-u", me, "-F"], lambda: tcp_open(port), work, env=env)
+
+    def _certificate(self) -> str:
+        """An NSS database with a self-signed certificate for 127.0.0.1 (Debian's upsd uses
+        NSS); its PEM is ``ca_file`` for clients that verify."""
+        certutil = need("certutil", "libnss3-tools")
+        db, pw = self.dir / "nssdb", self.dir / "nss-password"
+        db.mkdir(exist_ok=True)
+        pw.write_text("nss-test-password\n")
+        (self.dir / "noise").write_bytes(os.urandom(64))
+        subprocess.run([certutil, "-N", "-d", f"sql:{db}", "-f", str(pw)], check=True,
+                       capture_output=True)
+        subprocess.run([certutil, "-S", "-n", "upsd", "-s", "CN=127.0.0.1", "-x", "-t",
+                        "CT,C,C", "-k", "rsa", "-g", "2048", "-v", "12", "-d", f"sql:{db}",
+                        "-f", str(pw), "-z", str(self.dir / "noise"), "--extSAN",
+                        "ip:127.0.0.1"],
+                       check=True, capture_output=True)
+        pem = subprocess.run([certutil, "-L", "-n", "upsd", "-a", "-d", f"sql:{db}"],
+                             check=True, capture_output=True).stdout
+        self.ca_file = self.dir / "upsd-ca.pem"
+        self.ca_file.write_bytes(pem)
+        return f'CERTPATH {db}\nCERTIDENT "upsd" "nss-test-password"\n'
 
     def set(self, ups: str, **values: object) -> None:
         """Rewrite the UPS's .dev atomically; dummy-ups re-reads it within about 2 s."""

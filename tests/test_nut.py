@@ -190,3 +190,23 @@ def test_nocomm_follows_commbad_after_upsmon_time() -> None:
     watcher.on_comm("ups1", False, 1600.0)
     watcher.tick(1901.0, 300)
     assert seen == [("ups1", "NOCOMM"), ("ups1", "NOCOMM")]
+
+
+async def test_starttls_encrypts_and_verifies(tmp_path: Path, peer_dir: Path) -> None:
+    """upsd with a certificate (NSS): STARTTLS, verified against its CA file, or refused."""
+    port = peers.free_port()
+    server = peers.Nut(peer_dir / "tls", upses=("ups5",), port=port, tls=True).start()
+    try:
+        assert server.ca_file is not None
+        client = await driver(tmp_path, ups="ups5", port=port, tls="require",
+                              ca_file=str(server.ca_file))._connect()
+        assert client.encrypted
+        await client.close()
+        result = await poll(driver(tmp_path, ups="ups5", port=port, tls="try",
+                                   ca_file=str(server.ca_file)))
+        assert any(r.point == "ups_a.ups.status" for r in result.readings)
+        with pytest.raises(AuthError, match="certificate is not trusted"):
+            await poll(driver(tmp_path, ups="ups5", port=port, tls="require",
+                              ca_file="/etc/ssl/certs/ca-certificates.crt"))
+    finally:
+        server.stop()

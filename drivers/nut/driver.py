@@ -89,6 +89,10 @@ class NutDriver(Driver):
         except NutGarbage as err:
             await self.close()
             raise ProtocolError(f"{where}: {err}") from err
+        except ssl.SSLCertVerificationError as err:
+            await self.close()
+            raise AuthError(f"{where}: its certificate is not trusted "
+                            f"({err.verify_message})") from err
         except (OSError, EOFError, asyncio.IncompleteReadError, ssl.SSLError) as err:
             await self.close()
             raise CommError(f"{where}: {type(err).__name__}: {err}") from err
