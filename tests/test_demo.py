@@ -51,9 +51,13 @@ def test_demo_shows_values_and_scenarios_raise_alarms(tmp_path: Path) -> None:
                           headers=auth)
         assert resp.status_code == 200
         end = time.monotonic() + 5
-        while "ups_on_battery" not in active() and time.monotonic() < end:
+        while "power:ups1" not in active() and time.monotonic() < end:
             time.sleep(0.2)
-        assert {"ups_on_battery"} <= active()
+        assert {"power:ups1"} <= active()
+        ups_status = next(p["value"] for p in httpx.get(f"{url}/api/v1/points",
+                                                        headers=auth).json()
+                          if p["id"] == "ups1.ups.status")
+        assert ups_status == "OB"
         assert httpx.post(f"{url}/api/v1/demo/scenario", json={"name": "meteor"},
                           headers=auth).status_code == 422
     finally:

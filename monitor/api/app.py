@@ -83,14 +83,14 @@ def create_app(daemon: Daemon, token: SecretStr, routers: tuple[APIRouter, ...] 
         for dev in daemon.cfg.devices:
             if device and dev.name != device:
                 continue
-            described = {p["key"]: p for p in dev.points}
+            described = dev.described_points()
             found = [pid.partition(".")[2] for pid in daemon.state.latest
                      if pid.startswith(f"{dev.name}.")]
             for key in [*described, *(k for k in found if k not in described)]:
-                p = described.get(key, {})
+                p = described.get(key)
                 pid = f"{dev.name}.{key}"
                 out.append({"id": pid, "device": dev.name, "key": key,
-                            "label": p.get("label", ""), "unit": p.get("unit", ""),
+                            "label": p.label if p else "", "unit": p.unit if p else "",
                             **_reading(daemon.state.latest.get(pid))})
         return out
 
@@ -100,7 +100,7 @@ def create_app(daemon: Daemon, token: SecretStr, routers: tuple[APIRouter, ...] 
         dev_name, key = split_point_id(point_id)
         dev = daemon.cfg.device(dev_name)
         known = dev is not None and (point_id in daemon.state.latest
-                                     or any(p.get("key") == key for p in dev.points))
+                                     or key in dev.described_points())
         if not known:
             raise HTTPException(404, f"no point {point_id!r}")
         until = time.time() if until is None else until

@@ -108,6 +108,8 @@ def _cross_check(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
         cls = driver_class(dev.type)
         if cls is not None and cls.discovers and not dev.points:
             points.update(f"{dev.name}.{key}" for key in CLASS_KEYS.get(dev.device_class, ()))
+        if cls is not None and dev.spec is not None:  # what a profile adds, too
+            points.update(f"{dev.name}.{key}" for key in cls(dev).point_keys())
         if dev.timeout >= dev.interval:
             issues.append(src.issue(("devices", i, "timeout"),
                                     f"timeout ({dev.timeout:g} s) must be shorter than the "

@@ -89,6 +89,10 @@ class DeviceConfig(Strict):
         """The driver's validated view of ``connection`` and ``points``."""
         return self._spec
 
+    def described_points(self) -> dict[str, PointBase]:
+        """Points by key as configured, a profile's included (labels and units)."""
+        return {p.key: p for p in getattr(self._spec, "points", [])}
+
 
 class RuleBase(Strict):
     name: Name

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import struct
 from dataclasses import dataclass, field
 
 from pymodbus.server import ModbusTcpServer
@@ -12,8 +11,9 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 # Register map (unit 1), mirrored by site.yaml.
 HR_MR_TEMP, HR_MR_HUM, HR_OFFICE_TEMP, HR_OFFICE_HUM = 0, 1, 10, 11
-HR_UPS_IN, HR_UPS_OUT, HR_UPS_CHARGE, HR_UPS_RUNTIME, HR_UPS_LOAD = 100, 101, 102, 103, 105
-HR_UPS_STATUS, HR_UPS_TEMP = 106, 107  # status bits: 0 OL, 1 OB, 2 LB; temp float32
+# The UPS speaks the generic-ups profile (drivers/modbus/profiles): input registers.
+IR_UPS_IN, IR_UPS_IN_HZ, IR_UPS_OUT, IR_UPS_OUT_HZ, IR_UPS_LOAD = 0, 1, 2, 3, 4
+IR_UPS_BATT_V, IR_UPS_CHARGE, IR_UPS_RUNTIME, IR_UPS_TEMP, IR_UPS_STATUS = 5, 6, 7, 9, 20
 DI_ZONE_ALARM, DI_ZONE_FAULT = 0, 8   # zones 1..4
 DI_DOOR_ENTRANCE, DI_DOOR_MACHINE_ROOM = 20, 21
 
@@ -56,18 +56,25 @@ class SiteModel:
         self.zones = [False, s == "fire", False, False]
 
     def registers(self) -> dict[int, int]:
+        """Holding registers: the temperature and humidity sensors."""
+        return {HR_MR_TEMP: _i16(self.mr_temp * 10), HR_MR_HUM: _i16(self.mr_hum * 10),
+                HR_OFFICE_TEMP: _i16(self.office_temp * 10),
+                HR_OFFICE_HUM: _i16(self.office_hum * 10)}
+
+    def ups_registers(self) -> dict[int, int]:
+        """Input registers: the UPS, in the generic-ups layout."""
         on_battery = self.scenario == "power_loss"
         runtime = int(self.ups_charge / 100 * 5400)
-        status = (2 if on_battery else 1) | (4 if on_battery and self.ups_charge < 20 else 0)
-        temp_hi, temp_lo = struct.unpack(">HH", struct.pack(">f", 27.5 + random.gauss(0, 0.2)))
+        status = (0b010 if on_battery else 0) | (0b100 if on_battery and self.ups_charge < 20
+                                                 else 0)
         return {
-            HR_MR_TEMP: _i16(self.mr_temp * 10), HR_MR_HUM: _i16(self.mr_hum * 10),
-            HR_OFFICE_TEMP: _i16(self.office_temp * 10), HR_OFFICE_HUM: _i16(self.office_hum * 10),
-            HR_UPS_IN: 0 if on_battery else _i16((229 + random.gauss(0, 1)) * 10),
-            HR_UPS_OUT: _i16(220 * 10 + random.gauss(0, 3)),
-            HR_UPS_CHARGE: int(self.ups_charge), HR_UPS_RUNTIME: runtime >> 16,
-            HR_UPS_RUNTIME + 1: runtime & 0xFFFF, HR_UPS_LOAD: int(self.ups_load),
-            HR_UPS_STATUS: status, HR_UPS_TEMP: temp_hi, HR_UPS_TEMP + 1: temp_lo,
+            IR_UPS_IN: 0 if on_battery else _i16((229 + random.gauss(0, 1)) * 10),
+            IR_UPS_IN_HZ: 0 if on_battery else 500, IR_UPS_OUT: _i16(2200 + random.gauss(0, 3)),
+            IR_UPS_OUT_HZ: 500, IR_UPS_LOAD: int(self.ups_load),
+            IR_UPS_BATT_V: _i16(540 - (100 - self.ups_charge) * 0.6),
+            IR_UPS_CHARGE: int(self.ups_charge), IR_UPS_RUNTIME: runtime >> 16,
+            IR_UPS_RUNTIME + 1: runtime & 0xFFFF, IR_UPS_TEMP: _i16(275 + random.gauss(0, 2)),
+            IR_UPS_STATUS: status,
         }
 
     def inputs(self) -> dict[int, bool]:
@@ -118,6 +125,8 @@ class Simulator:
         assert self.server is not None
         for addr, value in self.model.registers().items():
             await self.server.async_setValues(1, 3, addr, [value])
+        for addr, value in self.model.ups_registers().items():
+            await self.server.async_setValues(1, 4, addr, [value])
         for addr, bit in self.model.inputs().items():
             await self.server.async_setValues(1, 2, addr, [bit])
 
@@ -128,7 +137,7 @@ class Simulator:
             await self._push()
 
     async def start(self) -> None:
-        self.server = await serve_sim(self.port, bits=64, registers=128)
+        self.server = await serve_sim(self.port, bits=64, registers=32)
         self.model.step(0.0)
         await self._push()
         self._task = asyncio.create_task(self._drift(), name="simulator")
