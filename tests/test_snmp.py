@@ -148,3 +148,16 @@ def test_mapping_without_output_source_leaves_status_unknown() -> None:
     assert mapped.values["ups.status"] is None
     assert mapped.values["battery.charge"] == 80.0
     assert mapped.problems == ["upsOutputSource is None: ups.status unknown"]
+
+
+async def test_mib_names_compiled_from_source_once(tmp_path: Path, snmpsim: Any) -> None:
+    mibs = str(Path(__file__).parent / "mibs")
+    device = snmp_device("odd", "vigil-odd", cls="host", connection={"mib_dirs": [mibs]},
+                         points=[{"key": "label", "oid": "VIGIL-TEST-MIB::vigilTestLabel.0"}])
+    result = await poll(tmp_path, device)
+    assert by_key(result)["label"] == ("compiled from source", G)
+    compiled = tmp_path / "cache" / "vigil" / "mibs" / "VIGIL-TEST-MIB.py"
+    assert compiled.exists()                     # cached for the next start
+    stamp = compiled.stat().st_mtime_ns
+    await poll(tmp_path, device)
+    assert compiled.stat().st_mtime_ns == stamp
