@@ -12,7 +12,7 @@ import httpx
 
 from monitor.alarms import Alarm, AlarmDef
 from monitor.config.model import DeviceClass, Severity
-from monitor.config.power import Shutdown
+from monitor.config.power import MAINS, Shutdown
 from monitor.ups import Status
 
 if TYPE_CHECKING:
@@ -131,9 +131,12 @@ class PowerWatch:
     # -- suppression and the whole-site situation ----------------------------------------
     def _suppress(self) -> None:
         alarms = self.daemon.alarms
+        on_battery = [u for u in self.upses if self.status.get(u) and self.status[u].on_battery]
         for dev, ups in self.feeder.items():
-            status = self.status.get(ups)
-            reason = f"{ups} 电池供电" if status is not None and status.on_battery else None
+            if ups == MAINS:  # no UPS behind it: dark whenever a UPS says mains failed
+                reason = f"市电中断 ({', '.join(on_battery)} 电池供电)" if on_battery else None
+            else:
+                reason = f"{ups} 电池供电" if ups in on_battery else None
             alarms.suppress(f"comm:{dev}", reason)
         site_down = len(self.upses) > 1 and all(
             self.status.get(u) is not None and self.status[u].on_battery for u in self.upses)

@@ -207,3 +207,16 @@ async def test_runtime_threshold_action_only_on_battery(tmp_path: Path, sim: Any
     await eventually(marker.exists, 5)
     assert await shutdown_events(daemon) == [
         "office_pcs (runtime 300 s below 600 s): exit 0"]
+
+
+async def test_what_mains_feeds_directly_is_suppressed_while_mains_is_out(
+        tmp_path: Path, sim: Any, daemon_factory: Any) -> None:
+    server, port = sim
+    daemon = await daemon_factory(config(
+        tmp_path, [ups("ups_a", port), door(peers.free_port())],
+        areas=[{"name": "machine_room"}, {"name": "entrance"}],
+        power={"feeds": [{"ups": "mains", "devices": ["door1"]}]}))
+    await eventually(lambda: state(daemon, "comm:door1") is AlarmState.ACTIVE_UNACKNOWLEDGED)
+    await server.async_setValues(1, 4, 20, [ON_BATTERY])
+    await eventually(lambda: state(daemon, "comm:door1") is AlarmState.SUPPRESSED)
+    assert daemon.alarms.alarms["comm:door1"].suppressed_by == "市电中断 (ups_a 电池供电)"

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from drivers.base import driver_class, known_types
 from monitor.config.errors import ConfigError, ConfigIssue
 from monitor.config.model import DeviceClass, SiteConfig
+from monitor.config.power import MAINS
 from monitor.config.types import SecretRef
 from monitor.config.yamlsource import Source, parse_yaml
 from monitor.ups import VARIABLES as UPS_VARIABLES
@@ -141,7 +142,8 @@ def _power_issues(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
         if classes.get(name) is not DeviceClass.UPS:
             issues.append(src.issue(path, f"no UPS named {name!r} (a device of class ups)"))
     for i, feed in enumerate(cfg.power.feeds):
-        ups(("power", "feeds", i, "ups"), feed.ups)
+        if feed.ups != MAINS:
+            ups(("power", "feeds", i, "ups"), feed.ups)
         for j, dev in enumerate(feed.devices):
             if dev not in classes:
                 issues.append(src.issue(("power", "feeds", i, "devices", j),

@@ -12,8 +12,11 @@ DEFAULT_NEEDS = {"door": 30 * 60.0, "camera": 30 * 60.0, "nvr": 30 * 60.0}
 """Seconds of battery the tender asks for: access control and CCTV at least 30 minutes."""
 
 
+MAINS = "mains"
+
+
 class Feed(Strict):
-    ups: str = Field(description="a device of class ups")
+    ups: str = Field(description="a device of class ups, or mains for what no UPS backs")
     devices: list[str] = Field(default_factory=list)
     areas: list[str] = Field(default_factory=list, description="every device in these areas")
 
