@@ -329,6 +329,10 @@ class Daemon:
         oldest = self.sink.status.oldest_pending if self.sink else None
         m.sink_lag.set(now - oldest if oldest else 0)
         m.sink_written.set(self.sink.status.written_lines if self.sink else 0)
+        if self.traps is not None:
+            counters = self.traps.receiver.counters
+            m.traps.labels("accepted").set(counters.accepted)
+            m.traps.labels("unknown_source").set(counters.unknown_source)
         tally = Tally(a.severity for a in self.alarms.alarms.values() if a.active)
         for sev in Severity:
             m.alarms_active.labels(sev.value).set(tally.get(sev.value, 0))

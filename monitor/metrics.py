@@ -26,6 +26,8 @@ class Metrics:
                               registry=r)
         self.sink_written = Gauge("vigil_sink_written_lines_total",
                                   "Lines the sink delivered since start", registry=r)
+        self.traps = Gauge("vigil_snmp_traps_total", "SNMP traps received", ["outcome"],
+                           registry=r)
         self.alarms_active = Gauge("vigil_alarms_active", "Active alarms", ["severity"],
                                    registry=r)
 

@@ -1,10 +1,9 @@
-"""Core data: readings, their quality, device availability, events."""
+"""Core data: readings, their quality, device availability."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 Value = float | int | bool | str | None
 
@@ -34,16 +33,6 @@ class Reading:
     value: Value
     ts: float
     quality: Quality = Quality.GOOD
-
-
-@dataclass(slots=True, frozen=True)
-class Event:
-    """Something that happened at a device (comm lost, recovered, a trap, ...)."""
-
-    device: str
-    kind: str
-    ts: float
-    detail: dict[str, Any] = field(default_factory=dict)
 
 
 def split_point_id(point_id: str) -> tuple[str, str]:

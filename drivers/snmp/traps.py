@@ -7,7 +7,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pysnmp.carrier.asyncio.dgram import udp
@@ -35,7 +35,6 @@ class Trap:
 class TrapCounters:
     accepted: int = 0
     unknown_source: int = 0
-    by_source: dict[str, int] = field(default_factory=dict)
 
 
 class TrapReceiver:
@@ -89,7 +88,6 @@ class TrapReceiver:
         values = {str(oid): plain(value) for oid, value in varbinds}
         trap_oid = values.get(TRAP_OID)
         self.counters.accepted += 1
-        self.counters.by_source[source] = self.counters.by_source.get(source, 0) + 1
         self.on_trap(Trap(source, str(trap_oid or ""), values, now))
 
     async def close(self) -> None:

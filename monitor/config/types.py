@@ -75,9 +75,6 @@ class SecretRef(Strict):
             raise ValueError("give exactly one of env or file")
         return self
 
-    def describe(self) -> str:
-        return f"environment variable {self.env}" if self.env else f"file {self.file}"
-
     def resolve(self) -> SecretStr:
         """The secret's value; raises ValueError naming the reference (not the value)."""
         if self.env is not None:
