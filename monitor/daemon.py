@@ -233,21 +233,21 @@ class Daemon:
         self._store(device, readings, now, status)
         self.alarms.set_condition(f"comm:{device.name}", True, reason, now,
                                   f"{device.label or device.name} 通信中断: {reason}")
-        self._event(device, "COMMBAD", reason)
+        self.record_event(device, "COMMBAD", reason)
         if device.device_class is DeviceClass.UPS:
             self.ups.on_comm(device.name, False, now)
 
     def on_recovered(self, device: DeviceConfig) -> None:
         self.alarms.set_condition(f"comm:{device.name}", False)
-        self._event(device, "COMMOK", "通信恢复")
+        self.record_event(device, "COMMOK", "通信恢复")
         self.ups.on_comm(device.name, True, time.time())
 
     def _device_event(self, device: str, kind: str, message: str) -> None:
         dev = self.cfg.device(device)
         if dev is not None:
-            self._event(dev, kind, message)
+            self.record_event(dev, kind, message)
 
-    def _event(self, device: DeviceConfig, kind: str, message: str) -> None:
+    def record_event(self, device: DeviceConfig, kind: str, message: str) -> None:
         """Record something that happened at a device: log, events table, ``event`` points."""
         now = time.time()
         if kind not in ("COMMBAD", "COMMOK"):  # the poll task logs those already
@@ -299,7 +299,7 @@ class Daemon:
                     if await self.store.call(prune) == 0:
                         break
                     await asyncio.sleep(0.05)
-            self._refresh_gauges(now)
+            self.refresh_gauges(now)
             await asyncio.sleep(1.0)
 
     def _watch_outbox(self, now: float) -> None:
@@ -322,7 +322,7 @@ class Daemon:
         self.alarms.set_condition("outbox:overflow", True, store.dropped_lines, now,
                                   f"本地待发数据超限, 已丢弃最旧的 {store.dropped_lines} 行")
 
-    def _refresh_gauges(self, now: float) -> None:
+    def refresh_gauges(self, now: float) -> None:
         m = self.metrics
         m.outbox_bytes.set(self.store.outbox_bytes)
         m.outbox_lines.set(self.store.outbox_lines)

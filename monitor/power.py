@@ -168,7 +168,7 @@ class PowerWatch:
         log.warning("power: shutdown action %s: %s", action.name, result)
         dev = self.daemon.cfg.device(action.ups)
         if dev is not None:
-            self.daemon._event(dev, "SHUTDOWN", f"{action.name} ({why}): {result}")
+            self.daemon.record_event(dev, "SHUTDOWN", f"{action.name} ({why}): {result}")
 
     @staticmethod
     async def _command(action: Shutdown) -> str:

@@ -107,7 +107,7 @@ async def test_wrong_community_and_unknown_sources_are_dropped(tmp_path: Path, s
     assert daemon.traps.receiver.counters.accepted == 0
     assert daemon.traps.receiver.counters.unknown_source == 1
     assert await events(daemon) == []
-    daemon._refresh_gauges(time.time())
+    daemon.refresh_gauges(time.time())
     metrics = daemon.metrics.render().decode()
     assert 'vigil_snmp_traps_total{outcome="unknown_source"} 1.0' in metrics
 

@@ -53,7 +53,7 @@ def create_app(daemon: Daemon, token: SecretStr, routers: tuple[APIRouter, ...] 
 
     @app.get("/metrics", dependencies=guard, response_class=Response)
     async def metrics() -> Response:
-        daemon._refresh_gauges(time.time())
+        daemon.refresh_gauges(time.time())
         return Response(daemon.metrics.render(), media_type="text/plain; version=0.0.4")
 
     @api.get("/site")
