@@ -259,3 +259,15 @@ def prune_history(conn: sqlite3.Connection, before: float, limit: int = 20000) -
     return cur.rowcount
 
 
+
+
+def recent_events(conn: sqlite3.Connection, device: str | None, since: float,
+                  limit: int) -> list[dict[str, Any]]:
+    sql = "SELECT ts, device, kind, detail FROM events WHERE ts >= ?"
+    args: list[Any] = [since]
+    if device:
+        sql += " AND device = ?"
+        args.append(device)
+    rows = conn.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, limit)).fetchall()
+    return [{"ts": ts, "device": dev, "kind": kind, "message": detail}
+            for ts, dev, kind, detail in rows]

@@ -222,6 +222,22 @@ def test_sigkill_with_sink_down_loses_nothing(tmp_path: Path, modbus_peer: Path,
     assert [s["metric"]["device"] for s in series] == ["env"]
 
 
+def test_events_of_devices_are_listed(tmp_path: Path, modbus_peer: Path) -> None:
+    cfg = write_config(tmp_path, [
+        modbus_device("mr_env", peers.MODBUS_PORT, [TEMP], interval=0.2, timeout=0.1),
+        modbus_device("gone", peers.free_port(), [dict(TEMP, address=43)], interval=0.2,
+                      timeout=0.1, failures_before_unavailable=2)])
+    running = start(cfg)
+    try:
+        events = running.wait(lambda: running.get("/api/v1/events").json(), 10)
+        assert events[0]["device"] == "gone" and events[0]["kind"] == "COMMBAD"
+        assert "cannot connect" in events[0]["message"]
+        assert running.get("/api/v1/events?device=mr_env").json() == []
+    finally:
+        running.proc.send_signal(signal.SIGTERM)
+        running.proc.wait(10)
+
+
 def test_unwritable_data_dir_is_a_clear_error(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, [], data_dir="/proc/vigil-data")
     out = subprocess.run([sys.executable, "-m", "monitor.cli", "run", str(cfg)],

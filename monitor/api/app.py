@@ -15,7 +15,7 @@ from monitor.alarms import AlarmError, alarm_log
 from monitor.api.auth import TokenGuard
 from monitor.daemon import Daemon, reload_from_file
 from monitor.model import Reading, split_point_id
-from monitor.store import history_rows
+from monitor.store import history_rows, recent_events
 
 
 class Operator(BaseModel):
@@ -119,6 +119,12 @@ def create_app(daemon: Daemon, token: SecretStr, routers: tuple[APIRouter, ...] 
     async def alarms_history(alarm: str | None = None,
                              limit: int = Query(200, ge=1, le=10_000)) -> list[dict[str, Any]]:
         return await daemon.store.read(lambda c: alarm_log(c, alarm, limit))
+
+    @api.get("/events")
+    async def events(device: str | None = None, since: float = 0.0,
+                     limit: int = Query(200, ge=1, le=10_000)) -> list[dict[str, Any]]:
+        """What happened at the devices (ONBATT, COMMBAD, SHUTDOWN, ...), newest first."""
+        return await daemon.store.read(lambda c: recent_events(c, device, since, limit))
 
     def _act(fn: Any, *args: Any) -> dict[str, Any]:
         try:
