@@ -100,7 +100,7 @@ class _Rate(_Evaluator):
         while self.samples and self.samples[0][0] < reading.ts - self.rule.window:
             self.samples.popleft()
         t0, v0 = self.samples[0]
-        if reading.ts - t0 <= 0:
+        if reading.ts - t0 < self.rule.window / 2:  # too short a span: noise, not a trend
             return
         rate = (v - v0) / (reading.ts - t0) * 60.0
         self.alarms.set_condition(self.rule.name, abs(rate) > self.rule.max_per_minute,

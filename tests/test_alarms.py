@@ -139,14 +139,16 @@ async def test_state_rate_and_stale_rules(store: Store) -> None:
     m = AlarmManager(store)
     engine = RuleEngine([
         StateRule(name="s", point="env.t", kind="state", equals=["OB", True]),
-        RateRule(name="rate", point="env.t", kind="rate", max_per_minute=6, window=60),
+        RateRule(name="rate", point="env.t", kind="rate", max_per_minute=6, window=20),
         StaleRule(name="stale", point="env.t", kind="stale", max_age=10)], m)
     now = time.time()
     engine.on_readings([r("OL", now)])
     assert not m.alarms["s"].active
     engine.on_readings([r("OB", now + 1)])
     assert m.alarms["s"].active
-    engine.on_readings([r(20.0, now + 2), r(20.5, now + 12)])   # 3 per minute
+    engine.on_readings([r(20.0, now + 2), r(25.0, now + 3)])    # 1 s: too short to judge
+    assert "rate" not in m.alarms or not m.alarms["rate"].active
+    engine.on_readings([r(20.5, now + 12)])                     # 3 per minute over 10 s
     assert not m.alarms["rate"].active
     engine.on_readings([r(23.0, now + 22)])                     # 9 per minute over 20 s
     assert m.alarms["rate"].active
