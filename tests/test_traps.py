@@ -164,14 +164,17 @@ async def test_trap_flood_keeps_polling_on_time_and_loses_no_onbatt(
                 time.sleep(max(0.0, start + n / 1000 - time.monotonic()))
                 s.sendto(onbatt if n == 5000 else noise, ("127.0.0.1", TRAP_PORT))
     await eventually(lambda: "env.temperature" in daemon.state.latest)
+    started = time.time()
     await loop.run_in_executor(None, flood)
-    await asyncio.sleep(0.5)
+    ended = time.time()
     counters = daemon.traps.receiver.counters
+    # none dropped: what the loop could not take at once waits in the socket's buffer
+    await eventually(lambda: counters.accepted == 10_000, 60)
     rows = await daemon.store.read(lambda c: c.execute(
-        "SELECT ts FROM history WHERE point = 'env.temperature' ORDER BY ts").fetchall())
-    gaps = [b[0] - a[0] for a, b in itertools.pairwise(rows[-45:])]
+        "SELECT ts FROM history WHERE point = 'env.temperature' AND ts BETWEEN ? AND ? "
+        "ORDER BY ts", (started, ended)).fetchall())
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(rows)]
     await sim.shutdown()
     # the trap's ONBATT, then the poll it triggered finds the (simulated) UPS on line again
     assert [k for k, _ in await events(daemon)] == ["ONBATT", "ONLINE"]
-    assert counters.accepted >= 9_000, counters      # UDP may drop a few of the noise
-    assert max(gaps) < 0.6, f"polling stalled {max(gaps):.2f} s during the flood"
+    assert len(rows) >= 30 and max(gaps) < 0.6, f"polling stalled {max(gaps):.2f} s"

@@ -21,6 +21,7 @@ from monitor.config.model import TrapConfig
 
 log = logging.getLogger(__name__)
 TRAP_OID = "1.3.6.1.6.3.1.1.4.1.0"
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class TrapReceiver:
     def start(self) -> None:
         """Bind first (traps sent right after start are not lost), then serve."""
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 2**20)
+        self._buffer(self.sock)
         self.sock.bind((self.cfg.listen, self.cfg.port))
         self.sock.setblocking(False)
         self.transport = udp.UdpAsyncioTransport().open_server_mode(sock=self.sock)
@@ -72,6 +73,20 @@ class TrapReceiver:
                     hexValue=user.engine_id.removeprefix("0x")), **kwargs)
         ntfrcv.NotificationReceiver(self.engine, self._received)
         log.info("SNMP trap receiver on udp %s:%d", self.cfg.listen, self.cfg.port)
+
+    def _buffer(self, sock: socket.socket) -> None:
+        """A receive buffer that holds a flood while it is worked off, so no trap is dropped
+        by the kernel: beyond net.core.rmem_max where the process may (CAP_NET_ADMIN)."""
+        size = self.cfg.receive_buffer
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+        except PermissionError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+        got = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2  # Linux reports 2x
+        if got < size:
+            log.warning("SNMP trap receive buffer is %d KiB, not the %d KiB asked for: raise "
+                        "net.core.rmem_max, or a trap flood may drop traps", got // 1024,
+                        size // 1024)
 
     def _received(self, snmp_engine: Any, state: Any, _engine_id: Any, _context: Any,
                   varbinds: Any, _ctx: Any) -> None:

@@ -200,6 +200,8 @@ class TrapConfig(Strict):
     users: list[TrapUser] = Field(default_factory=list, description="v3")
     accept_from: list[str] = Field(default_factory=list,
                                    description="sources besides the SNMP devices' hosts")
+    receive_buffer: ByteSize = Field(default=32 * 2**20, ge=2**16,
+                                     description="UDP buffer that holds a trap flood")
 
 
 class SiteConfig(Strict):
