@@ -115,10 +115,17 @@ def shutdown_site(tmp_path: Path, port: int, marker: Path, **when: Any) -> Any:
                       "command": ["/bin/sh", "-c", f"echo ran >> {marker}"]}]})
 
 
-async def shutdown_events(daemon: Daemon) -> list[str]:
-    await daemon.store.call(lambda c: None)
-    return [d for (d,) in await daemon.store.read(lambda c: c.execute(
-        "SELECT detail FROM events WHERE kind = 'SHUTDOWN'").fetchall())]
+async def shutdown_events(daemon: Daemon, expect: int = 0) -> list[str]:
+    """The SHUTDOWN events recorded; waits (10 s at most) until there are ``expect``: an
+    action's result is recorded once its process has ended, a little after its effect."""
+    end = time.monotonic() + 10
+    while True:
+        await daemon.store.call(lambda c: None)
+        rows = [d for (d,) in await daemon.store.read(lambda c: c.execute(
+            "SELECT detail FROM events WHERE kind = 'SHUTDOWN'").fetchall())]
+        if len(rows) >= expect or time.monotonic() > end:
+            return rows
+        await asyncio.sleep(0.05)
 
 
 async def armed(tmp_path: Path, sim: Any, daemon_factory: Any,
@@ -152,7 +159,7 @@ async def test_a_long_outage_runs_the_action_once(tmp_path: Path, sim: Any,
     await eventually(marker.exists, 5)
     await asyncio.sleep(1.0)
     assert marker.read_text() == "ran\n"
-    assert await shutdown_events(daemon) == ["office_pcs (1 s on battery): exit 0"]
+    assert await shutdown_events(daemon, 1) == ["office_pcs (1 s on battery): exit 0"]
 
 
 async def test_the_timer_survives_a_restart(tmp_path: Path, sim: Any) -> None:
@@ -192,7 +199,7 @@ async def test_low_battery_and_http_actions(tmp_path: Path, sim: Any,
         await eventually(lambda: len(receiver.requests) == 1, 5)
         assert receiver.requests[0].path == "/shutdown"
         assert receiver.requests[0].body == b'{"host":"nas1"}'
-        assert await shutdown_events(daemon) == ["nas (low battery): HTTP 204"]
+        assert await shutdown_events(daemon, 1) == ["nas (low battery): HTTP 204"]
     finally:
         receiver.stop()
 
@@ -205,7 +212,7 @@ async def test_runtime_threshold_action_only_on_battery(tmp_path: Path, sim: Any
     assert not marker.exists()
     await server.async_setValues(1, 4, 20, [ON_BATTERY])
     await eventually(marker.exists, 5)
-    assert await shutdown_events(daemon) == [
+    assert await shutdown_events(daemon, 1) == [
         "office_pcs (runtime 300 s below 600 s): exit 0"]
 
 
