@@ -28,13 +28,19 @@ SNMP_V3 = {"user": "vigil", "auth_key": "authpass123", "priv_key": "privpass123"
 UPS_RECORDINGS = ("eaton-93e-80", "huawei-gse200m", "phoenixtec-power", "eastpower-istars-swv053")
 
 
+def missing(what: str, package: str) -> None:
+    """Fail (or skip, with VIGIL_SKIP_MISSING_PEERS=1) the test that needs ``what``."""
+    msg = f"{what} is not installed (Debian package {package}); .ci/run installs it"
+    if os.environ.get("VIGIL_SKIP_MISSING_PEERS"):
+        pytest.skip(msg)
+    pytest.fail(msg)
+
+
 def need(program: str, package: str) -> str:
     path = shutil.which(program) or (program if os.access(program, os.X_OK) else None)
     if path is None:
-        msg = f"{program} is not installed (Debian package {package}); .ci/run installs it"
-        if os.environ.get("VIGIL_SKIP_MISSING_PEERS"):
-            pytest.skip(msg)
-        pytest.fail(msg)
+        missing(program, package)
+    assert path is not None
     return path
 
 
@@ -284,7 +290,7 @@ def serial_pair(work: Path) -> tuple[Peer, Path, Path]:
 def libmodbus_server(work: Path, port: int) -> Peer:
     cc = need("gcc", "gcc")
     if subprocess.run(["pkg-config", "--exists", "libmodbus"]).returncode != 0:
-        need("/nonexistent/libmodbus", "libmodbus-dev")
+        missing("libmodbus (pkg-config)", "libmodbus-dev")
     exe = work / "libmodbus_server"
     if not exe.exists():
         flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libmodbus"], check=True,
