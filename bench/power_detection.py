@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from drivers.nut.protocol import NutClient
+from monitor.bus import DeviceEvent
 from monitor.config import load_config_text
 from monitor.daemon import Daemon
 from tests import peers
@@ -81,12 +82,11 @@ async def main() -> None:
     daemon = Daemon(cfg)   # the NUT driver's default interval
     await daemon.start()
     seen: dict[str, float] = {}
-    recorded = daemon.ups.record
 
-    def record(device: str, kind: str, message: str) -> None:
-        seen.setdefault(kind, time.time())
-        recorded(device, kind, message)
-    daemon.ups.record = record
+    def record(event: DeviceEvent) -> None:  # a bus subscriber, as the notifier will be
+        seen.setdefault(event.kind, time.time())
+    subscription = daemon.ctx.bus.subscribe("bench", record, kinds=(DeviceEvent,))
+    listener = asyncio.create_task(subscription.run())
     floor, ours, theirs = [], [], []
     try:
         await asyncio.sleep(3)
@@ -104,6 +104,7 @@ async def main() -> None:
             nut.set("ups1", **{"ups.status": "OL"})
             await asyncio.sleep(7)          # upsmon and Vigil both see mains come back
     finally:
+        listener.cancel()
         await daemon.stop()
         mon.stop()
         stop_upsmon(nut.dir)

@@ -13,10 +13,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from monitor.bus import DeviceEvent
 from monitor.config import load_config_text
 from monitor.daemon import Daemon
 from tests import peers
 from tests.conftest import site_yaml
+from tests.util import recorded
 
 ON_BATTERY = "1.3.6.1.2.1.33.2.1"
 
@@ -47,26 +49,26 @@ async def main() -> None:
     await daemon.start()
     handed: list[float] = []
     arrived = asyncio.Event()
-    record = daemon.ups.record
 
-    def timed(device: str, kind: str, message: str) -> None:
-        record(device, kind, message)
-        handed.append(time.perf_counter())
-        arrived.set()
-    daemon.ups.record = timed
+    def timed(event: DeviceEvent) -> None:  # a subscriber, as the notifier will be
+        if event.kind == "ONBATT":
+            handed.append(time.perf_counter())
+            arrived.set()
+    subscription = daemon.ctx.bus.subscribe("bench", timed, kinds=(DeviceEvent,))
+    task = asyncio.create_task(subscription.run())
     packet = trap_bytes(ON_BATTERY)
     to_handover, to_commit = [], []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         for _ in range(args.traps):
-            daemon.ups.status.pop("ups1", None)      # each trap is a fresh ONBATT
             arrived.clear()
             sent = time.perf_counter()
             s.sendto(packet, ("127.0.0.1", port))
             await arrived.wait()
-            await daemon.store.call(lambda c: None)  # the event row is committed
+            await recorded(daemon)                   # the event row is committed
             to_handover.append(handed[-1] - sent)
             to_commit.append(time.perf_counter() - sent)
             await asyncio.sleep(0.01)
+    task.cancel()
     await daemon.stop()
 
     def pct(values: list[float]) -> str:

@@ -6,7 +6,7 @@ import abc
 import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel
 
@@ -87,6 +87,65 @@ class Driver(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+
+class Feed(Protocol):
+    """Where a push source hands what it hears (the daemon's core model implements it)."""
+
+    def readings(self, device: str, readings: list[Reading]) -> None:
+        """Values a device pushed (MQTT, webhooks): judged and stored like a poll's."""
+
+    def event(self, device: str, kind: str, message: str) -> None:
+        """Something happened at ``device``. Kind ``AUTH_FAILURE`` is an operator alarm."""
+
+    def announce(self, device: str, event: str) -> None:
+        """A UPS announced a NUT event (``ONBATT``, ...) before the next poll shows it."""
+
+    def poll_now(self, device: str) -> bool:
+        """Poll ``device`` at once (its state changed); False when it is not polled."""
+
+    def alive(self, source: str, ok: bool = True, reason: str = "") -> None:
+        """``source`` is heard from (a message, a heartbeat), or (ok=False) said goodbye
+        (a last-will message): its availability."""
+
+
+class PushSource(abc.ABC):
+    """A listener beside the polled drivers (Telegraf's ServiceInput): start, stop, and
+    hand what arrives to a ``Feed``. ``expected_period``: heard from at least this often,
+    or it is stale (None: it speaks only when something happens, like SNMP traps)."""
+
+    name: ClassVar[str]
+    expected_period: float | None = None
+
+    @abc.abstractmethod
+    async def start(self, feed: Feed) -> None:
+        """Start listening (bind first, so nothing sent right after start is lost)."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Stop listening; let what already arrived pass."""
+
+
+class ExecutorDriver(Driver):
+    """A driver whose work blocks (OpenCV frame checks, vendor SDKs): ``read`` runs in a
+    bounded thread pool shared by such drivers, never on the event loop."""
+
+    max_workers: ClassVar[int] = 4
+    _pool: ClassVar[Any] = None
+
+    @abc.abstractmethod
+    def read(self) -> PollResult:
+        """Read every point once, blocking; raise a DriverError when it cannot."""
+
+    async def poll(self) -> PollResult:
+        import asyncio
+        from concurrent.futures import ThreadPoolExecutor
+
+        cls = ExecutorDriver
+        if cls._pool is None:
+            cls._pool = ThreadPoolExecutor(max_workers=cls.max_workers,
+                                           thread_name_prefix="driver-pool")
+        return await asyncio.get_running_loop().run_in_executor(cls._pool, self.read)
 
 
 REGISTRY: dict[str, type[Driver]] = {}

@@ -1,19 +1,20 @@
-"""Alarms and their ISA-18.2 lifecycle, with on/off delays kept as stored due times."""
+"""Alarms and their ISA-18.2 lifecycle; on/off delays and shelving on durable timers."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
+from monitor.bus import AlarmEvent, Bus
 from monitor.config.model import Severity
-from monitor.store import Store
+from monitor.store import Store, StoreUnavailable
+from monitor.timers import Timers
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ class AlarmDef:
     point: str | None = None
     on_delay: float = 0.0
     off_delay: float = 0.0
+    latched: bool = False
+    """Raised by an event, not a lasting condition: it stays until acknowledged."""
 
 
 @dataclass
@@ -59,9 +62,9 @@ class Alarm:
     suppressed_by: str | None = None
     condition: bool | None = field(default=None, repr=False)
 
-    def state(self, now: float | None = None) -> AlarmState:
-        now = time.time() if now is None else now
-        if self.shelved_until is not None and self.shelved_until > now:
+    def state(self) -> AlarmState:
+        """Shelving ends when its (durable) timer fires, never by comparing wall clocks."""
+        if self.shelved_until is not None:
             return AlarmState.SHELVED
         if self.suppressed_by is not None and self.active:
             return AlarmState.SUPPRESSED
@@ -70,10 +73,10 @@ class Alarm:
                     else AlarmState.ACTIVE_UNACKNOWLEDGED)
         return AlarmState.NORMAL if self.acked else AlarmState.CLEARED_UNACKNOWLEDGED
 
-    def as_dict(self, now: float | None = None) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("condition")
-        data["state"] = self.state(now).value
+        data["state"] = self.state().value
         return data
 
 
@@ -81,39 +84,33 @@ class AlarmError(Exception):
     """An operator request that cannot be carried out (unknown alarm, nothing to ack)."""
 
 
-@dataclass
-class _Pending:
-    target: bool
-    due: float
-    handle: asyncio.TimerHandle | None = None
-
-
-Listener = Callable[[Alarm, str], None]
+Inhibitor = Callable[[str], "str | None"]
+"""Alarm id -> why it is suppressed by design right now (kept and shown, not annunciated)."""
 
 
 class AlarmManager:
-    """Holds every alarm; rules feed it conditions, operators ack and shelve."""
+    """Holds every alarm; rules feed it conditions, operators ack and shelve. Transitions go
+    to the store (``alarms``, ``alarm_log``) and onto the bus as ``AlarmEvent``."""
 
-    def __init__(self, store: Store):
-        self.store = store
+    def __init__(self, store: Store, bus: Bus, timers: Timers):
+        self.store, self.bus, self.timers = store, bus, timers
         self.alarms: dict[str, Alarm] = {}
         self.defs: dict[str, AlarmDef] = {}
-        self._pending: dict[str, _Pending] = {}
-        self.listeners: list[Listener] = []
+        self.inhibitors: list[Inhibitor] = []
+        self._came_due: dict[str, bool] = {}
+        """Delays that ran out while the condition was unknown (since a restart): the next
+        reading that confirms it changes the alarm at once."""
+        timers.on("alarm", self._delay_due)
+        timers.on("shelve", self._shelve_due)
 
     async def load(self) -> None:
-        """Restore alarms and re-arm the delay timers that were pending at the last stop."""
-        def read(conn: sqlite3.Connection) -> tuple[list[Any], list[Any]]:
-            return (conn.execute("SELECT data FROM alarms").fetchall(),
-                    conn.execute("SELECT key, due FROM timers WHERE key LIKE 'alarm:%'")
-                    .fetchall())
-        rows, timers = await self.store.read(read)
+        """Restore the alarms of the last run (their timers come back with the timers)."""
+        rows = await self.store.read(lambda c: c.execute("SELECT data FROM alarms").fetchall())
         for (data,) in rows:
             alarm = Alarm(**json.loads(data))
             self.alarms[alarm.id] = alarm
-        for key, due in timers:
-            alarm_id, _, target = key.removeprefix("alarm:").rpartition(":")
-            self._arm(alarm_id, target == "on", due, persist=False)
+            if alarm.shelved_until is not None and self.timers.get("shelve", alarm.id) is None:
+                self.timers.arm("shelve", alarm.id, alarm.shelved_until)
 
     def define(self, defn: AlarmDef) -> None:
         self.defs[defn.id] = defn
@@ -121,12 +118,21 @@ class AlarmManager:
         if alarm is not None:
             alarm.severity, alarm.message = defn.severity.value, defn.message
 
+    def undefine(self, ids: Iterable[str]) -> None:
+        """Forget these definitions (before a reload defines what is configured now)."""
+        for alarm_id in list(ids):
+            self.defs.pop(alarm_id, None)
+
     def _alarm(self, defn: AlarmDef) -> Alarm:
         alarm = self.alarms.get(defn.id)
         if alarm is None:
             alarm = self.alarms[defn.id] = Alarm(defn.id, defn.severity.value, defn.message,
                                                  defn.point)
         return alarm
+
+    def is_active(self, alarm_id: str) -> bool:
+        alarm = self.alarms.get(alarm_id)
+        return alarm is not None and alarm.active
 
     # -- conditions ----------------------------------------------------------------------
     def set_condition(self, alarm_id: str, condition: bool, value: Any = None,
@@ -140,48 +146,39 @@ class AlarmManager:
             alarm.value = value
             if message:
                 alarm.message = message
-        pending = self._pending.get(alarm_id)
+        on, off = self.timers.get("alarm", f"{alarm_id}:on"), \
+            self.timers.get("alarm", f"{alarm_id}:off")
         if condition == alarm.active:
-            if pending is not None:
+            if on is not None or off is not None:
                 self._disarm(alarm_id)
             return
-        if pending is not None and pending.target == condition:
-            if now >= pending.due:
+        if self._came_due.pop(alarm_id, None) == condition:
+            self._transition(alarm, condition, value, now)
+            return
+        pending = on if condition else off
+        if pending is not None:
+            if now >= pending:
                 self._transition(alarm, condition, value, now)
             return
         delay = defn.on_delay if condition else defn.off_delay
         if delay <= 0:
             self._transition(alarm, condition, value, now)
         else:
-            self._arm(alarm_id, condition, now + delay)
-
-    def _arm(self, alarm_id: str, target: bool, due: float, *, persist: bool = True) -> None:
-        self._disarm(alarm_id)
-        pending = self._pending[alarm_id] = _Pending(target, due)
-        loop = asyncio.get_running_loop()
-        pending.handle = loop.call_later(max(0.0, due - time.time()), self._fire, alarm_id)
-        if persist:
-            key = f"alarm:{alarm_id}:{'on' if target else 'off'}"
-            self.store.submit(lambda c: (
-                c.execute("DELETE FROM timers WHERE key LIKE ?", (f"alarm:{alarm_id}:%",)),
-                c.execute("INSERT INTO timers VALUES (?, ?)", (key, due))))
+            self._disarm(alarm_id)
+            self.timers.arm("alarm", f"{alarm_id}:{'on' if condition else 'off'}", now + delay)
 
     def _disarm(self, alarm_id: str) -> None:
-        pending = self._pending.pop(alarm_id, None)
-        if pending is None:
-            return
-        if pending.handle is not None:
-            pending.handle.cancel()
-        self.store.submit(lambda c: c.execute("DELETE FROM timers WHERE key LIKE ?",
-                                              (f"alarm:{alarm_id}:%",)))
+        self.timers.cancel("alarm", f"{alarm_id}:on")
+        self.timers.cancel("alarm", f"{alarm_id}:off")
 
-    def _fire(self, alarm_id: str) -> None:
-        pending = self._pending.get(alarm_id)
+    def _delay_due(self, name: str) -> None:
+        alarm_id, _, target = name.rpartition(":")
         alarm = self.alarms.get(alarm_id)
-        if pending is None or alarm is None or alarm.condition is None:
-            return  # condition unknown since a restart: the next reading decides
-        if alarm.condition == pending.target:
-            self._transition(alarm, pending.target, alarm.value, time.time())
+        if alarm is None or alarm.condition is None:
+            self._came_due[alarm_id] = target == "on"
+            return
+        if alarm.condition == (target == "on") and alarm.active != alarm.condition:
+            self._transition(alarm, alarm.condition, alarm.value, time.time())
 
     def _transition(self, alarm: Alarm, active: bool, value: Any, now: float) -> None:
         self._disarm(alarm.id)
@@ -190,43 +187,83 @@ class AlarmManager:
             alarm.acked, alarm.raised_at, alarm.cleared_at = False, now, None
             alarm.acked_at = alarm.acked_by = alarm.ack_note = None
             alarm.value = value
+            alarm.suppressed_by = self._inhibited(alarm.id)
             log.warning("alarm %s raised (%s): %s", alarm.id, alarm.severity, alarm.message)
         else:
             alarm.cleared_at = now
             log.info("alarm %s cleared", alarm.id)
         self._record(alarm, "raised" if active else "cleared", now)
 
+    # -- suppression by design ------------------------------------------------------------
+    def _inhibited(self, alarm_id: str) -> str | None:
+        for inhibitor in self.inhibitors:
+            reason = inhibitor(alarm_id)
+            if reason is not None:
+                return reason
+        return None
+
+    def refresh_suppression(self) -> None:
+        """Judge every alarm against the inhibitors again (their inputs changed)."""
+        for alarm in list(self.alarms.values()):
+            reason = self._inhibited(alarm.id) if alarm.active else None
+            if alarm.suppressed_by != reason:
+                alarm.suppressed_by = reason
+                self._record(alarm, "suppressed" if reason else "unsuppressed", time.time(),
+                             None, reason)
+
     # -- operators -----------------------------------------------------------------------
-    def acknowledge(self, alarm_id: str, who: str, note: str = "") -> Alarm:
+    async def acknowledge(self, alarm_id: str, who: str, note: str = "") -> Alarm:
         alarm = self._get(alarm_id)
         if alarm.acked:
             raise AlarmError(f"alarm {alarm_id} needs no acknowledgement")
+        before = replace(alarm)
         now = time.time()
         alarm.acked, alarm.acked_at, alarm.acked_by, alarm.ack_note = True, now, who, note
-        log.info("alarm %s acknowledged by %s", alarm_id, who)
-        self._record(alarm, "acknowledged", now, who, note)
+        defn = self.defs.get(alarm_id)
+        latched_clear = defn is not None and defn.latched and alarm.active
+        if latched_clear:
+            alarm.active, alarm.cleared_at, alarm.condition = False, now, False
+        await self._commit(alarm, before, "acknowledged", now, who, note)
+        log.info("alarm %s acknowledged by %s", alarm_id, escape(who))
         return alarm
 
-    def shelve(self, alarm_id: str, who: str, note: str, duration: float) -> Alarm:
+    async def shelve(self, alarm_id: str, who: str, note: str, duration: float) -> Alarm:
         alarm = self._get(alarm_id)
+        before = replace(alarm)
         now = time.time()
         alarm.shelved_until, alarm.shelved_by, alarm.shelve_note = now + duration, who, note
-        self._record(alarm, "shelved", now, who, note)
-        asyncio.get_running_loop().call_later(duration, self._unshelve_due, alarm_id)
+        await self._commit(alarm, before, "shelved", now, who, note)
+        self.timers.arm("shelve", alarm_id, now + duration)
+        log.info("alarm %s shelved by %s for %g s", alarm_id, escape(who), duration)
         return alarm
 
-    def unshelve(self, alarm_id: str, who: str, note: str = "") -> Alarm:
+    async def unshelve(self, alarm_id: str, who: str, note: str = "") -> Alarm:
         alarm = self._get(alarm_id)
         if alarm.shelved_until is None:
             raise AlarmError(f"alarm {alarm_id} is not shelved")
+        before = replace(alarm)
         alarm.shelved_until = alarm.shelved_by = alarm.shelve_note = None
-        self._record(alarm, "unshelved", time.time(), who, note)
+        await self._commit(alarm, before, "unshelved", time.time(), who, note)
+        self.timers.cancel("shelve", alarm_id)
         return alarm
 
-    def _unshelve_due(self, alarm_id: str) -> None:
+    def _shelve_due(self, alarm_id: str) -> None:
         alarm = self.alarms.get(alarm_id)
-        if alarm and alarm.shelved_until is not None and alarm.shelved_until <= time.time():
-            self.unshelve(alarm_id, "system", "shelving expired")
+        if alarm is not None and alarm.shelved_until is not None:
+            alarm.shelved_until = alarm.shelved_by = alarm.shelve_note = None
+            log.info("alarm %s: shelving expired", alarm_id)
+            self._record(alarm, "unshelved", time.time(), "system", "shelving expired")
+
+    async def _commit(self, alarm: Alarm, before: Alarm, action: str, now: float,
+                      who: str, note: str) -> None:
+        """Store an operator's change and wait for the commit; undo it when it fails."""
+        try:
+            await self.store.call(self._writer(alarm, action, now, who, note))
+        except StoreUnavailable:
+            for f in fields(Alarm):
+                setattr(alarm, f.name, getattr(before, f.name))
+            raise
+        self._publish(alarm, action, now, who, note)
 
     def _get(self, alarm_id: str) -> Alarm:
         alarm = self.alarms.get(alarm_id)
@@ -234,34 +271,70 @@ class AlarmManager:
             raise AlarmError(f"no alarm {alarm_id!r}")
         return alarm
 
-    def suppress(self, alarm_id: str, reason: str | None) -> None:
-        """Mark an alarm suppressed by design (kept and shown, not annunciated), or lift it."""
-        alarm = self.alarms.get(alarm_id)
-        if alarm is None or alarm.suppressed_by == reason:
-            return
-        alarm.suppressed_by = reason
-        self._record(alarm, "suppressed" if reason else "unsuppressed", time.time(),
-                     None, reason)
-
     def current(self) -> list[Alarm]:
         """Alarms an operator should see: anything not back to normal, and shelved ones."""
+        return [a for a in self.alarms.values() if a.state() is not AlarmState.NORMAL]
+
+    def retire_undefined(self) -> list[str]:
+        """Alarms whose device or rule is gone from the configuration: cleared (with a log
+        entry saying why) and forgotten. Returns their ids."""
+        gone = [a for a in self.alarms.values() if a.id not in self.defs]
         now = time.time()
-        return [a for a in self.alarms.values() if a.state(now) is not AlarmState.NORMAL
-                or a.shelved_until is not None]
+        for alarm in gone:
+            if alarm.active or not alarm.acked or alarm.shelved_until is not None:
+                alarm.active, alarm.acked, alarm.cleared_at = False, True, now
+                alarm.shelved_until = alarm.shelved_by = alarm.shelve_note = None
+                alarm.suppressed_by = None
+                log.info("alarm %s retired: its device or rule is no longer configured",
+                         alarm.id)
+                self._record(alarm, "retired", now, "system",
+                             "its device or rule is no longer configured")
+            del self.alarms[alarm.id]
+            self._disarm(alarm.id)
+            self.timers.cancel("shelve", alarm.id)
+            alarm_id = alarm.id
+            self.store.submit(lambda c, i=alarm_id: c.execute(  # type: ignore[misc]
+                "DELETE FROM alarms WHERE id = ?", (i,)))
+        return [a.id for a in gone]
+
+    def persist_all(self, conn: sqlite3.Connection) -> None:
+        """Writer op: write every alarm again (into a database made anew)."""
+        conn.executemany("INSERT OR REPLACE INTO alarms VALUES (?, ?)",
+                         [(a.id, _blob(a)) for a in self.alarms.values()])
+
+    def _writer(self, alarm: Alarm, action: str, now: float, who: str | None,
+                note: str | None) -> Callable[[sqlite3.Connection], None]:
+        blob, state = _blob(alarm), alarm.state().value
+        value = alarm.value if isinstance(alarm.value, int | float | str) else None
+        alarm_id = alarm.id
+
+        def write(c: sqlite3.Connection) -> None:
+            c.execute("INSERT OR REPLACE INTO alarms VALUES (?, ?)", (alarm_id, blob))
+            c.execute("INSERT INTO alarm_log (alarm, ts, action, state, who, note, value) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                      (alarm_id, now, action, state, who, note, value))
+        return write
 
     def _record(self, alarm: Alarm, action: str, now: float, who: str | None = None,
                 note: str | None = None) -> None:
-        data = alarm.as_dict(now)
-        state = data.pop("state")
-        blob = json.dumps(data, default=str)
-        value = alarm.value if isinstance(alarm.value, int | float | str) else None
-        self.store.submit(lambda c: (
-            c.execute("INSERT OR REPLACE INTO alarms VALUES (?, ?)", (alarm.id, blob)),
-            c.execute("INSERT INTO alarm_log (alarm, ts, action, state, who, note, value) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                      (alarm.id, now, action, state, who, note, value))))
-        for listener in self.listeners:
-            listener(alarm, action)
+        self.store.submit(self._writer(alarm, action, now, who, note))
+        self._publish(alarm, action, now, who, note)
+
+    def _publish(self, alarm: Alarm, action: str, now: float, who: str | None,
+                 note: str | None) -> None:
+        self.bus.publish(AlarmEvent(alarm.id, action, alarm.state().value, alarm.severity,
+                                    alarm.message, alarm.active, alarm.acked, now, who, note))
+
+
+def _blob(alarm: Alarm) -> str:
+    data = alarm.as_dict()
+    data.pop("state")
+    return json.dumps(data, default=str)
+
+
+def escape(text: str) -> str:
+    """What a user typed, safe for one log line (control characters shown escaped)."""
+    return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
 
 
 def alarm_log(conn: sqlite3.Connection, alarm_id: str | None, limit: int) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor import __version__
+from monitor.api.auth import TokenError
 from monitor.config import ConfigError, load_config
 from monitor.config.types import parse_duration
 from monitor.store import StoreError
@@ -45,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 1
-    except StoreError as err:
+    except (StoreError, TokenError) as err:
         print(f"vigil: {err}", file=sys.stderr)
         return 2
     return 0

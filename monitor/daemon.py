@@ -1,4 +1,5 @@
-"""The daemon: wires drivers, state, rules, alarms, store, sink and API into one process."""
+"""The daemon's wiring: builds the runtime context, the core model and the parts that attach
+to it, starts and stops them in order, and reloads the configuration. Nothing else takes it."""
 
 from __future__ import annotations
 
@@ -7,350 +8,341 @@ import functools
 import logging
 import time
 from collections import Counter as Tally
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-from drivers.base import Driver, PollResult, driver_class
-from monitor.alarms import Alarm, AlarmDef, AlarmManager
-from monitor.config.model import DeviceClass, DeviceConfig, Severity, SiteConfig
-from monitor.lineproto import line, tag_set
+from drivers.base import Driver, PushSource, driver_class
+from monitor.actions import ActionRunner
+from monitor.alarms import AlarmDef, AlarmManager
+from monitor.bus import Bus, StoreCommitted, Subscription
+from monitor.config.model import Severity, SiteConfig
+from monitor.context import Context
+from monitor.core import Core
 from monitor.metrics import Metrics
-from monitor.model import DeviceState, Quality, Reading
 from monitor.power import PowerWatch
-from monitor.rules import RuleEngine
-from monitor.runtime import DevicePoller
+from monitor.recorder import Recorder
+from monitor.runtime import DevicePoller, wait_event
 from monitor.sink import Sink
-from monitor.state import DeviceStatus, SiteState
+from monitor.state import SiteState
 from monitor.store import Store, prune_history
-from monitor.ups import UpsWatcher, parse_status
-
-if TYPE_CHECKING:
-    from monitor.trapwatch import TrapWatch
+from monitor.supervisor import Supervisor
+from monitor.timers import Timers
 
 log = logging.getLogger(__name__)
 
-MEASUREMENT = {"fire_panel": "fire_zone"}
-"""Measurement per device class where it differs from the class name (DESIGN.md schema)."""
+SYSTEM_ALARMS = (
+    ("sink:unavailable", Severity.MAJOR, "时序库不可达, 数据暂存本地", False),
+    ("sink:rejected", Severity.MAJOR, "时序库拒绝写入", False),
+    ("outbox:filling", Severity.MAJOR, "本地待发数据接近上限", False),
+    ("outbox:overflow", Severity.CRITICAL, "本地待发数据超限, 最旧数据已丢弃", True),
+    ("store:write_failed", Severity.CRITICAL, "数据库写入失败", False),
+    ("store:recreated", Severity.CRITICAL, "数据库文件损坏或丢失, 已新建", True),
+    ("store:dropped", Severity.CRITICAL, "数据库写入失败且内存队列已满, 数据已丢弃", True),
+    ("bus:overflow", Severity.MAJOR, "内部事件队列溢出, 有事件被丢弃", True),
+)
+"""The daemon's own alarms: id, severity, message, latched (stays until acknowledged)."""
 
 
 class Daemon:
     def __init__(self, cfg: SiteConfig, config_path: Path | None = None):
-        self.cfg = cfg
         self.config_path = config_path
-        self.store = Store(cfg.data_dir, cfg.store.flush_interval,
-                           cfg.store.outbox.max_bytes, cfg.store.outbox.max_age)
-        self.state = SiteState()
-        self.alarms = AlarmManager(self.store)
-        self.metrics = Metrics()
-        self.rules = RuleEngine([], self.alarms)
+        store = Store(cfg.data_dir, cfg.store.flush_interval, cfg.store.outbox.max_bytes,
+                      cfg.store.outbox.max_age, cfg.store.max_pending)
+        bus = Bus()
+        timers = Timers(store)
+        self.ctx = ctx = Context(
+            cfg=cfg, bus=bus, state=SiteState(), store=store, timers=timers,
+            actions=ActionRunner(bus, lambda: self.ctx.cfg.actions.allowed_commands,
+                                 lambda: self.ctx.cfg.actions.dry_run),
+            alarms=AlarmManager(store, bus, timers), metrics=Metrics(),
+            supervisor=Supervisor(self._task_fault))
+        self.core = Core(ctx)
+        self.recorder = Recorder(ctx, self.core.write, lambda device: self.core.tags.get(device,
+                                                                                        ""))
+        self.power = PowerWatch(ctx)
         self.sink: Sink | None = None
-        self.ups = UpsWatcher(self._device_event)
-        self.traps: TrapWatch | None = None
-        self.power = PowerWatch(self)
-        self.ups.on_status = self.power.on_status
+        self.sources: dict[str, PushSource] = {}
         self.pollers: dict[str, DevicePoller] = {}
         self._drivers: dict[str, Driver] = {}
-        self._tasks: list[asyncio.Task[None]] = []
-        self._device_tasks: dict[str, asyncio.Task[None]] = {}
-        self._tags: dict[str, str] = {}
+        self._reload_lock = asyncio.Lock()
         self.stopping = asyncio.Event()
         self.started = time.time()
         self._dropped_reported = 0
         self._dropped_logged = 0.0
 
+    # the services, for the daemon's own wiring (service, demo) and the tests
+    @property
+    def cfg(self) -> SiteConfig:
+        return self.ctx.cfg
+
+    @property
+    def store(self) -> Store:
+        return self.ctx.store
+
+    @property
+    def alarms(self) -> AlarmManager:
+        return self.ctx.alarms
+
+    @property
+    def state(self) -> SiteState:
+        return self.ctx.state
+
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
-        await self.alarms.load()
-        for alarm_id, desc in (("sink:unavailable", "时序库不可达, 数据暂存本地"),
-                               ("sink:rejected", "时序库拒绝写入"),
-                               ("outbox:filling", "本地待发数据接近上限"),
-                               ("outbox:overflow", "本地待发数据超限, 最旧数据已丢弃")):
-            sev = Severity.CRITICAL if alarm_id == "outbox:overflow" else Severity.MAJOR
-            self.alarms.define(AlarmDef(alarm_id, sev, desc))
-        self.alarms.listeners.append(self._alarm_changed)
-        await self.power.load()
-        self._apply(self.cfg)
-        if self.cfg.sink is not None:
+        ctx = self.ctx
+        loop = asyncio.get_running_loop()
+        store = ctx.store
+        def in_loop(fn: Callable[..., None]) -> Callable[..., None]:
+            """The store calls from its writer thread; the loop runs it."""
+            def call(*args: Any) -> None:
+                loop.call_soon_threadsafe(fn, *args)
+            return call
+        store.on_fault = in_loop(self._store_fault)
+        store.on_recreated = in_loop(self._write_again)
+        store.on_commit = in_loop(lambda: ctx.bus.publish(StoreCommitted()))
+        ctx.bus.on_overflow = self._bus_overflow
+        ctx.bus.on_error = lambda sub: ctx.metrics.bus_errors.labels(sub.name).inc()
+        for alarm_id, severity, message, latched in SYSTEM_ALARMS:
+            ctx.alarms.define(AlarmDef(alarm_id, severity, message, latched=latched))
+        await ctx.timers.load()
+        await ctx.alarms.load()
+        for kind, message in list(store.faults.items()):
+            self._store_fault(kind, message)
+        self._apply(ctx.cfg)
+        ctx.alarms.retire_undefined()
+        ctx.timers.start()
+        for sub in (self.recorder.subscription, self.power.subscription):
+            self._run_subscription(sub)
+        if ctx.cfg.sink is not None:
             self._start_sink()
-        self._tasks += [asyncio.create_task(self._housekeeping(), name="housekeeping")]
-        if self.cfg.traps is not None:
-            from monitor.trapwatch import TrapWatch
+        ctx.supervisor.spawn("ticker", self._ticker)
+        ctx.supervisor.spawn("pruner", self._pruner)
+        await self._start_sources(ctx.cfg)
+        log.info("vigil started: site %s, %d devices, %d rules", ctx.cfg.site.name,
+                 len(ctx.cfg.devices), len(ctx.cfg.rules))
 
-            self.traps = TrapWatch(self)
-            self.traps.start()
-        log.info("vigil started: site %s, %d devices, %d rules", self.cfg.site.name,
-                 len(self.cfg.devices), len(self.cfg.rules))
+    def _run_subscription(self, sub: Subscription) -> None:
+        self.ctx.supervisor.spawn(f"bus:{sub.name}", sub.run)
 
     def _start_sink(self) -> None:
-        assert self.cfg.sink is not None
-        self.sink = Sink(self.cfg.sink, self.store, self._sink_problem)
-        self._tasks.append(asyncio.create_task(self.sink.run(), name="sink"))
+        assert self.ctx.cfg.sink is not None
+        self.sink = Sink(self.ctx.cfg.sink, self.ctx.store, self._sink_problem, self.ctx.bus)
+        self._run_subscription(self.sink.subscription)
+        self.ctx.supervisor.spawn("sink", self.sink.run, self.sink.stop)
+
+    async def _stop_sink(self) -> None:
+        if self.sink is None:
+            return
+        await self.ctx.supervisor.stop("sink")
+        await self.ctx.supervisor.stop(f"bus:{self.sink.subscription.name}")
+        self.sink.subscription.close()
+        await self.sink.close()
+        self.sink = None
+
+    async def _start_sources(self, cfg: SiteConfig) -> None:
+        if cfg.traps is not None:
+            from drivers.snmp.trapsource import TrapSource
+
+            source = TrapSource(cfg.traps, cfg.devices)
+            await source.start(self.core)
+            self.sources[source.name] = source
+
+    async def _stop_sources(self) -> None:
+        for source in self.sources.values():
+            await source.stop()
+        self.sources.clear()
 
     def _apply(self, cfg: SiteConfig) -> None:
         """Start polling the devices of ``cfg`` and judge them by its rules."""
-        self.cfg = cfg
-        self.rules = RuleEngine(cfg.rules, self.alarms)
+        self.ctx.cfg = cfg
+        self.core.apply(cfg)
         for dev in cfg.devices:
-            self.state.devices[dev.name] = DeviceStatus(dev.name)
-            self.alarms.define(AlarmDef(f"comm:{dev.name}", Severity.MAJOR,
-                                        f"{dev.label or dev.name} 通信中断", None))
-            self.alarms.define(AlarmDef(f"protocol:{dev.name}", Severity.MINOR,
-                                        f"{dev.label or dev.name} 应答异常", None))
-            self.alarms.define(AlarmDef(f"operator:{dev.name}", Severity.MAJOR,
-                                        f"{dev.label or dev.name} 需要人工处理", None))
-            self._tags[dev.name] = tag_set({"site": cfg.site.name, "area": dev.area,
-                                            "device": dev.name})
             if not dev.enabled:
-                self.state.devices[dev.name].state = DeviceState.DISABLED
                 continue
             cls = driver_class(dev.type)
             assert cls is not None  # the config loader checked it
             driver = cls(dev)
-            poller = DevicePoller(dev, driver, self)
+            # judged from what is seen now: a comm alarm from before a restart clears (with a
+            # COMMOK) at the first answer
+            poller = DevicePoller(dev, driver, self.core,
+                                  available=not self.ctx.alarms.is_active(f"comm:{dev.name}"))
             self._drivers[dev.name], self.pollers[dev.name] = driver, poller
-            self._device_tasks[dev.name] = asyncio.create_task(poller.run(), name=dev.name)
+            self.core.point_keys[dev.name] = driver.point_keys
+            self.core.poll_now_fns[dev.name] = poller.poll_now
+            self.ctx.supervisor.spawn(f"device:{dev.name}", poller.run, poller.stop)
 
     async def _stop_devices(self) -> None:
-        tasks = list(self._device_tasks.values())
-        for poller in self.pollers.values():
-            poller.stop()
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for name in list(self.pollers):
+            await self.ctx.supervisor.stop(f"device:{name}")
         for driver in self._drivers.values():
             await driver.close()
-        self._device_tasks.clear()
         self._drivers.clear()
         self.pollers.clear()
-        self.state.devices.clear()
+        self.core.point_keys.clear()
+        self.core.poll_now_fns.clear()
+        self.ctx.state.devices.clear()
 
-    async def reload(self, cfg: SiteConfig) -> None:
-        """Switch to ``cfg`` (already validated); history, alarms and outbox carry over."""
-        await self._stop_devices()
-        sink_changed = cfg.sink != self.cfg.sink
-        self._apply(cfg)
-        self.power.refresh()
-        if self.traps is not None:
-            self.traps.refresh()
-        if sink_changed:
-            if self.sink is not None:
-                self.sink.stop()
-                for t in [t for t in self._tasks if t.get_name() == "sink"]:
-                    t.cancel()
-                    self._tasks.remove(t)
-                await self.sink.close()
-                self.sink = None
-            if cfg.sink is not None:
+    async def reload(self, cfg: SiteConfig) -> list[str]:
+        """Switch to ``cfg`` (already validated); history, alarms and outbox carry over.
+        Reloads run one at a time. Returns why it was refused (nothing changed), if so."""
+        async with self._reload_lock:
+            old = self.ctx.cfg
+            refused = [f"{key} cannot change while running (restart vigil to apply it)"
+                       for key, a, b in (("data_dir", old.data_dir, cfg.data_dir),
+                                         ("api.listen", old.api.listen, cfg.api.listen),
+                                         ("api.port", old.api.port, cfg.api.port),
+                                         ("api.enabled", old.api.enabled, cfg.api.enabled),
+                                         ("api.token", old.api.token, cfg.api.token))
+                       if a != b]
+            if refused:
+                log.error("reload refused, keeping the running configuration: %s",
+                          "; ".join(refused))
+                return refused
+            await self._stop_devices()
+            if cfg.sink != old.sink:
+                await self._stop_sink()
+            await self._stop_sources()
+            self._apply(cfg)
+            self.power.refresh()
+            self.ctx.alarms.retire_undefined()
+            self.ctx.alarms.refresh_suppression()
+            if cfg.sink != old.sink and cfg.sink is not None:
                 self._start_sink()
-        log.info("configuration reloaded: %d devices, %d rules", len(cfg.devices), len(cfg.rules))
+            await self._start_sources(cfg)
+            log.info("configuration reloaded: %d devices, %d rules", len(cfg.devices),
+                     len(cfg.rules))
+            return []
+
+    async def reload_from_file(self) -> list[str]:
+        """Re-read the config file; on any error keep the running config, return errors."""
+        from monitor.config import ConfigError, load_config
+
+        if self.config_path is None:
+            return ["this daemon was not started from a config file"]
+        try:
+            cfg = await asyncio.get_running_loop().run_in_executor(None, load_config,
+                                                                   self.config_path)
+        except ConfigError as err:
+            log.error("reload refused, keeping the running configuration:\n%s", err)
+            return [str(i) for i in err.issues]
+        return await self.reload(cfg)
 
     async def stop(self) -> None:
-        """Stop polling, let the sink finish its batch, commit everything queued."""
-        await self._stop_devices()
+        """Stop polling and listening, let the bus and the sink finish, commit everything
+        queued, and say how much could not be committed."""
+        ctx = self.ctx
+        ctx.supervisor.closing()
         self.stopping.set()
-        if self.traps is not None:
-            await self.traps.close()
+        await self._stop_devices()
+        await self._stop_sources()
         if self.sink is not None:
             self.sink.stop()
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        ctx.timers.stop()
+        await self._drain_bus(2.0)
+        await ctx.supervisor.stop()
         if self.sink is not None:
             await self.sink.close()
-        await asyncio.get_running_loop().run_in_executor(None, self.store.close)
-        log.info("vigil stopped; everything queued is committed")
+        uncommitted = await asyncio.get_running_loop().run_in_executor(None, ctx.store.close)
+        if uncommitted:
+            log.error("vigil stopped; %d queued items could NOT be committed (see the store "
+                      "errors above)", uncommitted)
+        else:
+            log.info("vigil stopped; everything queued is committed")
 
-    # -- poll results -------------------------------------------------------------------
-    def on_poll(self, device: DeviceConfig, result: PollResult, latency: float) -> None:
-        readings = result.readings
-        now = time.time()
-        if device.device_class is DeviceClass.UPS:
-            result.problems += self.ups.on_readings(device.name, readings)
-            fresh = next((r for r in readings if r.point == f"{device.name}.battery.runtime"
-                          and r.quality is Quality.GOOD), None)
-            if fresh is not None and isinstance(fresh.value, int | float):
-                self.power.on_runtime(device.name, float(fresh.value))
-        status = self.state.devices[device.name]
-        status.latency, status.last_ok, status.failures = latency, now, 0
-        status.last_error = None
-        if result.problems != status.problems:
-            if result.problems:
-                log.warning("%s: protocol error: %s", device.name, "; ".join(result.problems))
-            else:
-                log.info("%s: answers cleanly again", device.name)
-        status.problems = result.problems
-        status.state = DeviceState.PROTOCOL_ERROR if result.problems else DeviceState.ONLINE
-        self.alarms.set_condition(f"protocol:{device.name}", bool(result.problems),
-                                  "; ".join(result.problems) or None, now)
-        self.alarms.set_condition(f"operator:{device.name}", False, None, now)
-        self.state.update(readings)
-        self.rules.on_readings(readings)
-        self._store(device, readings, now, status)
-        self.metrics.poll_latency.labels(device.name).observe(latency)
-        self.metrics.device_up.labels(device.name).set(1)
+    async def _drain_bus(self, within: float) -> None:
+        end = time.monotonic() + within
+        while any(s.queue for s in self.ctx.bus.subscriptions) and time.monotonic() < end:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
 
-    def _store(self, device: DeviceConfig, readings: list[Reading], now: float,
-               status: DeviceStatus) -> None:
-        cut = len(device.name) + 1
-        tags = self._tags[device.name]
-        measurement = MEASUREMENT.get(device.device_class.value, device.device_class.value)
-        fields = [(r.point[cut:], r.value) for r in readings if r.quality is Quality.GOOD]
-        if device.device_class is DeviceClass.UPS:
-            flags = next((v for k, v in fields if k == "ups.status"), None)
-            if isinstance(flags, str):  # numeric, so dashboards can integrate time on battery
-                fields.append(("on_battery", 1.0 if parse_status(flags).on_battery else 0.0))
-        lines = [line(measurement, tags, fields, now),
-                 line("device_status", tags + f",class={device.device_class.value}",
-                      (("online", 0.0 if status.state is DeviceState.UNAVAILABLE else 1.0),
-                       ("state", status.state.value)), now)]
-        self._write(readings, [x for x in lines if x])
-        self.metrics.readings.inc(len(readings))
+    # -- faults --------------------------------------------------------------------------
+    def _task_fault(self, name: str, reason: str | None) -> None:
+        alarms = self.ctx.alarms
+        alarm_id = f"internal:{name}"
+        if alarm_id not in alarms.defs:
+            alarms.define(AlarmDef(alarm_id, Severity.MAJOR, f"内部任务 {name} 异常"))
+        if reason is not None:
+            self.ctx.metrics.task_restarts.labels(name).inc()
+        alarms.set_condition(alarm_id, reason is not None, reason, None,
+                             f"内部任务 {name} 异常退出, 已自动重启: {reason}" if reason else None)
 
-    def _write(self, readings: list[Reading], lines: list[str]) -> None:
-        """History always; line protocol to the outbox only when a sink will take it."""
-        body = "\n".join(lines).encode() if self.cfg.sink is not None and lines else None
-        self.store.add(readings, body, len(lines))
+    def _store_fault(self, kind: str, message: str | None) -> None:
+        self.ctx.alarms.set_condition(f"store:{kind}", message is not None, message, None,
+                                      message)
 
-    def on_failure(self, device: DeviceConfig, reason: str, unavailable: bool,
-                   operator: bool = False) -> None:
-        status = self.state.devices[device.name]
-        if operator:
-            self.alarms.set_condition(f"operator:{device.name}", True, reason, None,
-                                      f"{device.label or device.name} 需要人工处理: {reason}")
-        status.failures += 1
-        status.last_error = reason
-        self.metrics.poll_failures.labels(device.name).inc()
-        now = time.time()
-        keys = self._drivers[device.name].point_keys()
-        if not unavailable:
-            self.state.mark(device.name, keys, Quality.STALE, now)
-            return
-        if status.state is DeviceState.UNAVAILABLE:
-            return
-        status.state = DeviceState.UNAVAILABLE
-        self.metrics.device_up.labels(device.name).set(0)
-        readings = self.state.mark(device.name, keys, Quality.COMM_LOST, now)
-        self._store(device, readings, now, status)
-        self.alarms.set_condition(f"comm:{device.name}", True, reason, now,
-                                  f"{device.label or device.name} 通信中断: {reason}")
-        self.record_event(device, "COMMBAD", reason)
-        if device.device_class is DeviceClass.UPS:
-            self.ups.on_comm(device.name, False, now)
+    def _write_again(self) -> None:
+        """The database was made anew: write the alarms and timers held in memory again."""
+        self.ctx.store.submit(self.ctx.alarms.persist_all)
+        self.ctx.store.submit(self.ctx.timers.persist_all)
 
-    def on_recovered(self, device: DeviceConfig) -> None:
-        self.alarms.set_condition(f"comm:{device.name}", False)
-        self.record_event(device, "COMMOK", "通信恢复")
-        self.ups.on_comm(device.name, True, time.time())
+    def _bus_overflow(self, sub: Subscription) -> None:
+        self.ctx.metrics.bus_dropped.labels(sub.name).inc()
+        self.ctx.alarms.set_condition("bus:overflow", True, sub.dropped, None,
+                                      f"内部事件队列溢出: {sub.name} 处理不过来, "
+                                      f"已丢弃 {sub.dropped} 个事件")
 
-    def _device_event(self, device: str, kind: str, message: str) -> None:
-        dev = self.cfg.device(device)
-        if dev is not None:
-            self.record_event(dev, kind, message)
-
-    def record_event(self, device: DeviceConfig, kind: str, message: str) -> None:
-        """Record something that happened at a device: log, events table, ``event`` points."""
-        now = time.time()
-        if kind not in ("COMMBAD", "COMMOK"):  # the poll task logs those already
-            log.warning("%s: %s (%s)", device.name, kind, message)
-        text = line("event", self._tags[device.name] + f",kind={kind}",
-                    (("message", message),), now)
-        assert text is not None
-        self._write([], [text])
-        self.store.submit(lambda c: c.execute(
-            "INSERT INTO events (ts, device, kind, detail) VALUES (?, ?, ?, ?)",
-            (now, device.name, kind, message)))
-
-    def _alarm_changed(self, alarm: Alarm, action: str) -> None:
-        """Every alarm change also goes to the time-series store (``alarm`` measurement)."""
-        tags = tag_set({"site": self.cfg.site.name, "alarm": alarm.id,
-                        "severity": alarm.severity})
-        text = line("alarm", tags, (("active", 1.0 if alarm.active else 0.0),
-                                    ("acked", 1.0 if alarm.acked else 0.0),
-                                    ("state", alarm.state().value), ("action", action),
-                                    ("message", alarm.message)), time.time())
-        assert text is not None
-        self._write([], [text])
-
-    def poll_now(self, device: str) -> bool:
-        poller = self.pollers.get(device)
-        if poller is not None:
-            poller.poll_now()
-        return poller is not None
-
-    # -- sink and outbox ----------------------------------------------------------------
     def _sink_problem(self, kind: str, message: str | None) -> None:
-        self.alarms.set_condition(f"sink:{kind}", message is not None, message, None,
-                                  f"时序库{'不可达' if kind == 'unavailable' else '拒绝写入'}: "
-                                  f"{message}" if message else None)
+        self.ctx.alarms.set_condition(f"sink:{kind}", message is not None, message, None,
+                                      f"时序库{'不可达' if kind == 'unavailable' else '拒绝写入'}: "
+                                      f"{message}" if message else None)
 
-    async def _housekeeping(self) -> None:
-        """Once a second: stale rules, outbox bounds; every few minutes: history pruning."""
-        last_prune = 0.0
+    # -- housekeeping, on two tasks: slow pruning never holds up the judgements ------------
+    async def _ticker(self) -> None:
+        """Once a second: stale rules, NOCOMM, silent push sources, outbox bounds, gauges."""
         while not self.stopping.is_set():
             now = time.time()
-            self.rules.tick(now)
-            self.ups.tick(now, self.cfg.power.nocomm_after)
+            expected = {name: s.expected_period for name, s in self.sources.items()
+                        if s.expected_period is not None}
+            self.core.tick(now, expected)
             self._watch_outbox(now)
-            if now - last_prune > 300:
-                last_prune = now
-                prune = functools.partial(
-                    prune_history, before=now - self.cfg.store.retention_days * 86400)
-                for _ in range(10_000):  # small steps, so polling never stalls behind a prune
-                    if await self.store.call(prune) == 0:
-                        break
-                    await asyncio.sleep(0.05)
             self.refresh_gauges(now)
-            await asyncio.sleep(1.0)
+            await wait_event(self.stopping, 1.0)
+
+    async def _pruner(self) -> None:
+        """Every five minutes: history older than the retention, in small steps."""
+        while not self.stopping.is_set():
+            prune = functools.partial(
+                prune_history, before=time.time() - self.ctx.cfg.store.retention_days * 86400)
+            for _ in range(10_000):  # small steps, so the writer never stalls behind a prune
+                if self.stopping.is_set() or await self.ctx.store.call(prune) == 0:
+                    break
+                await asyncio.sleep(0.05)
+            await wait_event(self.stopping, 300.0)
 
     def _watch_outbox(self, now: float) -> None:
         """Alarm as the outbox fills, and when its bounds made it drop data."""
-        bounds = self.cfg.store.outbox
-        store = self.store
+        bounds = self.ctx.cfg.store.outbox
+        store, alarms = self.ctx.store, self.ctx.alarms
         filling = store.outbox_bytes > bounds.max_bytes * bounds.warn_ratio
-        self.alarms.set_condition("outbox:filling", filling, store.outbox_bytes, now,
-                                  f"本地待发数据 {store.outbox_bytes / 2**20:.1f} MiB, "
-                                  f"上限 {bounds.max_bytes / 2**20:.0f} MiB")
+        alarms.set_condition("outbox:filling", filling, store.outbox_bytes, now,
+                             f"本地待发数据 {store.outbox_bytes / 2**20:.1f} MiB, "
+                             f"上限 {bounds.max_bytes / 2**20:.0f} MiB")
         dropped = store.dropped_lines - self._dropped_reported
         if dropped <= 0:
             return
         self._dropped_reported = store.dropped_lines
-        self.metrics.outbox_dropped.inc(dropped)
+        self.ctx.metrics.outbox_dropped.inc(dropped)
         if now - self._dropped_logged > 60:
             self._dropped_logged = now
             log.error("outbox over its bounds: %d oldest lines dropped so far",
                       store.dropped_lines)
-        self.alarms.set_condition("outbox:overflow", True, store.dropped_lines, now,
-                                  f"本地待发数据超限, 已丢弃最旧的 {store.dropped_lines} 行")
+        alarms.set_condition("outbox:overflow", True, store.dropped_lines, now,
+                             f"本地待发数据超限, 已丢弃最旧的 {store.dropped_lines} 行")
 
     def refresh_gauges(self, now: float) -> None:
-        m = self.metrics
-        m.outbox_bytes.set(self.store.outbox_bytes)
-        m.outbox_lines.set(self.store.outbox_lines)
+        m, ctx = self.ctx.metrics, self.ctx
+        m.outbox_bytes.set(ctx.store.outbox_bytes)
+        m.outbox_lines.set(ctx.store.outbox_lines)
         oldest = self.sink.status.oldest_pending if self.sink else None
         m.sink_lag.set(now - oldest if oldest else 0)
         m.sink_written.set(self.sink.status.written_lines if self.sink else 0)
-        if self.traps is not None:
-            counters = self.traps.receiver.counters
-            m.traps.labels("accepted").set(counters.accepted)
-            m.traps.labels("unknown_source").set(counters.unknown_source)
-        tally = Tally(a.severity for a in self.alarms.alarms.values() if a.active)
+        m.timers_pending.set(len(ctx.timers.due))
+        m.bus_published.set(ctx.bus.published)
+        for source in self.sources.values():
+            counters = getattr(source, "counters", None)
+            if counters is not None:
+                m.traps.labels("accepted").set(counters.accepted)
+                m.traps.labels("unknown_source").set(counters.unknown_source)
+        tally = Tally(a.severity for a in ctx.alarms.alarms.values() if a.active)
         for sev in Severity:
             m.alarms_active.labels(sev.value).set(tally.get(sev.value, 0))
-
-
-async def reload_from_file(daemon: Daemon) -> list[str]:
-    """Re-read the daemon's config file; on any error keep the running config, return errors."""
-    from monitor.config import ConfigError, load_config
-
-    if daemon.config_path is None:
-        return ["this daemon was not started from a config file"]
-    try:
-        cfg = await asyncio.get_running_loop().run_in_executor(None, load_config,
-                                                               daemon.config_path)
-    except ConfigError as err:
-        log.error("reload refused, keeping the running configuration:\n%s", err)
-        return [str(i) for i in err.issues]
-    if cfg.data_dir != daemon.cfg.data_dir:
-        return [f"{daemon.config_path}: data_dir cannot change while running"]
-    await daemon.reload(cfg)
-    return []

@@ -28,6 +28,18 @@ class Metrics:
                                   "Lines the sink delivered since start", registry=r)
         self.traps = Gauge("vigil_snmp_traps_total", "SNMP traps received", ["outcome"],
                            registry=r)
+        self.bus_published = Gauge("vigil_bus_events_published_total",
+                                   "Events published on the bus since start", registry=r)
+        self.bus_errors = Counter("vigil_bus_subscriber_errors_total",
+                                  "Events a bus subscriber failed on", ["subscriber"],
+                                  registry=r)
+        self.bus_dropped = Counter("vigil_bus_dropped_events_total",
+                                   "Events dropped because a subscriber's queue was full",
+                                   ["subscriber"], registry=r)
+        self.task_restarts = Counter("vigil_task_restarts_total",
+                                     "Background tasks restarted after they died", ["task"],
+                                     registry=r)
+        self.timers_pending = Gauge("vigil_timers_pending", "Durable timers armed", registry=r)
         self.alarms_active = Gauge("vigil_alarms_active", "Active alarms", ["severity"],
                                    registry=r)
 

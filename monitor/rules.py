@@ -30,9 +30,11 @@ def _number(value: object) -> float | None:
 class _Evaluator:
     def __init__(self, rule: Rule, alarms: AlarmManager):
         self.rule, self.alarms = rule, alarms
+        self.alarm_ids: list[str] = []
 
     def _define(self, alarm_id: str, severity: Severity, message: str) -> None:
         r = self.rule
+        self.alarm_ids.append(alarm_id)
         self.alarms.define(AlarmDef(alarm_id, severity, message, r.point, r.on_delay, r.off_delay))
 
     def on_reading(self, reading: Reading) -> None:
@@ -137,10 +139,13 @@ class RuleEngine:
     def __init__(self, rules: Iterable[Rule], alarms: AlarmManager):
         self.by_point: dict[str, list[_Evaluator]] = {}
         self.timed: list[_Evaluator] = []
+        self.alarm_ids: list[str] = []
+        """The alarms these rules define."""
         for rule in rules:
             if not rule.enabled:
                 continue
             ev = _KINDS[type(rule)](rule, alarms)  # type: ignore[arg-type]
+            self.alarm_ids += ev.alarm_ids
             self.by_point.setdefault(rule.point, []).append(ev)
             if isinstance(rule, StaleRule):
                 self.timed.append(ev)

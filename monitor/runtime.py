@@ -37,10 +37,12 @@ class DevicePoller:
     """Polls one device forever; nothing it does can delay another device."""
 
     def __init__(self, device: DeviceConfig, driver: Driver, sink: PollSink,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, *, available: bool = True):
         self.device, self.driver, self.sink = device, driver, sink
         self.failures = 0
-        self.available = True
+        self.available = available
+        """False when the device was unavailable before (a restart): its first answer is a
+        recovery."""
         self.clock = clock
         self.wake = asyncio.Event()
         self.running = True

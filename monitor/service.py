@@ -12,11 +12,13 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import APIRouter
+from pydantic import SecretStr
 
 from monitor.api.app import create_app
 from monitor.api.auth import api_token
 from monitor.config.model import SiteConfig
-from monitor.daemon import Daemon, reload_from_file
+from monitor.daemon import Daemon
+from monitor.store import check_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -33,20 +35,18 @@ async def serve(cfg: SiteConfig, config_path: Path | None, *,
                 routers: tuple[APIRouter, ...] = (),
                 on_ready: Callable[[Daemon, str], Awaitable[None]] | None = None) -> None:
     """Start everything, wait for a stop signal, stop in order (nothing queued is lost)."""
+    check_data_dir(cfg.data_dir)
+    token = api_token(cfg.api, cfg.data_dir).get_secret_value() if cfg.api.enabled else ""
     daemon = Daemon(cfg, config_path)
     await daemon.start()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP,
-                            lambda: loop.create_task(reload_from_file(daemon)))
+    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(daemon.reload_from_file()))
     server = None
-    token = ""
     if cfg.api.enabled:
-        secret = api_token(cfg.api, cfg.data_dir)
-        token = secret.get_secret_value()
-        app = create_app(daemon, secret, routers)
+        app = create_app(daemon.ctx, daemon, SecretStr(token), routers)
         try:
             sock = socket.create_server((cfg.api.listen, cfg.api.port), reuse_port=False)
         except OSError as err:

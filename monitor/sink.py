@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import httpx
 
+from monitor.bus import Bus, StoreCommitted
 from monitor.config.model import SinkConfig
 from monitor.runtime import wait_event
-from monitor.store import Store
+from monitor.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,8 @@ class V1Writer:
 
 @dataclass
 class SinkStatus:
-    ok: bool = True
+    ok: bool = False
+    """False until the first delivery (clears alarms left from before a restart)."""
     last_error: str | None = None
     last_success: float | None = None
     written_lines: int = 0
@@ -127,18 +129,15 @@ class Sink:
     """The outbox forwarder; reports trouble through ``on_problem(kind, message or None)``."""
 
     def __init__(self, cfg: SinkConfig, store: Store,
-                 on_problem: Callable[[str, str | None], None]):
+                 on_problem: Callable[[str, str | None], None], bus: Bus):
         self.cfg, self.store, self.on_problem = cfg, store, on_problem
         self.writer: V1Writer | V2Writer = (V2Writer(cfg) if cfg.type == "influxdb_v2"
                                             else V1Writer(cfg))
         self.status = SinkStatus()
         self.wake = asyncio.Event()
         self.running = True
-        loop = asyncio.get_running_loop()
-
-        def wake() -> None:
-            loop.call_soon_threadsafe(self.wake.set)
-        store.on_commit = wake
+        self.subscription = bus.subscribe("sink", lambda _: self.wake.set(),
+                                          kinds=(StoreCommitted,))
 
     def stop(self) -> None:
         """End the loop (see DevicePoller.stop for why a cancel alone is not enough)."""
@@ -148,7 +147,12 @@ class Sink:
     async def run(self) -> None:
         delay = self.cfg.flush_interval
         while self.running:
-            rows = await self.store.read(lambda c: _take(c, self.cfg.batch_size))
+            try:
+                rows = await self.store.read(lambda c: _take(c, self.cfg.batch_size))
+            except StoreUnavailable:  # the store alarms; wait for it
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.cfg.retry_max)
+                continue
             if not rows:
                 self.status.oldest_pending = None
                 self.wake.clear()
@@ -158,30 +162,47 @@ class Sink:
             body = b"\n".join(r[3] for r in rows)
             ids = [r[0] for r in rows]
             try:
-                await self.writer.write(body)
-            except SinkUnavailable as err:
-                self._trouble("unavailable", str(err))
+                await self._send(body, ids)
+            except StoreUnavailable as err:  # delivered, but not yet marked: sent again later
+                log.warning("sink: cannot mark a delivered batch (%s); it will be sent again "
+                            "(the same points, so no duplicates in InfluxDB)", err)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.cfg.retry_max)
+                continue
+            except SinkUnavailable:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.cfg.retry_max)
                 continue
             except SinkRejected as err:
-                self._trouble("rejected", str(err))
                 if not err.poison:  # auth or addressing: an operator must fix it; retry slowly
                     await asyncio.sleep(self.cfg.retry_max)
-                    continue
-                await self.store.call(functools.partial(self.store.remove_outbox, ids=ids,
-                                                        dead_reason=str(err)))
                 continue
-            await self.store.call(functools.partial(self.store.remove_outbox, ids=ids))
             self.status.written_lines += sum(r[2] for r in rows)
             self.status.last_success = time.time()
             if not self.status.ok:
-                log.warning("sink: %s accepts writes again", self.cfg.url)
+                if self.status.last_error is not None:
+                    log.warning("sink: %s accepts writes again", self.cfg.url)
                 self.status.ok = True
                 self.status.last_error = None
                 self.on_problem("unavailable", None)
                 self.on_problem("rejected", None)
             delay = self.cfg.flush_interval
+
+    async def _send(self, body: bytes, ids: list[int]) -> None:
+        """Write one batch, then take it out of the outbox (or set it aside when the server
+        refuses its data)."""
+        try:
+            await self.writer.write(body)
+        except SinkUnavailable as err:
+            self._trouble("unavailable", str(err))
+            raise
+        except SinkRejected as err:
+            self._trouble("rejected", str(err))
+            if err.poison:
+                await self.store.call(functools.partial(self.store.remove_outbox, ids=ids,
+                                                        dead_reason=str(err)))
+            raise
+        await self.store.call(functools.partial(self.store.remove_outbox, ids=ids))
 
     def _trouble(self, kind: str, message: str) -> None:
         if self.status.ok or self.status.last_error != message:

@@ -46,6 +46,29 @@ class StoreError(Exception):
     """The store cannot be used (directory missing or not writable, disk full, corrupt)."""
 
 
+class StoreUnavailable(StoreError):
+    """A write could not be committed (disk full, I/O error); nothing of it was kept."""
+
+
+SQLITE_FULL, SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_NOTADB = 13, 10, 11, 26
+_STORAGE_FAULTS = {3, 5, 6, 7, 8, 10, 11, 13, 14, 15, 22, 26}
+"""SQLite result codes that say the storage is at fault, not the statement: PERM, BUSY,
+LOCKED, NOMEM, READONLY, IOERR, CORRUPT, FULL, CANTOPEN, PROTOCOL, NOLFS, NOTADB."""
+
+
+def _code(err: sqlite3.Error) -> int | None:
+    code = getattr(err, "sqlite_errorcode", None)
+    return None if code is None else code & 0xFF
+
+
+def is_corrupt(err: sqlite3.Error) -> bool:
+    return _code(err) in (SQLITE_CORRUPT, SQLITE_NOTADB)
+
+
+def is_storage_fault(err: sqlite3.Error) -> bool:
+    return _code(err) in _STORAGE_FAULTS
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -55,45 +78,175 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 def check_data_dir(data_dir: Path) -> None:
-    """Fail early, in plain words, when the data directory cannot hold the store."""
+    """Fail early, in plain words, when the data directory cannot hold the store; make it
+    private (0700) when it is ours."""
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as err:
         raise StoreError(f"cannot create data directory {data_dir}: {err.strerror}") from err
     if not os.access(data_dir, os.W_OK | os.X_OK):
         raise StoreError(f"data directory {data_dir} is not writable by this user "
                          f"(uid {os.getuid()})")
+    if data_dir.stat().st_uid == os.getuid():
+        data_dir.chmod(0o700)
+
+
+FaultReport = Callable[[str, "str | None"], None]
+"""(kind, message) from the writer thread: ``write_failed``, ``recreated``, ``dropped``;
+(kind, None) when that fault is over."""
+
+Op = tuple[Callable[[sqlite3.Connection], Any], "Future[Any] | None"]
 
 
 class Store:
-    """SQLite in WAL mode with a single batching writer thread."""
+    """SQLite in WAL mode with a single batching writer thread.
+
+    ``add`` and ``submit`` queue work that is retried until committed (kept in memory up to
+    ``max_pending`` while the disk refuses it); ``call`` commits or raises StoreUnavailable.
+    A database found corrupt (at start or while running) or deleted is set aside and made
+    anew, and every fault is reported through ``on_fault``.
+    """
 
     def __init__(self, data_dir: Path, flush_interval: float = 0.2,
-                 outbox_max_bytes: int = 2**40, outbox_max_age: float = 365 * 86400.0):
+                 outbox_max_bytes: int = 2**40, outbox_max_age: float = 365 * 86400.0,
+                 max_pending: int = 1_000_000):
         check_data_dir(data_dir)
         self.path = data_dir / "vigil.db"
         self.flush_interval = flush_interval
-        try:
-            self._db = _connect(self.path)
-            self._db.executescript(SCHEMA)
-        except sqlite3.Error as err:
-            raise StoreError(f"cannot open {self.path}: {err}") from err
+        self.faults: dict[str, str] = {}
+        self.on_fault: FaultReport | None = None
+        self.on_recreated: Callable[[], None] | None = None
+        self.on_commit: Callable[[], None] | None = None
+        self._read_lock = threading.Lock()
+        self._read_db: sqlite3.Connection | None = None
+        self._db = self._open()
         self._readings: list[tuple[str, float, Any, str]] = []
         self._outbox: list[tuple[float, int, bytes]] = []
-        self._ops: list[tuple[Callable[[sqlite3.Connection], Any], Future[Any] | None]] = []
+        self._ops: list[Op] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = False
+        self._stop_by = 0.0
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-read")
-        self._read_db: sqlite3.Connection | None = None
-        self.outbox_bytes, self.outbox_lines = self._db.execute(
-            "SELECT COALESCE(SUM(LENGTH(body)), 0), COALESCE(SUM(lines), 0) FROM outbox"
-        ).fetchone()
         self.outbox_max_bytes, self.outbox_max_age = outbox_max_bytes, outbox_max_age
+        self.max_pending = max_pending
         self.dropped_lines = 0
-        self.on_commit: Callable[[], None] | None = None
+        self.dropped_pending = 0
+        self.uncommitted = 0
+        self._failing = False
+        self._corrupt_seen: str | None = None
+        self._forgotten = [0, 0, 0]
+        """Outbox bytes, lines and dropped lines the open transaction removes."""
+        self._checked = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
+
+    # -- the database file ----------------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        """Open (or make) the database; one that is corrupt is set aside and made anew."""
+        try:
+            return self._open_file()
+        except sqlite3.DatabaseError as err:
+            if not is_corrupt(err):
+                raise StoreError(f"cannot open {self.path}: {err}") from err
+            aside = self._set_aside()
+            self._fault("recreated", f"数据库文件损坏 ({err}), 已移至 {aside.name} 并新建数据库")
+            try:
+                return self._open_file()
+            except sqlite3.Error as err2:
+                raise StoreError(f"cannot open {self.path}: {err2}") from err2
+
+    def _open_file(self) -> sqlite3.Connection:
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        for suffix in ("", "-wal", "-shm"):  # SQLite gives -wal and -shm the db's mode
+            f = Path(f"{self.path}{suffix}")
+            if f.exists() and f.stat().st_uid == os.getuid():
+                f.chmod(0o600)
+        db = _connect(self.path)
+        try:
+            db.executescript(SCHEMA)
+            size, lines = db.execute(
+                "SELECT COALESCE(SUM(LENGTH(body)), 0), COALESCE(SUM(lines), 0) FROM outbox"
+            ).fetchone()
+            queued = getattr(self, "_outbox", [])  # what waits in memory counts too
+            self.outbox_bytes = size + sum(len(body) for _, _, body in queued)
+            self.outbox_lines = lines + sum(n for _, n, _ in queued)
+        except sqlite3.Error:
+            db.close()
+            raise
+        self._inode = self.path.stat().st_ino
+        return db
+
+    def _set_aside(self) -> Path:
+        """Rename the database (and its -wal, -shm) to ``vigil.db.corrupt-TIME``."""
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(f"{self.path}{suffix}")
+            if src.exists():
+                src.rename(f"{aside}{suffix}")
+        log.critical("store: %s set aside as %s; a new database is made", self.path, aside)
+        return aside
+
+    def _close_connections(self) -> None:
+        with self._read_lock:
+            if self._read_db is not None:
+                _quiet_close(self._read_db)
+                self._read_db = None
+        _quiet_close(self._db)
+
+    def _recreate(self, why: str) -> None:
+        """Writer: the database went bad while running; set it aside and start a new one."""
+        self._close_connections()
+        aside = self._set_aside()
+        self._db = self._open_file()
+        self._fault("recreated", f"数据库文件损坏 ({why}), 已移至 {aside.name} 并新建数据库")
+        if self.on_recreated is not None:
+            self.on_recreated()
+
+    def _check_file(self) -> None:
+        """Writer, every 10 s: a database file deleted or replaced under us is noticed."""
+        now = time.monotonic()
+        if now - self._checked < 10:
+            return
+        self._checked = now
+        try:
+            if self.path.stat().st_ino == self._inode:
+                return
+            log.critical("store: %s was replaced while running; using the new file", self.path)
+            self._close_connections()
+            self._db = self._open_file()
+            return
+        except FileNotFoundError:
+            pass
+        log.critical("store: %s was deleted while running", self.path)
+        rescue = self.path.with_name(self.path.name + ".rescue")
+        try:  # the open connection still reaches the deleted file: copy it out
+            rescue.unlink(missing_ok=True)
+            self._db.execute("VACUUM INTO ?", (str(rescue),))
+            saved = True
+        except sqlite3.Error as err:
+            log.error("store: cannot copy the deleted database out: %s", err)
+            saved = False
+        self._close_connections()
+        for suffix in ("-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        if saved and not self.path.exists():
+            rescue.rename(self.path)
+        self._db = self._open_file()
+        self._fault("recreated", f"数据库文件 {self.path.name} 在运行中被删除, " +
+                    ("已从仍打开的文件恢复全部数据" if saved else "已新建数据库, 旧数据丢失"))
+        if self.on_recreated is not None:
+            self.on_recreated()
+
+    def _fault(self, kind: str, message: str | None) -> None:
+        if message is None:
+            if self.faults.pop(kind, None) is None:
+                return
+        else:
+            self.faults[kind] = message
+        if self.on_fault is not None:
+            self.on_fault(kind, message)
 
     # -- writing -------------------------------------------------------------------------
     def add(self, readings: Iterable[Reading], body: bytes | None, lines: int) -> None:
@@ -106,15 +259,34 @@ class Store:
                 self._outbox.append((now, lines, body))
                 self.outbox_bytes += len(body)
                 self.outbox_lines += lines
+            if len(self._readings) > self.max_pending:
+                self._drop_pending()
+
+    def _drop_pending(self) -> None:
+        """(Under the lock) the disk refuses writes and memory is at its bound: the oldest
+        readings and outbox lines go."""
+        excess = len(self._readings) - self.max_pending // 2
+        del self._readings[:excess]
+        lines = sum(n for _, n, _ in self._outbox[:len(self._outbox) // 2])
+        self.outbox_bytes -= sum(len(b) for _, _, b in self._outbox[:len(self._outbox) // 2])
+        self.outbox_lines -= lines
+        del self._outbox[:len(self._outbox) // 2]
+        self.dropped_pending += excess + lines
+        log.error("store: cannot commit and %d readings wait in memory: dropped the oldest %d "
+                  "(%d so far)", self.max_pending, excess, self.dropped_pending)
+        self._fault("dropped",
+                    f"数据库写入失败, 内存队列已满, 已丢弃 {self.dropped_pending} 条数据")
 
     def submit(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
-        """Run ``fn(conn)`` in the writer's next transaction, in order."""
+        """Run ``fn(conn)`` in the writer's next transaction, in order (retried until it
+        commits; one that fails by itself is logged and dropped)."""
         with self._lock:
             self._ops.append((fn, None))
         self._wake.set()
 
     async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` in the writer's next transaction and return its result."""
+        """Run ``fn(conn)`` in the writer's next transaction and return its result once
+        committed; raise StoreUnavailable when that transaction cannot be committed."""
         fut: Future[T] = Future()
         with self._lock:
             self._ops.append((fn, fut))
@@ -122,62 +294,145 @@ class Store:
         return await asyncio.wrap_future(fut)
 
     def _run(self) -> None:
+        delay = self.flush_interval
         while True:
-            self._wake.wait(self.flush_interval)
+            self._wake.wait(delay)
             self._wake.clear()
             stop = self._stop
-            self._flush()
-            if stop:
+            try:
+                if self._corrupt_seen is not None:
+                    why, self._corrupt_seen = self._corrupt_seen, None
+                    self._recreate(why)
+                self._check_file()
+                ok = self._flush()
+            except Exception:  # the writer thread must never die
+                log.exception("store writer: unexpected error")
+                ok = False
+            delay = self.flush_interval if ok else min(max(delay * 2, 0.5), 5.0)
+            if stop and (ok or time.monotonic() > self._stop_by):
+                with self._lock:
+                    self.uncommitted = (len(self._readings) + len(self._outbox) +
+                                        len(self._ops))
                 return
 
-    def _flush(self) -> None:
+    def _flush(self) -> bool:
+        """Commit what is queued; False when the storage refused it (it is kept)."""
         with self._lock:
             readings, self._readings = self._readings, []
             outbox, self._outbox = self._outbox, []
             ops, self._ops = self._ops, []
         if not (readings or outbox or ops):
-            return
+            return True
         results: list[tuple[Future[Any], Any, BaseException | None]] = []
+        db = self._db
         try:
-            self._db.execute("BEGIN")
+            db.execute("BEGIN")
             if readings:
-                self._db.executemany("INSERT INTO history VALUES (?, ?, ?, ?)", readings)
+                self._insert(db, "INSERT INTO history VALUES (?, ?, ?, ?)", readings)
             if outbox:
-                self._db.executemany("INSERT INTO outbox (created, lines, body) VALUES (?, ?, ?)",
-                                     outbox)
-            if outbox:
+                self._insert(db, "INSERT INTO outbox (created, lines, body) VALUES (?, ?, ?)",
+                             outbox)
                 self._bound_outbox()
             for fn, fut in ops:
-                try:
-                    res = fn(self._db)
-                    if fut is not None:
-                        results.append((fut, res, None))
-                except sqlite3.Error:
-                    raise
-                except Exception as err:  # an op's own error goes back to its caller
-                    if fut is None:
-                        log.exception("store operation failed")
-                    else:
-                        results.append((fut, None, err))
-            self._db.execute("COMMIT")
+                if fut is not None and not fut.set_running_or_notify_cancel():
+                    continue  # the caller gave up waiting: it was told nothing was kept
+                res, exc = self._op(db, fn)
+                if fut is not None:
+                    results.append((fut, res, exc))
+            db.execute("COMMIT")
         except sqlite3.Error as err:
-            log.error("store write failed, retrying: %s", err)
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            with self._lock:  # put everything back in front, in order
-                self._readings[:0] = readings
-                self._outbox[:0] = outbox
-                self._ops[:0] = ops
-            time.sleep(1)
-            return
+            self._failed(err, readings, outbox, ops)
+            return False
+        size, lines, dropped = self._forgotten
+        self._forgotten = [0, 0, 0]
+        with self._lock:
+            self.outbox_bytes -= size
+            self.outbox_lines -= lines
+        self.dropped_lines += dropped
+        self._fault("write_failed", None)
+        self._failing = False
         for fut, res, exc in results:
-            if fut.set_running_or_notify_cancel():  # the caller may have given up waiting
-                if exc is None:
-                    fut.set_result(res)
-                else:
-                    fut.set_exception(exc)
+            if exc is None:
+                fut.set_result(res)
+            else:
+                fut.set_exception(exc)
         if self.on_commit is not None:
             self.on_commit()
+        return True
+
+    def _op(self, db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any]
+            ) -> tuple[Any, BaseException | None]:
+        """One operation in its own savepoint: if it fails by itself it is undone, logged
+        and dropped, and the rest of the batch commits."""
+        db.execute("SAVEPOINT op")
+        try:
+            res = fn(db)
+        except sqlite3.Error as err:
+            if is_storage_fault(err):
+                raise
+            db.execute("ROLLBACK TO op")
+            db.execute("RELEASE op")
+            log.error("store: dropped an operation that failed by itself: %s", err)
+            return None, err
+        except Exception as err:
+            db.execute("ROLLBACK TO op")
+            db.execute("RELEASE op")
+            log.exception("store: dropped an operation that failed by itself")
+            return None, err
+        db.execute("RELEASE op")
+        return res, None
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, sql: str, rows: list[Any]) -> None:
+        """executemany; when one row cannot be bound, the others are kept."""
+        db.execute("SAVEPOINT rows")
+        try:
+            db.executemany(sql, rows)
+        except sqlite3.Error as err:
+            if is_storage_fault(err):
+                raise
+            db.execute("ROLLBACK TO rows")
+            bad = 0
+            for row in rows:
+                try:
+                    db.execute(sql, row)
+                except sqlite3.Error as err2:
+                    if is_storage_fault(err2):
+                        raise
+                    bad += 1
+            log.error("store: dropped %d rows that cannot be stored: %s", bad, err)
+        db.execute("RELEASE rows")
+
+    def _failed(self, err: sqlite3.Error, readings: list[Any], outbox: list[Any],
+                ops: list[Op]) -> None:
+        """The batch was refused: calls fail now, everything else goes back to the front."""
+        self._forgotten = [0, 0, 0]
+        if self._db.in_transaction:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+        kept: list[Op] = []
+        for fn, fut in ops:
+            if fut is None:
+                kept.append((fn, fut))
+            elif fut.running() or fut.set_running_or_notify_cancel():
+                fut.set_exception(StoreUnavailable(f"not committed: {err}"))
+        with self._lock:
+            self._readings[:0] = readings
+            self._outbox[:0] = outbox
+            self._ops[:0] = kept
+            if len(self._readings) > self.max_pending:
+                self._drop_pending()
+        if is_corrupt(err):
+            self._recreate(str(err))
+            self._wake.set()
+            return
+        if not self._failing:
+            log.error("store: write failed, keeping %d readings in memory and retrying: %s",
+                      len(readings), err)
+        self._failing = True
+        self._fault("write_failed", f"数据库写入失败: {err}")
 
     def _bound_outbox(self) -> None:
         """Drop the oldest batches beyond the size or age bound (runs in the writer)."""
@@ -198,13 +453,13 @@ class Store:
         if last_id is None:
             return
         self._db.execute("DELETE FROM outbox WHERE id <= ?", (last_id,))
-        self._forget(self.outbox_bytes - size, lines)
-        self.dropped_lines += lines
+        self._forget(self.outbox_bytes - size, lines, dropped=lines)
 
-    def _forget(self, size: int, lines: int) -> None:
-        with self._lock:
-            self.outbox_bytes -= size
-            self.outbox_lines -= lines
+    def _forget(self, size: int, lines: int, dropped: int = 0) -> None:
+        """What the open transaction removes from the outbox (counted once committed)."""
+        self._forgotten[0] += size
+        self._forgotten[1] += lines
+        self._forgotten[2] += dropped
 
     def remove_outbox(self, conn: sqlite3.Connection, ids: list[int],
                       dead_reason: str | None = None) -> None:
@@ -222,22 +477,47 @@ class Store:
 
     # -- reading -------------------------------------------------------------------------
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` on a read connection off the event loop."""
+        """Run ``fn(conn)`` on a read connection off the event loop. A read that finds the
+        database corrupt has the writer set it aside."""
         def run() -> T:
-            if self._read_db is None:
-                self._read_db = _connect(self.path)
-            return fn(self._read_db)
+            with self._read_lock:
+                try:
+                    if self._read_db is None:  # never creates the file: mode=rw
+                        self._read_db = _connect_uri(f"file:{self.path}?mode=rw")
+                    return fn(self._read_db)
+                except sqlite3.DatabaseError as err:
+                    if is_corrupt(err):
+                        self._corrupt_seen = str(err)
+                        self._wake.set()
+                    if is_storage_fault(err):
+                        raise StoreUnavailable(f"cannot read the database: {err}") from err
+                    raise
         return await asyncio.get_running_loop().run_in_executor(self._reader, run)
 
-    def close(self) -> None:
-        """Commit everything queued, then close."""
+    def close(self) -> int:
+        """Commit everything queued (trying for up to 5 s while the disk refuses), then
+        close. Returns how many queued items could not be committed."""
         self._stop = True
+        self._stop_by = time.monotonic() + 5
         self._wake.set()
         self._thread.join()
         self._reader.shutdown(wait=True)
-        self._db.close()
-        if self._read_db is not None:
-            self._read_db.close()
+        self._close_connections()
+        return self.uncommitted
+
+
+def _quiet_close(conn: sqlite3.Connection) -> None:
+    try:
+        conn.close()
+    except sqlite3.Error as err:
+        log.warning("store: closing a connection: %s", err)
+
+
+def _connect_uri(uri: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None,
+                           check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
 
 
 def _sql_value(value: Any) -> Any:
@@ -257,8 +537,6 @@ def prune_history(conn: sqlite3.Connection, before: float, limit: int = 20000) -
     cur = conn.execute("DELETE FROM history WHERE rowid IN (SELECT rowid FROM history "
                        "ORDER BY rowid LIMIT ?) AND ts < ?", (limit, before))
     return cur.rowcount
-
-
 
 
 def recent_events(conn: sqlite3.Connection, device: str | None, since: float,

@@ -9,16 +9,33 @@ from pathlib import Path
 import pytest
 
 from monitor.alarms import AlarmDef, AlarmError, AlarmManager, AlarmState, alarm_log
+from monitor.bus import AlarmEvent, Bus
 from monitor.config.model import RateRule, Severity, StaleRule, StateRule, ThresholdRule
 from monitor.model import Quality, Reading
 from monitor.rules import RuleEngine
 from monitor.store import Store
+from monitor.timers import Timers
+from tests.util import eventually
 
 
 def manager(store: Store, *defs: AlarmDef) -> AlarmManager:
-    m = AlarmManager(store)
+    timers = Timers(store)
+    m = AlarmManager(store, Bus(), timers)
     for d in defs:
         m.define(d)
+    timers.start()
+    return m
+
+
+async def restarted(store: Store, *defs: AlarmDef) -> AlarmManager:
+    """An alarm manager as the daemon starts one: stored timers and alarms loaded, armed."""
+    timers = Timers(store)
+    m = AlarmManager(store, Bus(), timers)
+    for d in defs:
+        m.define(d)
+    await timers.load()
+    await m.load()
+    timers.start()
     return m
 
 
@@ -26,10 +43,10 @@ async def test_lifecycle_raise_ack_clear(store: Store) -> None:
     m = manager(store, AlarmDef("hot", Severity.MAJOR, "机房温度偏高"))
     m.set_condition("hot", True, 30.0)
     assert m.alarms["hot"].state() is AlarmState.ACTIVE_UNACKNOWLEDGED
-    m.acknowledge("hot", "张三", "空调已报修")
+    await m.acknowledge("hot", "张三", "空调已报修")
     assert m.alarms["hot"].state() is AlarmState.ACTIVE_ACKNOWLEDGED
     with pytest.raises(AlarmError, match="needs no acknowledgement"):
-        m.acknowledge("hot", "李四")
+        await m.acknowledge("hot", "李四")
     m.set_condition("hot", False, 25.0)
     assert m.alarms["hot"].state() is AlarmState.NORMAL
     assert m.current() == []
@@ -38,7 +55,7 @@ async def test_lifecycle_raise_ack_clear(store: Store) -> None:
     m.set_condition("hot", False, 25.0)
     assert m.alarms["hot"].state() is AlarmState.CLEARED_UNACKNOWLEDGED
     assert [a.id for a in m.current()] == ["hot"]
-    m.acknowledge("hot", "张三")
+    await m.acknowledge("hot", "张三")
     assert m.alarms["hot"].state() is AlarmState.NORMAL
     log = await store.call(lambda c: alarm_log(c, "hot", 100))
     assert [e["action"] for e in reversed(log)] == [
@@ -48,13 +65,13 @@ async def test_lifecycle_raise_ack_clear(store: Store) -> None:
 
 async def test_unknown_alarm_is_an_operator_error(store: Store) -> None:
     with pytest.raises(AlarmError, match="no alarm 'nope'"):
-        manager(store).acknowledge("nope", "张三")
+        await manager(store).acknowledge("nope", "张三")
 
 
 async def test_shelving_expires(store: Store) -> None:
     m = manager(store, AlarmDef("door", Severity.MINOR, "门未关"))
     m.set_condition("door", True, True)
-    m.shelve("door", "王五", "装修期间", 0.2)
+    await m.shelve("door", "王五", "装修期间", 0.2)
     assert m.alarms["door"].state() is AlarmState.SHELVED
     await asyncio.sleep(0.3)
     assert m.alarms["door"].state() is AlarmState.ACTIVE_UNACKNOWLEDGED
@@ -86,9 +103,8 @@ async def test_pending_delay_survives_a_restart(tmp_path: Path) -> None:
     await asyncio.sleep(0.1)
     store.close()                           # the daemon stops 0.1 s into a 0.5 s delay
     store = Store(tmp_path, 0.02)
-    m2 = manager(store, defn)
-    await m2.load()
-    assert "hot" in m2._pending
+    m2 = await restarted(store, defn)
+    assert m2.timers.get("alarm", "hot:on") is not None
     await asyncio.sleep(0.5)
     assert not m2.alarms.get("hot") or not m2.alarms["hot"].active  # no reading yet
     m2.set_condition("hot", True, 31)       # the first reading after the due time raises at once
@@ -101,11 +117,10 @@ async def test_active_alarm_and_ack_survive_a_restart(tmp_path: Path) -> None:
     store = Store(tmp_path, 0.02)
     m = manager(store, defn)
     m.set_condition("hot", True, 30)
-    m.acknowledge("hot", "张三")
+    await m.acknowledge("hot", "张三")
     store.close()
     store = Store(tmp_path, 0.02)
-    m2 = manager(store, defn)
-    await m2.load()
+    m2 = await restarted(store, defn)
     assert m2.alarms["hot"].state() is AlarmState.ACTIVE_ACKNOWLEDGED
     assert m2.alarms["hot"].acked_by == "张三"
     store.close()
@@ -116,7 +131,7 @@ def r(value: object, ts: float, quality: Quality = Quality.GOOD) -> Reading:
 
 
 async def test_threshold_levels_and_deadband(store: Store) -> None:
-    m = AlarmManager(store)
+    m = manager(store)
     engine = RuleEngine([ThresholdRule(name="t", point="env.t", kind="threshold", high=27,
                                        high_high=32, low=10, deadband=1)], m)
     now = time.time()
@@ -136,7 +151,7 @@ async def test_threshold_levels_and_deadband(store: Store) -> None:
 
 
 async def test_state_rate_and_stale_rules(store: Store) -> None:
-    m = AlarmManager(store)
+    m = manager(store)
     engine = RuleEngine([
         StateRule(name="s", point="env.t", kind="state", equals=["OB", True]),
         RateRule(name="rate", point="env.t", kind="rate", max_per_minute=6, window=20),
@@ -158,3 +173,78 @@ async def test_state_rate_and_stale_rules(store: Store) -> None:
     assert m.alarms["stale"].active
     engine.on_readings([r(23.1, now + 34)])
     assert not m.alarms["stale"].active
+
+
+async def test_a_shelve_that_expired_while_stopped_ends_at_start(tmp_path: Path) -> None:
+    defn = AlarmDef("door", Severity.MINOR, "门未关")
+    store = Store(tmp_path, 0.02)
+    m = manager(store, defn)
+    m.set_condition("door", True, True)
+    await m.shelve("door", "王五", "装修期间", 0.3)
+    store.close()
+    await asyncio.sleep(0.5)                # the shelving ends while the daemon is down
+    store = Store(tmp_path, 0.02)
+    m2 = await restarted(store, defn)
+    await eventually(lambda: m2.alarms["door"].shelved_until is None, 2)
+    assert m2.alarms["door"].state() is AlarmState.ACTIVE_UNACKNOWLEDGED
+    log = await store.call(lambda c: alarm_log(c, "door", 10))
+    assert (log[0]["action"], log[0]["who"], log[0]["note"]) == (
+        "unshelved", "system", "shelving expired")
+    store.close()
+
+
+async def test_shelving_ends_on_the_monotonic_clock(store: Store,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    m = manager(store, AlarmDef("door", Severity.MINOR, "门未关"))
+    m.set_condition("door", True, True)
+    await m.shelve("door", "王五", "", 0.3)
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() - 3600)  # the wall clock jumps back 1 h
+    await eventually(lambda: m.alarms["door"].shelved_until is None, 2)
+    assert m.alarms["door"].state() is AlarmState.ACTIVE_UNACKNOWLEDGED
+
+
+async def test_transitions_go_onto_the_bus_with_who_and_why(store: Store) -> None:
+    m = manager(store, AlarmDef("hot", Severity.MAJOR, "机房温度偏高"))
+    sub = m.bus.subscribe("test", kinds=(AlarmEvent,))
+    m.set_condition("hot", True, 30.0)
+    await m.acknowledge("hot", "张三", "空调已报修")
+    m.set_condition("hot", False, 25.0)
+    events = list(sub.queue)
+    assert [(e.action, e.state) for e in events] == [
+        ("raised", "active_unacknowledged"), ("acknowledged", "active_acknowledged"),
+        ("cleared", "normal")]
+    assert (events[1].who, events[1].note) == ("张三", "空调已报修")
+
+
+async def test_an_inhibitor_suppresses_at_raise_and_on_refresh(store: Store) -> None:
+    m = manager(store, AlarmDef("comm:door1", Severity.MAJOR, "门禁通信中断"))
+    on_battery = {"now": True}
+    m.inhibitors.append(lambda a: "ups_a 电池供电" if on_battery["now"] and a == "comm:door1"
+                        else None)
+    m.set_condition("comm:door1", True)
+    assert m.alarms["comm:door1"].state() is AlarmState.SUPPRESSED
+    on_battery["now"] = False
+    m.refresh_suppression()
+    assert m.alarms["comm:door1"].state() is AlarmState.ACTIVE_UNACKNOWLEDGED
+
+
+async def test_a_latched_alarm_stays_until_acknowledged(store: Store) -> None:
+    m = manager(store, AlarmDef("auth:ups1", Severity.MAJOR, "认证失败", latched=True))
+    m.set_condition("auth:ups1", True, "trap")
+    assert m.alarms["auth:ups1"].state() is AlarmState.ACTIVE_UNACKNOWLEDGED
+    await m.acknowledge("auth:ups1", "张三")
+    assert m.alarms["auth:ups1"].state() is AlarmState.NORMAL
+    m.set_condition("auth:ups1", True, "trap")          # the next one raises it again
+    assert m.alarms["auth:ups1"].active
+
+
+async def test_alarms_of_removed_definitions_are_retired(store: Store) -> None:
+    m = manager(store, AlarmDef("comm:old", Severity.MAJOR, "旧设备通信中断"))
+    m.set_condition("comm:old", True)
+    m.undefine(["comm:old"])
+    assert m.retire_undefined() == ["comm:old"]
+    assert "comm:old" not in m.alarms and m.current() == []
+    log = await store.call(lambda c: alarm_log(c, "comm:old", 10))
+    assert log[0]["action"] == "retired" and "no longer configured" in log[0]["note"]
+    assert await store.call(lambda c: c.execute("SELECT COUNT(*) FROM alarms").fetchone()) == (0,)

@@ -30,7 +30,7 @@ async def test_bounded_outbox_drops_oldest_with_alarms(tmp_path: Path, daemon_fa
         assert overflow.state() is AlarmState.ACTIVE_UNACKNOWLEDGED
         assert overflow.severity == "critical"
         assert daemon.alarms.alarms["sink:unavailable"].active
-        metrics = daemon.metrics.render().decode()
+        metrics = daemon.ctx.metrics.render().decode()
         assert "vigil_outbox_dropped_lines_total" in metrics
         await daemon.stop()                   # everything queued is committed, and bounded
         with sqlite3.connect(cfg.data_dir / "vigil.db") as db:

@@ -20,7 +20,7 @@ from tests import peers
 from tests.conftest import modbus_device, site_yaml
 from tests.test_sink import vm_export
 
-TOKEN = "test-token-2718"
+TOKEN = "test-token-2718281828"
 TEMP = {"key": "temperature", "table": "holding", "address": 40, "data_type": "int16",
         "scale": 0.1, "unit": "°C", "label": "机房温度"}
 

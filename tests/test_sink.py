@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from monitor.bus import Bus
 from monitor.config.model import SinkConfig
 from monitor.sink import Sink
 from monitor.store import Store
@@ -38,7 +39,7 @@ def batch(i: int, n: int = 10) -> bytes:
 
 
 async def run_sink(store: Store, cfg: SinkConfig, problems: Problems) -> tuple[Sink, Any]:
-    sink = Sink(cfg, store, problems)
+    sink = Sink(cfg, store, problems, Bus())
     return sink, asyncio.create_task(sink.run())
 
 

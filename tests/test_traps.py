@@ -17,7 +17,7 @@ from tests import peers
 from tests.conftest import config, modbus_device
 from tests.test_runtime import TEMP, start_sim
 from tests.test_snmp import snmp_device
-from tests.util import eventually
+from tests.util import eventually, recorded
 
 pytestmark = pytest.mark.usefixtures("snmp_env")
 TRAP_PORT = 11162
@@ -60,8 +60,12 @@ async def site(tmp_path: Path, snmpsim: Any, daemon_factory: Any,
     return daemon
 
 
+def counters(daemon: Any) -> Any:
+    return daemon.sources["snmp_traps"].counters
+
+
 async def events(daemon: Any) -> list[tuple[str, str]]:
-    await daemon.store.call(lambda c: None)
+    await recorded(daemon)
     return await daemon.store.read(lambda c: c.execute(
         "SELECT kind, detail FROM events ORDER BY seq").fetchall())
 
@@ -69,7 +73,7 @@ async def events(daemon: Any) -> list[tuple[str, str]]:
 async def test_on_battery_trap_is_an_event_and_polls_at_once(site: Any) -> None:
     polled = site.state.devices["ups1"].last_ok
     await v2c(ON_BATTERY, "1.3.6.1.2.1.33.1.2.2.0", "i", "5")
-    await eventually(lambda: site.traps.receiver.counters.accepted == 1, 5)
+    await eventually(lambda: counters(site).accepted == 1, 5)
     assert await events(site) == [("ONBATT", "市电中断, UPS 转电池供电 (SNMP trap)")]
     await eventually(lambda: site.state.devices["ups1"].last_ok != polled, 5)
 
@@ -85,7 +89,7 @@ async def test_trap_kinds_and_versions(site: Any, how: str) -> None:
         await send("-v", "3", *V3, target, "", ON_BATTERY, tool="snmpinform")
     else:             # upsTrapAlarmEntryAdded with upsAlarmDescr = upsAlarmLowBattery
         await v2c(ALARM_ADDED, "1.3.6.1.2.1.33.1.6.2.1.2.7", "o", "1.3.6.1.2.1.33.1.6.3.3")
-    await eventually(lambda: site.traps.receiver.counters.accepted == 1, 5)
+    await eventually(lambda: counters(site).accepted == 1, 5)
     kind = "LOWBATT" if how == "alarm-added" else "ONBATT"
     assert [k for k, _ in await events(site)] == [kind]
 
@@ -102,13 +106,13 @@ async def test_wrong_community_and_unknown_sources_are_dropped(tmp_path: Path, s
     daemon = await daemon_factory(cfg)
     await v2c(ON_BATTERY)                              # from 127.0.0.1: not a configured source
     await v2c(ON_BATTERY, community="guess")           # wrong community: pysnmp drops it
-    await eventually(lambda: daemon.traps.receiver.counters.unknown_source == 1, 5)
+    await eventually(lambda: counters(daemon).unknown_source == 1, 5)
     await asyncio.sleep(0.3)
-    assert daemon.traps.receiver.counters.accepted == 0
-    assert daemon.traps.receiver.counters.unknown_source == 1
+    assert counters(daemon).accepted == 0
+    assert counters(daemon).unknown_source == 1
     assert await events(daemon) == []
-    daemon.refresh_gauges(time.time())
-    metrics = daemon.metrics.render().decode()
+    daemon.refresh_gauges(time.time())  # the ticker does this every second
+    metrics = daemon.ctx.metrics.render().decode()
     assert 'vigil_snmp_traps_total{outcome="unknown_source"} 1.0' in metrics
 
 
@@ -118,16 +122,24 @@ async def test_garbage_packets_do_not_stop_the_receiver(site: Any) -> None:
                        bytes(range(256)) * 4):
             s.sendto(packet, ("127.0.0.1", TRAP_PORT))
     await v2c(ON_BATTERY)
-    await eventually(lambda: site.traps.receiver.counters.accepted == 1, 5)
+    await eventually(lambda: counters(site).accepted == 1, 5)
     assert [k for k, _ in await events(site)] == ["ONBATT"]
 
 
-async def test_authentication_failure_trap_is_an_operator_alarm(site: Any) -> None:
+async def test_authentication_failure_trap_is_an_alarm_of_its_own(site: Any) -> None:
     await v2c("1.3.6.1.6.3.1.1.5.5")
-    await eventually(lambda: "operator:ups1" in site.alarms.alarms, 5)
-    alarm = site.alarms.alarms["operator:ups1"]
+    await eventually(lambda: site.alarms.is_active("auth:ups1"), 5)
+    alarm = site.alarms.alarms["auth:ups1"]
     assert alarm.state() is AlarmState.ACTIVE_UNACKNOWLEDGED
     assert "authenticationFailure" in alarm.message
+    assert [k for k, _ in await events(site)] == ["AUTH_FAILURE"]
+    polled = site.state.devices["ups1"].last_ok
+    site.core.poll_now("ups1")             # a good poll does not clear it: a person must look
+    await eventually(lambda: site.state.devices["ups1"].last_ok != polled, 5)
+    assert alarm.state() is AlarmState.ACTIVE_UNACKNOWLEDGED
+    assert not site.alarms.is_active("operator:ups1")
+    await site.alarms.acknowledge("auth:ups1", "张三", "已核对社区名")
+    assert alarm.state() is AlarmState.NORMAL
 
 
 async def captured_trap(*args: str) -> bytes:
@@ -167,9 +179,8 @@ async def test_trap_flood_keeps_polling_on_time_and_loses_no_onbatt(
     started = time.time()
     await loop.run_in_executor(None, flood)
     ended = time.time()
-    counters = daemon.traps.receiver.counters
     # none dropped: what the loop could not take at once waits in the socket's buffer
-    await eventually(lambda: counters.accepted == 10_000, 60)
+    await eventually(lambda: counters(daemon).accepted == 10_000, 60)
     rows = await daemon.store.read(lambda c: c.execute(
         "SELECT ts FROM history WHERE point = 'env.temperature' AND ts BETWEEN ? AND ? "
         "ORDER BY ts", (started, ended)).fetchall())

@@ -3,28 +3,63 @@
 from __future__ import annotations
 
 import time
+import unicodedata
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response
-from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field, SecretStr
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.security import HTTPBearer
+from fastapi_offline import FastAPIOffline
+from pydantic import AfterValidator, BaseModel, Field, SecretStr
 
 from monitor import __version__
-from monitor.alarms import AlarmError, alarm_log
-from monitor.api.auth import TokenGuard
-from monitor.daemon import Daemon, reload_from_file
+from monitor.alarms import Alarm, AlarmError, alarm_log
+from monitor.api.guard import BodyTooLarge, Guard
+from monitor.context import Context
+from monitor.health import health as health_report
 from monitor.model import Reading, split_point_id
-from monitor.store import history_rows, recent_events
+from monitor.store import StoreUnavailable, history_rows, recent_events
+
+
+class Control(Protocol):
+    """What the API may ask of the process that runs it."""
+
+    started: float
+
+    async def reload_from_file(self) -> list[str]: ...
+
+
+def _no_control(text: str, *, allow_newline: bool = False) -> str:
+    bad = [c for c in text if unicodedata.category(c) == "Cc"
+           and not (allow_newline and c in "\n\t")]
+    if bad:
+        raise ValueError("must not contain control characters")
+    return text
+
+
+def _name(text: str) -> str:
+    text = _no_control(text).strip()
+    if not text:
+        raise ValueError("must name a person")
+    return text
+
+
+Who = Annotated[str, Field(min_length=1, max_length=100, description="who acts, e.g. 张三"),
+                AfterValidator(_name)]
+Note = Annotated[str, Field(max_length=1000),
+                 AfterValidator(lambda t: _no_control(t, allow_newline=True))]
 
 
 class Operator(BaseModel):
-    who: str = Field(min_length=1, max_length=100, description="who acts, e.g. 张三")
-    note: str = Field(default="", max_length=1000)
+    who: Who
+    note: Note = ""
 
 
 class ShelveRequest(Operator):
-    duration: float = Field(gt=0, le=7 * 86400, description="seconds")
+    duration: float = Field(gt=0, le=7 * 86400, strict=True, allow_inf_nan=False,
+                            description="seconds")
 
 
 def _reading(r: Reading | None) -> dict[str, Any]:
@@ -33,40 +68,57 @@ def _reading(r: Reading | None) -> dict[str, Any]:
     return {"value": r.value, "quality": r.quality.value, "ts": r.ts}
 
 
-def create_app(daemon: Daemon, token: SecretStr, routers: tuple[APIRouter, ...] = ()) -> FastAPI:
-    """The app; ``routers`` (the demo's) are mounted under /api/v1 behind the token."""
-    app = FastAPI(title="Vigil", version=__version__,
-                  description="Facility monitoring and emergency response")
-    api = APIRouter(prefix="/api/v1", dependencies=[Depends(TokenGuard(token))])
-    guard = [Depends(TokenGuard(token))]
+def create_app(ctx: Context, control: Control, token: SecretStr,
+               routers: tuple[APIRouter, ...] = ()) -> Guard:
+    """The app behind its guard; ``routers`` (the demo's) are mounted under /api/v1."""
+    app = FastAPIOffline(title="Vigil", version=__version__,
+                         description="Facility monitoring and emergency response")
+    bearer = [Depends(HTTPBearer(auto_error=False))]  # documents the token; Guard checks it
+    api = APIRouter(prefix="/api/v1", dependencies=bearer)
 
-    @app.get("/health")
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
+        """422 with where and what, never the input back."""
+        return JSONResponse({"detail": [{"loc": e["loc"], "msg": e["msg"], "type": e["type"]}
+                                        for e in err.errors()]}, status_code=422)
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(_: Request, err: BodyTooLarge) -> JSONResponse:
+        return JSONResponse({"detail": "request body too large"}, status_code=413)
+
+    @app.exception_handler(StoreUnavailable)
+    async def unavailable(_: Request, err: StoreUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": f"not done: the database cannot commit now ({err})"},
+                            status_code=503)
+
+    @app.api_route("/health", methods=["GET", "HEAD"])
     async def health() -> dict[str, Any]:
-        devices = daemon.state.devices.values()
-        return {"status": "ok", "version": __version__, "uptime": time.time() - daemon.started,
-                "devices": len(devices),
+        """``ok``, or ``degraded`` with the reasons. Open, for load balancers and monitors."""
+        devices = ctx.state.devices.values()
+        return {**health_report(ctx.alarms), "version": __version__,
+                "uptime": time.time() - control.started, "devices": len(devices),
                 "devices_online": sum(1 for d in devices if d.state.value == "online")}
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse,
+                   include_in_schema=False)
     async def status_page() -> str:
         return resources.files("monitor.web").joinpath("status.html").read_text("utf-8")
 
-    @app.get("/metrics", dependencies=guard, response_class=Response)
+    @app.get("/metrics", response_class=Response, dependencies=bearer)
     async def metrics() -> Response:
-        daemon.refresh_gauges(time.time())
-        return Response(daemon.metrics.render(), media_type="text/plain; version=0.0.4")
+        return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4")
 
     @api.get("/site")
     async def site() -> dict[str, Any]:
-        cfg = daemon.cfg
+        cfg = ctx.cfg
         return {"name": cfg.site.name, "label": cfg.site.label, "language": cfg.site.language,
                 "areas": [a.model_dump() for a in cfg.areas]}
 
     @api.get("/devices")
     async def devices() -> list[dict[str, Any]]:
         out = []
-        for dev in daemon.cfg.devices:
-            st = daemon.state.devices.get(dev.name)
+        for dev in ctx.cfg.devices:
+            st = ctx.state.devices.get(dev.name)
             out.append({"name": dev.name, "label": dev.label, "area": dev.area,
                         "class": dev.device_class.value, "type": dev.type,
                         "interval": dev.interval,
@@ -80,79 +132,80 @@ def create_app(daemon: Daemon, token: SecretStr, routers: tuple[APIRouter, ...] 
     @api.get("/points")
     async def points(device: str | None = None) -> list[dict[str, Any]]:
         out = []
-        for dev in daemon.cfg.devices:
+        for dev in ctx.cfg.devices:
             if device and dev.name != device:
                 continue
             described = dev.described_points()
-            found = [pid.partition(".")[2] for pid in daemon.state.latest
+            found = [pid.partition(".")[2] for pid in ctx.state.latest
                      if pid.startswith(f"{dev.name}.")]
             for key in [*described, *(k for k in found if k not in described)]:
                 p = described.get(key)
                 pid = f"{dev.name}.{key}"
                 out.append({"id": pid, "device": dev.name, "key": key,
                             "label": p.label if p else "", "unit": p.unit if p else "",
-                            **_reading(daemon.state.latest.get(pid))})
+                            **_reading(ctx.state.latest.get(pid))})
         return out
 
     @api.get("/points/{point_id}/history")
     async def history(point_id: str, since: float | None = None, until: float | None = None,
                       limit: int = Query(1000, ge=1, le=100_000)) -> dict[str, Any]:
         dev_name, key = split_point_id(point_id)
-        dev = daemon.cfg.device(dev_name)
-        known = dev is not None and (point_id in daemon.state.latest
+        dev = ctx.cfg.device(dev_name)
+        known = dev is not None and (point_id in ctx.state.latest
                                      or key in dev.described_points())
         if not known:
             raise HTTPException(404, f"no point {point_id!r}")
         until = time.time() if until is None else until
         since = until - 3600 if since is None else since
-        rows = await daemon.store.read(lambda c: history_rows(c, point_id, since, until, limit))
+        rows = await ctx.store.read(lambda c: history_rows(c, point_id, since, until, limit))
         return {"point": point_id,
                 "values": [{"ts": ts, "value": v, "quality": q} for ts, v, q in rows]}
 
     @api.get("/alarms")
     async def alarms(all: bool = False) -> list[dict[str, Any]]:
-        now = time.time()
-        chosen = daemon.alarms.alarms.values() if all else daemon.alarms.current()
-        return [a.as_dict(now) for a in sorted(chosen, key=lambda a: -(a.raised_at or 0))]
+        chosen = ctx.alarms.alarms.values() if all else ctx.alarms.current()
+        return [a.as_dict() for a in sorted(chosen, key=lambda a: -(a.raised_at or 0))]
 
     @api.get("/alarms/history")
     async def alarms_history(alarm: str | None = None,
                              limit: int = Query(200, ge=1, le=10_000)) -> list[dict[str, Any]]:
-        return await daemon.store.read(lambda c: alarm_log(c, alarm, limit))
+        return await ctx.store.read(lambda c: alarm_log(c, alarm, limit))
 
     @api.get("/events")
     async def events(device: str | None = None, since: float = 0.0,
                      limit: int = Query(200, ge=1, le=10_000)) -> list[dict[str, Any]]:
         """What happened at the devices (ONBATT, COMMBAD, SHUTDOWN, ...), newest first."""
-        return await daemon.store.read(lambda c: recent_events(c, device, since, limit))
+        return await ctx.store.read(lambda c: recent_events(c, device, since, limit))
 
-    def _act(fn: Any, *args: Any) -> dict[str, Any]:
+    async def _act(action: Any, *args: Any) -> dict[str, Any]:
         try:
-            return fn(*args).as_dict()  # type: ignore[no-any-return]
+            alarm: Alarm = await action(*args)
         except AlarmError as err:
             raise HTTPException(404 if "no alarm" in str(err) else 409, str(err)) from err
+        return alarm.as_dict()
 
     @api.post("/alarms/{alarm_id}/acknowledge")
     async def acknowledge(alarm_id: str, body: Operator) -> dict[str, Any]:
-        return _act(daemon.alarms.acknowledge, alarm_id, body.who, body.note)
+        """Committed before it answers: 503 when the database cannot commit it."""
+        return await _act(ctx.alarms.acknowledge, alarm_id, body.who, body.note)
 
     @api.post("/alarms/{alarm_id}/shelve")
     async def shelve(alarm_id: str, body: ShelveRequest) -> dict[str, Any]:
-        return _act(daemon.alarms.shelve, alarm_id, body.who, body.note, body.duration)
+        return await _act(ctx.alarms.shelve, alarm_id, body.who, body.note, body.duration)
 
     @api.post("/alarms/{alarm_id}/unshelve")
     async def unshelve(alarm_id: str, body: Operator) -> dict[str, Any]:
-        return _act(daemon.alarms.unshelve, alarm_id, body.who, body.note)
+        return await _act(ctx.alarms.unshelve, alarm_id, body.who, body.note)
 
     @api.post("/reload")
     async def reload() -> dict[str, Any]:
-        errors = await reload_from_file(daemon)
+        errors = await control.reload_from_file()
         if errors:
             raise HTTPException(422, {"message": "configuration refused; the running one is "
                                       "kept", "errors": errors})
-        return {"reloaded": True, "devices": len(daemon.cfg.devices)}
+        return {"reloaded": True, "devices": len(ctx.cfg.devices)}
 
     for router in routers:
         api.include_router(router)
     app.include_router(api)
-    return app
+    return Guard(app, token.get_secret_value())

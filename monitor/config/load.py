@@ -153,9 +153,9 @@ def _power_issues(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
                 issues.append(src.issue(("power", "feeds", i, "areas", j), f"no area {area!r}"))
     for i, action in enumerate(cfg.power.shutdown):
         ups(("power", "shutdown", i, "ups"), action.ups)
-        if action.command and action.command[0] not in cfg.power.allowed_commands:
+        if action.command and action.command[0] not in cfg.actions.allowed_commands:
             issues.append(src.issue(("power", "shutdown", i, "command"),
-                                    f"{action.command[0]} is not in power.allowed_commands"))
+                                    f"{action.command[0]} is not in actions.allowed_commands"))
     return issues
 
 

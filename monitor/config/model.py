@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
+from monitor.config.actions import ActionsConfig
 from monitor.config.power import PowerConfig
 from monitor.config.types import (
     AuthProtocol,
@@ -154,6 +155,9 @@ class StoreConfig(Strict):
     retention_days: float = Field(default=30, gt=0)
     outbox: OutboxConfig = OutboxConfig()
     flush_interval: Duration = Field(default=0.2, gt=0, le=5)
+    max_pending: int = Field(default=1_000_000, ge=1000,
+                             description="readings held in memory while the disk refuses "
+                                         "writes; beyond it the oldest are dropped (alarm)")
 
 
 class SinkConfig(Strict):
@@ -216,6 +220,7 @@ class SiteConfig(Strict):
     sink: SinkConfig | None = None
     traps: TrapConfig | None = None
     power: PowerConfig = PowerConfig()
+    actions: ActionsConfig = ActionsConfig()
     api: ApiConfig = ApiConfig()
 
     def device(self, name: str) -> DeviceConfig | None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field, model_validator
 
+from monitor.config.actions import Action
 from monitor.config.types import Duration, Strict
 
 DEFAULT_NEEDS = {"door": 30 * 60.0, "camera": 30 * 60.0, "nvr": 30 * 60.0}
@@ -34,28 +33,11 @@ class When(Strict):
         return self
 
 
-class HttpAction(Strict):
-    url: str = Field(pattern=r"^https?://")
-    method: Literal["POST", "PUT", "GET"] = "POST"
-    body: dict[str, str] = Field(default_factory=dict)
-
-
-class Shutdown(Strict):
+class Shutdown(Action):
     """An action run once per outage when its condition holds; cancelled by mains return."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     ups: str
     when: When
-    command: list[str] | None = Field(default=None, min_length=1,
-                                      description="argv; argv[0] must be in allowed_commands")
-    http: HttpAction | None = None
-    timeout: Duration = Field(default=60.0, gt=0)
-
-    @model_validator(mode="after")
-    def _one_action(self) -> Shutdown:
-        if (self.command is None) == (self.http is None):
-            raise ValueError("give exactly one of command or http")
-        return self
 
 
 class PowerConfig(Strict):
@@ -64,4 +46,3 @@ class PowerConfig(Strict):
                                        description="device class -> battery time it needs")
     nocomm_after: Duration = Field(default=300.0, gt=0)
     shutdown: list[Shutdown] = Field(default_factory=list)
-    allowed_commands: list[str] = Field(default_factory=list)

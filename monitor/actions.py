@@ -1,0 +1,110 @@
+"""The action runner: the one place that runs a command or makes an HTTP call.
+
+Commands are argv lists whose program is in ``actions.allowed_commands``, run without a
+shell; HTTP calls have a timeout. Every attempt and its result is published as a
+``DeviceEvent`` (and so recorded). In dry-run mode (drills) nothing runs; the event says what
+would have run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+import httpx
+
+from monitor.bus import Bus, DeviceEvent
+from monitor.config.actions import Action
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    action: str
+    ok: bool
+    detail: str
+    started: float
+    duration: float
+    dry_run: bool
+
+
+class ActionRunner:
+    def __init__(self, bus: Bus, allowed: Callable[[], Collection[str]],
+                 dry_run: Callable[[], bool] = lambda: False):
+        self.bus, self.allowed, self.dry_run = bus, allowed, dry_run
+        self.tasks: set[asyncio.Task[ActionResult]] = set()
+
+    def start(self, action: Action, *, subject: str, kind: str, why: str,
+              dry_run: bool = False) -> asyncio.Task[ActionResult]:
+        """Run ``action`` in the background (kept referenced until it ends)."""
+        task = asyncio.create_task(self.run(action, subject=subject, kind=kind, why=why,
+                                            dry_run=dry_run), name=f"action:{action.name}")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def run(self, action: Action, *, subject: str, kind: str, why: str,
+                  dry_run: bool = False) -> ActionResult:
+        """Run ``action`` because of ``why``; record the result as a ``kind`` event of
+        ``subject`` (a device name, or what the action belongs to)."""
+        started, mono = time.time(), time.monotonic()
+        ok = False
+        if dry_run or self.dry_run():
+            detail = f"dry run, nothing run: would {_describe(action)}"
+            ok = True
+        elif action.command and action.command[0] not in self.allowed():
+            detail = f"refused: {action.command[0]} is not in actions.allowed_commands"
+        else:
+            log.warning("action %s: running (%s)", action.name, why)
+            try:
+                async with asyncio.timeout(action.timeout):
+                    ok, detail = await (_command(action.command) if action.command
+                                        else _http(action))
+            except TimeoutError:
+                detail = f"timed out after {action.timeout:g} s"
+            except (OSError, httpx.HTTPError) as err:
+                detail = f"failed: {type(err).__name__}: {err}"
+        result = ActionResult(action.name, ok, detail, started, time.monotonic() - mono,
+                              dry_run or self.dry_run())
+        (log.info if ok else log.error)("action %s (%s): %s", action.name, why, detail)
+        self.bus.publish(DeviceEvent(subject, kind, f"{action.name} ({why}): {detail}",
+                                     time.time()))
+        return result
+
+    async def close(self) -> None:
+        """Wait for running actions (they have timeouts), then return."""
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def _describe(action: Action) -> str:
+    if action.command:
+        return "run " + " ".join(action.command)
+    assert action.http is not None
+    return f"{action.http.method} {action.http.url}"
+
+
+async def _command(argv: list[str]) -> tuple[bool, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
+    try:
+        out, _ = await proc.communicate()
+    except asyncio.CancelledError:
+        proc.kill()
+        await proc.wait()
+        raise
+    text = out.decode("utf-8", "replace").strip()[-300:]
+    return proc.returncode == 0, f"exit {proc.returncode}" + (f": {text}" if text else "")
+
+
+async def _http(action: Action) -> tuple[bool, str]:
+    assert action.http is not None
+    async with httpx.AsyncClient(timeout=action.timeout) as client:
+        resp = await client.request(action.http.method, action.http.url,
+                                    json=action.http.body or None)
+    return resp.status_code < 400, f"HTTP {resp.status_code}"

@@ -1,0 +1,164 @@
+"""The event bus: one typed, in-process bus that carries what other parts react to.
+
+``publish`` never blocks and never waits for a subscriber: each subscriber has its own bounded
+queue and its own task, so a slow or failing subscriber delays nobody else. A full queue drops
+that subscriber's oldest event, counts it, and reports it through ``on_overflow``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.model import Reading
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """Something that happened at a device: ONBATT, COMMBAD, SHUTDOWN, a trap, ..."""
+
+    device: str
+    kind: str
+    message: str
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmEvent:
+    """An alarm transition: raised, cleared, acknowledged, shelved, retired, ..."""
+
+    alarm: str
+    action: str
+    state: str
+    severity: str
+    message: str
+    active: bool
+    acked: bool
+    ts: float
+    who: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Readings:
+    """The readings of one poll (or one push) of one device, after state and rules saw them."""
+
+    device: str
+    readings: tuple[Reading, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UpsStatusChanged:
+    """A UPS's parsed ``ups.status`` (flags) changed or was seen for the first time."""
+
+    device: str
+    flags: frozenset[str]
+    ts: float
+
+    @property
+    def on_battery(self) -> bool:
+        return "OB" in self.flags
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCommitted:
+    """The store committed a batch (the sink forwards the outbox then)."""
+
+
+Handler = Callable[[Any], Awaitable[None] | None]
+
+
+class Subscription:
+    """One subscriber's queue. Iterate it, or give a handler and run ``run()`` as a task."""
+
+    def __init__(self, bus: Bus, name: str, kinds: tuple[type, ...] | None, maxsize: int,
+                 handler: Handler | None):
+        self.bus, self.name, self.kinds, self.maxsize = bus, name, kinds, maxsize
+        self.handler = handler
+        self.queue: deque[Any] = deque()
+        self.wake = asyncio.Event()
+        self.delivered = self.dropped = self.errors = 0
+
+    def offer(self, event: Any) -> None:
+        if self.kinds is not None and not isinstance(event, self.kinds):
+            return
+        if len(self.queue) >= self.maxsize:
+            self.queue.popleft()
+            self.dropped += 1
+            self.bus.overflowed(self)
+        self.queue.append(event)
+        self.wake.set()
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        queue = self.queue
+        while True:
+            while queue:
+                yield queue.popleft()
+            self.wake.clear()
+            await self.wake.wait()
+
+    async def run(self) -> None:
+        """Hand every event to the handler; one that raises is logged, counted, and the next
+        event is handed on as usual."""
+        assert self.handler is not None
+        handler, is_async = self.handler, inspect.iscoroutinefunction(self.handler)
+        async for event in self:
+            try:
+                result = handler(event)
+                if is_async:
+                    await result  # type: ignore[misc]
+                self.delivered += 1
+            except Exception:
+                self.errors += 1
+                self.bus.failed(self)
+                if self.errors in (1, 10, 100) or self.errors % 1000 == 0:
+                    log.exception("bus subscriber %s failed on %s (%d failures so far)",
+                                  self.name, type(event).__name__, self.errors)
+
+    def close(self) -> None:
+        self.bus.unsubscribe(self)
+
+
+class Bus:
+    """Publish/subscribe by event type, in the event loop's thread."""
+
+    def __init__(self) -> None:
+        self.subscriptions: list[Subscription] = []
+        self.published = 0
+        self.on_overflow: Callable[[Subscription], None] | None = None
+        self.on_error: Callable[[Subscription], None] | None = None
+
+    def subscribe(self, name: str, handler: Handler | None = None, *,
+                  kinds: tuple[type, ...] | None = None, maxsize: int = 10_000) -> Subscription:
+        """A new queue for ``name`` receiving events of ``kinds`` (all when None). With a
+        handler, the owner runs ``sub.run()`` as a (supervised) task."""
+        sub = Subscription(self, name, kinds, maxsize, handler)
+        self.subscriptions.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        if sub in self.subscriptions:
+            self.subscriptions.remove(sub)
+
+    def publish(self, event: Any) -> None:
+        self.published += 1
+        for sub in self.subscriptions:
+            sub.offer(event)
+
+    def overflowed(self, sub: Subscription) -> None:
+        if sub.dropped in (1, 100) or sub.dropped % 10_000 == 0:
+            log.error("bus subscriber %s cannot keep up: %d events dropped so far", sub.name,
+                      sub.dropped)
+        if self.on_overflow is not None:
+            self.on_overflow(sub)
+
+    def failed(self, sub: Subscription) -> None:
+        if self.on_error is not None:
+            self.on_error(sub)

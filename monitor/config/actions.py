@@ -1,0 +1,38 @@
+"""Actions (a command or an HTTP call) as configured, and the ``actions`` section."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from monitor.config.types import Duration, Strict
+
+
+class HttpAction(Strict):
+    url: str = Field(pattern=r"^https?://")
+    method: Literal["POST", "PUT", "GET"] = "POST"
+    body: dict[str, str] = Field(default_factory=dict)
+
+
+class Action(Strict):
+    """Exactly one of an argv (never a shell string) or an HTTP call, under a timeout."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    command: list[str] | None = Field(default=None, min_length=1,
+                                      description="argv; argv[0] must be in "
+                                                  "actions.allowed_commands")
+    http: HttpAction | None = None
+    timeout: Duration = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Action:
+        if (self.command is None) == (self.http is None):
+            raise ValueError("give exactly one of command or http")
+        return self
+
+
+class ActionsConfig(Strict):
+    allowed_commands: list[str] = Field(default_factory=list,
+                                        description="programs (absolute paths) actions may run")
+    dry_run: bool = Field(default=False, description="record what would run, run nothing")

@@ -1,0 +1,208 @@
+"""The core model: what polls and push sources find becomes state, alarms, history and events.
+
+A reading flows one way: poll (or push) -> state -> UPS model -> rules -> store -> bus.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+from drivers.base import PollResult
+from monitor.alarms import AlarmDef, escape
+from monitor.bus import DeviceEvent, Readings, UpsStatusChanged
+from monitor.config.model import DeviceClass, DeviceConfig, Severity, SiteConfig
+from monitor.context import Context
+from monitor.lineproto import line, tag_set
+from monitor.model import DeviceState, Quality, Reading
+from monitor.rules import RuleEngine
+from monitor.state import DeviceStatus
+from monitor.ups import UpsWatcher, parse_status
+
+log = logging.getLogger(__name__)
+
+MEASUREMENT = {"fire_panel": "fire_zone"}
+"""Measurement per device class where it differs from the class name (docs/storage.md)."""
+
+
+DEVICE_ALARMS = ("comm:", "protocol:", "operator:", "auth:")
+"""The alarms every device has."""
+
+
+class Core:
+    """Implements the poll task's sink and the push sources' feed."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.ups = UpsWatcher(self.event)
+        self.ups.on_status = lambda device, status: ctx.bus.publish(
+            UpsStatusChanged(device, status.flags, time.time()))
+        self.rules = RuleEngine([], ctx.alarms)
+        self.tags: dict[str, str] = {}
+        self.point_keys: dict[str, Callable[[], list[str]]] = {}
+        self.poll_now_fns: dict[str, Callable[[], None]] = {}
+        self.heard: dict[str, float] = {}
+
+    def apply(self, cfg: SiteConfig) -> None:
+        """Define the alarms of ``cfg``'s devices and rules (at start and on reload)."""
+        alarms = self.ctx.alarms
+        alarms.undefine([a for a in alarms.defs if a.startswith(DEVICE_ALARMS)])
+        alarms.undefine(self.rules.alarm_ids)
+        self.rules = RuleEngine(cfg.rules, alarms)
+        self.tags = {}
+        for dev in cfg.devices:
+            label = dev.label or dev.name
+            for kind, severity, text, latched in (
+                    ("comm", Severity.MAJOR, "通信中断", False),
+                    ("protocol", Severity.MINOR, "应答异常", False),
+                    ("operator", Severity.MAJOR, "需要人工处理", False),
+                    ("auth", Severity.MAJOR, "收到认证失败通知 (凭据错误的访问)", True)):
+                alarms.define(AlarmDef(f"{kind}:{dev.name}", severity, f"{label} {text}",
+                                       latched=latched))
+            self.tags[dev.name] = tag_set({"site": cfg.site.name, "area": dev.area,
+                                           "device": dev.name})
+            self.ctx.state.devices[dev.name] = DeviceStatus(dev.name)
+            if not dev.enabled:
+                self.ctx.state.devices[dev.name].state = DeviceState.DISABLED
+
+    # -- the poll task's sink -------------------------------------------------------------
+    def on_poll(self, device: DeviceConfig, result: PollResult, latency: float) -> None:
+        self._accept(device, result.readings, result.problems)
+        status = self.ctx.state.devices[device.name]
+        status.latency = latency
+        self.ctx.metrics.poll_latency.labels(device.name).observe(latency)
+        self.ctx.metrics.device_up.labels(device.name).set(1)
+
+    def _accept(self, device: DeviceConfig, readings: list[Reading],
+                problems: list[str]) -> None:
+        ctx = self.ctx
+        now = time.time()
+        if device.device_class is DeviceClass.UPS:
+            problems = problems + self.ups.on_readings(device.name, readings)
+        status = ctx.state.devices[device.name]
+        status.last_ok, status.failures, status.last_error = now, 0, None
+        if problems != status.problems:
+            if problems:
+                log.warning("%s: protocol error: %s", device.name, "; ".join(problems))
+            else:
+                log.info("%s: answers cleanly again", device.name)
+        status.problems = problems
+        status.state = DeviceState.PROTOCOL_ERROR if problems else DeviceState.ONLINE
+        ctx.alarms.set_condition(f"protocol:{device.name}", bool(problems),
+                                 "; ".join(problems) or None, now)
+        ctx.alarms.set_condition(f"operator:{device.name}", False, None, now)
+        ctx.state.update(readings)
+        self.rules.on_readings(readings)
+        self._store(device, readings, now, status)
+        ctx.bus.publish(Readings(device.name, tuple(readings)))
+
+    def _store(self, device: DeviceConfig, readings: list[Reading], now: float,
+               status: DeviceStatus) -> None:
+        """History and line protocol with the same timestamps: one line per reading time."""
+        cut = len(device.name) + 1
+        tags = self.tags[device.name]
+        measurement = MEASUREMENT.get(device.device_class.value, device.device_class.value)
+        by_ts: dict[float, list[tuple[str, object]]] = defaultdict(list)
+        for r in readings:
+            if r.quality is Quality.GOOD:
+                by_ts[r.ts].append((r.point[cut:], r.value))
+                if device.device_class is DeviceClass.UPS and r.point[cut:] == "ups.status" \
+                        and isinstance(r.value, str):  # numeric, to integrate time on battery
+                    by_ts[r.ts].append(("on_battery",
+                                        1.0 if parse_status(r.value).on_battery else 0.0))
+        lines = [line(measurement, tags, fields, ts) for ts, fields in by_ts.items()]
+        lines.append(line("device_status", tags + f",class={device.device_class.value}",
+                          (("online", 0.0 if status.state is DeviceState.UNAVAILABLE else 1.0),
+                           ("state", status.state.value)), now))
+        self.write(readings, [x for x in lines if x])
+        self.ctx.metrics.readings.inc(len(readings))
+
+    def write(self, readings: list[Reading], lines: list[str]) -> None:
+        """History always; line protocol to the outbox only when a sink will take it."""
+        body = "\n".join(lines).encode() if self.ctx.cfg.sink is not None and lines else None
+        self.ctx.store.add(readings, body, len(lines))
+
+    def on_failure(self, device: DeviceConfig, reason: str, unavailable: bool,
+                   operator: bool = False) -> None:
+        ctx = self.ctx
+        status = ctx.state.devices[device.name]
+        if operator:
+            ctx.alarms.set_condition(f"operator:{device.name}", True, reason, None,
+                                     f"{device.label or device.name} 需要人工处理: {reason}")
+        status.failures += 1
+        status.last_error = reason
+        ctx.metrics.poll_failures.labels(device.name).inc()
+        now = time.time()
+        keys = self.point_keys[device.name]()
+        if not unavailable:
+            ctx.state.mark(device.name, keys, Quality.STALE, now)
+            return
+        if status.state is DeviceState.UNAVAILABLE:
+            return
+        status.state = DeviceState.UNAVAILABLE
+        ctx.metrics.device_up.labels(device.name).set(0)
+        readings = ctx.state.mark(device.name, keys, Quality.COMM_LOST, now)
+        self._store(device, readings, now, status)
+        comm = f"comm:{device.name}"
+        if not ctx.alarms.is_active(comm):  # already lost before a restart: no second COMMBAD
+            self.event(device.name, "COMMBAD", reason)
+        ctx.alarms.set_condition(comm, True, reason, now,
+                                 f"{device.label or device.name} 通信中断: {reason}")
+        if device.device_class is DeviceClass.UPS:
+            self.ups.on_comm(device.name, False, now)
+
+    def on_recovered(self, device: DeviceConfig) -> None:
+        self.ctx.alarms.set_condition(f"comm:{device.name}", False)
+        self.event(device.name, "COMMOK", "通信恢复")
+        self.ups.on_comm(device.name, True, time.time())
+
+    # -- the push sources' feed -----------------------------------------------------------
+    def readings(self, device: str, readings: list[Reading]) -> None:
+        dev = self.ctx.cfg.device(device)
+        if dev is not None and dev.enabled:
+            self._accept(dev, readings, [])
+
+    def event(self, device: str, kind: str, message: str) -> None:
+        """Something happened at a device: logged, and onto the bus (the recorder stores
+        it). ``AUTH_FAILURE`` also raises that device's ``auth:`` alarm until acknowledged."""
+        if kind not in ("COMMBAD", "COMMOK"):  # the poll task logs those already
+            log.warning("%s: %s (%s)", device, kind, escape(message))
+        if kind == "AUTH_FAILURE" and f"auth:{device}" in self.ctx.alarms.defs:
+            dev = self.ctx.cfg.device(device)
+            label = dev.label or device if dev else device
+            self.ctx.alarms.set_condition(f"auth:{device}", True, message, None,
+                                          f"{label} 收到认证失败通知: {message}")
+        self.ctx.bus.publish(DeviceEvent(device, kind, message, time.time()))
+
+    def announce(self, device: str, event: str) -> None:
+        self.ups.announced(device, event)
+
+    def poll_now(self, device: str) -> bool:
+        fn = self.poll_now_fns.get(device)
+        if fn is not None:
+            fn()
+        return fn is not None
+
+    def alive(self, source: str, ok: bool = True, reason: str = "") -> None:
+        alarm_id = f"push:{source}"
+        if alarm_id not in self.ctx.alarms.defs:
+            self.ctx.alarms.define(AlarmDef(alarm_id, Severity.MAJOR, f"数据源 {source} 中断"))
+        if ok:
+            self.heard[source] = time.monotonic()
+        else:
+            self.heard.pop(source, None)
+        self.ctx.alarms.set_condition(alarm_id, not ok, reason or None, None,
+                                      f"数据源 {source} 中断: {reason}" if reason else None)
+
+    def tick(self, now: float, expected: dict[str, float]) -> None:
+        """Time-driven judgements: stale rules, NOCOMM, push sources not heard from."""
+        self.rules.tick(now)
+        self.ups.tick(now, self.ctx.cfg.power.nocomm_after)
+        mono = time.monotonic()
+        for source, period in expected.items():
+            last = self.heard.get(source)
+            if last is not None and mono - last > period:
+                self.heard.pop(source)
+                self.alive(source, False, f"超过 {period:g} 秒没有消息")

@@ -1,0 +1,45 @@
+"""The recorder: a bus subscriber that keeps device events and alarm transitions (events
+table, and ``event`` and ``alarm`` lines for InfluxDB)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from monitor.bus import AlarmEvent, DeviceEvent
+from monitor.context import Context
+from monitor.lineproto import line, tag_set
+from monitor.model import Reading
+
+
+class Recorder:
+    def __init__(self, ctx: Context, write: Callable[[list[Reading], list[str]], None],
+                 tags: Callable[[str], str]):
+        self.ctx, self.write, self.tags = ctx, write, tags
+        self.subscription = ctx.bus.subscribe("recorder", self.on_event,
+                                              kinds=(DeviceEvent, AlarmEvent), maxsize=100_000)
+
+    def on_event(self, event: DeviceEvent | AlarmEvent) -> None:
+        if isinstance(event, DeviceEvent):
+            self._device_event(event)
+        else:
+            self._alarm_event(event)
+
+    def _device_event(self, e: DeviceEvent) -> None:
+        tags = self.tags(e.device) or tag_set({"site": self.ctx.cfg.site.name,
+                                                "device": e.device})
+        text = line("event", tags + tag_set({"kind": e.kind}), (("message", e.message),), e.ts)
+        assert text is not None
+        self.write([], [text])
+        self.ctx.store.submit(lambda c: c.execute(
+            "INSERT INTO events (ts, device, kind, detail) VALUES (?, ?, ?, ?)",
+            (e.ts, e.device, e.kind, e.message)))
+
+    def _alarm_event(self, e: AlarmEvent) -> None:
+        tags = tag_set({"site": self.ctx.cfg.site.name, "alarm": e.alarm,
+                        "severity": e.severity})
+        text = line("alarm", tags, (("active", 1.0 if e.active else 0.0),
+                                    ("acked", 1.0 if e.acked else 0.0),
+                                    ("state", e.state), ("action", e.action),
+                                    ("message", e.message)), e.ts)
+        assert text is not None
+        self.write([], [text])

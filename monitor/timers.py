@@ -1,0 +1,135 @@
+"""Durable timers: every wait of the daemon in one table, re-armed at start.
+
+A timer is ``KIND:NAME`` with a due time (wall clock, seconds). Parts register a handler for
+their kind (``alarm``, ``shelve``, ``shutdown``, ...). Once armed, a timer runs on the event
+loop's monotonic clock, so a wall-clock jump neither fires it early nor holds it back. A timer
+whose due time passed while the daemon was down fires once at start, and the log says how late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+
+from monitor.store import Store
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str], None]
+"""Called with the timer's NAME when it fires."""
+
+
+class Timers:
+    def __init__(self, store: Store):
+        self.store = store
+        self.handlers: dict[str, Handler] = {}
+        self.due: dict[str, float] = {}
+        self._handles: dict[str, asyncio.TimerHandle] = {}
+        self._started = False
+        self.fired = 0
+        self.lateness: list[float] = []
+        """Seconds late of the last fired timers (bounded; for /metrics and the bench)."""
+
+    def on(self, kind: str, handler: Handler) -> None:
+        """Handle timers of ``kind``; register before ``start``."""
+        self.handlers[kind] = handler
+
+    async def load(self) -> None:
+        """Read every stored timer (armed by ``start``, once the handlers are registered)."""
+        rows = await self.store.read(lambda c: c.execute("SELECT key, due FROM timers")
+                                     .fetchall())
+        self.due.update((key, due) for key, due in rows)
+
+    def start(self) -> None:
+        """Arm every loaded timer; those already due fire now, once."""
+        self._started = True
+        now = time.time()
+        late = sorted((due, key) for key, due in self.due.items() if due <= now)
+        for key, due in list(self.due.items()):
+            if due > now:
+                self._schedule(key, due)
+        for n, (due, key) in enumerate(late):
+            if n < 20:
+                log.warning("timer %s was due %s ago, while the daemon was down: firing it now",
+                            key, _ago(now - due))
+            elif n == 20:
+                log.warning("%d more timers were due while the daemon was down: firing them now",
+                            len(late) - 20)
+            asyncio.get_running_loop().call_soon(self._fire, key)
+
+    def arm(self, kind: str, name: str, due: float) -> None:
+        """(Re)arm ``kind:name`` for wall-clock time ``due`` and store it."""
+        key = f"{kind}:{name}"
+        self.due[key] = due
+        self.store.submit(lambda c: c.execute("INSERT OR REPLACE INTO timers VALUES (?, ?)",
+                                              (key, due)))
+        if self._started:
+            self._schedule(key, due)
+
+    def cancel(self, kind: str, name: str) -> bool:
+        """Forget ``kind:name``; True when it was armed."""
+        key = f"{kind}:{name}"
+        handle = self._handles.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+        if self.due.pop(key, None) is None:
+            return False
+        self.store.submit(lambda c: c.execute("DELETE FROM timers WHERE key = ?", (key,)))
+        return True
+
+    def get(self, kind: str, name: str) -> float | None:
+        return self.due.get(f"{kind}:{name}")
+
+    def pending(self, kind: str) -> dict[str, float]:
+        """NAME -> due of the armed timers of ``kind``."""
+        prefix = f"{kind}:"
+        return {k[len(prefix):]: d for k, d in self.due.items() if k.startswith(prefix)}
+
+    def persist_all(self, conn: sqlite3.Connection) -> None:
+        """Writer op: write every armed timer again (into a database made anew)."""
+        conn.executemany("INSERT OR REPLACE INTO timers VALUES (?, ?)", list(self.due.items()))
+
+    def stop(self) -> None:
+        for handle in self._handles.values():
+            handle.cancel()
+        self._handles.clear()
+        self._started = False
+
+    def _schedule(self, key: str, due: float) -> None:
+        old = self._handles.pop(key, None)
+        if old is not None:
+            old.cancel()
+        loop = asyncio.get_running_loop()
+        self._handles[key] = loop.call_at(loop.time() + max(0.0, due - time.time()),
+                                          self._fire, key)
+
+    def _fire(self, key: str) -> None:
+        self._handles.pop(key, None)
+        due = self.due.pop(key, None)
+        if due is None:
+            return  # cancelled meanwhile
+        self.store.submit(lambda c: c.execute("DELETE FROM timers WHERE key = ?", (key,)))
+        self.fired += 1
+        self.lateness.append(time.time() - due)
+        if len(self.lateness) > 20_000:
+            del self.lateness[:10_000]
+        kind, _, name = key.partition(":")
+        handler = self.handlers.get(kind)
+        if handler is None:
+            log.error("timer %s fired but nothing handles timers of kind %r", key, kind)
+            return
+        try:
+            handler(name)
+        except Exception:
+            log.exception("timer %s: its handler failed", key)
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

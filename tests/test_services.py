@@ -1,0 +1,306 @@
+"""The services every part attaches to: the bus, durable timers, the supervisor, the action
+runner, push sources and the executor-backed driver base."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from drivers.base import Driver, ExecutorDriver, Feed, PollResult, PushSource, register
+from monitor.actions import ActionRunner
+from monitor.bus import Bus, DeviceEvent
+from monitor.config.actions import Action
+from monitor.model import Reading
+from monitor.store import Store
+from monitor.supervisor import Supervisor
+from monitor.timers import Timers
+from tests.conftest import config
+from tests.servers.http_receiver import Receiver
+from tests.util import eventually, recorded
+
+# -- bus ---------------------------------------------------------------------------------
+
+
+async def test_a_slow_subscriber_delays_nobody_and_loses_nothing() -> None:
+    bus = Bus()
+    slow_seen: list[int] = []
+    fast_seen: list[int] = []
+
+    async def slow(event: DeviceEvent) -> None:
+        await asyncio.sleep(0.05)
+        slow_seen.append(int(event.message))
+    tasks = [asyncio.create_task(bus.subscribe("slow", slow).run()),
+             asyncio.create_task(bus.subscribe("fast", lambda e: fast_seen.append(
+                 int(e.message))).run())]
+    started = time.monotonic()
+    for n in range(20):
+        bus.publish(DeviceEvent("d", "X", str(n), 0.0))
+    assert time.monotonic() - started < 0.05          # publishing never waits
+    await eventually(lambda: len(fast_seen) == 20, 1)
+    assert len(slow_seen) < 5                          # the slow one is still at it
+    await eventually(lambda: slow_seen == list(range(20)), 5)
+    for t in tasks:
+        t.cancel()
+
+
+async def test_a_failing_subscriber_is_counted_and_keeps_receiving(
+        caplog: pytest.LogCaptureFixture) -> None:
+    bus = Bus()
+    failures: list[str] = []
+    bus.on_error = lambda sub: failures.append(sub.name)
+    seen: list[str] = []
+
+    def picky(event: DeviceEvent) -> None:
+        if event.kind == "BAD":
+            raise ValueError("cannot handle this")
+        seen.append(event.kind)
+    sub = bus.subscribe("picky", picky)
+    task = asyncio.create_task(sub.run())
+    for kind in ("A", "BAD", "B"):
+        bus.publish(DeviceEvent("d", kind, "", 0.0))
+    await eventually(lambda: seen == ["A", "B"], 2)
+    assert sub.errors == 1 and failures == ["picky"]
+    assert "bus subscriber picky failed on DeviceEvent" in caplog.text
+    task.cancel()
+
+
+async def test_a_full_queue_drops_its_oldest_and_says_so() -> None:
+    bus = Bus()
+    overflows: list[int] = []
+    bus.on_overflow = lambda sub: overflows.append(sub.dropped)
+    sub = bus.subscribe("tiny", kinds=(DeviceEvent,), maxsize=3)
+    bus.publish("not a device event")                  # other kinds never reach it
+    for n in range(5):
+        bus.publish(DeviceEvent("d", "X", str(n), 0.0))
+    assert [e.message for e in sub.queue] == ["2", "3", "4"]
+    assert overflows == [1, 2]
+
+
+# -- durable timers ----------------------------------------------------------------------
+
+
+async def test_timers_are_rearmed_and_overdue_ones_fire_once_at_start(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = Store(tmp_path, 0.02)
+    timers = Timers(store)
+    timers.start()
+    now = time.time()
+    timers.arm("test", "soon", now + 0.3)
+    timers.arm("test", "later", now + 60)
+    timers.arm("test", "gone", now + 0.2)
+    timers.cancel("test", "gone")
+    await store.call(lambda c: None)
+    timers.stop()
+    store.close()
+    await asyncio.sleep(0.5)                           # "soon" is due while we are down
+    store = Store(tmp_path, 0.02)
+    timers = Timers(store)
+    fired: list[tuple[str, float]] = []
+    timers.on("test", lambda name: fired.append((name, time.time())))
+    await timers.load()
+    started = time.time()
+    timers.start()
+    await eventually(lambda: len(fired) == 1, 1)
+    assert fired[0][0] == "soon" and fired[0][1] - started < 0.1
+    assert "timer test:soon was due" in caplog.text and "ago, while the daemon was down" \
+        in caplog.text
+    assert timers.pending("test") == {"later": pytest.approx(now + 60)}
+    await asyncio.sleep(0.2)
+    assert len(fired) == 1                             # once
+    rows = await store.call(lambda c: c.execute("SELECT key FROM timers").fetchall())
+    assert rows == [("test:later",)]
+    timers.stop()
+    store.close()
+
+
+async def test_a_timer_fires_on_the_monotonic_clock(store: Store,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    timers = Timers(store)
+    fired: list[str] = []
+    timers.on("t", fired.append)
+    timers.start()
+    timers.arm("t", "x", time.time() + 0.3)
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 3600)   # the wall clock jumps ahead 1 h
+    await asyncio.sleep(0.1)
+    assert fired == []                                 # not early
+    await eventually(lambda: fired == ["x"], 1)
+    timers.stop()
+
+
+# -- supervisor --------------------------------------------------------------------------
+
+
+async def test_a_dead_task_is_restarted_and_reported() -> None:
+    faults: list[tuple[str, str | None]] = []
+    sup = Supervisor(lambda name, why: faults.append((name, why)), backoff=0.05,
+                     stable_after=0.3)
+    runs: list[int] = []
+
+    async def flaky() -> None:
+        runs.append(1)
+        if len(runs) < 3:
+            raise RuntimeError("boom")
+        await asyncio.sleep(3600)
+    sup.spawn("flaky", flaky)
+    await eventually(lambda: len(runs) == 3, 2)
+    assert faults == [("flaky", "RuntimeError: boom")] * 2
+    await eventually(lambda: faults[-1] == ("flaky", None), 2)   # runs again: recovered
+    await sup.stop()
+    assert sup.tasks == {}
+
+
+# -- action runner -----------------------------------------------------------------------
+
+
+async def runner(dry_run: bool = False) -> tuple[ActionRunner, list[DeviceEvent]]:
+    bus = Bus()
+    events: list[DeviceEvent] = []
+    asyncio.create_task(bus.subscribe("test", events.append).run())  # noqa: RUF006
+    return ActionRunner(bus, lambda: [sys.executable, "/bin/sleep"], lambda: dry_run), events
+
+
+def action(**kw: Any) -> Action:
+    return Action.model_validate({"name": "a1", **kw})
+
+
+async def test_commands_run_as_argv_and_every_attempt_is_recorded(tmp_path: Path) -> None:
+    run, events = await runner()
+    marker = tmp_path / "x; rm -rf /"
+    result = await run.run(action(command=[sys.executable, "-c",
+                                           "import sys; open(sys.argv[1], 'w').write('ok')",
+                                           str(marker)]),
+                           subject="ups1", kind="SHUTDOWN", why="test")
+    # the argument was never a shell word
+    assert result.ok and await asyncio.to_thread(marker.read_text) == "ok"
+    refused = await run.run(action(command=["/bin/rm", "-rf", str(tmp_path)]),
+                            subject="ups1", kind="SHUTDOWN", why="test")
+    assert not refused.ok and await asyncio.to_thread(tmp_path.exists)
+    assert "refused: /bin/rm is not in actions.allowed_commands" in refused.detail
+    slow = await run.run(action(command=["/bin/sleep", "10"], timeout=0.2),
+                         subject="ups1", kind="SHUTDOWN", why="test")
+    assert not slow.ok and slow.detail == "timed out after 0.2 s" and slow.duration < 2
+    await eventually(lambda: len(events) == 3, 2)
+    assert [e.message.split(": ")[0] for e in events] == ["a1 (test)"] * 3
+    assert events[0].message == "a1 (test): exit 0" and events[0].kind == "SHUTDOWN"
+
+
+async def test_http_actions_and_dry_run() -> None:
+    receiver = Receiver().start()
+    try:
+        run, _ = await runner()
+        call = action(http={"url": f"{receiver.url}/off", "body": {"host": "pc1"}})
+        result = await run.run(call, subject="ups1", kind="SHUTDOWN", why="drill")
+        assert result.ok and result.detail == "HTTP 204"
+        assert receiver.requests[0].body == b'{"host":"pc1"}'
+        dry = await run.run(call, subject="ups1", kind="SHUTDOWN", why="drill", dry_run=True)
+        assert dry.ok and dry.dry_run and len(receiver.requests) == 1
+        assert dry.detail == f"dry run, nothing run: would POST {receiver.url}/off"
+        drill_runner, _ = await runner(dry_run=True)   # actions.dry_run: nothing runs at all
+        await drill_runner.run(call, subject="ups1", kind="SHUTDOWN", why="drill")
+        assert len(receiver.requests) == 1
+    finally:
+        receiver.stop()
+
+
+# -- push sources and blocking drivers -----------------------------------------------------
+
+
+class Heartbeat(PushSource):
+    """A push source for the test: hands on what the test tells it to."""
+
+    name = "gateway"
+    expected_period = 0.5
+
+    async def start(self, feed: Feed) -> None:
+        self.feed = feed
+
+    async def stop(self) -> None:
+        pass
+
+
+class PushedSpec(BaseModel):
+    connection: dict[str, Any] = {}
+    points: list[dict[str, Any]] = []
+
+
+class Pushed(Driver):
+    """A device whose values only ever arrive pushed (its poll reads nothing)."""
+
+    type_name = "pushed"
+    spec_model = PushedSpec
+
+    def point_keys(self) -> list[str]:
+        return ["temperature"]
+
+    async def poll(self) -> PollResult:
+        return PollResult([])
+
+
+class Sleepy(ExecutorDriver):
+    """Blocks its thread for 0.3 s per read, like an OpenCV frame check."""
+
+    type_name = "sleepy"
+    spec_model = PushedSpec
+
+    def point_keys(self) -> list[str]:
+        return ["temperature"]
+
+    def read(self) -> PollResult:
+        time.sleep(0.3)
+        return PollResult([Reading(f"{self.device.name}.temperature", 21.0, time.time())])
+
+
+register(Pushed)
+register(Sleepy)
+
+
+async def test_a_push_source_feeds_the_core_and_goes_stale(tmp_path: Path,
+                                                           daemon_factory: Any) -> None:
+    daemon = await daemon_factory(config(tmp_path, [{
+        "name": "gw_env", "area": "machine_room", "class": "environment", "type": "pushed",
+        "interval": 3600, "timeout": 1, "points": [{"key": "temperature"}]}],
+        [{"name": "hot", "point": "gw_env.temperature", "kind": "threshold", "high": 27}]))
+    source = Heartbeat()
+    daemon.sources[source.name] = source
+    await source.start(daemon.core)
+    source.feed.alive("gateway")
+    source.feed.readings("gw_env", [Reading("gw_env.temperature", 30.5, time.time())])
+    assert daemon.state.latest["gw_env.temperature"].value == 30.5
+    assert daemon.alarms.is_active("hot.high")            # judged like a polled value
+    await recorded(daemon)
+    rows = await daemon.store.read(lambda c: c.execute(
+        "SELECT value FROM history WHERE point = 'gw_env.temperature'").fetchall())
+    assert rows == [(30.5,)]
+    await eventually(lambda: daemon.alarms.is_active("push:gateway"), 3)  # silent too long
+    assert "超过 0.5 秒没有消息" in daemon.alarms.alarms["push:gateway"].message
+    source.feed.alive("gateway")
+    assert not daemon.alarms.is_active("push:gateway")
+    source.feed.alive("gateway", ok=False, reason="last will: gateway offline")
+    assert "last will: gateway offline" in daemon.alarms.alarms["push:gateway"].message
+
+
+async def test_blocking_reads_run_off_the_event_loop() -> None:
+    devices = [type("Device", (), {"name": f"cam{i}", "spec": None})() for i in range(4)]
+    drivers = [Sleepy(d) for d in devices]  # type: ignore[arg-type]
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+    tick = asyncio.create_task(ticker())
+    started = time.monotonic()
+    results = await asyncio.gather(*(d.poll() for d in drivers))
+    took = time.monotonic() - started
+    tick.cancel()
+    assert [r.readings[0].value for r in results] == [21.0] * 4
+    assert took < 0.6              # four 0.3 s reads side by side in the pool
+    assert ticks > 15              # and the loop kept running meanwhile
