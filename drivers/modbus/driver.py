@@ -13,9 +13,10 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 
 from drivers.base import CommError, Driver, Issue, PollResult, ProtocolError, register
 from drivers.modbus.decode import DecodeError, decode_block
+from drivers.modbus.device import ModbusSpec
 from drivers.modbus.plan import Block, plan_blocks
 from drivers.modbus.profile import STATUS_KEY, WORD_KEY
-from drivers.modbus.spec import ModbusConnection, ModbusSpec, Table
+from drivers.modbus.spec import ModbusConnection, Table
 from monitor.model import Quality, Reading
 
 if TYPE_CHECKING:

@@ -1,0 +1,69 @@
+"""The architecture's one-way rule: no import circles among Vigil's modules, and nothing
+outside the daemon's own wiring imports the daemon."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WIRING = {"monitor.daemon", "monitor.service", "monitor.demo.run", "monitor.cli"}
+
+
+def _module(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path, known: set[str]) -> set[str]:
+    """Modules imported at run time (imports under ``if TYPE_CHECKING:`` do not count)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip.update(id(n) for n in ast.walk(node))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        found.update(n for n in names if n in known)
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    files = [p for d in ("monitor", "drivers") for p in (ROOT / d).rglob("*.py")]
+    known = {_module(p) for p in files}
+    return {_module(p): _imports(p, known) - {_module(p)} for p in files}
+
+
+def test_no_import_circles() -> None:
+    g = graph()
+    cycles: list[list[str]] = []
+
+    def visit(node: str, path: list[str], done: set[str]) -> None:
+        for nxt in sorted(g.get(node, ())):
+            if nxt in path:
+                cycles.append([*path[path.index(nxt):], nxt])
+            elif nxt not in done:
+                visit(nxt, [*path, nxt], done)
+        done.add(node)
+    done: set[str] = set()
+    for start in sorted(g):
+        if start not in done:
+            visit(start, [start], done)
+    # a package importing its own submodules (``drivers.snmp`` -> ``drivers.snmp.driver``)
+    # is how packages expose them, not a circle
+    real = [c for c in cycles if not any(b.startswith(a + ".") for a, b in zip(c, c[1:]))]
+    assert real == [], "import circles: " + "; ".join(" -> ".join(c) for c in real)
+
+
+def test_only_the_wiring_takes_the_daemon() -> None:
+    users = sorted(m for m, deps in graph().items() if "monitor.daemon" in deps)
+    assert set(users) <= WIRING, users
