@@ -138,6 +138,8 @@ class Store:
         self._forgotten = [0, 0, 0]
         """Outbox bytes, lines and dropped lines the open transaction removes."""
         self._checked = time.monotonic()
+        self.file_check_interval = 10.0
+        """Seconds between checks that the database file is still there."""
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
 
@@ -205,9 +207,9 @@ class Store:
             self.on_recreated()
 
     def _check_file(self) -> None:
-        """Writer, every 10 s: a database file deleted or replaced under us is noticed."""
+        """Writer: a database file deleted or replaced under us is noticed."""
         now = time.monotonic()
-        if now - self._checked < 10:
+        if now - self._checked < self.file_check_interval:
             return
         self._checked = now
         try:
@@ -243,6 +245,8 @@ class Store:
         if message is None:
             if self.faults.pop(kind, None) is None:
                 return
+        elif self.faults.get(kind) == message:
+            return
         else:
             self.faults[kind] = message
         if self.on_fault is not None:
@@ -367,6 +371,8 @@ class Store:
         db.execute("SAVEPOINT op")
         try:
             res = fn(db)
+            if isinstance(res, sqlite3.Cursor):  # an open statement would block the release
+                res = res.fetchall()
         except sqlite3.Error as err:
             if is_storage_fault(err):
                 raise

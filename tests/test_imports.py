@@ -4,6 +4,7 @@ outside the daemon's own wiring imports the daemon."""
 from __future__ import annotations
 
 import ast
+import itertools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +61,7 @@ def test_no_import_circles() -> None:
             visit(start, [start], done)
     # a package importing its own submodules (``drivers.snmp`` -> ``drivers.snmp.driver``)
     # is how packages expose them, not a circle
-    real = [c for c in cycles if not any(b.startswith(a + ".") for a, b in zip(c, c[1:]))]
+    real = [c for c in cycles if not any(b.startswith(a + ".") for a, b in itertools.pairwise(c))]
     assert real == [], "import circles: " + "; ".join(" -> ".join(c) for c in real)
 
 

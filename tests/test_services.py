@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from drivers.base import Driver, ExecutorDriver, Feed, PollResult, PushSource, register
+from drivers.base import (
+    REGISTRY,
+    Driver,
+    ExecutorDriver,
+    Feed,
+    PollResult,
+    PushSource,
+    driver_class,
+)
 from monitor.actions import ActionRunner
 from monitor.bus import Bus, DeviceEvent
 from monitor.config.actions import Action
@@ -257,10 +265,14 @@ class Sleepy(ExecutorDriver):
         return PollResult([Reading(f"{self.device.name}.temperature", 21.0, time.time())])
 
 
-register(Pushed)
-register(Sleepy)
+@pytest.fixture
+def pushed_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test's driver type, registered for this test only."""
+    driver_class("")  # the built-in ones first
+    monkeypatch.setitem(REGISTRY, Pushed.type_name, Pushed)
 
 
+@pytest.mark.usefixtures("pushed_driver")
 async def test_a_push_source_feeds_the_core_and_goes_stale(tmp_path: Path,
                                                            daemon_factory: Any) -> None:
     daemon = await daemon_factory(config(tmp_path, [{

@@ -1,0 +1,268 @@
+"""Store faults, tested for real: a full disk (a small tmpfs), corrupt database files at start
+and while running, a database deleted under the daemon, a bad operation, and permissions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from monitor.alarms import AlarmState
+from monitor.api.app import create_app
+from monitor.daemon import Daemon
+from monitor.health import health
+from monitor.model import Reading
+from monitor.store import Store
+from tests import peers
+from tests.conftest import config, modbus_device
+from tests.util import eventually, recorded
+
+TOKEN = "store-faults-token-0123"
+TEMP = {"key": "temperature", "table": "holding", "address": 44, "data_type": "int16",
+        "scale": 0.1}
+
+
+@pytest.fixture
+def disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 MiB tmpfs: a disk the test can fill."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def fill(disk: Path) -> Path:
+    """Fill the disk to the last byte; the file to delete to free it."""
+    filler = disk / "filler"
+    with contextlib.suppress(OSError), open(filler, "wb") as f:
+        while True:
+            f.write(b"\0" * 65536)
+            f.flush()
+    return filler
+
+
+def client(daemon: Daemon) -> httpx.AsyncClient:
+    app = create_app(daemon.ctx, daemon, SecretStr(TOKEN))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://vigil",
+                             headers={"Authorization": f"Bearer {TOKEN}"})
+
+
+async def test_full_disk_is_an_alarm_and_nothing_is_lost(disk: Path, modbus_peer: Path,
+                                                         daemon_factory: Any) -> None:
+    peers.set_modbus_state(modbus_peer, hr={44: 215})
+    cfg = config(disk, [modbus_device("env", peers.MODBUS_PORT, [TEMP], interval=0.1,
+                                      timeout=0.08)],
+                 [{"name": "hot", "point": "env.temperature", "kind": "threshold", "high": 27}],
+                 data_dir=str(disk / "data"))
+    daemon = await daemon_factory(cfg)
+    api = client(daemon)
+    await eventually(lambda: "env.temperature" in daemon.state.latest)
+    filler = fill(disk)
+    full_at = time.time()
+    await eventually(lambda: daemon.alarms.is_active("store:write_failed"), 5)
+    alarm = daemon.alarms.alarms["store:write_failed"]
+    assert alarm.severity == "critical" and "database or disk is full" in alarm.message
+    body = (await api.get("/health")).json()
+    assert body["status"] == "degraded"
+    assert any(r.startswith("store:write_failed") for r in body["reasons"])
+    # polling, rules and alarms go on
+    peers.set_modbus_state(modbus_peer, hr={44: 301})
+    await eventually(lambda: daemon.alarms.is_active("hot.high"), 5)
+    assert daemon.state.latest["env.temperature"].ts > full_at
+    # an operator's write that cannot be committed is refused, and not half-done
+    resp = await api.post("/api/v1/alarms/hot.high/acknowledge", json={"who": "张三"})
+    assert resp.status_code == 503 and "cannot commit" in resp.json()["detail"]
+    assert daemon.alarms.alarms["hot.high"].state() is AlarmState.ACTIVE_UNACKNOWLEDGED
+    filler.unlink()
+    await eventually(lambda: not daemon.alarms.is_active("store:write_failed"), 15)
+    assert (await api.get("/health")).json()["status"] == "ok"
+    resp = await api.post("/api/v1/alarms/hot.high/acknowledge", json={"who": "张三"})
+    assert resp.status_code == 200 and resp.json()["acked_by"] == "张三"
+    await recorded(daemon)
+    kept = await daemon.store.read(lambda c: c.execute(
+        "SELECT COUNT(*) FROM history WHERE point = 'env.temperature' AND ts > ? AND ts < ?",
+        (full_at + 1, full_at + 3)).fetchone()[0])
+    assert kept >= 10                  # what was read while the disk was full was kept
+    await api.aclose()
+    peers.set_modbus_state(modbus_peer, hr={44: 215})
+
+
+async def test_stopping_on_a_full_disk_says_what_is_lost(disk: Path, modbus_peer: Path,
+                                                         caplog: pytest.LogCaptureFixture
+                                                         ) -> None:
+    cfg = config(disk, [modbus_device("env", peers.MODBUS_PORT, [TEMP], interval=0.1,
+                                      timeout=0.08)], data_dir=str(disk / "data"))
+    daemon = Daemon(cfg)
+    await daemon.start()
+    await eventually(lambda: "env.temperature" in daemon.state.latest)
+    fill(disk)
+    await eventually(lambda: daemon.alarms.is_active("store:write_failed"), 5)
+    await daemon.stop()
+    assert "queued items could NOT be committed" in caplog.text
+    assert "everything queued is committed" not in caplog.text
+
+
+async def test_memory_is_bounded_while_the_disk_refuses(disk: Path) -> None:
+    store = Store(disk / "data", 0.05, max_pending=1000)
+    faults: dict[str, str | None] = {}
+    store.on_fault = faults.__setitem__
+    filler = fill(disk)
+    store.add([Reading("env.blob", "x" * 4096, time.time()) for _ in range(500)], None, 0)
+    await eventually(lambda: faults.get("write_failed") is not None, 5)
+    for n in range(3000):
+        store.add([Reading("env.t", float(n), time.time())], None, 0)
+    await eventually(lambda: "dropped" in faults, 5)
+    assert store.dropped_pending > 0 and len(store._readings) <= 1000
+    filler.unlink()
+    await eventually(lambda: faults.get("write_failed", "x") is None, 10)
+    rows = await store.read(lambda c: c.execute("SELECT MAX(value) FROM history").fetchone())
+    assert rows == (2999.0,)           # the newest are kept, the oldest went
+    store.close()
+
+
+async def test_one_bad_operation_is_dropped_not_the_batch(store: Store,
+                                                          caplog: pytest.LogCaptureFixture
+                                                          ) -> None:
+    store.submit(lambda c: c.execute("INSERT INTO no_such_table VALUES (1)"))
+    store.add([Reading("env.t", 1.0, time.time())], None, 0)
+    store.submit(lambda c: c.execute("INSERT INTO events (ts, device, kind) VALUES (1, 'a', 'X')"))
+    await store.call(lambda c: None)
+    counts = await store.read(lambda c: (c.execute("SELECT COUNT(*) FROM history").fetchone(),
+                                         c.execute("SELECT COUNT(*) FROM events").fetchone()))
+    assert counts == ((1,), (1,))
+    assert "dropped an operation that failed by itself: no such table: no_such_table" \
+        in caplog.text
+
+
+def _snapshot(db: Path) -> dict[str, bytes]:
+    return {s: Path(f"{db}{s}").read_bytes() for s in ("", "-wal", "-shm")
+            if Path(f"{db}{s}").exists()}
+
+
+def _leave_damaged(db: Path, snapshot: dict[str, bytes], damage: str) -> None:
+    """The files as a SIGKILL leaves them (WAL and shm behind), with one of them damaged."""
+    for suffix, content in snapshot.items():
+        Path(f"{db}{suffix}").write_bytes(content)
+    target = Path({"wal": f"{db}-wal", "shm": f"{db}-shm", "header": str(db)}[damage])
+    if target.exists():
+        _corrupt(target, 0, 100)
+    else:
+        target.write_bytes(os.urandom(4096))
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def _corrupt(path: Path, offset: int, size: int) -> None:
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(os.urandom(size))
+
+
+async def test_a_corrupt_database_at_start_is_set_aside(tmp_path: Path, modbus_peer: Path,
+                                                        daemon_factory: Any) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "vigil.db").write_bytes(os.urandom(64 * 1024))
+    cfg = config(tmp_path, [modbus_device("env", peers.MODBUS_PORT, [TEMP], interval=0.2,
+                                          timeout=0.1)])
+    daemon = await daemon_factory(cfg)
+    aside = [p.name for p in data.iterdir() if p.name.startswith("vigil.db.corrupt-")]
+    assert len(aside) == 1
+    alarm = daemon.alarms.alarms["store:recreated"]
+    assert alarm.state() is AlarmState.ACTIVE_UNACKNOWLEDGED and alarm.severity == "critical"
+    assert aside[0] in alarm.message
+    assert health(daemon.alarms)["status"] == "degraded"
+    await eventually(lambda: "env.temperature" in daemon.state.latest)
+    await daemon.alarms.acknowledge("store:recreated", "张三", "已备份旧文件")
+    assert health(daemon.alarms)["status"] == "ok"
+
+
+@pytest.mark.parametrize("damage", ["wal", "shm", "header"])
+async def test_corrupt_files_of_a_stopped_daemon_never_stop_the_next_start(
+        tmp_path: Path, damage: str) -> None:
+    cfg = config(tmp_path, [])
+    first = Daemon(cfg)
+    await first.start()
+    for n in range(500):
+        first.store.add([Reading("env.t", float(n), time.time())], None, 0)
+    await first.store.call(lambda c: c.execute("PRAGMA wal_autocheckpoint=0"))
+    db = Path(cfg.data_dir) / "vigil.db"
+    snapshot = _snapshot(db)
+    await first.stop()
+    _leave_damaged(db, snapshot, damage)
+    second = Daemon(cfg)
+    await second.start()
+    second.store.add([Reading("env.t", 1.0, time.time())], None, 0)
+    await second.store.call(lambda c: None)
+    await second.stop()
+
+
+async def test_corruption_found_while_running_is_handled_without_a_restart(
+        tmp_path: Path, modbus_peer: Path, daemon_factory: Any) -> None:
+    daemon = await daemon_factory(config(tmp_path, [modbus_device(
+        "env", peers.MODBUS_PORT, [TEMP], interval=0.05, timeout=0.04)]))
+    await eventually(lambda: "env.temperature" in daemon.state.latest)
+    await asyncio.sleep(1.0)
+    await daemon.store.call(lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+    db = Path(daemon.cfg.data_dir) / "vigil.db"
+    _corrupt(db, 4096, db.stat().st_size - 4096)   # every page but the header
+    with contextlib.suppress(Exception):
+        await daemon.store.read(lambda c: c.execute("SELECT SUM(value) FROM history").fetchone())
+    await eventually(lambda: daemon.alarms.is_active("store:recreated"), 5)
+    assert "database disk image is malformed" in daemon.alarms.alarms["store:recreated"].message
+    assert any(p.name.startswith("vigil.db.corrupt-") for p in db.parent.iterdir())
+    count = daemon.store.read(lambda c: c.execute("SELECT COUNT(*) FROM history").fetchone())
+    before = (await count)[0]
+    await eventually(lambda: daemon.state.devices["env"].last_ok is not None, 1)
+    await asyncio.sleep(0.5)
+    await daemon.store.call(lambda c: None)
+    assert (await daemon.store.read(lambda c: c.execute(
+        "SELECT COUNT(*) FROM history").fetchone()))[0] > before    # polling goes on, stored
+    alarms = await daemon.store.read(lambda c: c.execute(
+        "SELECT id FROM alarms WHERE id = 'store:recreated'").fetchall())
+    assert alarms == [("store:recreated",)]         # alarms were written again
+
+
+async def test_a_database_deleted_while_running_is_noticed_and_restored(
+        tmp_path: Path, modbus_peer: Path, daemon_factory: Any) -> None:
+    daemon = await daemon_factory(config(tmp_path, [modbus_device(
+        "env", peers.MODBUS_PORT, [TEMP], interval=0.05, timeout=0.04)]))
+    daemon.store.file_check_interval = 0.5
+    await eventually(lambda: "env.temperature" in daemon.state.latest)
+    await asyncio.sleep(0.5)
+    await daemon.store.call(lambda c: None)
+    db = Path(daemon.cfg.data_dir) / "vigil.db"
+    before = (await daemon.store.read(lambda c: c.execute(
+        "SELECT COUNT(*) FROM history").fetchone()))[0]
+    db.unlink()
+    await eventually(lambda: daemon.alarms.is_active("store:recreated"), 5)
+    assert "运行中被删除, 已从仍打开的文件恢复全部数据" in \
+        daemon.alarms.alarms["store:recreated"].message
+    await daemon.store.call(lambda c: None)
+    after = (await daemon.store.read(lambda c: c.execute(
+        "SELECT COUNT(*) FROM history").fetchone()))[0]
+    assert db.exists() and after >= before
+
+
+async def test_data_dir_and_database_are_private(tmp_path: Path, daemon_factory: Any) -> None:
+    daemon = await daemon_factory(config(tmp_path, []))
+    await daemon.store.call(lambda c: None)
+    data = Path(daemon.cfg.data_dir)
+    assert _mode(data) == 0o700
+    for name in ("vigil.db", "vigil.db-wal", "vigil.db-shm"):
+        assert _mode(data / name) == 0o600, name
