@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +25,30 @@ def _setup_logging(level: str) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from monitor.config.load import secret_warnings
+
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(args.config, check_secrets=not args.no_secrets)
     except ConfigError as err:
         print(err, file=sys.stderr)
         print(f"{len(err.issues)} error(s) in {args.config}", file=sys.stderr)
         return 1
+    if args.no_secrets:
+        for issue in sorted(secret_warnings(args.config, cfg), key=lambda i: i.line):
+            print(f"{issue} (warning: secrets not checked)", file=sys.stderr)
     points = sum(len(d.points) for d in cfg.devices)
     print(f"{args.config}: OK — {len(cfg.areas)} areas, {len(cfg.devices)} devices, "
           f"{points} points, {len(cfg.rules)} rules")
-    return 0
+    if not args.probe:
+        return 0
+    from monitor.probe import probe
+
+    results = asyncio.run(probe(cfg))
+    for r in results:
+        print(f"  {'ok  ' if r.ok else 'FAIL'} {r.device}: {r.text}")
+    failed = sum(1 for r in results if not r.ok)
+    print(f"{len(results) - failed} of {len(results)} devices answered")
+    return 1 if failed else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -77,47 +92,86 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+class CliError(Exception):
+    """A problem the user can fix, told in one line (exit 2)."""
+
+
+def _target(args: argparse.Namespace) -> tuple[str, str]:
+    """The daemon's URL and token: ``--url``/``--token``, VIGIL_API_TOKEN, or what the site
+    config (``-c``) says (its api section, its token secret, or DATA_DIR/api-token)."""
+    url, token = args.url, args.token or os.environ.get("VIGIL_API_TOKEN")
+    if args.config:
+        from monitor.api.auth import token_file
+
+        try:
+            cfg = load_config(args.config)
+        except ConfigError as err:
+            raise CliError(f"{args.config} has errors; run: vigil check {args.config}") from err
+        url = url or f"http://{cfg.api.listen.replace('0.0.0.0', '127.0.0.1')}:{cfg.api.port}"
+        if not token and cfg.api.token is not None:
+            token = cfg.api.token.resolve().get_secret_value()
+        path = token_file(cfg.data_dir)
+        if not token and path.exists():
+            try:
+                token = path.read_text(encoding="utf-8").strip()
+            except OSError as err:
+                raise CliError(f"cannot read the API token in {path}: {err.strerror}") from err
+    if not token:
+        raise CliError("no API token: set VIGIL_API_TOKEN, pass --token, or -c site.yaml")
+    return (url or "http://127.0.0.1:8320").rstrip("/"), token
+
+
 def _api(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
     import httpx
 
-    token = os.environ.get("VIGIL_API_TOKEN")
-    if not token and args.token_file:
-        token = Path(args.token_file).read_text(encoding="utf-8").strip()
-    if not token:
-        raise SystemExit("vigil: set VIGIL_API_TOKEN or pass --token-file")
-    resp = httpx.request(method, args.url.rstrip("/") + path, json=body, timeout=10,
-                         headers={"Authorization": f"Bearer {token}"})
+    url, token = _target(args)
+    try:
+        resp = httpx.request(method, url + path, json=body, timeout=10,
+                             headers={"Authorization": f"Bearer {token}"})
+    except httpx.HTTPError as err:
+        raise CliError(f"cannot reach the daemon at {url}: {err}") from err
     if resp.status_code >= 400:
         try:
             detail = resp.json().get("detail", resp.text)
         except ValueError:
             detail = resp.text or resp.reason_phrase
-        raise SystemExit(f"vigil: HTTP {resp.status_code}: {detail}")
+        raise CliError(f"HTTP {resp.status_code}: {detail}")
     return resp.json()
+
+
+def local_time(ts: float | None) -> str:
+    """An epoch time as the local wall clock, as people read it."""
+    return "-" if ts is None else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def cmd_alarms(args: argparse.Namespace) -> int:
     for a in _api(args, "GET", "/api/v1/alarms"):
-        print(f"{a['id']:32} {a['severity']:9} {a['state']:24} {a['message']}")
+        print(f"{a['id']:32} {a['severity']:9} {a['state']:24} "
+              f"{local_time(a['raised_at'])}  {a['message']}")
     return 0
 
 
-def _act(args: argparse.Namespace, action: str, **extra: object) -> dict[str, object]:
+def _act(args: argparse.Namespace, action: str, **extra: object) -> dict[str, Any]:
     """POST an operator action on one alarm, with who and why."""
-    result: dict[str, object] = _api(args, "POST", f"/api/v1/alarms/{args.alarm}/{action}",
-                                     {"who": args.who, "note": args.note, **extra})
+    result: dict[str, Any] = _api(args, "POST", f"/api/v1/alarms/{args.alarm}/{action}",
+                                  {"who": args.who, "note": args.note, **extra})
     return result
 
 
 def cmd_ack(args: argparse.Namespace) -> int:
     a = _act(args, "acknowledge")
-    print(f"{a['id']}: {a['state']} (acknowledged by {a['acked_by']})")
+    print(f"{a['id']}: {a['state']} (acknowledged by {a['acked_by']} at "
+          f"{local_time(a['acked_at'])})")
     return 0
 
 
 def cmd_shelve(args: argparse.Namespace) -> int:
-    a = _act(args, "shelve", duration=parse_duration(args.duration))
-    print(f"{a['id']}: shelved by {a['shelved_by']} until {a['shelved_until']:.0f}")
+    try:
+        duration = parse_duration(args.duration)
+    except ValueError as err:
+        raise CliError(f"--for {args.duration!r}: {err}") from err
+    a = _act(args, "shelve", duration=duration)
+    print(f"{a['id']}: shelved by {a['shelved_by']} until {local_time(a['shelved_until'])}")
     return 0
 
 
@@ -134,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("check", help="validate a site config; print every error")
     s.add_argument("config")
+    s.add_argument("--no-secrets", action="store_true",
+                   help="do not resolve {env:}/{file:} secrets (missing ones are warnings)")
+    s.add_argument("--probe", action="store_true",
+                   help="also connect to each enabled device once and report what it answers")
     s.set_defaults(fn=cmd_check)
     s = sub.add_parser("run", help="run the daemon")
     s.add_argument("config")
@@ -151,8 +209,10 @@ def main(argv: list[str] | None = None) -> int:
                             ("shelve", cmd_shelve, "shelve an alarm for a while"),
                             ("unshelve", cmd_unshelve, "end an alarm's shelving now")):
         s = sub.add_parser(name, help=help_)
-        s.add_argument("--url", default="http://127.0.0.1:8320")
-        s.add_argument("--token-file", default=None)
+        s.add_argument("-c", "--config", default=None,
+                       help="site config: the daemon's address and token come from it")
+        s.add_argument("--url", default=None, help="default http://127.0.0.1:8320")
+        s.add_argument("--token", default=None, help="default: VIGIL_API_TOKEN")
         if name != "alarms":
             s.add_argument("alarm")
             s.add_argument("--who", required=True)
@@ -161,7 +221,11 @@ def main(argv: list[str] | None = None) -> int:
             s.add_argument("--for", dest="duration", required=True, help="e.g. 30m, 2h")
         s.set_defaults(fn=fn)
     args = p.parse_args(argv)
-    return int(args.fn(args))
+    try:
+        return int(args.fn(args))
+    except CliError as err:
+        print(f"vigil: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -247,3 +248,148 @@ def test_unwritable_data_dir_is_a_clear_error(tmp_path: Path) -> None:
     assert out.stderr.strip().splitlines()[-1].startswith(
         "vigil: cannot create data directory /proc/vigil-data:")
     assert "Traceback" not in out.stderr
+
+
+def raw(running: Running, request: bytes, body: bytes = b"") -> tuple[int, bytes, float]:
+    """Send a request by hand; the status line, the reply, and how long the answer took."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", running.port), timeout=5) as s:
+        started = time.monotonic()
+        s.sendall(request)
+        if body:
+            s.sendall(body)
+        reply = s.recv(65536)
+        took = time.monotonic() - started
+    return int(reply.split(b" ")[1]), reply, took
+
+
+def test_the_token_is_checked_before_the_body_is_read(daemon: Running) -> None:
+    huge = (b"POST /api/v1/alarms/mr_hot.high/acknowledge HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 52428800\r\n")
+    status, _, took = raw(daemon, huge + b"\r\n")      # 50 MiB announced, none sent
+    assert status == 401 and took < 2
+    status, _, _ = raw(daemon, huge + f"Authorization: Bearer {TOKEN}\r\n\r\n".encode())
+    assert status == 413
+    chunked = (b"POST /api/v1/alarms/mr_hot.high/acknowledge HTTP/1.1\r\nHost: x\r\n"
+               b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+               + f"Authorization: Bearer {TOKEN}\r\n\r\n".encode())
+    chunk = b"x" * 65536
+    body = (f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n") * 20   # 1.25 MiB, no length
+    status, _, _ = raw(daemon, chunked, body + b"0\r\n\r\n")
+    assert status == 413
+
+
+@pytest.mark.parametrize("body", [
+    b'{"who": "a", "duration": NaN}', b'{"who": "a", "duration": Infinity}',
+    b'{"who": "a", "duration": true}', b'{"who": "a", "duration": "2h"}',
+    b'{"who": "   ", "duration": 60}', b'{"who": "a\\u0007secret-4711", "duration": 60}',
+    b'{"who": "a", "note": "secret-4711\\u001b[2J", "duration": 60}'])
+def test_bad_operator_input_is_a_422_that_echoes_nothing(daemon: Running, body: bytes) -> None:
+    resp = httpx.post(daemon.url + "/api/v1/alarms/mr_hot.high/shelve", content=body,
+                      headers={"Authorization": f"Bearer {TOKEN}",
+                               "Content-Type": "application/json"}, timeout=5)
+    assert resp.status_code == 422, resp.text
+    assert "secret-4711" not in resp.text and "input" not in resp.json()["detail"][0]
+
+
+def test_docs_work_offline_and_head_answers(daemon: Running) -> None:
+    page = daemon.get("/docs", token=None)
+    assert page.status_code == 200 and "cdn.jsdelivr" not in page.text
+    assert "/static-offline-docs/swagger-ui-bundle.js" in page.text
+    bundle = daemon.get("/static-offline-docs/swagger-ui-bundle.js", token=None)
+    assert bundle.status_code == 200 and len(bundle.content) > 100_000
+    for path in ("/", "/health"):
+        assert httpx.head(daemon.url + path, timeout=5).status_code == 200, path
+
+
+@pytest.mark.parametrize("token_file, env", [("", None), ("short\n", None), (None, "abc")])
+def test_an_empty_or_short_token_refuses_to_start(tmp_path: Path, token_file: str | None,
+                                                  env: str | None) -> None:
+    text = site_yaml(tmp_path, [], api={"port": peers.free_port()})
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text(text, encoding="utf-8")
+    if token_file is not None:
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "api-token").write_text(token_file)
+    environ = {k: v for k, v in os.environ.items() if k != "VIGIL_API_TOKEN"}
+    if env is not None:
+        environ["VIGIL_API_TOKEN"] = env
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "run", str(cfg)],
+                         capture_output=True, text=True, timeout=30, env=environ)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("vigil: the API token from ") and "it needs at least 16" in last
+
+
+def test_cli_errors_are_one_line(daemon: Running) -> None:
+    out = cli("shelve", "mr_hot.high", "--who", "王五", "--for", "abc", "--url", daemon.url)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert out.stderr.startswith("vigil: --for 'abc': expected a duration such as")
+    out = cli("alarms", "--url", f"http://127.0.0.1:{peers.free_port()}")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert out.stderr.startswith("vigil: cannot reach the daemon at http://127.0.0.1:")
+
+
+def test_cli_finds_the_daemon_and_token_from_the_config(tmp_path: Path,
+                                                        modbus_peer: Path) -> None:
+    port = peers.free_port()
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text(site_yaml(tmp_path, [modbus_device("mr_env", peers.MODBUS_PORT, [TEMP])],
+                             [{"name": "mr_hot", "point": "mr_env.temperature",
+                               "kind": "threshold", "high": 27}], api={"port": port}))
+    peers.set_modbus_state(modbus_peer, hr={40: 301})
+    env = {k: v for k, v in os.environ.items() if k != "VIGIL_API_TOKEN"}
+    log = tmp_path / "daemon.log"
+    with open(log, "w") as out:     # no token configured: the daemon makes DATA_DIR/api-token
+        proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "run", str(cfg)],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        running = Running(proc, port, cfg, log)   # type: ignore[arg-type]
+        running.wait(lambda: peers.http_ok(f"{running.url}/health"), 20)
+        token = (tmp_path / "data" / "api-token").read_text().strip()
+        assert oct((tmp_path / "data" / "api-token").stat().st_mode & 0o777) == "0o600"
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "monitor.cli", *args], env=env,
+                                  capture_output=True, text=True, timeout=30)
+        listed = running.wait(lambda: "mr_hot.high" in (r := run("alarms", "-c", str(cfg)))
+                              .stdout and r)
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", listed.stdout)  # local time
+        acked = run("ack", "mr_hot.high", "--who", "张三", "-c", str(cfg))
+        assert acked.returncode == 0, acked.stderr
+        raised = time.strftime("%Y-%m-%d %H:%M", time.localtime())
+        assert "acknowledged by 张三 at " in acked.stdout and raised[:10] in acked.stdout
+        assert run("alarms", "--token", token, "--url", running.url).returncode == 0
+        assert run("alarms", "--token", "wrong-token-0000000", "--url",
+                   running.url).returncode == 2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        peers.set_modbus_state(modbus_peer, hr={40: 215})
+
+
+def test_check_probe_tries_every_device(tmp_path: Path, modbus_peer: Path) -> None:
+    cfg = write_config(tmp_path, [
+        modbus_device("mr_env", peers.MODBUS_PORT, [TEMP], interval=1, timeout=0.5),
+        modbus_device("gone", peers.free_port(), [TEMP], interval=1, timeout=0.5)])
+    out = cli("check", "--probe", str(cfg))
+    assert out.returncode == 1, out.stderr
+    lines = out.stdout.splitlines()
+    assert any(re.match(r"  ok   mr_env: answered in \d+ ms: 1 points read, 1 good", x)
+               for x in lines), out.stdout
+    assert any(x.startswith("  FAIL gone: unreachable: cannot connect to 127.0.0.1:")
+               for x in lines), out.stdout
+    assert lines[-1] == "1 of 2 devices answered"
+
+
+def test_check_without_secrets_warns(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, [])
+    env = {k: v for k, v in os.environ.items() if k != "VIGIL_API_TOKEN"}
+    strict = subprocess.run([sys.executable, "-m", "monitor.cli", "check", str(cfg)],
+                            capture_output=True, text=True, env=env, timeout=30)
+    assert strict.returncode == 1 and "VIGIL_API_TOKEN is not set" in strict.stderr
+    loose = subprocess.run([sys.executable, "-m", "monitor.cli", "check", "--no-secrets",
+                            str(cfg)], capture_output=True, text=True, env=env, timeout=30)
+    assert loose.returncode == 0
+    assert "VIGIL_API_TOKEN is not set (warning: secrets not checked)" in loose.stderr

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, Field, SecretStr
 
 from monitor import __version__
 from monitor.alarms import Alarm, AlarmError, alarm_log
-from monitor.api.guard import BodyTooLarge, Guard
+from monitor.api.guard import Guard
 from monitor.context import Context
 from monitor.health import health as health_report
 from monitor.model import Reading, split_point_id
@@ -81,10 +81,6 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
         """422 with where and what, never the input back."""
         return JSONResponse({"detail": [{"loc": e["loc"], "msg": e["msg"], "type": e["type"]}
                                         for e in err.errors()]}, status_code=422)
-
-    @app.exception_handler(BodyTooLarge)
-    async def too_large(_: Request, err: BodyTooLarge) -> JSONResponse:
-        return JSONResponse({"detail": "request body too large"}, status_code=413)
 
     @app.exception_handler(StoreUnavailable)
     async def unavailable(_: Request, err: StoreUnavailable) -> JSONResponse:

@@ -41,25 +41,31 @@ class Guard:
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             await _reply(send, 413, f"request body over {self.max_body} bytes")
             return
-        await self.app(scope, self._limited(receive, send), send)
+        await self._limited(scope, receive, send)
 
-    def _limited(self, receive: Receive, send: Send) -> Receive:
-        """A body sent in chunks (no Content-Length) is cut off at the limit too."""
+    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A body sent in chunks (no Content-Length) is cut off at the limit too: the guard
+        answers 413, the app sees the client gone, and whatever it answers is dropped."""
         seen = 0
+        answered = False
 
-        async def limited() -> Message:
-            nonlocal seen
+        async def limited_receive() -> Message:
+            nonlocal seen, answered
+            if answered:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body:
-                    raise BodyTooLarge
+                    answered = True
+                    await _reply(send, 413, f"request body over {self.max_body} bytes")
+                    return {"type": "http.disconnect"}
             return message
-        return limited
 
-
-class BodyTooLarge(Exception):
-    """A chunked body went over the limit (answered 413 by the app's handler)."""
+        async def guarded_send(message: Message) -> None:
+            if not answered:
+                await send(message)
+        await self.app(scope, limited_receive, guarded_send)
 
 
 async def _reply(send: Send, status: int, detail: str,

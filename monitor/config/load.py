@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from drivers.base import driver_class, known_types
 from monitor.config.errors import ConfigError, ConfigIssue
+from monitor.config.errors import Path as ErrorPath
 from monitor.config.model import DeviceClass, SiteConfig
 from monitor.config.power import MAINS
 from monitor.config.types import SecretRef
@@ -186,22 +188,90 @@ def _secret_issues(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
     return issues
 
 
+@dataclass
+class _Pruned(Source):
+    """The source with items taken out: issues name the places in the file as written."""
+
+    kept: dict[str, list[int]] = field(default_factory=dict)
+
+    def issue(self, path: ErrorPath, message: str) -> ConfigIssue:
+        if len(path) > 1 and isinstance(path[0], str) and isinstance(path[1], int) \
+                and path[0] in self.kept:
+            path = (path[0], self.kept[path[0]][path[1]], *path[2:])
+        return super().issue(path, message)
+
+
+def _prune(data: dict[str, Any], err: ValidationError,
+           kept: dict[str, list[int]]) -> set[str]:
+    """Take out of ``data`` what the field validation refused, so the later stages can still
+    judge the rest: the list items (a device, a rule, ...) holding an error, or else the
+    optional top-level section. ``kept`` gets the original index of every item left in a
+    list; returns the names of the items taken out."""
+    names: set[str] = set()
+    drop: dict[str, set[int]] = {}
+    for e in err.errors():
+        loc = e["loc"]
+        if not loc or not isinstance(loc[0], str) or loc[0] not in data:
+            continue
+        section = loc[0]
+        if len(loc) > 1 and isinstance(loc[1], int) and isinstance(data[section], list):
+            drop.setdefault(section, set()).add(loc[1])
+        elif section not in REQUIRED:
+            del data[section]
+    for section, indexes in drop.items():
+        items = data[section]
+        names.update(str(items[i]["name"]) for i in indexes
+                     if isinstance(items[i], dict) and "name" in items[i])
+        kept[section] = [i for i in range(len(items)) if i not in indexes]
+        data[section] = [items[i] for i in kept[section]]
+    return names
+
+
+REQUIRED = {"site", "areas"}
+
+
+def _later_stages(src: Source, data: Any, check_secrets: bool,
+                  pruned: set[str]) -> tuple[SiteConfig | None, list[ConfigIssue]]:
+    """Drivers, cross references, power and secrets on what passed the field validation;
+    issues that only name an item taken out before are not repeated."""
+    try:
+        cfg = SiteConfig.model_validate(data)
+    except ValidationError:
+        return None, []
+    issues = _validate_drivers(src, cfg) + _cross_check(src, cfg) + _power_issues(src, cfg)
+    if check_secrets:
+        issues += _secret_issues(src, cfg)
+    return cfg, [i for i in issues if not any(f"'{name}'" in i.message or f"'{name}." in
+                                              i.message for name in pruned)]
+
+
 def load_config_text(text: str, file: str = "<config>", *,
                      check_secrets: bool = True) -> SiteConfig:
-    """Validate ``text`` fully; raise ConfigError listing every problem found."""
+    """Validate ``text`` fully; raise ConfigError listing every problem found, in one run."""
     src = parse_yaml(text, file)
     if not isinstance(src.data, dict):
         raise ConfigError([src.issue((), "the top level must be a mapping of keys")])
     try:
-        cfg = SiteConfig.model_validate(src.data)
+        SiteConfig.model_validate(src.data)
     except ValidationError as err:
-        raise ConfigError(_validation_issues(src, err)) from None
-    issues = _validate_drivers(src, cfg) + _cross_check(src, cfg) + _power_issues(src, cfg)
-    if check_secrets:
-        issues += _secret_issues(src, cfg)
+        issues = _validation_issues(src, err)
+        pruned_data = dict(src.data)
+        kept: dict[str, list[int]] = {}
+        pruned = _prune(pruned_data, err, kept)
+        _, later = _later_stages(_Pruned(src.file, src.data, src.lines, kept), pruned_data,
+                                 check_secrets, pruned)
+        raise ConfigError(issues + later) from None
+    cfg, issues = _later_stages(src, src.data, check_secrets, set())
     if issues:
         raise ConfigError(issues)
+    assert cfg is not None
     return cfg
+
+
+def secret_warnings(path: str | Path, cfg: SiteConfig) -> list[ConfigIssue]:
+    """The secret references of ``cfg`` (loaded from ``path``) that do not resolve here."""
+    p = Path(path)
+    return _secret_issues(parse_yaml(p.read_text(encoding="utf-8"), str(p)), cfg)
 
 
 def load_config(path: str | Path, *, check_secrets: bool = True) -> SiteConfig:
