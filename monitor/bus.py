@@ -79,9 +79,9 @@ class Subscription:
     """One subscriber's queue. Iterate it, or give a handler and run ``run()`` as a task."""
 
     def __init__(self, bus: Bus, name: str, kinds: tuple[type, ...] | None, maxsize: int,
-                 handler: Handler | None):
+                 handler: Handler | None, lossy: bool):
         self.bus, self.name, self.kinds, self.maxsize = bus, name, kinds, maxsize
-        self.handler = handler
+        self.handler, self.lossy = handler, lossy
         self.queue: deque[Any] = deque()
         self.wake = asyncio.Event()
         self.delivered = self.dropped = self.errors = 0
@@ -92,7 +92,8 @@ class Subscription:
         if len(self.queue) >= self.maxsize:
             self.queue.popleft()
             self.dropped += 1
-            self.bus.overflowed(self)
+            if not self.lossy:
+                self.bus.overflowed(self)
         self.queue.append(event)
         self.wake.set()
 
@@ -136,10 +137,12 @@ class Bus:
         self.on_error: Callable[[Subscription], None] | None = None
 
     def subscribe(self, name: str, handler: Handler | None = None, *,
-                  kinds: tuple[type, ...] | None = None, maxsize: int = 10_000) -> Subscription:
+                  kinds: tuple[type, ...] | None = None, maxsize: int = 10_000,
+                  lossy: bool = False) -> Subscription:
         """A new queue for ``name`` receiving events of ``kinds`` (all when None). With a
-        handler, the owner runs ``sub.run()`` as a (supervised) task."""
-        sub = Subscription(self, name, kinds, maxsize, handler)
+        handler, the owner runs ``sub.run()`` as a (supervised) task. ``lossy``: a viewer (a
+        browser) whose dropped events are no fault of the daemon's."""
+        sub = Subscription(self, name, kinds, maxsize, handler, lossy)
         self.subscriptions.append(sub)
         return sub
 

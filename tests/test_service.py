@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -393,3 +394,20 @@ def test_check_without_secrets_warns(tmp_path: Path) -> None:
                             str(cfg)], capture_output=True, text=True, env=env, timeout=30)
     assert loose.returncode == 0
     assert "VIGIL_API_TOKEN is not set (warning: secrets not checked)" in loose.stderr
+
+
+def test_the_live_stream_carries_alarm_transitions(daemon: Running, modbus_peer: Path) -> None:
+    lines: list[str] = []
+    with httpx.stream("GET", daemon.url + "/api/v1/stream", timeout=10,
+                      headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        peers.set_modbus_state(modbus_peer, hr={40: 301})
+        for text in resp.iter_lines():
+            lines.append(text)
+            if text.startswith("data: ") and '"mr_hot.high"' in text:
+                break
+    peers.set_modbus_state(modbus_peer, hr={40: 215})
+    event = json.loads(lines[-1].removeprefix("data: "))
+    assert lines[-2] == "event: alarm"
+    assert (event["alarm"], event["action"], event["state"]) == (
+        "mr_hot.high", "raised", "active_unacknowledged")

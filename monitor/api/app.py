@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
 import unicodedata
+from collections.abc import AsyncIterator
+from dataclasses import asdict
 from importlib import resources
 from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPBearer
 from fastapi_offline import FastAPIOffline
 from pydantic import AfterValidator, BaseModel, Field, SecretStr
@@ -17,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, Field, SecretStr
 from monitor import __version__
 from monitor.alarms import Alarm, AlarmError, alarm_log
 from monitor.api.guard import Guard
+from monitor.bus import AlarmEvent, DeviceEvent
 from monitor.context import Context
 from monitor.health import health as health_report
 from monitor.model import Reading, split_point_id
@@ -161,6 +165,24 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
     async def alarms(all: bool = False) -> list[dict[str, Any]]:
         chosen = ctx.alarms.alarms.values() if all else ctx.alarms.current()
         return [a.as_dict() for a in sorted(chosen, key=lambda a: -(a.raised_at or 0))]
+
+    @api.get("/stream")
+    async def stream() -> StreamingResponse:
+        """Alarm transitions and device events as they happen (server-sent events)."""
+        sub = ctx.bus.subscribe("api-stream", kinds=(AlarmEvent, DeviceEvent), maxsize=1000,
+                                lossy=True)
+
+        async def events() -> AsyncIterator[str]:
+            try:
+                yield ": connected\n\n"
+                async for event in sub:
+                    kind = "alarm" if isinstance(event, AlarmEvent) else "event"
+                    data = json.dumps(asdict(event), ensure_ascii=False, default=str)
+                    yield f"event: {kind}\ndata: {data}\n\n"
+            finally:
+                sub.close()
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store"})
 
     @api.get("/alarms/history")
     async def alarms_history(alarm: str | None = None,
