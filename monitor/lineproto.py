@@ -1,4 +1,4 @@
-"""InfluxDB line protocol for readings, device status and events (schema in DESIGN.md)."""
+"""InfluxDB line protocol for readings, device status and events (schema in docs/storage.md)."""
 
 from __future__ import annotations
 

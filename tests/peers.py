@@ -1,6 +1,6 @@
 """Start and stop the real protocol peers the tests talk to, all on 127.0.0.1.
 
-Ports follow shared/peers: VictoriaMetrics 18428, InfluxDB 1.x 18086, Modbus TCP 15020.
+Ports (docs/testing.md): VictoriaMetrics 18428, InfluxDB 1.x 18086, Modbus TCP 15020.
 A missing peer program fails the test that needs it, with the package to install; set
 VIGIL_SKIP_MISSING_PEERS=1 to skip those tests instead (CI never sets it).
 """
