@@ -47,7 +47,7 @@ def main() -> None:
         "sink": {"type": "influxdb_v2", "url": f"http://127.0.0.1:{peers.VM_PORT}"},
         "api": {"port": peers.free_port()}}))
     proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "run", str(cfg)],
-                            env={**os.environ, "VIGIL_API_TOKEN": "bench"},
+                            env={**os.environ, "VIGIL_API_TOKEN": "bench-token-0123456789"},
                             stderr=subprocess.DEVNULL)
     samples = []
     try:

@@ -10,6 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from monitor.bus import Bus
 from monitor.config.model import SinkConfig
 from monitor.sink import Sink
 from monitor.store import Store
@@ -48,7 +49,7 @@ async def sink_drain(url: str, payloads: list[bytes], work: Path) -> float:
         store.add([], body, body.count(b"\n") + 1)
     await store.call(lambda c: None)
     sink = Sink(SinkConfig(type="influxdb_v2", url=url, batch_size=BATCH), store,
-                lambda kind, msg: None)
+                lambda kind, msg: None, Bus())
     start = time.perf_counter()
     task = asyncio.create_task(sink.run())
     await eventually(lambda: store.outbox_lines == 0, within=600)

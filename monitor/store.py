@@ -286,7 +286,22 @@ class Store:
         commits; one that fails by itself is logged and dropped)."""
         with self._lock:
             self._ops.append((fn, None))
+            if len(self._ops) > self.max_pending:
+                self._drop_ops()
         self._wake.set()
+
+    def _drop_ops(self) -> None:
+        """(Under the lock) the oldest queued operations go (calls stay: they fail on their
+        own); like readings, only while the disk refuses and memory is at its bound."""
+        excess = len(self._ops) - self.max_pending // 2
+        dropped = [op for op in self._ops[:excess] if op[1] is None]
+        self._ops = [op for op in self._ops[:excess] if op[1] is not None] + \
+            self._ops[excess:]
+        self.dropped_pending += len(dropped)
+        log.error("store: cannot commit and %d operations wait in memory: dropped the oldest "
+                  "%d", self.max_pending, len(dropped))
+        self._fault("dropped",
+                    f"数据库写入失败, 内存队列已满, 已丢弃 {self.dropped_pending} 条数据")
 
     async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` in the writer's next transaction and return its result once
@@ -430,6 +445,8 @@ class Store:
             self._ops[:0] = kept
             if len(self._readings) > self.max_pending:
                 self._drop_pending()
+            if len(self._ops) > self.max_pending:
+                self._drop_ops()
         if is_corrupt(err):
             self._recreate(str(err))
             self._wake.set()

@@ -24,11 +24,14 @@ from drivers.base import (
 from monitor.actions import ActionRunner
 from monitor.bus import Bus, DeviceEvent
 from monitor.config.actions import Action
+from monitor.demo.simulator import serve_sim
+from monitor.health import health
 from monitor.model import Reading
 from monitor.store import Store
 from monitor.supervisor import Supervisor
 from monitor.timers import Timers
-from tests.conftest import config
+from tests import peers
+from tests.conftest import config, modbus_device
 from tests.servers.http_receiver import Receiver
 from tests.util import eventually, recorded
 
@@ -316,3 +319,47 @@ async def test_blocking_reads_run_off_the_event_loop() -> None:
     assert [r.readings[0].value for r in results] == [21.0] * 4
     assert took < 0.6              # four 0.3 s reads side by side in the pool
     assert ticks > 15              # and the loop kept running meanwhile
+
+
+# -- in the daemon -----------------------------------------------------------------------
+
+
+async def test_a_task_that_dies_is_an_internal_alarm_and_degrades_health(
+        tmp_path: Path, daemon_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    daemon = await daemon_factory(config(tmp_path, []))
+    daemon.ctx.supervisor.backoff, daemon.ctx.supervisor.stable_after = 0.1, 0.5
+    real_tick = daemon.core.tick
+    deaths = 0
+
+    def broken_tick(now: float, expected: dict[str, float]) -> None:
+        nonlocal deaths
+        if deaths < 2:
+            deaths += 1
+            raise RuntimeError("tick broke")
+        real_tick(now, expected)
+    monkeypatch.setattr(daemon.core, "tick", broken_tick)
+    await eventually(lambda: daemon.alarms.is_active("internal:ticker"), 3)
+    report = health(daemon.alarms)
+    assert report["status"] == "degraded"
+    assert any(r.startswith("internal:ticker: 内部任务 ticker 异常退出") and "tick broke" in r
+               for r in report["reasons"])
+    await eventually(lambda: not daemon.alarms.is_active("internal:ticker"), 5)
+    assert health(daemon.alarms)["status"] == "ok" and deaths == 2
+    metrics = daemon.ctx.metrics.render().decode()
+    assert 'vigil_task_restarts_total{task="ticker"} 2.0' in metrics
+
+
+async def test_stale_rules_fire_while_the_store_is_stuck(tmp_path: Path,
+                                                         daemon_factory: Any) -> None:
+    port = peers.free_port()
+    server = await serve_sim(port, bits=16, registers=16)
+    daemon = await daemon_factory(config(
+        tmp_path, [modbus_device("env", port, [{"key": "t", "table": "holding", "address": 0}],
+                                 interval=0.1, timeout=0.05)],
+        [{"name": "t_stale", "point": "env.t", "kind": "stale", "max_age": 1}]))
+    await eventually(lambda: "env.t" in daemon.state.latest)
+    daemon.store.submit(lambda c: time.sleep(4))   # the writer is stuck for 4 s
+    await server.shutdown()                         # and the device goes quiet
+    started = time.monotonic()
+    await eventually(lambda: daemon.alarms.is_active("t_stale"), 3)
+    assert time.monotonic() - started < 3           # judged while the store is still stuck

@@ -126,6 +126,9 @@ async def test_memory_is_bounded_while_the_disk_refuses(disk: Path) -> None:
         store.add([Reading("env.t", float(n), time.time())], None, 0)
     await eventually(lambda: "dropped" in faults, 5)
     assert store.dropped_pending > 0 and len(store._readings) <= 1000
+    for _ in range(3000):              # operations (events, alarm changes) are bounded too
+        store.submit(lambda c: None)
+    assert len(store._ops) <= 1000
     filler.unlink()
     await eventually(lambda: faults.get("write_failed", "x") is None, 10)
     rows = await store.read(lambda c: c.execute("SELECT MAX(value) FROM history").fetchone())
