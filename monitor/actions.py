@@ -64,6 +64,10 @@ class ActionRunner:
                 async with asyncio.timeout(action.timeout):
                     ok, detail = await (_command(action.command) if action.command
                                         else _http(action))
+            except asyncio.CancelledError:  # vigil stops: say so, then stop
+                self.bus.publish(DeviceEvent(subject, kind, f"{action.name} ({why}): cancelled "
+                                             f"unfinished, vigil stopped", time.time()))
+                raise
             except TimeoutError:
                 detail = f"timed out after {action.timeout:g} s"
             except (OSError, httpx.HTTPError) as err:
@@ -75,10 +79,14 @@ class ActionRunner:
                                      time.time()))
         return result
 
-    async def close(self) -> None:
-        """Wait for running actions (they have timeouts), then return."""
-        if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+    async def close(self, wait: float) -> None:
+        """Give running actions ``wait`` seconds to finish, then cancel them."""
+        if not self.tasks:
+            return
+        _, pending = await asyncio.wait(list(self.tasks), timeout=wait)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _describe(action: Action) -> str:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from monitor.bus import AlarmEvent, Bus
 from monitor.config.model import Severity
-from monitor.store import Store, StoreUnavailable
+from monitor.store import Store
 from monitor.timers import Timers
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,9 @@ class Alarm:
         return data
 
 
+SHELVING = ("shelved_until", "shelved_by", "shelve_note")
+
+
 class AlarmError(Exception):
     """An operator request that cannot be carried out (unknown alarm, nothing to ack)."""
 
@@ -97,6 +101,8 @@ class AlarmManager:
         self.alarms: dict[str, Alarm] = {}
         self.defs: dict[str, AlarmDef] = {}
         self.inhibitors: list[Inhibitor] = []
+        self._operator = asyncio.Lock()
+        """Operator actions one at a time (each waits for its commit)."""
         self._came_due: dict[str, bool] = {}
         """Delays that ran out while the condition was unknown (since a restart): the next
         reading that confirms it changes the alarm at once."""
@@ -213,38 +219,38 @@ class AlarmManager:
 
     # -- operators -----------------------------------------------------------------------
     async def acknowledge(self, alarm_id: str, who: str, note: str = "") -> Alarm:
-        alarm = self._get(alarm_id)
-        if alarm.acked:
-            raise AlarmError(f"alarm {alarm_id} needs no acknowledgement")
-        before = replace(alarm)
-        now = time.time()
-        alarm.acked, alarm.acked_at, alarm.acked_by, alarm.ack_note = True, now, who, note
-        defn = self.defs.get(alarm_id)
-        latched_clear = defn is not None and defn.latched and alarm.active
-        if latched_clear:
-            alarm.active, alarm.cleared_at, alarm.condition = False, now, False
-        await self._commit(alarm, before, "acknowledged", now, who, note)
+        async with self._operator:
+            alarm = self._get(alarm_id)
+            if alarm.acked:
+                raise AlarmError(f"alarm {alarm_id} needs no acknowledgement")
+            now = time.time()
+            changes: dict[str, Any] = {"acked": True, "acked_at": now, "acked_by": who,
+                                       "ack_note": note}
+            defn = self.defs.get(alarm_id)
+            if defn is not None and defn.latched and alarm.active:  # it ends with the ack
+                changes.update(active=False, cleared_at=now, condition=False)
+            await self._commit(alarm, changes, "acknowledged", now, who, note)
         log.info("alarm %s acknowledged by %s", alarm_id, escape(who))
         return alarm
 
     async def shelve(self, alarm_id: str, who: str, note: str, duration: float) -> Alarm:
-        alarm = self._get(alarm_id)
-        before = replace(alarm)
-        now = time.time()
-        alarm.shelved_until, alarm.shelved_by, alarm.shelve_note = now + duration, who, note
-        await self._commit(alarm, before, "shelved", now, who, note)
-        self.timers.arm("shelve", alarm_id, now + duration)
+        async with self._operator:
+            alarm = self._get(alarm_id)
+            now = time.time()
+            await self._commit(alarm, {"shelved_until": now + duration, "shelved_by": who,
+                                       "shelve_note": note}, "shelved", now, who, note)
+            self.timers.arm("shelve", alarm_id, now + duration)
         log.info("alarm %s shelved by %s for %g s", alarm_id, escape(who), duration)
         return alarm
 
     async def unshelve(self, alarm_id: str, who: str, note: str = "") -> Alarm:
-        alarm = self._get(alarm_id)
-        if alarm.shelved_until is None:
-            raise AlarmError(f"alarm {alarm_id} is not shelved")
-        before = replace(alarm)
-        alarm.shelved_until = alarm.shelved_by = alarm.shelve_note = None
-        await self._commit(alarm, before, "unshelved", time.time(), who, note)
-        self.timers.cancel("shelve", alarm_id)
+        async with self._operator:
+            alarm = self._get(alarm_id)
+            if alarm.shelved_until is None:
+                raise AlarmError(f"alarm {alarm_id} is not shelved")
+            await self._commit(alarm, dict.fromkeys(SHELVING), "unshelved", time.time(), who,
+                               note)
+            self.timers.cancel("shelve", alarm_id)
         return alarm
 
     def _shelve_due(self, alarm_id: str) -> None:
@@ -254,15 +260,18 @@ class AlarmManager:
             log.info("alarm %s: shelving expired", alarm_id)
             self._record(alarm, "unshelved", time.time(), "system", "shelving expired")
 
-    async def _commit(self, alarm: Alarm, before: Alarm, action: str, now: float,
+    async def _commit(self, alarm: Alarm, changes: dict[str, Any], action: str, now: float,
                       who: str, note: str) -> None:
-        """Store an operator's change and wait for the commit; undo it when it fails."""
-        try:
-            await self.store.call(self._writer(alarm, action, now, who, note))
-        except StoreUnavailable:
-            for f in fields(Alarm):
-                setattr(alarm, f.name, getattr(before, f.name))
-            raise
+        """An operator's change: committed first, then applied; when the database cannot
+        commit it (StoreUnavailable), nothing changes."""
+        candidate = replace(alarm, **changes)
+        await self.store.call(self._writer(candidate, action, now, who, note))
+        for key, value in changes.items():
+            setattr(alarm, key, value)
+        if alarm != candidate:  # something else changed it meanwhile: store the whole again
+            blob = _blob(alarm)
+            self.store.submit(lambda c: c.execute("INSERT OR REPLACE INTO alarms VALUES (?, ?)",
+                                                  (alarm.id, blob)))
         self._publish(alarm, action, now, who, note)
 
     def _get(self, alarm_id: str) -> Alarm:

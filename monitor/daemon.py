@@ -107,6 +107,7 @@ class Daemon:
             ctx.alarms.define(AlarmDef(alarm_id, severity, message, latched=latched))
         await ctx.timers.load()
         await ctx.alarms.load()
+        await self.power.load()
         for kind, message in list(store.faults.items()):
             self._store_fault(kind, message)
         self._apply(ctx.cfg)
@@ -209,7 +210,11 @@ class Daemon:
             self.ctx.alarms.refresh_suppression()
             if cfg.sink != old.sink and cfg.sink is not None:
                 self._start_sink()
-            await self._start_sources(cfg)
+            try:
+                await self._start_sources(cfg)
+            except OSError as err:  # e.g. the trap port is taken
+                log.error("reload: a listener could not start: %s", err)
+                return [f"a listener could not start: {err}"]
             log.info("configuration reloaded: %d devices, %d rules", len(cfg.devices),
                      len(cfg.rules))
             return []
@@ -239,6 +244,7 @@ class Daemon:
         if self.sink is not None:
             self.sink.stop()
         ctx.timers.stop()
+        await ctx.actions.close(wait=10.0)
         await self._drain_bus(2.0)
         await ctx.supervisor.stop()
         if self.sink is not None:

@@ -33,6 +33,19 @@ class PowerWatch:
             "power", self.on_event, kinds=(UpsStatusChanged, Readings))
         self.refresh()
 
+    async def load(self) -> None:
+        """The shutdown actions that already ran in this outage (before a restart)."""
+        rows = await self.ctx.store.read(lambda c: c.execute(
+            "SELECT key FROM flags WHERE key LIKE 'shutdown_ran:%'").fetchall())
+        self.fired.update(key.removeprefix("shutdown_ran:") for (key,) in rows)
+
+    def _ran(self, name: str, ran: bool) -> None:
+        """Keep whether ``name`` ran in this outage across a restart."""
+        key = f"shutdown_ran:{name}"
+        self.ctx.store.submit(lambda c: c.execute(
+            "INSERT OR REPLACE INTO flags VALUES (?, '1')" if ran else
+            "DELETE FROM flags WHERE key = ?", (key,)))
+
     def refresh(self) -> None:
         """Follow the running configuration (at start and after a reload)."""
         site = self.ctx.cfg
@@ -86,7 +99,8 @@ class PowerWatch:
                 if action.name in self.fired:
                     log.info("power: mains back at %s; %s may run again on the next outage",
                              ups, action.name)
-                self.fired.discard(action.name)
+                    self.fired.discard(action.name)
+                    self._ran(action.name, False)
         self._site()
 
     def _due(self, name: str) -> None:
@@ -153,6 +167,7 @@ class PowerWatch:
         if action.name in self.fired:
             return
         self.fired.add(action.name)
+        self._ran(action.name, True)
         self.ctx.timers.cancel("shutdown", action.name)
         log.warning("power: running shutdown action %s (%s)", action.name, why)
         self.ctx.actions.start(action, subject=action.ups, kind="SHUTDOWN", why=why)

@@ -31,6 +31,14 @@ class _Server(uvicorn.Server):
         yield
 
 
+async def reload(daemon: Daemon) -> None:
+    """SIGHUP: reload; nothing it raises goes unseen."""
+    try:
+        await daemon.reload_from_file()
+    except Exception:
+        log.exception("reload failed")
+
+
 async def serve(cfg: SiteConfig, config_path: Path | None, *,
                 routers: tuple[APIRouter, ...] = (),
                 on_ready: Callable[[Daemon, str], Awaitable[None]] | None = None) -> None:
@@ -43,7 +51,7 @@ async def serve(cfg: SiteConfig, config_path: Path | None, *,
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(daemon.reload_from_file()))
+    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload(daemon)))
     server = None
     if cfg.api.enabled:
         app = create_app(daemon.ctx, daemon, SecretStr(token), routers)

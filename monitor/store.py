@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS alarm_log (seq INTEGER PRIMARY KEY, alarm TEXT NOT NU
                                       who TEXT, note TEXT, value);
 CREATE INDEX IF NOT EXISTS alarm_log_alarm ON alarm_log (alarm, ts);
 CREATE TABLE IF NOT EXISTS timers (key TEXT PRIMARY KEY, due REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS flags (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, ts REAL NOT NULL,
                                    device TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT);
 """
@@ -50,7 +51,7 @@ class StoreUnavailable(StoreError):
     """A write could not be committed (disk full, I/O error); nothing of it was kept."""
 
 
-SQLITE_FULL, SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_NOTADB = 13, 10, 11, 26
+SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26
 _STORAGE_FAULTS = {3, 5, 6, 7, 8, 10, 11, 13, 14, 15, 22, 26}
 """SQLite result codes that say the storage is at fault, not the statement: PERM, BUSY,
 LOCKED, NOMEM, READONLY, IOERR, CORRUPT, FULL, CANTOPEN, PROTOCOL, NOLFS, NOTADB."""
@@ -61,12 +62,12 @@ def _code(err: sqlite3.Error) -> int | None:
     return None if code is None else code & 0xFF
 
 
-def is_corrupt(err: sqlite3.Error) -> bool:
-    return _code(err) in (SQLITE_CORRUPT, SQLITE_NOTADB)
+def is_corrupt(err: BaseException) -> bool:
+    return isinstance(err, sqlite3.Error) and _code(err) in (SQLITE_CORRUPT, SQLITE_NOTADB)
 
 
-def is_storage_fault(err: sqlite3.Error) -> bool:
-    return _code(err) in _STORAGE_FAULTS
+def is_storage_fault(err: BaseException) -> bool:
+    return isinstance(err, sqlite3.Error) and _code(err) in _STORAGE_FAULTS
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -92,8 +93,8 @@ def check_data_dir(data_dir: Path) -> None:
 
 
 FaultReport = Callable[[str, "str | None"], None]
-"""(kind, message) from the writer thread: ``write_failed``, ``recreated``, ``dropped``;
-(kind, None) when that fault is over."""
+"""(kind, message): ``write_failed``, ``recreated``, ``dropped``; (kind, None) when that fault
+is over. Called from the writer thread, or from the thread that queues (``dropped``)."""
 
 Op = tuple[Callable[[sqlite3.Connection], Any], "Future[Any] | None"]
 
@@ -118,12 +119,14 @@ class Store:
         self.on_recreated: Callable[[], None] | None = None
         self.on_commit: Callable[[], None] | None = None
         self._read_lock = threading.Lock()
+        self._lock = threading.Lock()
         self._read_db: sqlite3.Connection | None = None
-        self._db = self._open()
+        self._rewrite = False
+        """The database was made anew: what memory holds is written again once it opens."""
+        self._db: sqlite3.Connection | None = self._open()
         self._readings: list[tuple[str, float, Any, str]] = []
         self._outbox: list[tuple[float, int, bytes]] = []
         self._ops: list[Op] = []
-        self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = False
         self._stop_by = 0.0
@@ -151,8 +154,7 @@ class Store:
         except sqlite3.DatabaseError as err:
             if not is_corrupt(err):
                 raise StoreError(f"cannot open {self.path}: {err}") from err
-            aside = self._set_aside()
-            self._fault("recreated", f"数据库文件损坏 ({err}), 已移至 {aside.name} 并新建数据库")
+            self._aside(str(err))
             try:
                 return self._open_file()
             except sqlite3.Error as err2:
@@ -171,18 +173,29 @@ class Store:
             size, lines = db.execute(
                 "SELECT COALESCE(SUM(LENGTH(body)), 0), COALESCE(SUM(lines), 0) FROM outbox"
             ).fetchone()
-            queued = getattr(self, "_outbox", [])  # what waits in memory counts too
-            self.outbox_bytes = size + sum(len(body) for _, _, body in queued)
-            self.outbox_lines = lines + sum(n for _, n, _ in queued)
+            with self._lock:
+                queued = getattr(self, "_outbox", [])  # what waits in memory counts too
+                self.outbox_bytes = size + sum(len(body) for _, _, body in queued)
+                self.outbox_lines = lines + sum(n for _, n, _ in queued)
         except sqlite3.Error:
             db.close()
             raise
         self._inode = self.path.stat().st_ino
         return db
 
+    def _aside(self, why: str) -> None:
+        """A corrupt database: set it aside, say so (a critical alarm names the file)."""
+        aside = self._set_aside()
+        self._fault("recreated", f"数据库文件损坏 ({why}), 已移至 {aside.name} 并新建数据库",
+                    always=True)
+
     def _set_aside(self) -> Path:
         """Rename the database (and its -wal, -shm) to ``vigil.db.corrupt-TIME``."""
         aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        n = 1
+        while any(Path(f"{aside}{s}").exists() for s in ("", "-wal", "-shm")):
+            n += 1  # never over an earlier one
+            aside = aside.with_name(f"{aside.name.split('~')[0]}~{n}")
         for suffix in ("", "-wal", "-shm"):
             src = Path(f"{self.path}{suffix}")
             if src.exists():
@@ -195,16 +208,38 @@ class Store:
             if self._read_db is not None:
                 _quiet_close(self._read_db)
                 self._read_db = None
-        _quiet_close(self._db)
+        if self._db is not None:
+            _quiet_close(self._db)
+            self._db = None
+
+    def _reopen(self) -> bool:
+        """Writer: open the database file again; one that is not a database is set aside.
+        Until it opens, writes fail (and are kept) and it is tried again."""
+        try:
+            try:
+                self._db = self._open_file()
+            except sqlite3.DatabaseError as err:
+                if not is_corrupt(err):
+                    raise
+                self._aside(str(err))
+                self._db = self._open_file()
+        except (sqlite3.Error, OSError) as err:
+            self._db = None
+            self._fault("write_failed", f"数据库无法打开: {err}")
+            return False
+        if self._rewrite:
+            self._rewrite = False
+            if self.on_recreated is not None:
+                self.on_recreated()
+        return True
 
     def _recreate(self, why: str) -> None:
         """Writer: the database went bad while running; set it aside and start a new one."""
+        self._corrupt_seen = None
         self._close_connections()
-        aside = self._set_aside()
-        self._db = self._open_file()
-        self._fault("recreated", f"数据库文件损坏 ({why}), 已移至 {aside.name} 并新建数据库")
-        if self.on_recreated is not None:
-            self.on_recreated()
+        self._aside(why)
+        self._rewrite = True
+        self._reopen()
 
     def _check_file(self) -> None:
         """Writer: a database file deleted or replaced under us is noticed."""
@@ -217,7 +252,10 @@ class Store:
                 return
             log.critical("store: %s was replaced while running; using the new file", self.path)
             self._close_connections()
-            self._db = self._open_file()
+            self._fault("recreated", f"数据库文件 {self.path.name} 在运行中被替换, 已改用新文件",
+                        always=True)
+            self._rewrite = True
+            self._reopen()
             return
         except FileNotFoundError:
             pass
@@ -225,9 +263,11 @@ class Store:
         rescue = self.path.with_name(self.path.name + ".rescue")
         try:  # the open connection still reaches the deleted file: copy it out
             rescue.unlink(missing_ok=True)
+            if self._db is None:
+                raise sqlite3.OperationalError("no open connection")
             self._db.execute("VACUUM INTO ?", (str(rescue),))
             saved = True
-        except sqlite3.Error as err:
+        except (sqlite3.Error, OSError) as err:
             log.error("store: cannot copy the deleted database out: %s", err)
             saved = False
         self._close_connections()
@@ -235,17 +275,19 @@ class Store:
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
         if saved and not self.path.exists():
             rescue.rename(self.path)
-        self._db = self._open_file()
         self._fault("recreated", f"数据库文件 {self.path.name} 在运行中被删除, " +
-                    ("已从仍打开的文件恢复全部数据" if saved else "已新建数据库, 旧数据丢失"))
-        if self.on_recreated is not None:
-            self.on_recreated()
+                    ("已从仍打开的文件恢复全部数据" if saved else "已新建数据库, 旧数据丢失"),
+                    always=True)
+        self._rewrite = not saved
+        self._reopen()
 
-    def _fault(self, kind: str, message: str | None) -> None:
+    def _fault(self, kind: str, message: str | None, *, always: bool = False) -> None:
+        """Report a fault (None: over). The same message again is reported only ``always``
+        (a second deletion is a second event)."""
         if message is None:
             if self.faults.pop(kind, None) is None:
                 return
-        elif self.faults.get(kind) == message:
+        elif self.faults.get(kind) == message and not always:
             return
         else:
             self.faults[kind] = message
@@ -336,6 +378,8 @@ class Store:
 
     def _flush(self) -> bool:
         """Commit what is queued; False when the storage refused it (it is kept)."""
+        if self._db is None and not self._reopen():
+            return False
         with self._lock:
             readings, self._readings = self._readings, []
             outbox, self._outbox = self._outbox, []
@@ -344,6 +388,7 @@ class Store:
             return True
         results: list[tuple[Future[Any], Any, BaseException | None]] = []
         db = self._db
+        assert db is not None
         try:
             db.execute("BEGIN")
             if readings:
@@ -351,7 +396,7 @@ class Store:
             if outbox:
                 self._insert(db, "INSERT INTO outbox (created, lines, body) VALUES (?, ?, ?)",
                              outbox)
-                self._bound_outbox()
+                self._bound_outbox(db)
             for fn, fut in ops:
                 if fut is not None and not fut.set_running_or_notify_cancel():
                     continue  # the caller gave up waiting: it was told nothing was kept
@@ -359,7 +404,9 @@ class Store:
                 if fut is not None:
                     results.append((fut, res, exc))
             db.execute("COMMIT")
-        except sqlite3.Error as err:
+        except Exception as err:  # storage refused it (or a bug): keep it all and retry
+            if not isinstance(err, sqlite3.Error):
+                log.exception("store: unexpected error while writing")
             self._failed(err, readings, outbox, ops)
             return False
         size, lines, dropped = self._forgotten
@@ -409,7 +456,7 @@ class Store:
         db.execute("SAVEPOINT rows")
         try:
             db.executemany(sql, rows)
-        except sqlite3.Error as err:
+        except (sqlite3.Error, OverflowError, ValueError, TypeError) as err:
             if is_storage_fault(err):
                 raise
             db.execute("ROLLBACK TO rows")
@@ -417,22 +464,22 @@ class Store:
             for row in rows:
                 try:
                     db.execute(sql, row)
-                except sqlite3.Error as err2:
+                except (sqlite3.Error, OverflowError, ValueError, TypeError) as err2:
                     if is_storage_fault(err2):
                         raise
                     bad += 1
             log.error("store: dropped %d rows that cannot be stored: %s", bad, err)
         db.execute("RELEASE rows")
 
-    def _failed(self, err: sqlite3.Error, readings: list[Any], outbox: list[Any],
+    def _failed(self, err: Exception, readings: list[Any], outbox: list[Any],
                 ops: list[Op]) -> None:
         """The batch was refused: calls fail now, everything else goes back to the front."""
         self._forgotten = [0, 0, 0]
-        if self._db.in_transaction:
-            try:
+        try:
+            if self._db is not None and self._db.in_transaction:
                 self._db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
+        except sqlite3.Error:
+            pass
         kept: list[Op] = []
         for fn, fut in ops:
             if fut is None:
@@ -457,14 +504,14 @@ class Store:
         self._failing = True
         self._fault("write_failed", f"数据库写入失败: {err}")
 
-    def _bound_outbox(self) -> None:
+    def _bound_outbox(self, db: sqlite3.Connection) -> None:
         """Drop the oldest batches beyond the size or age bound (runs in the writer)."""
-        oldest = self._db.execute("SELECT created FROM outbox ORDER BY id LIMIT 1").fetchone()
+        oldest = db.execute("SELECT created FROM outbox ORDER BY id LIMIT 1").fetchone()
         too_old = oldest is not None and oldest[0] < time.time() - self.outbox_max_age
         if self.outbox_bytes <= self.outbox_max_bytes and not too_old:
             return
         cutoff = time.time() - self.outbox_max_age
-        rows = self._db.execute("SELECT id, created, lines, LENGTH(body) FROM outbox "
+        rows = db.execute("SELECT id, created, lines, LENGTH(body) FROM outbox "
                                 "ORDER BY id").fetchall()
         size, lines, last_id = self.outbox_bytes, 0, None
         for row_id, created, row_lines, row_bytes in rows:
@@ -475,7 +522,7 @@ class Store:
             last_id = row_id
         if last_id is None:
             return
-        self._db.execute("DELETE FROM outbox WHERE id <= ?", (last_id,))
+        db.execute("DELETE FROM outbox WHERE id <= ?", (last_id,))
         self._forget(self.outbox_bytes - size, lines, dropped=lines)
 
     def _forget(self, size: int, lines: int, dropped: int = 0) -> None:
@@ -544,7 +591,12 @@ def _connect_uri(uri: str) -> sqlite3.Connection:
 
 
 def _sql_value(value: Any) -> Any:
-    return int(value) if isinstance(value, bool) else value
+    """SQLite keeps 64-bit integers: a bigger one (a uint64 counter) is kept as a float."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int) and not -2**63 <= value < 2**63:
+        return float(value)
+    return value
 
 
 def history_rows(conn: sqlite3.Connection, point: str, since: float, until: float,

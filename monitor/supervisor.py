@@ -24,6 +24,8 @@ class Supervisor:
         self.stopping = False
         self._stops: dict[str, Callable[[], None]] = {}
         self._ending: set[str] = set()
+        self.faulty: set[str] = set()
+        """Tasks reported dead and not yet seen running long enough since."""
 
     def spawn(self, name: str, factory: Factory,
               stop: Callable[[], None] | None = None) -> asyncio.Task[None]:
@@ -60,6 +62,7 @@ class Supervisor:
                 delay = self.backoff
             self.restarts[name] = self.restarts.get(name, 0) + 1
             log.error("task %s %s; restarting in %g s", name, reason, delay)
+            self.faulty.add(name)
             self.on_fault(name, reason)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.backoff_max)
@@ -71,6 +74,7 @@ class Supervisor:
         if not self.stopping and task is not None and not task.done() \
                 and self.restarts.get(name) == restarts:
             log.info("task %s runs again since its restart", name)
+            self.faulty.discard(name)
             self.on_fault(name, None)
 
     async def stop(self, name: str | None = None) -> None:
@@ -88,3 +92,6 @@ class Supervisor:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._ending.difference_update(names)
+        if name is not None and name in self.faulty:  # gone for good (a reload removed it)
+            self.faulty.discard(name)
+            self.on_fault(name, None)

@@ -27,11 +27,8 @@ class Timers:
         self.store = store
         self.handlers: dict[str, Handler] = {}
         self.due: dict[str, float] = {}
-        self._handles: dict[str, asyncio.TimerHandle] = {}
+        self._handles: dict[str, asyncio.Handle] = {}
         self._started = False
-        self.fired = 0
-        self.lateness: list[float] = []
-        """Seconds late of the last fired timers (bounded; for /metrics and the bench)."""
 
     def on(self, kind: str, handler: Handler) -> None:
         """Handle timers of ``kind``; register before ``start``."""
@@ -58,7 +55,7 @@ class Timers:
             elif n == 20:
                 log.warning("%d more timers were due while the daemon was down: firing them now",
                             len(late) - 20)
-            asyncio.get_running_loop().call_soon(self._fire, key)
+            self._handles[key] = asyncio.get_running_loop().call_soon(self._fire, key)
 
     def arm(self, kind: str, name: str, due: float) -> None:
         """(Re)arm ``kind:name`` for wall-clock time ``due`` and store it."""
@@ -112,10 +109,6 @@ class Timers:
         if due is None:
             return  # cancelled meanwhile
         self.store.submit(lambda c: c.execute("DELETE FROM timers WHERE key = ?", (key,)))
-        self.fired += 1
-        self.lateness.append(time.time() - due)
-        if len(self.lateness) > 20_000:
-            del self.lateness[:10_000]
         kind, _, name = key.partition(":")
         handler = self.handlers.get(kind)
         if handler is None:

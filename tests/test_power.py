@@ -232,3 +232,28 @@ async def test_what_mains_feeds_directly_is_suppressed_while_mains_is_out(
     await server.async_setValues(1, 4, 20, [ON_BATTERY])
     await eventually(lambda: state(daemon, "comm:door1") is AlarmState.SUPPRESSED)
     assert daemon.alarms.alarms["comm:door1"].suppressed_by == "市电中断 (ups_a 电池供电)"
+
+
+async def test_an_action_runs_once_per_outage_across_a_restart(tmp_path: Path, sim: Any) -> None:
+    server, port = sim
+    marker = tmp_path / "ran"
+    cfg = shutdown_site(tmp_path, port, marker, on_battery_for=0.5)
+    first = Daemon(cfg)
+    await first.start()
+    await eventually(lambda: "ups_a.ups.status" in first.state.latest)
+    await server.async_setValues(1, 4, 20, [ON_BATTERY])
+    await eventually(marker.exists, 5)
+    await shutdown_events(first, 1)
+    await first.stop()
+    second = Daemon(cfg)                       # still on battery: it already ran
+    await second.start()
+    try:
+        await eventually(lambda: "ups_a.ups.status" in second.state.latest)
+        await asyncio.sleep(1.5)
+        assert marker.read_text() == "ran\n"
+        await server.async_setValues(1, 4, 20, [ON_LINE])   # mains back: the next outage may
+        await eventually(lambda: second.state.latest["ups_a.ups.status"].value == "OL")
+        await server.async_setValues(1, 4, 20, [ON_BATTERY])
+        await eventually(lambda: marker.read_text() == "ran\nran\n", 5)
+    finally:
+        await second.stop()

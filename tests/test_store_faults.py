@@ -269,3 +269,12 @@ async def test_data_dir_and_database_are_private(tmp_path: Path, daemon_factory:
     assert _mode(data) == 0o700
     for name in ("vigil.db", "vigil.db-wal", "vigil.db-shm"):
         assert _mode(data / name) == 0o600, name
+
+
+async def test_a_value_sqlite_cannot_hold_loses_nothing_else(store: Store) -> None:
+    now = time.time()
+    store.add([Reading("ups.counter", 2**64 - 1, now), Reading("ups.load", 31.0, now)], None, 0)
+    await store.call(lambda c: None)
+    rows = await store.read(lambda c: c.execute(
+        "SELECT point, value FROM history ORDER BY point").fetchall())
+    assert rows == [("ups.counter", float(2**64 - 1)), ("ups.load", 31.0)]

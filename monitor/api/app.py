@@ -169,10 +169,9 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
     @api.get("/stream")
     async def stream() -> StreamingResponse:
         """Alarm transitions and device events as they happen (server-sent events)."""
-        sub = ctx.bus.subscribe("api-stream", kinds=(AlarmEvent, DeviceEvent), maxsize=1000,
-                                lossy=True)
-
         async def events() -> AsyncIterator[str]:
+            sub = ctx.bus.subscribe("api-stream", kinds=(AlarmEvent, DeviceEvent),
+                                    maxsize=1000, lossy=True)
             try:
                 yield ": connected\n\n"
                 async for event in sub:
