@@ -161,21 +161,28 @@ async def test_a_long_outage_runs_the_action_once(tmp_path: Path, sim: Any,
     assert await shutdown_events(daemon, 1) == ["office_pcs (1 s on battery): exit 0"]
 
 
+async def outage(tmp_path: Path, sim: Any, **when: Any) -> tuple[Any, Path, Daemon]:
+    """A daemon (stopped by the caller) with one shutdown action, that has seen ups_a go on
+    battery; its config and the file the action writes."""
+    server, port = sim
+    marker = tmp_path / "ran"
+    cfg = shutdown_site(tmp_path, port, marker, **when)
+    daemon = Daemon(cfg)
+    await daemon.start()
+    await eventually(lambda: "ups_a.ups.status" in daemon.state.latest)
+    await server.async_setValues(1, 4, 20, [ON_BATTERY])
+    await eventually(lambda: daemon.state.latest["ups_a.ups.status"].value == "OB")
+    return cfg, marker, daemon
+
+
 async def test_the_timer_survives_a_restart(tmp_path: Path, sim: Any,
                                            caplog: pytest.LogCaptureFixture) -> None:
     """Down across the due time: the stored timer fires at start. A timer armed afresh at
     start would wait another 2 s, and fail this test."""
-    server, port = sim
-    marker = tmp_path / "ran"
-    cfg = shutdown_site(tmp_path, port, marker, on_battery_for=2)
-    first = Daemon(cfg)
-    await first.start()
-    await eventually(lambda: "ups_a.ups.status" in first.state.latest)
-    await server.async_setValues(1, 4, 20, [ON_BATTERY])
-    await eventually(lambda: first.state.latest["ups_a.ups.status"].value == "OB")
-    outage = time.time()
+    cfg, marker, first = await outage(tmp_path, sim, on_battery_for=2)
+    outage_at = time.time()
     await first.stop()
-    await asyncio.sleep(max(0.0, outage + 2.5 - time.time()))    # due while stopped
+    await asyncio.sleep(max(0.0, outage_at + 2.5 - time.time()))    # due while stopped
     second = Daemon(cfg)
     started = time.time()
     await second.start()
@@ -235,13 +242,8 @@ async def test_what_mains_feeds_directly_is_suppressed_while_mains_is_out(
 
 
 async def test_an_action_runs_once_per_outage_across_a_restart(tmp_path: Path, sim: Any) -> None:
-    server, port = sim
-    marker = tmp_path / "ran"
-    cfg = shutdown_site(tmp_path, port, marker, on_battery_for=0.5)
-    first = Daemon(cfg)
-    await first.start()
-    await eventually(lambda: "ups_a.ups.status" in first.state.latest)
-    await server.async_setValues(1, 4, 20, [ON_BATTERY])
+    server, _ = sim
+    cfg, marker, first = await outage(tmp_path, sim, on_battery_for=0.5)
     await eventually(marker.exists, 5)
     await shutdown_events(first, 1)
     await first.stop()
