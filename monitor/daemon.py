@@ -273,7 +273,7 @@ class Daemon:
                              f"内部任务 {name} 异常退出, 已自动重启: {reason}" if reason else None)
 
     def _store_fault(self, kind: str, message: str | None) -> None:
-        self.ctx.alarms.set_condition(f"store:{kind}", message is not None, message, None,
+        self.ctx.alarms.set_condition(f"store:{kind}", message is not None, None, None,
                                       message)
 
     def _write_again(self) -> None:
