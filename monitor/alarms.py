@@ -81,6 +81,12 @@ class Alarm:
         return data
 
 
+STATE_TEXT = {"normal": "正常", "active_unacknowledged": "未确认", "active_acknowledged": "已确认",
+              "cleared_unacknowledged": "已恢复未确认", "shelved": "已搁置",
+              "suppressed": "已抑制"}
+SEVERITY_TEXT = {"critical": "紧急", "major": "重要", "minor": "次要", "warning": "警告",
+                 "info": "提示"}
+
 SHELVING = ("shelved_until", "shelved_by", "shelve_note")
 
 

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from monitor import __version__
+from monitor.alarms import SEVERITY_TEXT, STATE_TEXT
 from monitor.api.auth import TokenError
-from monitor.config import ConfigError, load_config
+from monitor.config import ConfigError, SiteConfig, load_config
 from monitor.config.types import parse_duration
+from monitor.demo import data_dir as demo_data_dir
 from monitor.store import StoreError
 
 
@@ -36,9 +38,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.no_secrets:
         for issue in sorted(secret_warnings(args.config, cfg), key=lambda i: i.line):
             print(f"{issue} (warning: secrets not checked)", file=sys.stderr)
-    points = sum(len(d.points) for d in cfg.devices)
-    print(f"{args.config}: OK — {len(cfg.areas)} areas, {len(cfg.devices)} devices, "
-          f"{points} points, {len(cfg.rules)} rules")
+    print(f"{args.config}: OK — {_count(len(cfg.areas), 'area')}, "
+          f"{_count(len(cfg.devices), 'device')} ({sum(d.enabled for d in cfg.devices)} "
+          f"enabled), {_count(points_of(cfg), 'point')}, {_count(len(cfg.rules), 'rule')}")
     if not args.probe:
         return 0
     from monitor.probe import probe
@@ -49,6 +51,22 @@ def cmd_check(args: argparse.Namespace) -> int:
     failed = sum(1 for r in results if not r.ok)
     print(f"{len(results) - failed} of {len(results)} devices answered")
     return 1 if failed else 0
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def points_of(cfg: SiteConfig) -> int:
+    """The points the enabled devices provide, a profile's included."""
+    from drivers.base import driver_class
+
+    total = 0
+    for dev in cfg.devices:
+        cls = driver_class(dev.type)
+        if dev.enabled and cls is not None:
+            total += len(cls(dev).point_keys())
+    return total
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -103,22 +121,32 @@ def _target(args: argparse.Namespace) -> tuple[str, str]:
     if args.config:
         from monitor.api.auth import token_file
 
-        try:
-            cfg = load_config(args.config)
+        try:  # only the api section matters here: other secrets need not be set
+            cfg = load_config(args.config, check_secrets=False)
         except ConfigError as err:
             raise CliError(f"{args.config} has errors; run: vigil check {args.config}") from err
         url = url or f"http://{cfg.api.listen.replace('0.0.0.0', '127.0.0.1')}:{cfg.api.port}"
         if not token and cfg.api.token is not None:
-            token = cfg.api.token.resolve().get_secret_value()
-        path = token_file(cfg.data_dir)
-        if not token and path.exists():
             try:
-                token = path.read_text(encoding="utf-8").strip()
-            except OSError as err:
-                raise CliError(f"cannot read the API token in {path}: {err.strerror}") from err
+                token = cfg.api.token.resolve().get_secret_value()
+            except ValueError as err:
+                raise CliError(f"{args.config}: api.token: {err}") from err
+        token = token or _read_token(token_file(cfg.data_dir))
+    demo = demo_data_dir() / "api-token"
+    token = token or (_read_token(demo) if not args.config and not args.url else None)
     if not token:
-        raise CliError("no API token: set VIGIL_API_TOKEN, pass --token, or -c site.yaml")
+        raise CliError(f"no API token: set VIGIL_API_TOKEN, pass --token, or -c site.yaml "
+                       f"(the demo's is in {demo})")
     return (url or "http://127.0.0.1:8320").rstrip("/"), token
+
+
+def _read_token(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as err:
+        raise CliError(f"cannot read the API token in {path}: {err.strerror}") from err
 
 
 def _api(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
@@ -135,6 +163,9 @@ def _api(args: argparse.Namespace, method: str, path: str, body: Any = None) -> 
             detail = resp.json().get("detail", resp.text)
         except ValueError:
             detail = resp.text or resp.reason_phrase
+        if isinstance(detail, list):  # field errors: where and what
+            detail = "; ".join(f"{'.'.join(str(x) for x in d.get('loc', [])[1:])}: "
+                               f"{d.get('msg', '')}" for d in detail if isinstance(d, dict))
         raise CliError(f"HTTP {resp.status_code}: {detail}")
     return resp.json()
 
@@ -145,9 +176,13 @@ def local_time(ts: float | None) -> str:
 
 
 def cmd_alarms(args: argparse.Namespace) -> int:
-    for a in _api(args, "GET", "/api/v1/alarms"):
-        print(f"{a['id']:32} {a['severity']:9} {a['state']:24} "
+    alarms = _api(args, "GET", "/api/v1/alarms")
+    for a in alarms:
+        print(f"{a['id']:32} {SEVERITY_TEXT.get(a['severity'], a['severity']):4} "
+              f"{STATE_TEXT.get(a['state'], a['state']):8} "
               f"{local_time(a['raised_at'])}  {a['message']}")
+    if not alarms:
+        print("无需处理的告警")
     return 0
 
 
@@ -160,8 +195,8 @@ def _act(args: argparse.Namespace, action: str, **extra: object) -> dict[str, An
 
 def cmd_ack(args: argparse.Namespace) -> int:
     a = _act(args, "acknowledge")
-    print(f"{a['id']}: {a['state']} (acknowledged by {a['acked_by']} at "
-          f"{local_time(a['acked_at'])})")
+    print(f"{a['id']}: {STATE_TEXT.get(a['state'], a['state'])} ({a['acked_by']} 于 "
+          f"{local_time(a['acked_at'])} 确认)")
     return 0
 
 
@@ -171,13 +206,13 @@ def cmd_shelve(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise CliError(f"--for {args.duration!r}: {err}") from err
     a = _act(args, "shelve", duration=duration)
-    print(f"{a['id']}: shelved by {a['shelved_by']} until {local_time(a['shelved_until'])}")
+    print(f"{a['id']}: 已由 {a['shelved_by']} 搁置至 {local_time(a['shelved_until'])}")
     return 0
 
 
 def cmd_unshelve(args: argparse.Namespace) -> int:
     a = _act(args, "unshelve")
-    print(f"{a['id']}: {a['state']}")
+    print(f"{a['id']}: {STATE_TEXT.get(a['state'], a['state'])}")
     return 0
 
 
@@ -226,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as err:
         print(f"vigil: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `vigil alarms | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -31,6 +31,15 @@ DEVICE_ALARMS = ("comm:", "protocol:", "operator:", "auth:")
 """The alarms every device has."""
 
 
+def point_labels(cfg: SiteConfig) -> dict[str, str]:
+    """What people call each configured point: its label, or its device's label and key."""
+    labels = {}
+    for dev in cfg.devices:
+        for key, point in dev.described_points().items():
+            labels[f"{dev.name}.{key}"] = point.label or f"{dev.label or dev.name} {key}"
+    return labels
+
+
 class Core:
     """Implements the poll task's sink and the push sources' feed."""
 
@@ -50,7 +59,7 @@ class Core:
         alarms = self.ctx.alarms
         alarms.undefine([a for a in alarms.defs if a.startswith(DEVICE_ALARMS)])
         alarms.undefine(self.rules.alarm_ids)
-        self.rules = RuleEngine(cfg.rules, alarms)
+        self.rules = RuleEngine(cfg.rules, alarms, point_labels(cfg))
         self.tags = {}
         for dev in cfg.devices:
             label = dev.label or dev.name

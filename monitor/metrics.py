@@ -24,11 +24,11 @@ class Metrics:
                                       registry=r)
         self.sink_lag = Gauge("vigil_sink_lag_seconds", "Age of the oldest unsent batch",
                               registry=r)
-        self.sink_written = Gauge("vigil_sink_written_lines_total",
+        self.sink_written = Gauge("vigil_sink_written_lines",
                                   "Lines the sink delivered since start", registry=r)
-        self.traps = Gauge("vigil_snmp_traps_total", "SNMP traps received", ["outcome"],
+        self.traps = Gauge("vigil_snmp_traps", "SNMP traps received", ["outcome"],
                            registry=r)
-        self.bus_published = Gauge("vigil_bus_events_published_total",
+        self.bus_published = Gauge("vigil_bus_events_published",
                                    "Events published on the bus since start", registry=r)
         self.bus_errors = Counter("vigil_bus_subscriber_errors_total",
                                   "Events a bus subscriber failed on", ["subscriber"],

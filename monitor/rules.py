@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from monitor.alarms import AlarmDef, AlarmManager
 from monitor.config.model import (
@@ -16,6 +16,7 @@ from monitor.config.model import (
     ThresholdRule,
 )
 from monitor.model import Quality, Reading
+from monitor.text import spoken_duration
 
 LEVELS = ("high_high", "high", "low", "low_low")
 _LEVEL_TEXT = {"high_high": "过高(HH)", "high": "偏高(H)", "low": "偏低(L)", "low_low": "过低(LL)"}
@@ -28,8 +29,8 @@ def _number(value: object) -> float | None:
 
 
 class _Evaluator:
-    def __init__(self, rule: Rule, alarms: AlarmManager):
-        self.rule, self.alarms = rule, alarms
+    def __init__(self, rule: Rule, alarms: AlarmManager, label: str):
+        self.rule, self.alarms, self.label = rule, alarms, label
         self.alarm_ids: list[str] = []
 
     def _define(self, alarm_id: str, severity: Severity, message: str) -> None:
@@ -47,13 +48,13 @@ class _Evaluator:
 class _Threshold(_Evaluator):
     rule: ThresholdRule
 
-    def __init__(self, rule: ThresholdRule, alarms: AlarmManager):
-        super().__init__(rule, alarms)
+    def __init__(self, rule: ThresholdRule, alarms: AlarmManager, label: str):
+        super().__init__(rule, alarms, label)
         self.levels = [(lvl, getattr(rule, lvl)) for lvl in LEVELS
                        if getattr(rule, lvl) is not None]
         for lvl, limit in self.levels:
             sev = rule.severity_extreme if lvl in ("high_high", "low_low") else rule.severity
-            text = rule.message or f"{rule.point} {_LEVEL_TEXT[lvl]}"
+            text = f"{rule.message or label} {_LEVEL_TEXT[lvl]}"  # a direction word always
             self._define(f"{rule.name}.{lvl}", sev, f"{text} (限值 {limit:g})")
 
     def on_reading(self, reading: Reading) -> None:
@@ -74,10 +75,10 @@ class _Threshold(_Evaluator):
 class _State(_Evaluator):
     rule: StateRule
 
-    def __init__(self, rule: StateRule, alarms: AlarmManager):
-        super().__init__(rule, alarms)
+    def __init__(self, rule: StateRule, alarms: AlarmManager, label: str):
+        super().__init__(rule, alarms, label)
         shown = ", ".join(map(str, rule.equals))
-        self._define(rule.name, rule.severity, rule.message or f"{rule.point} = {shown}")
+        self._define(rule.name, rule.severity, rule.message or f"{label} = {shown}")
 
     def on_reading(self, reading: Reading) -> None:
         if reading.quality is Quality.GOOD:
@@ -88,11 +89,11 @@ class _State(_Evaluator):
 class _Rate(_Evaluator):
     rule: RateRule
 
-    def __init__(self, rule: RateRule, alarms: AlarmManager):
-        super().__init__(rule, alarms)
+    def __init__(self, rule: RateRule, alarms: AlarmManager, label: str):
+        super().__init__(rule, alarms, label)
         self.samples: deque[tuple[float, float]] = deque()
         self._define(rule.name, rule.severity, rule.message or
-                     f"{rule.point} 变化过快 (> {rule.max_per_minute:g}/分钟)")
+                     f"{label} 变化过快 (> {rule.max_per_minute:g}/分钟)")
 
     def on_reading(self, reading: Reading) -> None:
         v = _number(reading.value)
@@ -112,11 +113,11 @@ class _Rate(_Evaluator):
 class _Stale(_Evaluator):
     rule: StaleRule
 
-    def __init__(self, rule: StaleRule, alarms: AlarmManager):
-        super().__init__(rule, alarms)
+    def __init__(self, rule: StaleRule, alarms: AlarmManager, label: str):
+        super().__init__(rule, alarms, label)
         self.last_good = time.time()  # a fresh start gives the device max_age to answer
         self._define(rule.name, rule.severity, rule.message or
-                     f"{rule.point} 超过 {rule.max_age:g} 秒没有有效数据")
+                     f"{label} 超过 {spoken_duration(rule.max_age)}没有有效数据")
 
     def on_reading(self, reading: Reading) -> None:
         if reading.quality is Quality.GOOD:
@@ -136,7 +137,9 @@ _KINDS: dict[type, type[_Evaluator]] = {ThresholdRule: _Threshold, StateRule: _S
 class RuleEngine:
     """Routes each reading to the rules that watch its point."""
 
-    def __init__(self, rules: Iterable[Rule], alarms: AlarmManager):
+    def __init__(self, rules: Iterable[Rule], alarms: AlarmManager,
+                 labels: Mapping[str, str] | None = None):
+        """``labels``: what people call a point (``DEVICE.KEY`` -> label)."""
         self.by_point: dict[str, list[_Evaluator]] = {}
         self.timed: list[_Evaluator] = []
         self.alarm_ids: list[str] = []
@@ -144,7 +147,8 @@ class RuleEngine:
         for rule in rules:
             if not rule.enabled:
                 continue
-            ev = _KINDS[type(rule)](rule, alarms)  # type: ignore[arg-type]
+            ev = _KINDS[type(rule)](rule, alarms,  # type: ignore[arg-type]
+                                    (labels or {}).get(rule.point, rule.point))
             self.alarm_ids += ev.alarm_ids
             self.by_point.setdefault(rule.point, []).append(ev)
             if isinstance(rule, StaleRule):

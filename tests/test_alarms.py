@@ -248,3 +248,16 @@ async def test_alarms_of_removed_definitions_are_retired(store: Store) -> None:
     log = await store.call(lambda c: alarm_log(c, "comm:old", 10))
     assert log[0]["action"] == "retired" and "no longer configured" in log[0]["note"]
     assert await store.call(lambda c: c.execute("SELECT COUNT(*) FROM alarms").fetchone()) == (0,)
+
+
+async def test_rule_messages_use_labels_direction_words_and_spoken_durations(
+        store: Store) -> None:
+    m = manager(store)
+    RuleEngine([
+        ThresholdRule(name="t", point="env.t", kind="threshold", high=27, message="机房温度"),
+        ThresholdRule(name="h", point="env.h", kind="threshold", low=30),
+        StaleRule(name="s", point="env.t", kind="stale", max_age=5400)], m,
+        {"env.t": "机房温度", "env.h": "机房湿度"})
+    assert m.defs["t.high"].message == "机房温度 偏高(H) (限值 27)"
+    assert m.defs["h.low"].message == "机房湿度 偏低(L) (限值 30)"
+    assert m.defs["s"].message == "机房温度 超过 1 小时 30 分没有有效数据"

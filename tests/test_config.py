@@ -42,7 +42,7 @@ def test_check_command_accepts_shipped_configs() -> None:
         out = subprocess.run([sys.executable, "-m", "monitor.cli", "check", str(path)],
                              capture_output=True, text=True,
                              env={"PATH": "/usr/bin:/bin", "INFLUX_TOKEN": "x",
-                                  "VIGIL_API_TOKEN": "x", "UPS_SNMP_AUTH_KEY": "x",
+                                  "VIGIL_API_TOKEN": "x" * 16, "UPS_SNMP_AUTH_KEY": "x",
                                   "UPS_SNMP_PRIV_KEY": "x", "SNMP_TRAP_COMMUNITY": "x"})
         assert out.returncode == 0, out.stderr
         assert "OK" in out.stdout
@@ -52,7 +52,7 @@ def test_secret_values_never_appear_in_errors_or_dumps(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     secret = tmp_path / "token"
     secret.write_text("s3cr3t-value\n")
-    monkeypatch.setenv("VIGIL_TEST_TOKEN", "env-s3cr3t")
+    monkeypatch.setenv("VIGIL_TEST_TOKEN", "env-s3cr3t-0123456789")
     cfg = load_config_text(f"""
 site: {{name: hq}}
 areas: [{{name: machine_room}}]
@@ -110,3 +110,13 @@ devices:
 """)
     assert (cfg.devices[0].interval, cfg.devices[0].timeout) == (0.5, 0.4)
     assert (cfg.devices[1].interval, cfg.devices[1].timeout) == (5.0, 0.4)
+
+
+def test_a_short_api_token_is_a_check_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`vigil check` refuses what `vigil run` would refuse."""
+    monkeypatch.setenv("VIGIL_TEST_SHORT_TOKEN", "short")
+    text = "site: {name: hq}\nareas: [{name: a}]\napi: {token: {env: VIGIL_TEST_SHORT_TOKEN}}\n"
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, "site.yaml")
+    assert str(info.value) == ("site.yaml:3: api.token: the API token has 5 characters; it "
+                               "needs at least 16")

@@ -131,10 +131,10 @@ def test_acknowledge_and_shelve_by_cli_and_api(daemon: Running, modbus_peer: Pat
     daemon.wait(lambda: any(a["id"] == "mr_hot.high" for a in
                             daemon.get("/api/v1/alarms").json()))
     out = cli("alarms", "--url", daemon.url)
-    assert "mr_hot.high" in out.stdout and "active_unacknowledged" in out.stdout
+    assert "mr_hot.high" in out.stdout and "未确认" in out.stdout and "重要" in out.stdout
     out = cli("ack", "mr_hot.high", "--who", "张三", "--note", "空调报修", "--url", daemon.url)
     assert out.returncode == 0, out.stderr
-    assert "active_acknowledged" in out.stdout and "张三" in out.stdout
+    assert "已确认" in out.stdout and "张三" in out.stdout
     again = daemon.post("/api/v1/alarms/mr_hot.high/acknowledge", {"who": "李四"})
     assert again.status_code == 409
     out = cli("shelve", "mr_hot.high", "--who", "王五", "--for", "30m", "--url", daemon.url)
@@ -143,7 +143,7 @@ def test_acknowledge_and_shelve_by_cli_and_api(daemon: Running, modbus_peer: Pat
     assert alarm["state"] == "shelved" and alarm["shelved_by"] == "王五"
     assert alarm["shelved_until"] == pytest.approx(time.time() + 1800, abs=30)
     out = cli("unshelve", "mr_hot.high", "--who", "王五", "--url", daemon.url)
-    assert out.returncode == 0 and "active_acknowledged" in out.stdout, out.stderr
+    assert out.returncode == 0 and "已确认" in out.stdout, out.stderr
     out = cli("shelve", "mr_hot.high", "--who", "王五", "--for", "30m", "--url", daemon.url)
     hist = daemon.get("/api/v1/alarms/history?alarm=mr_hot.high").json()
     assert [h["action"] for h in hist][:5] == ["shelved", "unshelved", "shelved",
@@ -330,6 +330,9 @@ def test_cli_errors_are_one_line(daemon: Running) -> None:
     out = cli("alarms", "--url", f"http://127.0.0.1:{peers.free_port()}")
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert out.stderr.startswith("vigil: cannot reach the daemon at http://127.0.0.1:")
+    out = cli("shelve", "mr_hot.high", "--who", "王五", "--for", "0", "--url", daemon.url)
+    assert out.returncode == 2
+    assert out.stderr.strip() == "vigil: HTTP 422: duration: Input should be greater than 0"
 
 
 def test_cli_finds_the_daemon_and_token_from_the_config(tmp_path: Path,
@@ -360,7 +363,7 @@ def test_cli_finds_the_daemon_and_token_from_the_config(tmp_path: Path,
         acked = run("ack", "mr_hot.high", "--who", "张三", "-c", str(cfg))
         assert acked.returncode == 0, acked.stderr
         raised = time.strftime("%Y-%m-%d %H:%M", time.localtime())
-        assert "acknowledged by 张三 at " in acked.stdout and raised[:10] in acked.stdout
+        assert "(张三 于 " in acked.stdout and "确认)" in acked.stdout and raised[:10] in acked.stdout
         assert run("alarms", "--token", token, "--url", running.url).returncode == 0
         assert run("alarms", "--token", "wrong-token-0000000", "--url",
                    running.url).returncode == 2

@@ -113,7 +113,7 @@ async def test_wrong_community_and_unknown_sources_are_dropped(tmp_path: Path, s
     assert await events(daemon) == []
     daemon.refresh_gauges(time.time())  # the ticker does this every second
     metrics = daemon.ctx.metrics.render().decode()
-    assert 'vigil_snmp_traps_total{outcome="unknown_source"} 1.0' in metrics
+    assert 'vigil_snmp_traps{outcome="unknown_source"} 1.0' in metrics
 
 
 async def test_garbage_packets_do_not_stop_the_receiver(site: Any) -> None:

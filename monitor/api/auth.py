@@ -9,11 +9,10 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from monitor.config.model import MIN_TOKEN_LENGTH as MIN_LENGTH
 from monitor.config.model import ApiConfig
 
 log = logging.getLogger(__name__)
-
-MIN_LENGTH = 16
 
 
 class TokenError(Exception):

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from drivers.base import driver_class, known_types
 from monitor.config.errors import ConfigError, ConfigIssue
 from monitor.config.errors import Path as ErrorPath
-from monitor.config.model import DeviceClass, SiteConfig
+from monitor.config.model import MIN_TOKEN_LENGTH, DeviceClass, SiteConfig
 from monitor.config.power import MAINS
 from monitor.config.types import SecretRef
 from monitor.config.yamlsource import Source, parse_yaml
@@ -129,8 +129,8 @@ def _cross_check(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
             points.add(f"{dev.name}.{key}")
     for i, rule in enumerate(cfg.rules):
         if rule.point not in points:
-            issues.append(src.issue(("rules", i, "point"),
-                                    f"no point {rule.point!r} (write it as DEVICE.KEY)"))
+            hint = "" if "." in rule.point else " (write it as DEVICE.KEY)"
+            issues.append(src.issue(("rules", i, "point"), f"no point {rule.point!r}{hint}"))
     return issues
 
 
@@ -182,9 +182,13 @@ def _secret_issues(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
     issues = []
     for path, ref in _secret_refs(cfg, ()):
         try:
-            ref.resolve()
+            value = ref.resolve().get_secret_value()
         except ValueError as err:
             issues.append(src.issue(path, str(err)))
+            continue
+        if path == ("api", "token") and len(value.strip()) < MIN_TOKEN_LENGTH:
+            issues.append(src.issue(path, f"the API token has {len(value.strip())} characters; "
+                                          f"it needs at least {MIN_TOKEN_LENGTH}"))
     return issues
 
 
@@ -230,6 +234,29 @@ def _prune(data: dict[str, Any], err: ValidationError,
 REQUIRED = {"site", "areas"}
 
 
+def _pruned_device_issues(src: Source, data: dict[str, Any],
+                          kept: dict[str, list[int]]) -> list[ConfigIssue]:
+    """A device left out for a field error still has its points judged by its driver, so
+    every error of the entry shows in the same run."""
+    devices = data.get("devices")
+    if not isinstance(devices, list) or "devices" not in kept:
+        return []
+    issues = []
+    for i, dev in enumerate(devices):
+        if i in kept["devices"] or not isinstance(dev, dict):
+            continue
+        cls = driver_class(str(dev.get("type")))
+        if cls is None:
+            continue
+        spec = {k: dev[k] for k in ("connection", "points", "profile") if k in dev}
+        spec.setdefault("connection", {})
+        try:
+            cls.spec_model.model_validate(spec)
+        except ValidationError as err:
+            issues.extend(_validation_issues(src, err, ("devices", i)))
+    return issues
+
+
 def _later_stages(src: Source, data: Any, check_secrets: bool,
                   pruned: set[str]) -> tuple[SiteConfig | None, list[ConfigIssue]]:
     """Drivers, cross references, power and secrets on what passed the field validation;
@@ -258,6 +285,7 @@ def load_config_text(text: str, file: str = "<config>", *,
         pruned_data = dict(src.data)
         kept: dict[str, list[int]] = {}
         pruned = _prune(pruned_data, err, kept)
+        issues += _pruned_device_issues(src, src.data, kept)
         _, later = _later_stages(_Pruned(src.file, src.data, src.lines, kept), pruned_data,
                                  check_secrets, pruned)
         raise ConfigError(issues + later) from None

@@ -175,6 +175,10 @@ class SinkConfig(Strict):
     retry_max: Duration = Field(default=60.0, gt=0)
 
 
+MIN_TOKEN_LENGTH = 16
+"""An API token shorter than this refuses to start."""
+
+
 class ApiConfig(Strict):
     enabled: bool = True
     listen: str = "127.0.0.1"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from importlib import resources
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from pydantic import BaseModel
 
 from monitor.config import load_config_text
 from monitor.daemon import Daemon
+from monitor.demo import data_dir as default_data_dir
 from monitor.demo.simulator import SCENARIOS, Simulator
 from monitor.service import serve
 
@@ -55,8 +55,7 @@ def scenario_router(sim: Simulator) -> APIRouter:
 
 async def run_demo(scenario: str | None, data_dir: Path | None, api_port: int,
                    modbus_port: int) -> None:
-    data_dir = data_dir or Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share"),
-                                "vigil", "demo")
+    data_dir = data_dir or default_data_dir()
     cfg = load_config_text(demo_config_text(data_dir, api_port, modbus_port), "<demo site>")
     sim = Simulator(modbus_port, scenario or "normal")
     await sim.start()
