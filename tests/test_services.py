@@ -24,6 +24,7 @@ from drivers.base import (
 from monitor.actions import ActionRunner
 from monitor.bus import Bus, DeviceEvent
 from monitor.config.actions import Action
+from monitor.config.model import PointBase
 from monitor.demo.simulator import serve_sim
 from monitor.health import health
 from monitor.model import Reading
@@ -238,7 +239,7 @@ class Heartbeat(PushSource):
 
 class PushedSpec(BaseModel):
     connection: dict[str, Any] = {}
-    points: list[dict[str, Any]] = []
+    points: list[PointBase] = []
 
 
 class Pushed(Driver):
