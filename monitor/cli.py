@@ -103,6 +103,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_notify_test(args: argparse.Namespace) -> int:
+    """Send a test message on each of a person's channels; report each result."""
+    from monitor.notify.channels import scheme, send
+    from monitor.notify.messages import test_message
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as err:
+        raise CliError(f"{args.config} has errors; run: vigil check {args.config}") from err
+    person = cfg.person(args.person)
+    if person is None:
+        known = ", ".join(p.name for p in cfg.people) or "none"
+        raise CliError(f"no person {args.person!r} in {args.config} (people: {known})")
+    who = f"{person.label or person.name} ({person.name})"
+    if not person.contacts:
+        raise CliError(f"{who} has no contacts")
+
+    async def each() -> list[tuple[str, bool, str]]:
+        results = []
+        for contact in person.contacts:
+            url = contact.url.resolve().get_secret_value()
+            title, body = test_message(cfg, person, contact)
+            sent = await send(url, title, body, args.timeout)
+            detail = f"sent in {sent.duration:.2f} s" if sent.ok else sent.detail
+            results.append((f"{contact.channel} ({scheme(url)})", sent.ok, detail))
+        return results
+    print(f"{who}: {len(person.contacts)} channel(s)")
+    results = asyncio.run(each())
+    for channel, ok, detail in results:
+        print(f"  {'ok  ' if ok else 'FAIL'} {channel}: {detail}")
+    reached = sum(ok for _, ok, _ in results)
+    print(f"{reached} of {len(results)} channels reached {person.label or person.name}")
+    return 0 if reached == len(results) else 1
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from monitor.config.schema import config_schema
 
@@ -237,6 +272,13 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--port", type=int, default=8320, help="API and status page port")
     s.add_argument("--modbus-port", type=int, default=15020, help="the simulator's Modbus port")
     s.set_defaults(fn=cmd_demo)
+    s = sub.add_parser("notify", help="notifications")
+    notify = s.add_subparsers(dest="notify_command", required=True)
+    t = notify.add_parser("test", help="send a test message on each of a person's channels")
+    t.add_argument("person", help="the person's name in the config")
+    t.add_argument("-c", "--config", required=True, help="the site config")
+    t.add_argument("--timeout", type=float, default=15.0, help="seconds per channel")
+    t.set_defaults(fn=cmd_notify_test)
     s = sub.add_parser("schema", help="print the config's JSON Schema")
     s.set_defaults(fn=cmd_schema)
     for name, fn, help_ in (("alarms", cmd_alarms, "list alarms needing attention"),

@@ -43,7 +43,9 @@ def test_check_command_accepts_shipped_configs() -> None:
                              capture_output=True, text=True,
                              env={"PATH": "/usr/bin:/bin", "INFLUX_TOKEN": "x",
                                   "VIGIL_API_TOKEN": "x" * 16, "UPS_SNMP_AUTH_KEY": "x",
-                                  "UPS_SNMP_PRIV_KEY": "x", "SNMP_TRAP_COMMUNITY": "x"})
+                                  "UPS_SNMP_PRIV_KEY": "x", "SNMP_TRAP_COMMUNITY": "x",
+                                  "ZHANG_SAN_MAIL_URL": "mailto://127.0.0.1:10025"
+                                  "?from=vigil@example.com&to=zhangsan@example.com"})
         assert out.returncode == 0, out.stderr
         assert "OK" in out.stdout
 

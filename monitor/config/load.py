@@ -161,6 +161,43 @@ def _power_issues(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
     return issues
 
 
+def _directory_issues(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
+    """Unique names; people hold roles that exist; groups name people and roles that exist."""
+    issues = _unique(src, cfg.roles, "name", "roles") + _unique(src, cfg.people, "name", "people")
+    issues += _unique(src, cfg.groups, "name", "groups")
+    roles = {r.name for r in cfg.roles}
+    people = {p.name for p in cfg.people}
+    for i, person in enumerate(cfg.people):
+        for j, role in enumerate(person.roles):
+            if role not in roles:
+                issues.append(src.issue(("people", i, "roles", j), f"no role {role!r}"))
+    for i, group in enumerate(cfg.groups):
+        for j, member in enumerate(group.members):
+            if member not in people:
+                issues.append(src.issue(("groups", i, "members", j), f"no person {member!r}"))
+        for j, role in enumerate(group.roles):
+            if role not in roles:
+                issues.append(src.issue(("groups", i, "roles", j), f"no role {role!r}"))
+    return issues
+
+
+def _contact_issues(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
+    """Every contact URL is one apprise can send to (told by its scheme, never the URL)."""
+    from monitor.notify.channels import usable
+
+    issues = []
+    for i, person in enumerate(cfg.people):
+        for j, contact in enumerate(person.contacts):
+            try:
+                url = contact.url.resolve().get_secret_value()
+            except ValueError:
+                continue  # reported with the secrets
+            problem = usable(url)
+            if problem is not None:
+                issues.append(src.issue(("people", i, "contacts", j, "url"), problem))
+    return issues
+
+
 def _secret_refs(value: Any, path: tuple[str | int, ...]
                  ) -> Iterator[tuple[tuple[str | int, ...], SecretRef]]:
     """Every secret reference in a validated config (driver specs included), with its path."""
@@ -265,9 +302,10 @@ def _later_stages(src: Source, data: Any, check_secrets: bool,
         cfg = SiteConfig.model_validate(data)
     except ValidationError:
         return None, []
-    issues = _validate_drivers(src, cfg) + _cross_check(src, cfg) + _power_issues(src, cfg)
+    issues = (_validate_drivers(src, cfg) + _cross_check(src, cfg) + _power_issues(src, cfg)
+              + _directory_issues(src, cfg))
     if check_secrets:
-        issues += _secret_issues(src, cfg)
+        issues += _secret_issues(src, cfg) + _contact_issues(src, cfg)
     return cfg, [i for i in issues if not any(f"'{name}'" in i.message or f"'{name}." in
                                               i.message for name in pruned)]
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, PrivateAttr, model_validator
 
 from monitor.config.actions import ActionsConfig
+from monitor.config.directory import Group, Person, Role
 from monitor.config.power import PowerConfig
 from monitor.config.types import (
     AuthProtocol,
@@ -225,7 +226,13 @@ class SiteConfig(Strict):
     traps: TrapConfig | None = None
     power: PowerConfig = PowerConfig()
     actions: ActionsConfig = ActionsConfig()
+    roles: list[Role] = Field(default_factory=list)
+    people: list[Person] = Field(default_factory=list)
+    groups: list[Group] = Field(default_factory=list)
     api: ApiConfig = ApiConfig()
 
     def device(self, name: str) -> DeviceConfig | None:
         return next((d for d in self.devices if d.name == name), None)
+
+    def person(self, name: str) -> Person | None:
+        return next((p for p in self.people if p.name == name), None)

@@ -1,0 +1,1 @@
+"""Notifications: the directory's people reached over their channels (apprise)."""

@@ -1,0 +1,83 @@
+"""One message over one apprise URL: off the event loop, under a timeout, and with the reason
+when it fails. URLs carry secrets: they are never logged or shown, only their scheme."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import apprise
+
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="notify")
+"""Deliveries block in apprise; a hung channel holds one of these, never the loop."""
+
+
+def scheme(url: str) -> str:
+    return url.split("://", 1)[0] if "://" in url else ""
+
+
+def usable(url: str) -> str | None:
+    """Why apprise cannot send to ``url``, or None when it can."""
+    if not scheme(url):
+        return "not an apprise URL (scheme://...)"
+    logger = logging.getLogger("apprise")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)  # its own complaint would show part of the URL
+    try:
+        ok = apprise.Apprise.instantiate(url) is not None
+    finally:
+        logger.setLevel(level)
+    return None if ok else (f"apprise cannot send to this {scheme(url)}:// URL (check its form "
+                            f"and options)")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    ok: bool
+    detail: str
+    duration: float
+
+
+class _ThreadLog(logging.Handler):
+    """What apprise logs (warnings and errors) in one thread: the reason a send failed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.messages.append(record.getMessage())
+
+
+def _send(url: str, title: str, body: str) -> tuple[bool, str]:
+    sender = apprise.Apprise.instantiate(url)  # the plugin itself: it runs in this thread
+    if not sender:
+        return False, usable(url) or "apprise cannot use this URL"
+    capture = _ThreadLog()
+    logger = logging.getLogger("apprise")
+    logger.addHandler(capture)
+    try:
+        ok = bool(sender.notify(body=body, title=title))
+    finally:
+        logger.removeHandler(capture)
+    if ok:
+        return True, "sent"
+    return False, "; ".join(capture.messages[-2:])[:300] or "apprise reported a failure"
+
+
+async def send(url: str, title: str, body: str, within: float) -> Delivery:
+    """Send, waiting at most ``within`` seconds (a hung channel is a failure, not a wait)."""
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(within):
+            ok, detail = await asyncio.get_running_loop().run_in_executor(
+                _POOL, _send, url, title, body)
+    except TimeoutError:
+        ok, detail = False, f"no answer within {within:g} s"
+    return Delivery(ok, detail, time.monotonic() - started)
