@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from monitor.config import ConfigError, load_config_text
+from monitor.notify import channels, robots
 from tests.servers.http_receiver import Receiver
 from tests.servers.smtp_receiver import SmtpReceiver
 
@@ -51,8 +52,7 @@ def test_unknown_roles_people_and_unusable_urls_are_config_errors(
         load_config_text(DIRECTORY, "site.yaml")
     assert str(info.value).splitlines() == [
         "site.yaml:16: people[1].roles[1]: no role 'cfo'",
-        "site.yaml:17: people[1].contacts[0].url: apprise cannot send to this wecombot:// URL "
-        "(check its form and options)",
+        "site.yaml:17: people[1].contacts[0].url: not a wecombot:// robot URL (wecombot://KEY)",
         "site.yaml:19: groups[0].members[1]: no person 'wang_wu'"]
     assert "s3cret" not in str(info.value)
 
@@ -116,3 +116,77 @@ def test_a_hung_or_failing_channel_is_reported_and_the_others_still_go(
     assert out.returncode == 1
     failed = next(x for x in out.stdout.splitlines() if x.startswith("  FAIL webhook"))
     assert "500" in failed, out.stdout
+
+
+# -- chat robots: our own senders, since a 200 with an error code is not a delivery ---------
+
+DING_SECRET = "SEC0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd"
+
+
+def test_signing_vectors() -> None:
+    assert robots.dingtalk_sign(DING_SECRET, 1700000000000) == \
+        "8SZas7RY4E7wuOlgLfjLwHSKZpyUEdXdLvFYSDZiiFw="
+    assert robots.feishu_sign("demo-secret", 1700000000) == \
+        "mYHw2R2SOm8Rw/sne3lQdmz4sOfntKR+1P/8RKKTwmA="
+    url, _ = robots.request(robots.parse(f"dingtalk://{DING_SECRET}@tok"),  # type: ignore[arg-type]
+                            "t", "b", 1700000000.0)
+    assert url.endswith("&timestamp=1700000000000&sign=8SZas7RY4E7wuOlgLfjLwHSKZpyUEdXdLvFYSDZi"
+                        "iFw%3D")  # encoded once, not %253D
+
+
+@pytest.fixture
+def robot() -> Iterator[Receiver]:
+    receiver = Receiver(mode="json").start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.mark.parametrize("url, path, reply, expect", [
+    ("wecombot://6f1c-key", "/cgi-bin/webhook/send?key=6f1c-key",
+     b'{"errcode":0,"errmsg":"ok"}', (True, "sent")),
+    ("wecombot://6f1c-key", "/cgi-bin/webhook/send?key=6f1c-key",
+     b'{"errcode":45009,"errmsg":"api freq out of limit"}',
+     (False, "the robot refused it: errcode 45009: api freq out of limit")),
+    (f"dingtalk://{DING_SECRET}@tok", "/robot/send?access_token=tok&timestamp=",
+     b'{"errcode":310000,"errmsg":"sign not match"}',
+     (False, "the robot refused it: errcode 310000: sign not match")),
+    ("dingtalk://tok", "/robot/send?access_token=tok",
+     b'{"errcode":130101,"errmsg":"send too fast, exceed 20 times per minute"}',
+     (False, "the robot refused it: errcode 130101: send too fast, exceed 20 times per minute")),
+    ("feishu://demo-secret@hook1", "/open-apis/bot/v2/hook/hook1",
+     b'{"code":0,"msg":"success","data":{}}', (True, "sent")),
+    ("feishu://hook1", "/open-apis/bot/v2/hook/hook1",
+     b'{"code":19024,"msg":"Key Words Not Found"}',
+     (False, "the robot refused it: code 19024: Key Words Not Found")),
+])
+async def test_a_robot_counts_only_when_its_errcode_says_so(
+        robot: Receiver, url: str, path: str, reply: bytes, expect: tuple[bool, str]) -> None:
+    robot.reply = reply
+    sep = "&" if "?" in url else "?"
+    sent = await channels.send(f"{url}{sep}base={robot.url}", "机房温度过高", "机房温度 32 °C",
+                               within=5)
+    assert (sent.ok, sent.detail) == expect
+    assert robot.requests[0].path.startswith(path)
+    payload = json.loads(robot.requests[0].body)
+    if url.startswith("feishu"):
+        assert payload["msg_type"] == "text"
+        assert payload["content"]["text"] == "机房温度过高\n机房温度 32 °C"
+        if "@" in url:   # signed: timestamp and sign at the top level of the body
+            assert payload["sign"] == robots.feishu_sign("demo-secret", int(payload["timestamp"]))
+    else:
+        assert payload == {"msgtype": "text", "text": {"content": "机房温度过高\n机房温度 32 °C"}}
+
+
+async def test_wecom_text_is_cut_to_2048_bytes_on_a_character(robot: Receiver) -> None:
+    sent = await channels.send(f"wecombot://k?base={robot.url}", "标题", "温" * 1000, within=5)
+    content = json.loads(robot.requests[0].body)["text"]["content"]
+    assert sent.ok and len(content.encode()) <= 2048 and content.endswith("温")
+
+
+def test_robot_urls_are_checked() -> None:
+    assert channels.usable("dingtalk://SECx@tok") is None
+    assert channels.usable("wecombot://secret@key") == \
+        "not a wecombot:// robot URL (wecombot://KEY)"
+    assert channels.usable("feishu://") is not None
+    assert channels.usable("json://") == \
+        "apprise cannot send to this json:// URL (check its form and options)"

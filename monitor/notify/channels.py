@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import apprise
 
+from monitor.notify import robots
+
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="notify")
 """Deliveries block in apprise; a hung channel holds one of these, never the loop."""
 
@@ -21,9 +23,13 @@ def scheme(url: str) -> str:
 
 
 def usable(url: str) -> str | None:
-    """Why apprise cannot send to ``url``, or None when it can."""
+    """Why we cannot send to ``url``, or None when we can."""
     if not scheme(url):
         return "not an apprise URL (scheme://...)"
+    if scheme(url) in robots.SCHEMES:
+        form = "KEY" if scheme(url) == "wecombot" else "[SECRET@]TOKEN"
+        return None if robots.parse(url) else (f"not a {scheme(url)}:// robot URL "
+                                               f"({scheme(url)}://{form})")
     logger = logging.getLogger("apprise")
     level = logger.level
     logger.setLevel(logging.CRITICAL)  # its own complaint would show part of the URL
@@ -74,6 +80,10 @@ def _send(url: str, title: str, body: str) -> tuple[bool, str]:
 async def send(url: str, title: str, body: str, within: float) -> Delivery:
     """Send, waiting at most ``within`` seconds (a hung channel is a failure, not a wait)."""
     started = time.monotonic()
+    robot = robots.parse(url)
+    if robot is not None:  # our own sender: the robot's errcode decides
+        ok, detail = await robots.send(robot, title, body, within)
+        return Delivery(ok, detail, time.monotonic() - started)
     try:
         async with asyncio.timeout(within):
             ok, detail = await asyncio.get_running_loop().run_in_executor(

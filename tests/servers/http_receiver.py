@@ -17,11 +17,13 @@ class Received:
 
 @dataclass
 class Receiver:
-    """``mode``: ok (204), 500, 401, 400, slow (answers 204 after ``delay`` seconds)."""
+    """``mode``: ok (204), 500, 401, 400, slow (answers 204 after ``delay`` seconds), json
+    (200 with ``reply`` as the body, as chat robots answer, errors included)."""
 
     port: int = 0
     mode: str = "ok"
     delay: float = 1.0
+    reply: bytes = b'{"errcode":0,"errmsg":"ok"}'
     requests: list[Received] = field(default_factory=list)
     accepted: list[bytes] = field(default_factory=list)
 
@@ -35,7 +37,10 @@ class Receiver:
                 mode = receiver.mode
                 if mode == "slow":
                     time.sleep(receiver.delay)
-                if mode in ("ok", "slow"):
+                if mode == "json":
+                    receiver.accepted.append(body)
+                    self._answer(200, receiver.reply)
+                elif mode in ("ok", "slow"):
                     receiver.accepted.append(body)
                     self._answer(204, b"")
                 elif mode == "401":
