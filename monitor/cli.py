@@ -27,7 +27,7 @@ def _setup_logging(level: str) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from monitor.config.load import secret_warnings
+    from monitor.config.load import schedule_warnings, secret_warnings
 
     try:
         cfg = load_config(args.config, check_secrets=not args.no_secrets)
@@ -38,6 +38,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.no_secrets:
         for issue in sorted(secret_warnings(args.config, cfg), key=lambda i: i.line):
             print(f"{issue} (warning: secrets not checked)", file=sys.stderr)
+    for issue in schedule_warnings(args.config, cfg, datetime.now().astimezone()):
+        print(f"{issue} (warning)", file=sys.stderr)
     print(f"{args.config}: OK — {_count(len(cfg.areas), 'area')}, "
           f"{_count(len(cfg.devices), 'device')} ({sum(d.enabled for d in cfg.devices)} "
           f"enabled), {_count(points_of(cfg), 'point')}, {_count(len(cfg.rules), 'rule')}")
@@ -136,6 +138,27 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     reached = sum(ok for _, ok, _ in results)
     print(f"{reached} of {len(results)} channels reached {person.label or person.name}")
     return 0 if reached == len(results) else 1
+
+
+def cmd_oncall(args: argparse.Namespace) -> int:
+    """Who is on call for a role, now or at ``--at`` (local time)."""
+    from monitor.oncall import on_call
+
+    try:
+        cfg = load_config(args.config, check_secrets=False)
+    except ConfigError as err:
+        raise CliError(f"{args.config} has errors; run: vigil check {args.config}") from err
+    if args.role not in {r.name for r in cfg.roles}:
+        raise CliError(f"no role {args.role!r} (roles: {', '.join(r.name for r in cfg.roles)})")
+    try:
+        at = (datetime.fromisoformat(args.at) if args.at else datetime.now()).astimezone()
+    except ValueError as err:
+        raise CliError(f"--at {args.at!r}: give a time such as 2026-12-01T20:00") from err
+    found = on_call(cfg, args.role, at)
+    labels = {p.name: p.label or p.name for p in cfg.people}
+    who = "、".join(labels.get(n, n) for n in found.people) or "无人"
+    print(f"{at:%Y-%m-%d %H:%M} {args.role}: {who} ({found.source})")
+    return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -279,6 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("-c", "--config", required=True, help="the site config")
     t.add_argument("--timeout", type=float, default=15.0, help="seconds per channel")
     t.set_defaults(fn=cmd_notify_test)
+    s = sub.add_parser("oncall", help="who is on call for a role, now or at a time")
+    s.add_argument("role")
+    s.add_argument("-c", "--config", required=True, help="the site config")
+    s.add_argument("--at", default=None, help="local time, e.g. 2026-12-01T20:00")
+    s.set_defaults(fn=cmd_oncall)
     s = sub.add_parser("schema", help="print the config's JSON Schema")
     s.set_defaults(fn=cmd_schema)
     for name, fn, help_ in (("alarms", cmd_alarms, "list alarms needing attention"),

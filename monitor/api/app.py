@@ -7,6 +7,7 @@ import time
 import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import asdict
+from datetime import datetime
 from importlib import resources
 from typing import Annotated, Any, Protocol
 
@@ -24,6 +25,7 @@ from monitor.bus import AlarmEvent, DeviceEvent
 from monitor.context import Context
 from monitor.health import health as health_report
 from monitor.model import Reading, split_point_id
+from monitor.oncall import on_call
 from monitor.store import StoreUnavailable, history_rows, recent_events
 
 
@@ -182,6 +184,17 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
                 sub.close()
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store"})
+
+    @api.get("/oncall")
+    async def oncall(role: str, at: float | None = None) -> dict[str, Any]:
+        """Who is on call for ``role`` now, or at ``at`` (epoch seconds)."""
+        if role not in {r.name for r in ctx.cfg.roles}:
+            raise HTTPException(404, f"no role {role!r}")
+        when = datetime.fromtimestamp(time.time() if at is None else at).astimezone()
+        found = on_call(ctx.cfg, role, when)
+        labels = {p.name: p.label for p in ctx.cfg.people}
+        return {"role": role, "at": when.timestamp(), "source": found.source,
+                "people": [{"name": n, "label": labels.get(n, "")} for n in found.people]}
 
     @api.get("/alarms/history")
     async def alarms_history(alarm: str | None = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +179,38 @@ def _directory_issues(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
         for j, role in enumerate(group.roles):
             if role not in roles:
                 issues.append(src.issue(("groups", i, "roles", j), f"no role {role!r}"))
+    for i, schedule in enumerate(cfg.schedules):
+        if schedule.role not in roles:
+            issues.append(src.issue(("schedules", i, "role"), f"no role {schedule.role!r}"))
+        named: list[tuple[tuple[str | int, ...], str]] = [
+            (("layers", j, "people", k), name) for j, layer in enumerate(schedule.layers)
+            for k, name in enumerate(layer.people)]
+        named += [(("overrides", j, "person"), o.person)
+                  for j, o in enumerate(schedule.overrides)]
+        for where, name in named:
+            if name not in people:
+                issues.append(src.issue(("schedules", i, *where), f"no person {name!r}"))
+    return issues
+
+
+def schedule_warnings(path: str | Path, cfg: SiteConfig, now: datetime) -> list[ConfigIssue]:
+    """Gaps in the next four weeks (who is paged then), and where China's holiday calendar
+    is not known yet."""
+    from monitor.oncall import calendar_known, gaps
+
+    p = Path(path)
+    src = parse_yaml(p.read_text(encoding="utf-8"), str(p))
+    issues = []
+    for i, schedule in enumerate(cfg.schedules):
+        for start, end in gaps(schedule, now):
+            issues.append(src.issue(("schedules", i), (
+                f"nobody on call {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}: then "
+                f"everyone holding role {schedule.role!r} is paged")))
+    horizon = (now + timedelta(days=28)).date()
+    if cfg.schedules and not calendar_known(horizon):
+        issues.append(src.issue(("schedules",), (
+            f"China's holidays for {horizon.year} are not in this chinese-calendar yet: "
+            f"Monday to Friday are taken as workdays (update the package)")))
     return issues
 
 

@@ -10,6 +10,7 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from monitor.config.actions import ActionsConfig
 from monitor.config.directory import Group, Person, Role
+from monitor.config.oncall import Schedule
 from monitor.config.power import PowerConfig
 from monitor.config.types import (
     AuthProtocol,
@@ -229,6 +230,7 @@ class SiteConfig(Strict):
     roles: list[Role] = Field(default_factory=list)
     people: list[Person] = Field(default_factory=list)
     groups: list[Group] = Field(default_factory=list)
+    schedules: list[Schedule] = Field(default_factory=list)
     api: ApiConfig = ApiConfig()
 
     def device(self, name: str) -> DeviceConfig | None:
