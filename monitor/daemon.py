@@ -20,6 +20,7 @@ from monitor.config.model import Severity, SiteConfig
 from monitor.context import Context
 from monitor.core import Core
 from monitor.metrics import Metrics
+from monitor.notify.notifier import Notifier
 from monitor.power import PowerWatch
 from monitor.recorder import Recorder
 from monitor.runtime import DevicePoller, wait_event
@@ -61,6 +62,7 @@ class Daemon:
         self.recorder = Recorder(ctx, self.core.write, lambda device: self.core.tags.get(device,
                                                                                         ""))
         self.power = PowerWatch(ctx)
+        self.notifier = Notifier(ctx)
         self.sink: Sink | None = None
         self.sources: dict[str, PushSource] = {}
         self.pollers: dict[str, DevicePoller] = {}
@@ -113,7 +115,8 @@ class Daemon:
         self._apply(ctx.cfg)
         ctx.alarms.retire_undefined()
         ctx.timers.start()
-        for sub in (self.recorder.subscription, self.power.subscription):
+        for sub in (self.recorder.subscription, self.power.subscription,
+                    self.notifier.subscription):
             self._run_subscription(sub)
         if ctx.cfg.sink is not None:
             self._start_sink()
@@ -245,6 +248,7 @@ class Daemon:
             self.sink.stop()
         ctx.timers.stop()
         await ctx.actions.close(wait=10.0)
+        await self.notifier.close()
         await self._drain_bus(2.0)
         await ctx.supervisor.stop()
         if self.sink is not None:

@@ -38,6 +38,10 @@ CREATE TABLE IF NOT EXISTS alarm_log (seq INTEGER PRIMARY KEY, alarm TEXT NOT NU
 CREATE INDEX IF NOT EXISTS alarm_log_alarm ON alarm_log (alarm, ts);
 CREATE TABLE IF NOT EXISTS timers (key TEXT PRIMARY KEY, due REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS flags (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS notifications (seq INTEGER PRIMARY KEY, ts REAL NOT NULL,
+                                          alarm TEXT, person TEXT, channel TEXT, ok INTEGER,
+                                          detail TEXT, text TEXT, paging INTEGER);
+CREATE INDEX IF NOT EXISTS notifications_alarm ON notifications (alarm, ts);
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, ts REAL NOT NULL,
                                    device TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT);
 """

@@ -185,6 +185,17 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store"})
 
+    @api.get("/notifications")
+    async def notifications(alarm: str | None = None,
+                            limit: int = Query(200, ge=1, le=10_000)) -> list[dict[str, Any]]:
+        """Delivery attempts, newest first: alarm, person, channel, ok, reason, time, text."""
+        sql = ("SELECT ts, alarm, person, channel, ok, detail, text FROM notifications"
+               + (" WHERE alarm = ?" if alarm else "") + " ORDER BY seq DESC LIMIT ?")
+        args = (alarm, limit) if alarm else (limit,)
+        rows = await ctx.store.read(lambda c: c.execute(sql, args).fetchall())
+        keys = ("ts", "alarm", "person", "channel", "ok", "detail", "text")
+        return [{**dict(zip(keys, r, strict=True)), "ok": bool(r[4])} for r in rows]
+
     @api.get("/oncall")
     async def oncall(role: str, at: float | None = None) -> dict[str, Any]:
         """Who is on call for ``role`` now, or at ``at`` (epoch seconds)."""

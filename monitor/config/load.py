@@ -92,12 +92,12 @@ def _validate_drivers(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
     return issues
 
 
-def _unique(src: Source, items: list[Any], field: str, section: str) -> list[ConfigIssue]:
+def _unique(src: Source, items: list[Any], field: str, *section: str) -> list[ConfigIssue]:
     issues, seen = [], set()
     for i, item in enumerate(items):
         value = getattr(item, field)
         if value in seen:
-            issues.append(src.issue((section, i, field), f"duplicate {field} {value!r}"))
+            issues.append(src.issue((*section, i, field), f"duplicate {field} {value!r}"))
         seen.add(value)
     return issues
 
@@ -190,6 +190,27 @@ def _directory_issues(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
         for where, name in named:
             if name not in people:
                 issues.append(src.issue(("schedules", i, *where), f"no person {name!r}"))
+    return issues
+
+
+def _notify_issues(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
+    """Policies are unique; routes name policies; targets name roles, people, groups."""
+    issues = _unique(src, cfg.notify.policies, "name", "notify", "policies")
+    policies = {p.name for p in cfg.notify.policies}
+    known = {"role": {r.name for r in cfg.roles}, "person": {p.name for p in cfg.people},
+             "group": {g.name for g in cfg.groups}}
+    for i, route in enumerate(cfg.notify.routes):
+        if route.policy not in policies:
+            issues.append(src.issue(("notify", "routes", i, "policy"),
+                                    f"no policy {route.policy!r}"))
+    for i, policy in enumerate(cfg.notify.policies):
+        for j, level in enumerate(policy.levels):
+            for k, target in enumerate(level.notify):
+                for kind, names in known.items():
+                    name = getattr(target, kind)
+                    if name is not None and name not in names:
+                        issues.append(src.issue(("notify", "policies", i, "levels", j, "notify",
+                                                 k, kind), f"no {kind} {name!r}"))
     return issues
 
 
@@ -336,7 +357,7 @@ def _later_stages(src: Source, data: Any, check_secrets: bool,
     except ValidationError:
         return None, []
     issues = (_validate_drivers(src, cfg) + _cross_check(src, cfg) + _power_issues(src, cfg)
-              + _directory_issues(src, cfg))
+              + _directory_issues(src, cfg) + _notify_issues(src, cfg))
     if check_secrets:
         issues += _secret_issues(src, cfg) + _contact_issues(src, cfg)
     return cfg, [i for i in issues if not any(f"'{name}'" in i.message or f"'{name}." in

@@ -10,6 +10,7 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from monitor.config.actions import ActionsConfig
 from monitor.config.directory import Group, Person, Role
+from monitor.config.notify import NotifyConfig
 from monitor.config.oncall import Schedule
 from monitor.config.power import PowerConfig
 from monitor.config.types import (
@@ -231,6 +232,7 @@ class SiteConfig(Strict):
     people: list[Person] = Field(default_factory=list)
     groups: list[Group] = Field(default_factory=list)
     schedules: list[Schedule] = Field(default_factory=list)
+    notify: NotifyConfig = NotifyConfig()
     api: ApiConfig = ApiConfig()
 
     def device(self, name: str) -> DeviceConfig | None:

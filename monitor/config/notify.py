@@ -1,0 +1,60 @@
+"""How alarms reach people: routes (first match wins unless ``continue``), and escalation
+policies: ordered levels, each notifying targets, then waiting for an acknowledgement."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from monitor.config.types import Duration, Strict
+
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=64)]
+
+
+class Target(Strict):
+    """Exactly one of: a role (whoever is on call for it), a person, a group."""
+
+    role: str | None = None
+    person: str | None = None
+    group: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Target:
+        if sum(x is not None for x in (self.role, self.person, self.group)) != 1:
+            raise ValueError("give exactly one of role, person, group")
+        return self
+
+
+class Level(Strict):
+    notify: list[Target] = Field(min_length=1)
+    wait: Duration = Field(default=300.0, gt=0,
+                           description="for an acknowledgement before the next level")
+
+
+class Policy(Strict):
+    name: Name
+    levels: list[Level] = Field(min_length=1)
+    repeat: int = Field(default=0, ge=0, le=10, description="times to go through it again")
+
+
+class Match(Strict):
+    """Every given list must contain the alarm's value (empty: anything)."""
+
+    severity: list[str] = Field(default_factory=list)
+    area: list[str] = Field(default_factory=list)
+    device_class: list[str] = Field(default_factory=list)
+    alarm: list[str] = Field(default_factory=list, description="alarm ids or prefixes like comm:")
+
+
+class Route(Strict):
+    match: Match = Match()
+    policy: str
+    continue_: bool = Field(default=False, alias="continue",
+                            description="also try the routes after this one")
+
+
+class NotifyConfig(Strict):
+    policies: list[Policy] = Field(default_factory=list)
+    routes: list[Route] = Field(default_factory=list)
+    timeout: Duration = Field(default=15.0, gt=0, description="per channel and message")

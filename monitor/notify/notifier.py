@@ -1,0 +1,228 @@
+"""The notifier: alarms reach people. It attaches through the runtime context: alarm
+transitions come from the bus, every wait between escalation levels is a durable timer, and
+every delivery attempt is recorded (``notifications`` table, ``Notified`` on the bus).
+
+A raised alarm is routed to policies; each level notifies its targets (the on-call holder of a
+role, a person, a group) on all their channels, then waits for an acknowledgement. An
+acknowledgement, a clear, shelving or suppression stops every pending step at once, and whoever
+was paged is told who acknowledged and when.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from monitor.alarms import SEVERITY_TEXT, Alarm, AlarmDef
+from monitor.bus import AlarmEvent
+from monitor.config.directory import Person
+from monitor.config.model import Severity, SiteConfig
+from monitor.config.notify import Policy, Route, Target
+from monitor.context import Context
+from monitor.model import split_point_id
+from monitor.notify import channels
+from monitor.oncall import on_call
+
+log = logging.getLogger(__name__)
+
+STOPS = ("acknowledged", "cleared", "shelved", "suppressed", "retired")
+FAILED = "notify:failed"
+
+
+@dataclass(frozen=True)
+class Notified:
+    """One delivery attempt to one person over one channel."""
+
+    alarm: str
+    person: str
+    channel: str
+    ok: bool
+    detail: str
+    ts: float
+
+
+def facts(cfg: SiteConfig, alarm: Alarm) -> dict[str, str]:
+    """What routes match on: severity, area, device class, alarm id."""
+    device = split_point_id(alarm.point)[0] if alarm.point else alarm.id.partition(":")[2]
+    dev = cfg.device(device)
+    return {"severity": alarm.severity, "alarm": alarm.id,
+            "area": dev.area if dev else "", "device_class": dev.device_class.value if dev else ""}
+
+
+def _matches(route: Route, found: dict[str, str]) -> bool:
+    m = route.match
+    if m.alarm and not any(found["alarm"] == a or (a.endswith(":") and
+                                                   found["alarm"].startswith(a))
+                           for a in m.alarm):
+        return False
+    return all(not allowed or found[key] in allowed for key, allowed in (
+        ("severity", m.severity), ("area", m.area), ("device_class", m.device_class)))
+
+
+def route(cfg: SiteConfig, alarm: Alarm) -> list[Policy]:
+    """The policies an alarm goes to: the first matching route, and those after it while
+    routes say ``continue``."""
+    found = facts(cfg, alarm)
+    policies = {p.name: p for p in cfg.notify.policies}
+    chosen: list[Policy] = []
+    for r in cfg.notify.routes:
+        if _matches(r, found):
+            chosen.append(policies[r.policy])
+            if not r.continue_:
+                break
+    return chosen
+
+
+def people(cfg: SiteConfig, targets: list[Target], at: datetime) -> list[Person]:
+    """Who the targets are right now (a role: whoever is on call for it), each once."""
+    names: list[str] = []
+    for t in targets:
+        if t.person is not None:
+            names.append(t.person)
+        elif t.role is not None:
+            names += on_call(cfg, t.role, at).people
+        else:
+            group = next(g for g in cfg.groups if g.name == t.group)
+            names += group.members
+            for role in group.roles:
+                names += [p.name for p in cfg.people if role in p.roles]
+    found = [cfg.person(n) for n in dict.fromkeys(names)]
+    return [p for p in found if p is not None]
+
+
+def _local(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts or time.time()).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class Notifier:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.tasks: set[asyncio.Task[None]] = set()
+        ctx.timers.on("escalate", self._due)
+        ctx.alarms.define(AlarmDef(FAILED, Severity.CRITICAL, "通知发送全部失败, 无人收到告警"))
+        self.subscription = ctx.bus.subscribe("notifier", self.on_event, kinds=(AlarmEvent,))
+
+    # -- what happens to alarms -----------------------------------------------------------
+    def on_event(self, event: AlarmEvent) -> None:
+        if event.alarm == FAILED:
+            return  # said on the console and /health; a page about paging reaches no one
+        if event.action == "raised" and event.state == "active_unacknowledged":
+            self._start(event.alarm)
+        elif event.action == "unsuppressed" and event.active and not event.acked:
+            self._start(event.alarm)
+        elif event.action in STOPS:
+            self._cancel(event.alarm)
+            self._spawn(self._tell_paged(event))
+
+    def _start(self, alarm_id: str) -> None:
+        alarm = self.ctx.alarms.alarms.get(alarm_id)
+        if alarm is None:
+            return
+        for policy in route(self.ctx.cfg, alarm):
+            self._level(alarm_id, policy, 0, 0)
+
+    def _cancel(self, alarm_id: str) -> None:
+        """Stop every pending escalation step of ``alarm_id``."""
+        for name in self.ctx.timers.pending("escalate"):
+            if name.split("#")[0] == alarm_id:
+                self.ctx.timers.cancel("escalate", name)
+
+    def _due(self, name: str) -> None:
+        alarm_id, policy_name, round_, level = name.rsplit("#", 3)
+        policy = next((p for p in self.ctx.cfg.notify.policies if p.name == policy_name), None)
+        if policy is not None and int(level) < len(policy.levels):
+            self._level(alarm_id, policy, int(round_), int(level))
+
+    def _level(self, alarm_id: str, policy: Policy, round_: int, level: int) -> None:
+        """Notify one level, having first stored when the next one is due (a restart then
+        neither repeats this level nor forgets the next)."""
+        alarm = self.ctx.alarms.alarms.get(alarm_id)
+        if alarm is None or not alarm.active or alarm.acked or alarm.shelved_until is not None \
+                or alarm.suppressed_by is not None:
+            return
+        step = policy.levels[level]
+        if level + 1 < len(policy.levels):
+            nxt: tuple[int, int] | None = (round_, level + 1)
+        else:
+            nxt = (round_ + 1, 0) if round_ < policy.repeat else None
+        if nxt is not None:
+            self.ctx.timers.arm("escalate", f"{alarm_id}#{policy.name}#{nxt[0]}#{nxt[1]}",
+                                time.time() + step.wait)
+        who = people(self.ctx.cfg, step.notify, datetime.now().astimezone())
+        title, body = self._alarm_text(alarm)
+        log.info("alarm %s: notifying level %d of %s: %s", alarm_id, level + 1, policy.name,
+                 ", ".join(p.name for p in who) or "nobody")
+        self._spawn(self._deliver(alarm_id, who, title, body, paging=True))
+
+    # -- messages ---------------------------------------------------------------------------
+    def _alarm_text(self, alarm: Alarm) -> tuple[str, str]:
+        cfg = self.ctx.cfg
+        found = facts(cfg, alarm)
+        area = next((a.label or a.name for a in cfg.areas if a.name == found["area"]), "")
+        severity = SEVERITY_TEXT.get(alarm.severity, alarm.severity)
+        site = cfg.site.label or cfg.site.name
+        lines = [f"站点: {site}" + (f" / {area}" if area else ""),
+                 f"告警: {alarm.message}", f"级别: {severity}",
+                 f"开始: {_local(alarm.raised_at)}",
+                 f"请确认: vigil ack {alarm.id} --who 您的名字"]
+        return f"【{severity}】{alarm.message}", "\n".join(lines)
+
+    async def _tell_paged(self, event: AlarmEvent) -> None:
+        """Everyone paged for this alarm hears that it was acknowledged (or ended)."""
+        alarm = self.ctx.alarms.alarms.get(event.alarm)
+        since = alarm.raised_at if alarm and alarm.raised_at else 0.0
+        await self.ctx.store.call(lambda c: None)  # the pages sent so far are committed
+        names = await self.ctx.store.read(lambda c: [n for (n,) in c.execute(
+            "SELECT DISTINCT person FROM notifications WHERE alarm = ? AND ts >= ? AND paging",
+            (event.alarm, since))])
+        paged = [p for p in (self.ctx.cfg.person(n) for n in names) if p is not None]
+        if event.action == "acknowledged":
+            what = f"已由 {event.who} 于 {_local(event.ts)} 确认" + (
+                f", 备注: {event.note}" if event.note else "")
+        else:
+            what = {"cleared": "已恢复", "shelved": f"已由 {event.who} 搁置",
+                    "suppressed": f"已抑制 ({event.note})",
+                    "retired": "已撤销 (设备或规则已从配置中移除)"}.get(event.action, event.action)
+        await self._deliver(event.alarm, paged, f"【{what}】{event.message}",
+                            f"告警: {event.message}\n{what}, 无需再处理此通知。", paging=False)
+
+    # -- delivery ---------------------------------------------------------------------------
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _deliver(self, alarm_id: str, who: list[Person], title: str, body: str, *,
+                       paging: bool) -> None:
+        timeout = self.ctx.cfg.notify.timeout
+        jobs = [(person, contact) for person in who for contact in person.contacts]
+        results = await asyncio.gather(*(channels.send(c.url.resolve().get_secret_value(),
+                                                       title, body, timeout)
+                                         for _, c in jobs))
+        now = time.time()
+        rows = []
+        for (person, contact), sent in zip(jobs, results, strict=True):
+            rows.append((now, alarm_id, person.name, contact.channel, sent.ok, sent.detail,
+                         f"{title}\n{body}", paging))
+            self.ctx.bus.publish(Notified(alarm_id, person.name, contact.channel, sent.ok,
+                                          sent.detail, now))
+            if not sent.ok:
+                log.warning("alarm %s: %s via %s failed: %s", alarm_id, person.name,
+                            contact.channel, sent.detail)
+        self.ctx.store.submit(lambda c: c.executemany(
+            "INSERT INTO notifications (ts, alarm, person, channel, ok, detail, text, paging) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows))
+        if paging and jobs:
+            reached = any(sent.ok for sent in results)
+            self.ctx.alarms.set_condition(
+                FAILED, not reached, alarm_id, None,
+                None if reached else f"告警 {alarm_id} 的通知全部发送失败, 无人收到")
+
+    async def close(self) -> None:
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=5)

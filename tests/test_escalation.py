@@ -1,0 +1,150 @@
+"""Alarms reach people: routing, escalation levels on durable timers, an acknowledgement that
+stops every pending step and tells everyone paged, a restart that neither repeats nor forgets a
+step, and a daemon alarm when every channel fails. Deliveries go to a real HTTP receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.daemon import Daemon
+from tests.conftest import config
+from tests.servers.http_receiver import Receiver
+from tests.util import eventually
+
+ALARM = "mr_hot.high"
+
+
+@pytest.fixture
+def inbox() -> Iterator[Receiver]:
+    receiver = Receiver().start()
+    yield receiver
+    receiver.stop()
+
+
+def site(tmp_path: Path, inbox: Receiver, wait: float = 1.0, repeat: int = 0,
+         notify: dict[str, Any] | None = None) -> Any:
+    return config(tmp_path, [{
+        "name": "mr_env", "area": "machine_room", "class": "environment", "type": "modbus",
+        "enabled": False, "connection": {"host": "127.0.0.1", "port": 1},
+        "points": [{"key": "temperature", "table": "holding", "address": 0,
+                    "label": "机房温度"}]}],
+        [{"name": "mr_hot", "point": "mr_env.temperature", "kind": "threshold", "high": 27}],
+        roles=[{"name": "it", "label": "IT"}, {"name": "dept_head", "label": "部门负责人"}],
+        people=[{"name": "zhang_san", "label": "张三", "roles": ["it"],
+                 "contacts": [{"channel": "webhook", "url": {"env": "VIGIL_TEST_HOOK_A"}}]},
+                {"name": "li_si", "label": "李四", "roles": ["dept_head"],
+                 "contacts": [{"channel": "webhook", "url": {"env": "VIGIL_TEST_HOOK_B"}}]}],
+        notify=notify or {
+            "timeout": 2, "policies": [{"name": "major", "repeat": repeat, "levels": [
+                {"notify": [{"role": "it"}], "wait": wait},
+                {"notify": [{"role": "dept_head"}], "wait": wait}]}],
+            "routes": [{"match": {"severity": ["critical"]}, "policy": "major"},
+                       {"match": {"area": ["machine_room"]}, "policy": "major"}]})
+
+
+@pytest.fixture(autouse=True)
+def hooks(monkeypatch: pytest.MonkeyPatch, inbox: Receiver) -> None:
+    monkeypatch.setenv("VIGIL_TEST_HOOK_A", f"json://127.0.0.1:{inbox.port}/a")
+    monkeypatch.setenv("VIGIL_TEST_HOOK_B", f"json://127.0.0.1:{inbox.port}/b")
+
+
+def received(inbox: Receiver, path: str) -> list[dict[str, Any]]:
+    return [json.loads(r.body) for r in inbox.requests if r.path == path]
+
+
+def raise_alarm(daemon: Daemon) -> None:
+    daemon.alarms.set_condition(ALARM, True, 30.5)  # as the rule does on a reading of 30.5
+
+
+async def test_escalates_level_by_level_and_an_ack_stops_it_and_tells_everyone(
+        tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
+    daemon = await daemon_factory(site(tmp_path, inbox))
+    raise_alarm(daemon)
+    await eventually(lambda: len(received(inbox, "/a")) == 1, 3)
+    first = received(inbox, "/a")[0]
+    assert first["title"] == "【重要】机房温度 偏高(H) (限值 27)"
+    assert "告警: 机房温度 偏高(H) (限值 27)" in first["message"]
+    assert received(inbox, "/b") == []                       # level 2 waits for 1 s
+    await eventually(lambda: len(received(inbox, "/b")) == 1, 3)
+    await daemon.alarms.acknowledge(ALARM, "张三", "已通知空调维保")
+    await eventually(lambda: len(received(inbox, "/a")) == 2 and
+                     len(received(inbox, "/b")) == 2, 3)
+    for path in ("/a", "/b"):
+        told = received(inbox, path)[-1]
+        assert told["title"].startswith("【已由 张三 于 ") and "确认" in told["title"]
+        assert "备注: 已通知空调维保" in told["title"]
+    assert daemon.ctx.timers.pending("escalate") == {}
+    await asyncio.sleep(1.5)
+    assert len(inbox.requests) == 4                          # nothing after the ack
+
+
+async def test_an_ack_before_the_next_level_means_it_never_goes(
+        tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
+    daemon = await daemon_factory(site(tmp_path, inbox, wait=1.0))
+    raise_alarm(daemon)
+    await eventually(lambda: len(received(inbox, "/a")) == 1, 3)
+    await daemon.alarms.acknowledge(ALARM, "张三")
+    await asyncio.sleep(1.5)
+    assert received(inbox, "/b") == []
+    rows = await daemon.store.read(lambda c: c.execute(
+        "SELECT person, ok, paging FROM notifications ORDER BY seq").fetchall())
+    assert rows == [("zhang_san", 1, 1), ("zhang_san", 1, 0)]
+
+
+async def test_a_restart_neither_repeats_nor_forgets_a_step(tmp_path: Path,
+                                                           inbox: Receiver) -> None:
+    cfg = site(tmp_path, inbox, wait=2.0)
+    first = Daemon(cfg)
+    await first.start()
+    raise_alarm(first)
+    await eventually(lambda: len(received(inbox, "/a")) == 1, 3)
+    await first.stop()
+    second = Daemon(cfg)
+    await second.start()
+    try:
+        await eventually(lambda: len(received(inbox, "/b")) == 1, 5)
+        assert len(received(inbox, "/a")) == 1               # level 1 was not sent again
+    finally:
+        await second.stop()
+
+
+async def test_every_channel_failing_is_a_critical_alarm(tmp_path: Path, inbox: Receiver,
+                                                         daemon_factory: Any) -> None:
+    inbox.mode = "500"
+    daemon = await daemon_factory(site(tmp_path, inbox))
+    raise_alarm(daemon)
+    await eventually(lambda: daemon.alarms.is_active("notify:failed"), 5)
+    assert daemon.alarms.alarms["notify:failed"].severity == "critical"
+    rows = await daemon.store.read(lambda c: c.execute(
+        "SELECT person, ok, detail FROM notifications").fetchall())
+    assert rows[0][:2] == ("zhang_san", 0) and "500" in rows[0][2]
+    inbox.mode = "ok"
+    await eventually(lambda: not daemon.alarms.is_active("notify:failed"), 5)  # level 2 got out
+
+
+def test_routes_match_and_continue(tmp_path: Path, inbox: Receiver) -> None:
+    from monitor.alarms import Alarm
+    from monitor.notify.notifier import route
+
+    cfg = site(tmp_path, inbox)
+    hot = Alarm(ALARM, "major", "m", "mr_env.temperature")
+    assert [p.name for p in route(cfg, hot)] == ["major"]           # by area
+    elsewhere = Alarm("comm:nowhere", "minor", "m")
+    assert route(cfg, elsewhere) == []                               # no route: nobody
+
+
+def test_notify_config_names_what_exists(tmp_path: Path, inbox: Receiver) -> None:
+    from monitor.config import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        site(tmp_path, inbox, notify={"policies": [{"name": "p", "levels": [
+            {"notify": [{"role": "cfo"}, {"group": "all"}]}]}],
+            "routes": [{"policy": "q"}]})
+    assert [i.message for i in info.value.issues] == [
+        "no role 'cfo'", "no group 'all'", "no policy 'q'"]
