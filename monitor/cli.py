@@ -125,7 +125,7 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     async def each() -> list[tuple[str, bool, str]]:
         results = []
         for contact in person.contacts:
-            url = contact.url.resolve().get_secret_value()
+            url = contact.resolved()
             title, body = test_message(cfg, person, contact)
             sent = await send(url, title, body, args.timeout)
             detail = f"sent in {sent.duration:.2f} s" if sent.ok else sent.detail

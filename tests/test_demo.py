@@ -47,6 +47,15 @@ def test_demo_shows_values_and_scenarios_raise_alarms(tmp_path: Path) -> None:
             return {a["id"] for a in httpx.get(f"{url}/api/v1/alarms", headers=auth).json()
                     if a["active"]}
         assert "fire_zone2" in active()
+        end = time.monotonic() + 5                # the IT on call hears of it in the inbox
+        sent: list[dict[str, object]] = []
+        while not sent and time.monotonic() < end:
+            sent = httpx.get(f"{url}/api/v1/notifications?alarm=fire_zone2",
+                             headers=auth).json()
+            time.sleep(0.2)
+        assert [(n["person"], n["channel"], n["ok"]) for n in sent] == [
+            ("zhang_san", "inbox", True)]
+        assert str(sent[0]["text"]).startswith("【紧急】机房烟感火警")
         resp = httpx.post(f"{url}/api/v1/demo/scenario", json={"name": "power_loss"},
                           headers=auth)
         assert resp.status_code == 200

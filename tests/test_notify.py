@@ -190,3 +190,12 @@ def test_robot_urls_are_checked() -> None:
     assert channels.usable("feishu://") is not None
     assert channels.usable("json://") == \
         "apprise cannot send to this json:// URL (check its form and options)"
+
+
+def test_contact_urls_are_given_by_reference_except_the_inbox() -> None:
+    text = DIRECTORY.replace("{env: VIGIL_TEST_MAIL}", '"mailto://u:secret@mail.example.com"')
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, "site.yaml")
+    assert "site.yaml:11: people[0].contacts[0].url: give contact URLs by reference" in \
+        str(info.value)
+    assert "secret@" not in str(info.value)

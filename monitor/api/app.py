@@ -114,7 +114,8 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
     async def site() -> dict[str, Any]:
         cfg = ctx.cfg
         return {"name": cfg.site.name, "label": cfg.site.label, "language": cfg.site.language,
-                "areas": [a.model_dump() for a in cfg.areas]}
+                "areas": [a.model_dump() for a in cfg.areas],
+                "people": [{"name": p.name, "label": p.label} for p in cfg.people]}
 
     @api.get("/devices")
     async def devices() -> list[dict[str, Any]]:

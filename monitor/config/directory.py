@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from monitor.config.types import SecretRef, Strict
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=64)]
 
-CHANNELS = ("wecom", "dingtalk", "feishu", "sms", "email", "webhook", "mqtt", "other")
+INBOX = "inbox://"
+"""The local inbox: messages kept by Vigil itself, shown on the status page (the demo's)."""
 
 
 class Role(Strict):
@@ -22,9 +23,22 @@ class Role(Strict):
 
 
 class Contact(Strict):
-    channel: Literal["wecom", "dingtalk", "feishu", "sms", "email", "webhook", "mqtt", "other"]
-    url: SecretRef = Field(description="an apprise URL, e.g. {env: ZHANG_SAN_MAIL}")
+    channel: Literal["wecom", "dingtalk", "feishu", "sms", "email", "webhook", "mqtt", "inbox",
+                     "other"]
+    url: SecretRef | str = Field(description="an apprise URL by reference, e.g. {env: "
+                                             "ZHANG_SAN_MAIL}; only inbox://NAME is written out")
     label: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _by_reference(cls, value: SecretRef | str) -> SecretRef | str:
+        if isinstance(value, str) and not value.startswith(INBOX):
+            raise ValueError("give contact URLs by reference, {env: NAME} or {file: PATH}: "
+                             "they carry tokens and passwords (only inbox://NAME is written out)")
+        return value
+
+    def resolved(self) -> str:
+        return self.url if isinstance(self.url, str) else self.url.resolve().get_secret_value()
 
 
 class Person(Strict):

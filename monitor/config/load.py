@@ -243,7 +243,7 @@ def _contact_issues(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
     for i, person in enumerate(cfg.people):
         for j, contact in enumerate(person.contacts):
             try:
-                url = contact.url.resolve().get_secret_value()
+                url = contact.resolved()
             except ValueError:
                 continue  # reported with the secrets
             problem = usable(url)

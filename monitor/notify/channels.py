@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import apprise
 
+from monitor.config.directory import INBOX
 from monitor.notify import robots
 
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="notify")
@@ -26,6 +27,8 @@ def usable(url: str) -> str | None:
     """Why we cannot send to ``url``, or None when we can."""
     if not scheme(url):
         return "not an apprise URL (scheme://...)"
+    if url.startswith(INBOX):
+        return None if url[len(INBOX):] else "name the inbox: inbox://NAME"
     if scheme(url) in robots.SCHEMES:
         form = "KEY" if scheme(url) == "wecombot" else "[SECRET@]TOKEN"
         return None if robots.parse(url) else (f"not a {scheme(url)}:// robot URL "
@@ -80,6 +83,8 @@ def _send(url: str, title: str, body: str) -> tuple[bool, str]:
 async def send(url: str, title: str, body: str, within: float) -> Delivery:
     """Send, waiting at most ``within`` seconds (a hung channel is a failure, not a wait)."""
     started = time.monotonic()
+    if url.startswith(INBOX):  # kept in the notifications table, shown on the status page
+        return Delivery(True, "in the local inbox", 0.0)
     robot = robots.parse(url)
     if robot is not None:  # our own sender: the robot's errcode decides
         ok, detail = await robots.send(robot, title, body, within)

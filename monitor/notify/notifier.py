@@ -201,8 +201,7 @@ class Notifier:
                        paging: bool) -> None:
         timeout = self.ctx.cfg.notify.timeout
         jobs = [(person, contact) for person in who for contact in person.contacts]
-        results = await asyncio.gather(*(channels.send(c.url.resolve().get_secret_value(),
-                                                       title, body, timeout)
+        results = await asyncio.gather(*(channels.send(c.resolved(), title, body, timeout)
                                          for _, c in jobs))
         now = time.time()
         rows = []
