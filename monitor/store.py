@@ -42,6 +42,8 @@ CREATE TABLE IF NOT EXISTS notifications (seq INTEGER PRIMARY KEY, ts REAL NOT N
                                           alarm TEXT, person TEXT, channel TEXT, ok INTEGER,
                                           detail TEXT, text TEXT, paging INTEGER);
 CREATE INDEX IF NOT EXISTS notifications_alarm ON notifications (alarm, ts);
+CREATE TABLE IF NOT EXISTS ack_links (nonce TEXT PRIMARY KEY, used REAL NOT NULL,
+                                      alarm TEXT, person TEXT);
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, ts REAL NOT NULL,
                                    device TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT);
 """

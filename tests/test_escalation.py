@@ -9,13 +9,18 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import httpx
 import pytest
+from pydantic import SecretStr
 
+from monitor.api.app import create_app
 from monitor.daemon import Daemon
+from monitor.notify.links import sign
 from tests.conftest import config
 from tests.servers.http_receiver import Receiver
-from tests.util import eventually
+from tests.util import eventually, recorded
 
 ALARM = "mr_hot.high"
 
@@ -148,3 +153,68 @@ def test_notify_config_names_what_exists(tmp_path: Path, inbox: Receiver) -> Non
             "routes": [{"policy": "q"}]})
     assert [i.message for i in info.value.issues] == [
         "no role 'cfo'", "no group 'all'", "no policy 'q'"]
+
+
+# -- acknowledgement links -----------------------------------------------------------------
+
+
+def link_of(message: dict[str, Any]) -> str:
+    line = next(x for x in message["message"].splitlines() if x.startswith("点此确认: "))
+    return "/ack/" + line.split("/ack/")[1]
+
+
+def app_client(daemon: Daemon) -> httpx.AsyncClient:
+    app = create_app(daemon.ctx, daemon, SecretStr("escalation-token-0123"))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://vigil")
+
+
+async def refusals(daemon: Daemon) -> list[str]:
+    await recorded(daemon)
+    return await daemon.store.read(lambda c: [m for (m,) in c.execute(
+        "SELECT detail FROM events WHERE kind = 'ACK_LINK_REFUSED' ORDER BY seq")])
+
+
+async def test_a_signed_link_acknowledges_once(tmp_path: Path, inbox: Receiver,
+                                               daemon_factory: Any) -> None:
+    daemon = await daemon_factory(site(tmp_path, inbox, wait=30))
+    raise_alarm(daemon)
+    await eventually(lambda: len(received(inbox, "/a")) == 1, 3)
+    path = link_of(received(inbox, "/a")[0])
+    async with app_client(daemon) as client:        # no bearer token: the link is enough
+        page = await client.get(path)
+        assert page.status_code == 200 and "机房温度 偏高(H)" in page.text
+        assert "确认人: 张三" in page.text and '<form method="post">' in page.text
+        note = "note=" + quote("空调已报修")
+        done = await client.post(path, content=note,
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert done.status_code == 200 and "已确认" in done.text
+        alarm = daemon.alarms.alarms[ALARM]
+        assert (alarm.acked_by, alarm.ack_note) == ("张三", "空调已报修")
+        await eventually(lambda: daemon.ctx.timers.pending("escalate") == {}, 2)
+        again = await client.post(path, content="note=x",
+                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert again.status_code == 403 and "此链接已使用过" in again.text
+        forged = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
+        assert (await client.get(forged)).status_code == 403
+    reasons = await refusals(daemon)
+    assert reasons[0].startswith("this link was already used (zhang_san, 告警 mr_hot.high)")
+    assert reasons[1].startswith("this link is not one Vigil signed (altered or forged)")
+
+
+async def test_an_expired_link_and_a_second_acknowledger(tmp_path: Path, inbox: Receiver,
+                                                         daemon_factory: Any) -> None:
+    daemon = await daemon_factory(site(tmp_path, inbox, wait=0.5))
+    raise_alarm(daemon)
+    await eventually(lambda: len(received(inbox, "/b")) == 1, 3)   # both levels paged
+    first, second = link_of(received(inbox, "/a")[0]), link_of(received(inbox, "/b")[0])
+    async with app_client(daemon) as client:
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        assert "已确认" in (await client.post(first, content="note=", headers=form)).text
+        late = await client.post(second, content="note=", headers=form)
+        assert late.status_code == 200 and "已由 张三 先行确认" in late.text
+        assert daemon.alarms.alarms[ALARM].acked_by == "张三"
+        short = "/ack/" + sign(daemon.notifier.key, ALARM, "li_si", lifetime=1)
+        assert (await client.get(short)).status_code == 200
+        await asyncio.sleep(2.0)
+        expired = await client.get(short)
+        assert expired.status_code == 403 and "此链接已过期" in expired.text

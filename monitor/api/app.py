@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, Field, SecretStr
 
 from monitor import __version__
 from monitor.alarms import Alarm, AlarmError, alarm_log
+from monitor.api.ack import ack_router
 from monitor.api.guard import Guard
 from monitor.bus import AlarmEvent, DeviceEvent
 from monitor.context import Context
@@ -250,4 +251,5 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
     for router in routers:
         api.include_router(router)
     app.include_router(api)
+    app.include_router(ack_router(ctx))
     return Guard(app, token.get_secret_value())

@@ -16,7 +16,8 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_BODY = 2**20
 OPEN_PATHS = ("/", "/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
-OPEN_PREFIXES = ("/static-offline-docs/",)
+OPEN_PREFIXES = ("/static-offline-docs/", "/ack/")
+"""/ack/ pages check their own credential: a signed, single-use link."""
 
 
 class Guard:

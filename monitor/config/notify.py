@@ -58,3 +58,9 @@ class NotifyConfig(Strict):
     policies: list[Policy] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
     timeout: Duration = Field(default=15.0, gt=0, description="per channel and message")
+    public_url: str | None = Field(default=None, pattern=r"^https?://",
+                                   description="how phones reach Vigil's API, for the "
+                                               "acknowledgement links (default: api.listen and "
+                                               "api.port)")
+    link_lifetime: Duration = Field(default=86400.0, gt=0,
+                                    description="how long an acknowledgement link works")

@@ -26,6 +26,7 @@ from monitor.config.notify import Policy, Route, Target
 from monitor.context import Context
 from monitor.model import split_point_id
 from monitor.notify import channels
+from monitor.notify.links import link_key, sign
 from monitor.oncall import on_call
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class Notifier:
     def __init__(self, ctx: Context):
         self.ctx = ctx
         self.tasks: set[asyncio.Task[None]] = set()
+        self.key = link_key(ctx.cfg.data_dir)
         ctx.timers.on("escalate", self._due)
         ctx.alarms.define(AlarmDef(FAILED, Severity.CRITICAL, "通知发送全部失败, 无人收到告警"))
         self.subscription = ctx.bus.subscribe("notifier", self.on_event, kinds=(AlarmEvent,))
@@ -159,6 +161,13 @@ class Notifier:
                  ", ".join(p.name for p in who) or "nobody")
         self._spawn(self._deliver(alarm_id, who, title, body, paging=True))
 
+    def ack_url(self, alarm_id: str, person: str) -> str:
+        """A signed, expiring, single-use link that acknowledges as ``person``."""
+        cfg = self.ctx.cfg
+        base = cfg.notify.public_url or f"http://{cfg.api.listen}:{cfg.api.port}"
+        token = sign(self.key, alarm_id, person, cfg.notify.link_lifetime)
+        return f"{base.rstrip('/')}/ack/{token}"
+
     # -- messages ---------------------------------------------------------------------------
     def _alarm_text(self, alarm: Alarm) -> tuple[str, str]:
         cfg = self.ctx.cfg
@@ -168,8 +177,7 @@ class Notifier:
         site = cfg.site.label or cfg.site.name
         lines = [f"站点: {site}" + (f" / {area}" if area else ""),
                  f"告警: {alarm.message}", f"级别: {severity}",
-                 f"开始: {_local(alarm.raised_at)}",
-                 f"请确认: vigil ack {alarm.id} --who 您的名字"]
+                 f"开始: {_local(alarm.raised_at)}"]
         return f"【{severity}】{alarm.message}", "\n".join(lines)
 
     async def _tell_paged(self, event: AlarmEvent) -> None:
@@ -201,13 +209,15 @@ class Notifier:
                        paging: bool) -> None:
         timeout = self.ctx.cfg.notify.timeout
         jobs = [(person, contact) for person in who for contact in person.contacts]
-        results = await asyncio.gather(*(channels.send(c.resolved(), title, body, timeout)
-                                         for _, c in jobs))
+        bodies = {p.name: body + (f"\n点此确认: {self.ack_url(alarm_id, p.name)}" if paging
+                                  else "") for p in who}
+        results = await asyncio.gather(*(channels.send(c.resolved(), title, bodies[p.name],
+                                                       timeout) for p, c in jobs))
         now = time.time()
         rows = []
         for (person, contact), sent in zip(jobs, results, strict=True):
             rows.append((now, alarm_id, person.name, contact.channel, sent.ok, sent.detail,
-                         f"{title}\n{body}", paging))
+                         f"{title}\n{bodies[person.name]}", paging))
             self.ctx.bus.publish(Notified(alarm_id, person.name, contact.channel, sent.ok,
                                           sent.detail, now))
             if not sent.ok:
