@@ -161,6 +161,25 @@ def cmd_oncall(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_route_test(args: argparse.Namespace) -> int:
+    """The path an alarm with these facts would take: routes, levels, who, when."""
+    from monitor.notify.notifier import plan
+
+    try:
+        cfg = load_config(args.config, check_secrets=False)
+    except ConfigError as err:
+        raise CliError(f"{args.config} has errors; run: vigil check {args.config}") from err
+    found = {"severity": "", "area": "", "device_class": "", "alarm": ""}
+    for fact in args.facts:
+        key, sep, value = fact.partition("=")
+        if not sep or key not in found:
+            raise CliError(f"{fact!r}: give KEY=VALUE with KEY one of {', '.join(found)}")
+        found[key] = value
+    for line in plan(cfg, found, datetime.now().astimezone()):
+        print(line)
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from monitor.config.schema import config_schema
 
@@ -307,6 +326,13 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("-c", "--config", required=True, help="the site config")
     s.add_argument("--at", default=None, help="local time, e.g. 2026-12-01T20:00")
     s.set_defaults(fn=cmd_oncall)
+    s = sub.add_parser("route", help="where alarms go")
+    route = s.add_subparsers(dest="route_command", required=True)
+    t = route.add_parser("test", help="show the path an alarm would take, e.g. "
+                                      "severity=critical area=machine_room")
+    t.add_argument("facts", nargs="+", help="severity=, area=, device_class=, alarm=")
+    t.add_argument("-c", "--config", required=True, help="the site config")
+    t.set_defaults(fn=cmd_route_test)
     s = sub.add_parser("schema", help="print the config's JSON Schema")
     s.set_defaults(fn=cmd_schema)
     for name, fn, help_ in (("alarms", cmd_alarms, "list alarms needing attention"),

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from monitor.api.app import create_app
 from monitor.daemon import Daemon
 from monitor.notify.links import sign
-from tests.conftest import config
+from tests.conftest import config, site_yaml
 from tests.servers.http_receiver import Receiver
 from tests.util import eventually, recorded
 
@@ -218,3 +218,26 @@ async def test_an_expired_link_and_a_second_acknowledger(tmp_path: Path, inbox: 
         await asyncio.sleep(2.0)
         expired = await client.get(short)
         assert expired.status_code == 403 and "此链接已过期" in expired.text
+
+
+def test_route_test_shows_the_path(tmp_path: Path, inbox: Receiver) -> None:
+    import subprocess
+    import sys
+
+    text = site_yaml(tmp_path, [], [], roles=[{"name": "it"}, {"name": "dept_head"}],
+                     people=[{"name": "zhang_san", "label": "张三", "roles": ["it"],
+                              "contacts": [{"channel": "inbox", "url": "inbox://zhang_san"}]}],
+                     notify={"policies": [{"name": "p", "levels": [
+                         {"notify": [{"role": "it"}], "wait": "5m"},
+                         {"notify": [{"role": "dept_head"}]}]}],
+                         "routes": [{"match": {"severity": ["critical"]}, "policy": "p"}]})
+    path = tmp_path / "route.yaml"
+    path.write_text(text, encoding="utf-8")
+
+    def run(*facts: str) -> str:
+        return subprocess.run([sys.executable, "-m", "monitor.cli", "route", "test", *facts,
+                               "-c", str(path)], capture_output=True, text=True,
+                              timeout=30).stdout
+    assert run("severity=critical").splitlines() == [
+        "policy p:", "  +0 秒: level 1: 张三 (zhang_san: inbox)", "  +5 分钟: level 2: nobody"]
+    assert run("severity=minor").startswith("no route matches")

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.alarms import SEVERITY_TEXT, Alarm, AlarmDef
@@ -28,6 +28,7 @@ from monitor.model import split_point_id
 from monitor.notify import channels
 from monitor.notify.links import link_key, sign
 from monitor.oncall import on_call
+from monitor.text import spoken_duration
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,30 @@ class Notified:
     ok: bool
     detail: str
     ts: float
+
+
+def plan(cfg: SiteConfig, found: dict[str, str], at: datetime) -> list[str]:
+    """What would happen to an alarm with these facts, in words: routes, levels, who, when
+    (``vigil route test``). Nobody acknowledges in this telling."""
+    lines = []
+    policies = route_facts(cfg, found)
+    if not policies:
+        return ["no route matches: nobody is paged (the alarm shows on the console only)"]
+    for policy in policies:
+        lines.append(f"policy {policy.name}:")
+        offset = 0.0
+        for round_ in range(policy.repeat + 1):
+            for n, level in enumerate(policy.levels, 1):
+                when = at + timedelta(seconds=offset)
+                who = people(cfg, level.notify, when)
+                names = ", ".join(f"{p.label or p.name} ({p.name}: "
+                                  f"{', '.join(c.channel for c in p.contacts) or 'no contacts'})"
+                                  for p in who) or "nobody"
+                again = f", round {round_ + 1}" if round_ else ""
+                lines.append(f"  +{spoken_duration(offset) if offset else '0 秒'}: level {n}"
+                             f"{again}: {names}")
+                offset += level.wait
+    return lines
 
 
 def facts(cfg: SiteConfig, alarm: Alarm) -> dict[str, str]:
@@ -68,7 +93,10 @@ def _matches(route: Route, found: dict[str, str]) -> bool:
 def route(cfg: SiteConfig, alarm: Alarm) -> list[Policy]:
     """The policies an alarm goes to: the first matching route, and those after it while
     routes say ``continue``."""
-    found = facts(cfg, alarm)
+    return route_facts(cfg, facts(cfg, alarm))
+
+
+def route_facts(cfg: SiteConfig, found: dict[str, str]) -> list[Policy]:
     policies = {p.name: p for p in cfg.notify.policies}
     chosen: list[Policy] = []
     for r in cfg.notify.routes:
