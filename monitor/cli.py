@@ -161,6 +161,35 @@ def cmd_oncall(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_silence(args: argparse.Namespace) -> int:
+    match: dict[str, list[str]] = {}
+    for item in args.match:
+        key, sep, value = item.partition("=")
+        if not sep or key not in ("severity", "area", "device_class", "alarm"):
+            raise CliError(f"--match {item!r}: give KEY=VALUE with KEY severity, area, "
+                           f"device_class or alarm")
+        match.setdefault(key, []).append(value)
+    try:
+        duration = parse_duration(args.duration)
+    except ValueError as err:
+        raise CliError(f"--for {args.duration!r}: {err}") from err
+    s = _api(args, "POST", "/api/v1/silences", {"match": match, "duration": duration,
+                                                "who": args.who, "reason": args.reason})
+    print(f"静默 #{s['id']}: {local_time(s['start'])} 至 {local_time(s['end'])} ({s['reason']})")
+    return 0
+
+
+def cmd_silences(args: argparse.Namespace) -> int:
+    found = _api(args, "GET", "/api/v1/silences")
+    for s in found:
+        match = " ".join(f"{k}={','.join(v)}" for k, v in s["match"].items() if v) or "全部"
+        print(f"#{s['id']:<4} {local_time(s['start'])} 至 {local_time(s['end'])}  {match}  "
+              f"{s['who']}: {s['reason']}")
+    if not found:
+        print("无静默")
+    return 0
+
+
 def cmd_route_test(args: argparse.Namespace) -> int:
     """The path an alarm with these facts would take: routes, levels, who, when."""
     from monitor.notify.notifier import plan
@@ -335,7 +364,10 @@ def main(argv: list[str] | None = None) -> int:
     t.set_defaults(fn=cmd_route_test)
     s = sub.add_parser("schema", help="print the config's JSON Schema")
     s.set_defaults(fn=cmd_schema)
-    for name, fn, help_ in (("alarms", cmd_alarms, "list alarms needing attention"),
+    for name, fn, help_ in (("silences", cmd_silences, "list maintenance windows"),
+                            ("silence", cmd_silence, "hold back notifications during planned "
+                                                     "work"),
+                            ("alarms", cmd_alarms, "list alarms needing attention"),
                             ("ack", cmd_ack, "acknowledge an alarm"),
                             ("shelve", cmd_shelve, "shelve an alarm for a while"),
                             ("unshelve", cmd_unshelve, "end an alarm's shelving now")):
@@ -344,12 +376,17 @@ def main(argv: list[str] | None = None) -> int:
                        help="site config: the daemon's address and token come from it")
         s.add_argument("--url", default=None, help="default http://127.0.0.1:8320")
         s.add_argument("--token", default=None, help="default: VIGIL_API_TOKEN")
-        if name != "alarms":
+        if name in ("ack", "shelve", "unshelve"):
             s.add_argument("alarm")
-            s.add_argument("--who", required=True)
             s.add_argument("--note", default="")
-        if name == "shelve":
+        if name in ("ack", "shelve", "unshelve", "silence"):
+            s.add_argument("--who", required=True)
+        if name in ("shelve", "silence"):
             s.add_argument("--for", dest="duration", required=True, help="e.g. 30m, 2h")
+        if name == "silence":
+            s.add_argument("--match", action="append", default=[],
+                           help="KEY=VALUE (severity, area, device_class, alarm); repeatable")
+            s.add_argument("--reason", required=True, help="e.g. 物业通知 14:00-16:00 停电检修")
         s.set_defaults(fn=fn)
     args = p.parse_args(argv)
     try:

@@ -21,6 +21,7 @@ from monitor.context import Context
 from monitor.core import Core
 from monitor.metrics import Metrics
 from monitor.notify.notifier import Notifier
+from monitor.notify.silences import Silences
 from monitor.power import PowerWatch
 from monitor.recorder import Recorder
 from monitor.runtime import DevicePoller, wait_event
@@ -90,6 +91,10 @@ class Daemon:
     def state(self) -> SiteState:
         return self.ctx.state
 
+    @property
+    def silences(self) -> Silences:
+        return self.notifier.silences
+
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
         ctx = self.ctx
@@ -110,6 +115,7 @@ class Daemon:
         await ctx.timers.load()
         await ctx.alarms.load()
         await self.power.load()
+        await self.notifier.silences.load()
         for kind, message in list(store.faults.items()):
             self._store_fault(kind, message)
         self._apply(ctx.cfg)

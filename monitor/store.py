@@ -42,6 +42,11 @@ CREATE TABLE IF NOT EXISTS notifications (seq INTEGER PRIMARY KEY, ts REAL NOT N
                                           alarm TEXT, person TEXT, channel TEXT, ok INTEGER,
                                           detail TEXT, text TEXT, paging INTEGER);
 CREATE INDEX IF NOT EXISTS notifications_alarm ON notifications (alarm, ts);
+CREATE TABLE IF NOT EXISTS silences (id INTEGER PRIMARY KEY, match TEXT NOT NULL,
+                                     start REAL NOT NULL, end_ REAL NOT NULL, who TEXT,
+                                     reason TEXT);
+CREATE TABLE IF NOT EXISTS silenced (silence INTEGER NOT NULL, alarm TEXT NOT NULL, ts REAL,
+                                     PRIMARY KEY (silence, alarm));
 CREATE TABLE IF NOT EXISTS ack_links (nonce TEXT PRIMARY KEY, used REAL NOT NULL,
                                       alarm TEXT, person TEXT);
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, ts REAL NOT NULL,

@@ -241,3 +241,51 @@ def test_route_test_shows_the_path(tmp_path: Path, inbox: Receiver) -> None:
     assert run("severity=critical").splitlines() == [
         "policy p:", "  +0 秒: level 1: 张三 (zhang_san: inbox)", "  +5 分钟: level 2: nobody"]
     assert run("severity=minor").startswith("no route matches")
+
+
+# -- silences ----------------------------------------------------------------------------
+
+TOKEN = "escalation-token-0123"
+
+
+def api(daemon: Daemon) -> httpx.AsyncClient:
+    app = create_app(daemon.ctx, daemon, SecretStr(TOKEN))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://vigil",
+                             headers={"Authorization": f"Bearer {TOKEN}"})
+
+
+async def test_a_silence_holds_back_and_announces_at_its_end(
+        tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
+    daemon = await daemon_factory(site(tmp_path, inbox, wait=30))
+    async with api(daemon) as client:
+        made = (await client.post("/api/v1/silences", json={
+            "match": {"area": ["machine_room"]}, "duration": 1.5, "who": "王五",
+            "reason": "物业通知停电检修"})).json()
+        assert made["who"] == "王五" and made["match"]["area"] == ["machine_room"]
+        listed = (await client.get("/api/v1/silences")).json()
+        assert [s["id"] for s in listed] == [made["id"]]
+    raise_alarm(daemon)
+    await asyncio.sleep(0.5)
+    assert inbox.requests == []                                 # held back, not sent
+    held = await daemon.store.call(lambda c: c.execute(
+        "SELECT silence, alarm FROM silenced").fetchall())
+    assert held == [(made["id"], ALARM)]
+    await eventually(lambda: len(received(inbox, "/a")) == 1, 3)   # announced at the end
+
+
+async def test_an_alarm_handled_during_the_window_is_not_announced(
+        tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
+    daemon = await daemon_factory(site(tmp_path, inbox, wait=30))
+    async with api(daemon) as client:
+        made = (await client.post("/api/v1/silences", json={
+            "match": {}, "duration": 60, "who": "王五", "reason": "演练"})).json()
+        raise_alarm(daemon)
+        await daemon.alarms.acknowledge(ALARM, "张三")
+        ended = await client.post(f"/api/v1/silences/{made['id']}/expire", json={"who": "王五"})
+        assert ended.status_code == 200 and "ended early by 王五" not in ended.json()["who"]
+        await asyncio.sleep(0.5)
+        assert received(inbox, "/a") == []
+        assert (await client.get("/api/v1/silences")).json() == []
+        bad = await client.post("/api/v1/silences", json={
+            "match": {"colour": ["red"]}, "duration": 60, "who": "王五", "reason": "x"})
+        assert bad.status_code == 422

@@ -415,3 +415,15 @@ def test_the_live_stream_carries_alarm_transitions(daemon: Running, modbus_peer:
     assert lines[-2] == "event: alarm"
     assert (event["alarm"], event["action"], event["state"]) == (
         "mr_hot.high", "raised", "active_unacknowledged")
+
+
+def test_silences_by_cli(daemon: Running) -> None:
+    out = cli("silence", "--match", "area=machine_room", "--match", "severity=major", "--for",
+              "2h", "--who", "王五", "--reason", "物业停电检修", "--url", daemon.url)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("静默 #1: ") and "(物业停电检修)" in out.stdout
+    listed = cli("silences", "--url", daemon.url)
+    assert "severity=major area=machine_room  王五: 物业停电检修" in listed.stdout
+    bad = cli("silence", "--match", "colour=red", "--for", "1h", "--who", "x", "--reason", "y",
+              "--url", daemon.url)
+    assert bad.returncode == 2 and "give KEY=VALUE" in bad.stderr

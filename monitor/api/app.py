@@ -23,9 +23,11 @@ from monitor.alarms import Alarm, AlarmError, alarm_log
 from monitor.api.ack import ack_router
 from monitor.api.guard import Guard
 from monitor.bus import AlarmEvent, DeviceEvent
+from monitor.config.notify import Match
 from monitor.context import Context
 from monitor.health import health as health_report
 from monitor.model import Reading, split_point_id
+from monitor.notify.silences import Silences
 from monitor.oncall import on_call
 from monitor.store import StoreUnavailable, history_rows, recent_events
 
@@ -34,6 +36,9 @@ class Control(Protocol):
     """What the API may ask of the process that runs it."""
 
     started: float
+
+    @property
+    def silences(self) -> Silences: ...
 
     async def reload_from_file(self) -> list[str]: ...
 
@@ -67,6 +72,16 @@ class Operator(BaseModel):
 class ShelveRequest(Operator):
     duration: float = Field(gt=0, le=7 * 86400, strict=True, allow_inf_nan=False,
                             description="seconds")
+
+
+class SilenceRequest(BaseModel):
+    match: Match = Field(description="severity, area, device_class, alarm: lists; empty: all")
+    duration: float = Field(gt=0, le=30 * 86400, strict=True, allow_inf_nan=False,
+                            description="seconds")
+    start: float | None = Field(default=None, strict=True, allow_inf_nan=False,
+                                description="epoch seconds; default now")
+    who: Who
+    reason: Note
 
 
 def _reading(r: Reading | None) -> dict[str, Any]:
@@ -197,6 +212,26 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
         rows = await ctx.store.read(lambda c: c.execute(sql, args).fetchall())
         keys = ("ts", "alarm", "person", "channel", "ok", "detail", "text")
         return [{**dict(zip(keys, r, strict=True)), "ok": bool(r[4])} for r in rows]
+
+    @api.post("/silences")
+    async def silence(body: SilenceRequest) -> dict[str, Any]:
+        """A maintenance window: matching alarms are recorded, not sent, and announced at
+        its end if still active. Committed before it answers (503 otherwise)."""
+        start = time.time() if body.start is None else body.start
+        made = await control.silences.add(body.match, start, start + body.duration, body.who,
+                                          body.reason)
+        return made.as_dict()
+
+    @api.get("/silences")
+    async def silences() -> list[dict[str, Any]]:
+        now = time.time()
+        return [s.as_dict() for s in control.silences.windows.values() if s.end > now]
+
+    @api.post("/silences/{silence_id}/expire")
+    async def expire(silence_id: int, body: Operator) -> dict[str, Any]:
+        if silence_id not in control.silences.windows:
+            raise HTTPException(404, f"no silence {silence_id}")
+        return (await control.silences.expire(silence_id, body.who)).as_dict()
 
     @api.get("/oncall")
     async def oncall(role: str, at: float | None = None) -> dict[str, Any]:

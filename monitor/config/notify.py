@@ -46,6 +46,16 @@ class Match(Strict):
     device_class: list[str] = Field(default_factory=list)
     alarm: list[str] = Field(default_factory=list, description="alarm ids or prefixes like comm:")
 
+    def matches(self, found: dict[str, str]) -> bool:
+        """Every list given holds the alarm's value (alarm ids also by prefix ``x:``)."""
+        if self.alarm and not any(found["alarm"] == a or (a.endswith(":") and
+                                                          found["alarm"].startswith(a))
+                                  for a in self.alarm):
+            return False
+        return all(not allowed or found[key] in allowed for key, allowed in (
+            ("severity", self.severity), ("area", self.area),
+            ("device_class", self.device_class)))
+
 
 class Route(Strict):
     match: Match = Match()

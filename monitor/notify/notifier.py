@@ -22,11 +22,12 @@ from monitor.alarms import SEVERITY_TEXT, Alarm, AlarmDef
 from monitor.bus import AlarmEvent
 from monitor.config.directory import Person
 from monitor.config.model import Severity, SiteConfig
-from monitor.config.notify import Policy, Route, Target
+from monitor.config.notify import Policy, Target
 from monitor.context import Context
 from monitor.model import split_point_id
 from monitor.notify import channels
 from monitor.notify.links import link_key, sign
+from monitor.notify.silences import Silences
 from monitor.oncall import on_call
 from monitor.text import spoken_duration
 
@@ -80,16 +81,6 @@ def facts(cfg: SiteConfig, alarm: Alarm) -> dict[str, str]:
             "area": dev.area if dev else "", "device_class": dev.device_class.value if dev else ""}
 
 
-def _matches(route: Route, found: dict[str, str]) -> bool:
-    m = route.match
-    if m.alarm and not any(found["alarm"] == a or (a.endswith(":") and
-                                                   found["alarm"].startswith(a))
-                           for a in m.alarm):
-        return False
-    return all(not allowed or found[key] in allowed for key, allowed in (
-        ("severity", m.severity), ("area", m.area), ("device_class", m.device_class)))
-
-
 def route(cfg: SiteConfig, alarm: Alarm) -> list[Policy]:
     """The policies an alarm goes to: the first matching route, and those after it while
     routes say ``continue``."""
@@ -100,7 +91,7 @@ def route_facts(cfg: SiteConfig, found: dict[str, str]) -> list[Policy]:
     policies = {p.name: p for p in cfg.notify.policies}
     chosen: list[Policy] = []
     for r in cfg.notify.routes:
-        if _matches(r, found):
+        if r.match.matches(found):
             chosen.append(policies[r.policy])
             if not r.continue_:
                 break
@@ -136,6 +127,7 @@ class Notifier:
         ctx.timers.on("escalate", self._due)
         ctx.alarms.define(AlarmDef(FAILED, Severity.CRITICAL, "通知发送全部失败, 无人收到告警"))
         self.subscription = ctx.bus.subscribe("notifier", self.on_event, kinds=(AlarmEvent,))
+        self.silences = Silences(ctx, self._announce)
 
     # -- what happens to alarms -----------------------------------------------------------
     def on_event(self, event: AlarmEvent) -> None:
@@ -153,8 +145,19 @@ class Notifier:
         alarm = self.ctx.alarms.alarms.get(alarm_id)
         if alarm is None:
             return
+        window = self.silences.holding(facts(self.ctx.cfg, alarm))
+        if window is not None:  # planned work: recorded, announced when the window ends
+            self.silences.hold(window, alarm_id)
+            return
         for policy in route(self.ctx.cfg, alarm):
             self._level(alarm_id, policy, 0, 0)
+
+    def _announce(self, alarm_ids: list[str]) -> None:
+        """A window ended: what it held back and is still unhandled goes out now."""
+        for alarm_id in alarm_ids:
+            alarm = self.ctx.alarms.alarms.get(alarm_id)
+            if alarm is not None and alarm.active and not alarm.acked:
+                self._start(alarm_id)
 
     def _cancel(self, alarm_id: str) -> None:
         """Stop every pending escalation step of ``alarm_id``."""

@@ -1,0 +1,107 @@
+"""Silences: maintenance windows for planned work (a power cut property management announced).
+A silenced alarm is recorded, not dropped, and announced when the window ends if it is still
+active and unacknowledged. Windows live in the store; their ends are durable timers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from monitor.config.notify import Match
+from monitor.context import Context
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Silence:
+    id: int
+    match: Match
+    start: float
+    end: float
+    who: str
+    reason: str
+
+    def active(self, now: float) -> bool:
+        return self.start <= now < self.end
+
+    def as_dict(self) -> dict[str, object]:
+        return {"id": self.id, "match": self.match.model_dump(), "start": self.start,
+                "end": self.end, "who": self.who, "reason": self.reason}
+
+
+class Silences:
+    """The windows, and the alarms each held back; ``announce`` is called at a window's end
+    with the alarms it held back."""
+
+    def __init__(self, ctx: Context, announce: Callable[[list[str]], None]):
+        self.ctx, self.announce = ctx, announce
+        self.windows: dict[int, Silence] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        ctx.timers.on("silence", self._ended)
+
+    async def load(self) -> None:
+        rows = await self.ctx.store.read(lambda c: c.execute(
+            "SELECT id, match, start, end_, who, reason FROM silences WHERE end_ > ?",
+            (time.time() - 86400,)).fetchall())
+        for sid, match, start, end, who, reason in rows:
+            self.windows[sid] = Silence(sid, Match.model_validate(json.loads(match)), start,
+                                        end, who, reason)
+
+    def holding(self, found: dict[str, str], now: float | None = None) -> Silence | None:
+        """The active window that holds back an alarm with these facts, if any."""
+        now = time.time() if now is None else now
+        return next((s for s in self.windows.values() if s.active(now)
+                     and s.match.matches(found)), None)
+
+    async def add(self, match: Match, start: float, end: float, who: str,
+                  reason: str) -> Silence:
+        """Committed before it counts (StoreUnavailable otherwise)."""
+        def insert(c: sqlite3.Connection) -> int:
+            cur = c.execute("INSERT INTO silences (match, start, end_, who, reason) "
+                            "VALUES (?, ?, ?, ?, ?)",
+                            (json.dumps(match.model_dump(), ensure_ascii=False), start, end,
+                             who, reason))
+            return int(cur.lastrowid or 0)
+        sid = await self.ctx.store.call(insert)
+        silence = self.windows[sid] = Silence(sid, match, start, end, who, reason)
+        self.ctx.timers.arm("silence", str(sid), end)
+        log.info("silence %d by %s until %s: %s", sid, who, time.ctime(end), reason)
+        return silence
+
+    async def expire(self, sid: int, who: str) -> Silence:
+        """End a window now (it then announces what it held back)."""
+        silence = self.windows[sid]
+        now = time.time()
+        await self.ctx.store.call(lambda c: c.execute(
+            "UPDATE silences SET end_ = ?, reason = reason || ? WHERE id = ?",
+            (now, f" (ended early by {who})", sid)))
+        self.windows[sid] = Silence(sid, silence.match, silence.start, now, silence.who,
+                                    silence.reason)
+        self.ctx.timers.cancel("silence", str(sid))
+        self._ended(str(sid))
+        return self.windows[sid]
+
+    def hold(self, silence: Silence, alarm_id: str) -> None:
+        """Record that ``silence`` held back ``alarm_id``."""
+        log.info("alarm %s held back by silence %d (%s)", alarm_id, silence.id, silence.reason)
+        self.ctx.store.submit(lambda c: c.execute(
+            "INSERT OR IGNORE INTO silenced VALUES (?, ?, ?)",
+            (silence.id, alarm_id, time.time())))
+
+    def _ended(self, name: str) -> None:
+        sid = int(name)
+
+        async def held() -> None:
+            alarms = await self.ctx.store.call(lambda c: [a for (a,) in c.execute(
+                "SELECT alarm FROM silenced WHERE silence = ?", (sid,))])
+            log.info("silence %d ended; %d alarms it held back", sid, len(alarms))
+            self.announce(alarms)
+        task = asyncio.get_running_loop().create_task(held())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
