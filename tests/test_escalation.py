@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ def site(tmp_path: Path, inbox: Receiver, wait: float = 1.0, repeat: int = 0,
                 {"name": "li_si", "label": "李四", "roles": ["dept_head"],
                  "contacts": [{"channel": "webhook", "url": {"env": "VIGIL_TEST_HOOK_B"}}]}],
         notify=notify or {
-            "timeout": 2, "policies": [{"name": "major", "repeat": repeat, "levels": [
+            "timeout": 2, "retries": 0, "policies": [{"name": "major", "repeat": repeat, "levels": [
                 {"notify": [{"role": "it"}], "wait": wait},
                 {"notify": [{"role": "dept_head"}], "wait": wait}]}],
             "routes": [{"match": {"severity": ["critical"]}, "policy": "major"},
@@ -289,3 +290,56 @@ async def test_an_alarm_handled_during_the_window_is_not_announced(
         bad = await client.post("/api/v1/silences", json={
             "match": {"colour": ["red"]}, "duration": 60, "who": "王五", "reason": "x"})
         assert bad.status_code == 422
+
+
+# -- delivery: retries, fallback, rate limits -------------------------------------------------
+
+
+async def test_a_passing_failure_is_retried_and_every_attempt_recorded(
+        tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
+    inbox.fail_first = 1
+    cfg = site(tmp_path, inbox, wait=30)
+    object.__setattr__(cfg.notify, "retries", 2)
+    object.__setattr__(cfg.notify, "retry_delay", 0.2)
+    daemon = await daemon_factory(cfg)
+    raise_alarm(daemon)
+    await eventually(lambda: len(received(inbox, "/a")) == 2, 3)
+    await daemon.store.call(lambda c: None)
+    rows = await daemon.store.read(lambda c: c.execute(
+        "SELECT person, ok, detail FROM notifications ORDER BY seq").fetchall())
+    assert rows[0][:2] == ("zhang_san", 0) and "500" in rows[0][2]
+    assert rows[1] == ("zhang_san", 1, "sent (attempt 2)")
+    assert not daemon.alarms.is_active("notify:failed")
+
+
+async def test_the_fallback_channel_when_the_others_fail(
+        tmp_path: Path, inbox: Receiver, daemon_factory: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    spare = Receiver().start()
+    try:
+        inbox.mode = "500"
+        monkeypatch.setenv("VIGIL_TEST_HOOK_C", f"json://127.0.0.1:{spare.port}/sms")
+        cfg = site(tmp_path, inbox, wait=30)
+        person = cfg.people[0]
+        fallback = person.contacts[0].model_copy(update={"fallback": True, "channel": "sms"})
+        object.__setattr__(fallback, "url", type(person.contacts[0].url)(env="VIGIL_TEST_HOOK_C"))
+        object.__setattr__(person, "contacts", [person.contacts[0], fallback])
+        daemon = await daemon_factory(cfg)
+        raise_alarm(daemon)
+        await eventually(lambda: len(received(spare, "/sms")) == 1, 3)
+        assert len(received(inbox, "/a")) == 1                   # the primary was tried first
+        assert not daemon.alarms.is_active("notify:failed")
+    finally:
+        spare.stop()
+
+
+async def test_a_robot_is_never_sent_more_than_its_limit() -> None:
+    from monitor.notify.limits import RateLimiter
+
+    limiter = RateLimiter({"dingtalk": ((2, 1.0),)})
+    started = time.monotonic()
+    waits = [await limiter.turn("robot-1", "dingtalk") for _ in range(3)]
+    assert waits[:2] == [0.0, 0.0] and waits[2] > 0.5
+    assert time.monotonic() - started >= 0.9                    # the third waited its turn
+    assert await limiter.turn("robot-2", "dingtalk") == 0.0     # another robot: no wait
+    assert await limiter.turn("x", "json") == 0.0               # no limit known: no wait

@@ -28,6 +28,8 @@ class Contact(Strict):
     url: SecretRef | str = Field(description="an apprise URL by reference, e.g. {env: "
                                              "ZHANG_SAN_MAIL}; only inbox://NAME is written out")
     label: str = ""
+    fallback: bool = Field(default=False, description="used only when every other channel "
+                                                      "of the person failed")
 
     @field_validator("url")
     @classmethod

@@ -68,6 +68,9 @@ class NotifyConfig(Strict):
     policies: list[Policy] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
     timeout: Duration = Field(default=15.0, gt=0, description="per channel and message")
+    retries: int = Field(default=2, ge=0, le=10, description="more attempts per channel")
+    retry_delay: Duration = Field(default=5.0, gt=0, description="before the first retry; "
+                                                                 "doubles each time")
     public_url: str | None = Field(default=None, pattern=r"^https?://",
                                    description="how phones reach Vigil's API, for the "
                                                "acknowledgement links (default: api.listen and "

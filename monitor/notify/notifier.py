@@ -20,12 +20,13 @@ from typing import Any
 
 from monitor.alarms import SEVERITY_TEXT, Alarm, AlarmDef
 from monitor.bus import AlarmEvent
-from monitor.config.directory import Person
+from monitor.config.directory import Contact, Person
 from monitor.config.model import Severity, SiteConfig
 from monitor.config.notify import Policy, Target
 from monitor.context import Context
 from monitor.model import split_point_id
 from monitor.notify import channels
+from monitor.notify.limits import RateLimiter
 from monitor.notify.links import link_key, sign
 from monitor.notify.silences import Silences
 from monitor.oncall import on_call
@@ -124,6 +125,7 @@ class Notifier:
         self.ctx = ctx
         self.tasks: set[asyncio.Task[None]] = set()
         self.key = link_key(ctx.cfg.data_dir)
+        self.limiter = RateLimiter()
         ctx.timers.on("escalate", self._due)
         ctx.alarms.define(AlarmDef(FAILED, Severity.CRITICAL, "通知发送全部失败, 无人收到告警"))
         self.subscription = ctx.bus.subscribe("notifier", self.on_event, kinds=(AlarmEvent,))
@@ -238,30 +240,58 @@ class Notifier:
 
     async def _deliver(self, alarm_id: str, who: list[Person], title: str, body: str, *,
                        paging: bool) -> None:
-        timeout = self.ctx.cfg.notify.timeout
-        jobs = [(person, contact) for person in who for contact in person.contacts]
+        """Each person on all their channels (their fallback ones when every other failed);
+        ``notify:failed`` when a page reached nobody."""
         bodies = {p.name: body + (f"\n点此确认: {self.ack_url(alarm_id, p.name)}" if paging
                                   else "") for p in who}
-        results = await asyncio.gather(*(channels.send(c.resolved(), title, bodies[p.name],
-                                                       timeout) for p, c in jobs))
-        now = time.time()
-        rows = []
-        for (person, contact), sent in zip(jobs, results, strict=True):
-            rows.append((now, alarm_id, person.name, contact.channel, sent.ok, sent.detail,
-                         f"{title}\n{bodies[person.name]}", paging))
-            self.ctx.bus.publish(Notified(alarm_id, person.name, contact.channel, sent.ok,
-                                          sent.detail, now))
-            if not sent.ok:
-                log.warning("alarm %s: %s via %s failed: %s", alarm_id, person.name,
-                            contact.channel, sent.detail)
-        self.ctx.store.submit(lambda c: c.executemany(
-            "INSERT INTO notifications (ts, alarm, person, channel, ok, detail, text, paging) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows))
-        if paging and jobs:
-            reached = any(sent.ok for sent in results)
+        reached = await asyncio.gather(*(self._to_person(alarm_id, p, title, bodies[p.name],
+                                                         paging) for p in who))
+        if paging and any(p.contacts for p in who):
+            ok = any(reached)
             self.ctx.alarms.set_condition(
-                FAILED, not reached, alarm_id, None,
-                None if reached else f"告警 {alarm_id} 的通知全部发送失败, 无人收到")
+                FAILED, not ok, alarm_id, None,
+                None if ok else f"告警 {alarm_id} 的通知全部发送失败, 无人收到")
+
+    async def _to_person(self, alarm_id: str, person: Person, title: str, body: str,
+                         paging: bool) -> bool:
+        for contacts in ([c for c in person.contacts if not c.fallback],
+                         [c for c in person.contacts if c.fallback]):
+            if contacts and any(await asyncio.gather(*(
+                    self._attempts(alarm_id, person, c, title, body, paging)
+                    for c in contacts))):
+                return True
+        return False
+
+    async def _attempts(self, alarm_id: str, person: Person, contact: Contact, title: str,
+                        body: str, paging: bool) -> bool:
+        """Send with retries and backoff, within the channel's rate limit; each attempt
+        recorded."""
+        cfg = self.ctx.cfg.notify
+        url = contact.resolved()
+        delay = cfg.retry_delay
+        for attempt in range(1, cfg.retries + 2):
+            await self.limiter.turn(url, channels.scheme(url))
+            sent = await channels.send(url, title, body, cfg.timeout)
+            detail = sent.detail if attempt == 1 else f"{sent.detail} (attempt {attempt})"
+            self._record(alarm_id, person.name, contact.channel, sent.ok, detail,
+                         f"{title}\n{body}", paging)
+            if sent.ok:
+                return True
+            if attempt <= cfg.retries:
+                await asyncio.sleep(delay)
+                delay *= 2
+        return False
+
+    def _record(self, alarm_id: str, person: str, channel: str, ok: bool, detail: str,
+                text: str, paging: bool) -> None:
+        now = time.time()
+        if not ok:
+            log.warning("alarm %s: %s via %s failed: %s", alarm_id, person, channel, detail)
+        self.ctx.bus.publish(Notified(alarm_id, person, channel, ok, detail, now))
+        self.ctx.store.submit(lambda c: c.execute(
+            "INSERT INTO notifications (ts, alarm, person, channel, ok, detail, text, paging) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (now, alarm_id, person, channel, ok, detail,
+                                               text, paging)))
 
     async def close(self) -> None:
         if self.tasks:

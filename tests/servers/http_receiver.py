@@ -24,6 +24,8 @@ class Receiver:
     mode: str = "ok"
     delay: float = 1.0
     reply: bytes = b'{"errcode":0,"errmsg":"ok"}'
+    fail_first: int = 0
+    """The first N requests get a 500 whatever the mode (a passing outage)."""
     requests: list[Received] = field(default_factory=list)
     accepted: list[bytes] = field(default_factory=list)
 
@@ -34,7 +36,7 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.requests.append(Received(self.path, dict(self.headers), body))
-                mode = receiver.mode
+                mode = receiver.mode if len(receiver.requests) > receiver.fail_first else "500"
                 if mode == "slow":
                     time.sleep(receiver.delay)
                 if mode == "json":
