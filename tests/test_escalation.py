@@ -343,3 +343,29 @@ async def test_a_robot_is_never_sent_more_than_its_limit() -> None:
     assert time.monotonic() - started >= 0.9                    # the third waited its turn
     assert await limiter.turn("robot-2", "dingtalk") == 0.0     # another robot: no wait
     assert await limiter.turn("x", "json") == 0.0               # no limit known: no wait
+
+
+async def test_an_alarm_storm_is_one_message_per_person_and_group(
+        tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
+    from monitor.alarms import AlarmDef
+    from monitor.config.model import Severity
+
+    cfg = site(tmp_path, inbox, wait=30)
+    object.__setattr__(cfg.notify, "group_interval", 1.0)
+    daemon = await daemon_factory(cfg)
+    for n in range(12):                     # e.g. cameras and doors after a mains loss
+        daemon.alarms.define(AlarmDef(f"storm{n}", Severity.MAJOR, f"机房摄像机 {n} 离线",
+                                      "mr_env.temperature"))
+        daemon.alarms.set_condition(f"storm{n}", True)
+    await eventually(lambda: len(received(inbox, "/a")) == 1, 2)
+    assert received(inbox, "/a")[0]["title"] == "【重要】机房摄像机 0 离线"     # the first at once
+    await eventually(lambda: len(received(inbox, "/a")) == 2, 3)
+    grouped = received(inbox, "/a")[1]
+    assert grouped["title"] == "【重要】machine_room: 11 条告警"
+    assert "· 机房摄像机 10 离线" in grouped["message"] and "· 及其他 1 条" in grouped["message"]
+    assert "/ack/" not in grouped["message"]
+    await asyncio.sleep(1.5)
+    assert len(received(inbox, "/a")) == 2                    # two messages for 12 alarms
+    rows = await daemon.store.call(lambda c: c.execute(
+        "SELECT COUNT(DISTINCT alarm) FROM notifications WHERE person = 'zhang_san'").fetchone())
+    assert rows == (12,)                                      # every alarm's page is on record

@@ -3,7 +3,7 @@ policies: ordered levels, each notifying targets, then waiting for an acknowledg
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -64,10 +64,18 @@ class Route(Strict):
                             description="also try the routes after this one")
 
 
+GroupKey = Literal["area", "severity", "device_class"]
+
+
 class NotifyConfig(Strict):
     policies: list[Policy] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
     timeout: Duration = Field(default=15.0, gt=0, description="per channel and message")
+    group_by: list[GroupKey] = Field(default_factory=lambda: list[GroupKey](["area"]),
+                                     description="alarms alike for grouping")
+    group_interval: Duration = Field(
+        default=60.0, ge=0, description="after a message, more alarms of the same group for "
+                                        "the same person wait this long and go as one (0: off)")
     retries: int = Field(default=2, ge=0, le=10, description="more attempts per channel")
     retry_delay: Duration = Field(default=5.0, gt=0, description="before the first retry; "
                                                                  "doubles each time")

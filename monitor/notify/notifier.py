@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,6 +36,15 @@ log = logging.getLogger(__name__)
 
 STOPS = ("acknowledged", "cleared", "shelved", "suppressed", "retired")
 FAILED = "notify:failed"
+
+
+@dataclass
+class _Group:
+    """Messages of one group to one person: when the last went, what waits for the next."""
+
+    last: float = float("-inf")
+    pending: list[str] = field(default_factory=list)
+    handle: asyncio.TimerHandle | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,7 @@ class Notifier:
         self.tasks: set[asyncio.Task[None]] = set()
         self.key = link_key(ctx.cfg.data_dir)
         self.limiter = RateLimiter()
+        self.groups: dict[tuple[str, str], _Group] = {}
         ctx.timers.on("escalate", self._due)
         ctx.alarms.define(AlarmDef(FAILED, Severity.CRITICAL, "通知发送全部失败, 无人收到告警"))
         self.subscription = ctx.bus.subscribe("notifier", self.on_event, kinds=(AlarmEvent,))
@@ -189,10 +199,60 @@ class Notifier:
             self.ctx.timers.arm("escalate", f"{alarm_id}#{policy.name}#{nxt[0]}#{nxt[1]}",
                                 time.time() + step.wait)
         who = people(self.ctx.cfg, step.notify, datetime.now().astimezone())
-        title, body = self._alarm_text(alarm)
         log.info("alarm %s: notifying level %d of %s: %s", alarm_id, level + 1, policy.name,
                  ", ".join(p.name for p in who) or "nobody")
-        self._spawn(self._deliver(alarm_id, who, title, body, paging=True))
+        for person in who:
+            self._page(alarm, person)
+
+    # -- grouping: a storm becomes one message per person and group ---------------------------
+    def _page(self, alarm: Alarm, person: Person) -> None:
+        """At once, unless this person had a message of the same group within the group
+        interval: then with the others at its end, as one message."""
+        cfg = self.ctx.cfg.notify
+        found = facts(self.ctx.cfg, alarm)
+        key = (person.name, "|".join(found[k] for k in cfg.group_by))
+        group = self.groups.setdefault(key, _Group())
+        loop = asyncio.get_running_loop()
+        if not group.pending and loop.time() - group.last >= cfg.group_interval:
+            group.last = loop.time()
+            title, body = self._alarm_text(alarm)
+            self._spawn(self._deliver([alarm.id], [person], title, body, paging=True))
+            return
+        group.pending.append(alarm.id)
+        if group.handle is None:
+            group.handle = loop.call_at(group.last + cfg.group_interval, self._flush, key)
+
+    def _flush(self, key: tuple[str, str]) -> None:
+        group = self.groups[key]
+        group.handle = None
+        alarms = [a for a in (self.ctx.alarms.alarms.get(i) for i in dict.fromkeys(group.pending))
+                  if a is not None and a.active and not a.acked]
+        group.pending = []
+        person = self.ctx.cfg.person(key[0])
+        if not alarms or person is None:
+            return
+        group.last = asyncio.get_running_loop().time()
+        if len(alarms) == 1:
+            title, body = self._alarm_text(alarms[0])
+        else:
+            title, body = self._group_text(alarms)
+        self._spawn(self._deliver([a.id for a in alarms], [person], title, body, paging=True))
+
+    def _group_text(self, alarms: list[Alarm]) -> tuple[str, str]:
+        cfg = self.ctx.cfg
+        order = list(SEVERITY_TEXT)
+        top = min((a.severity for a in alarms), key=lambda s: order.index(s)
+                  if s in order else len(order))
+        area = facts(cfg, alarms[0])["area"]
+        where = next((a.label or a.name for a in cfg.areas if a.name == area), "")
+        lines = [f"· {a.message} ({_local(a.raised_at)[11:]})" for a in alarms[:10]]
+        if len(alarms) > 10:
+            lines.append(f"· 及其他 {len(alarms) - 10} 条")
+        base = cfg.notify.public_url or f"http://{cfg.api.listen}:{cfg.api.port}"
+        lines.append(f"在控制台查看和确认: {base.rstrip('/')}/")
+        title = f"【{SEVERITY_TEXT.get(top, top)}】{where + ': ' if where else ''}" \
+                f"{len(alarms)} 条告警"
+        return title, "\n".join(lines)
 
     def ack_url(self, alarm_id: str, person: str) -> str:
         """A signed, expiring, single-use link that acknowledges as ``person``."""
@@ -229,7 +289,7 @@ class Notifier:
             what = {"cleared": "已恢复", "shelved": f"已由 {event.who} 搁置",
                     "suppressed": f"已抑制 ({event.note})",
                     "retired": "已撤销 (设备或规则已从配置中移除)"}.get(event.action, event.action)
-        await self._deliver(event.alarm, paged, f"【{what}】{event.message}",
+        await self._deliver([event.alarm], paged, f"【{what}】{event.message}",
                             f"告警: {event.message}\n{what}, 无需再处理此通知。", paging=False)
 
     # -- delivery ---------------------------------------------------------------------------
@@ -238,32 +298,33 @@ class Notifier:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _deliver(self, alarm_id: str, who: list[Person], title: str, body: str, *,
-                       paging: bool) -> None:
+    async def _deliver(self, alarm_ids: list[str], who: list[Person], title: str, body: str,
+                       *, paging: bool) -> None:
         """Each person on all their channels (their fallback ones when every other failed);
-        ``notify:failed`` when a page reached nobody."""
-        bodies = {p.name: body + (f"\n点此确认: {self.ack_url(alarm_id, p.name)}" if paging
+        ``notify:failed`` when a page reached nobody. One alarm's page carries its link."""
+        link = paging and len(alarm_ids) == 1
+        bodies = {p.name: body + (f"\n点此确认: {self.ack_url(alarm_ids[0], p.name)}" if link
                                   else "") for p in who}
-        reached = await asyncio.gather(*(self._to_person(alarm_id, p, title, bodies[p.name],
+        reached = await asyncio.gather(*(self._to_person(alarm_ids, p, title, bodies[p.name],
                                                          paging) for p in who))
         if paging and any(p.contacts for p in who):
             ok = any(reached)
             self.ctx.alarms.set_condition(
-                FAILED, not ok, alarm_id, None,
-                None if ok else f"告警 {alarm_id} 的通知全部发送失败, 无人收到")
+                FAILED, not ok, alarm_ids[0], None,
+                None if ok else f"告警 {alarm_ids[0]} 的通知全部发送失败, 无人收到")
 
-    async def _to_person(self, alarm_id: str, person: Person, title: str, body: str,
+    async def _to_person(self, alarm_ids: list[str], person: Person, title: str, body: str,
                          paging: bool) -> bool:
         for contacts in ([c for c in person.contacts if not c.fallback],
                          [c for c in person.contacts if c.fallback]):
             if contacts and any(await asyncio.gather(*(
-                    self._attempts(alarm_id, person, c, title, body, paging)
+                    self._attempts(alarm_ids, person, c, title, body, paging)
                     for c in contacts))):
                 return True
         return False
 
-    async def _attempts(self, alarm_id: str, person: Person, contact: Contact, title: str,
-                        body: str, paging: bool) -> bool:
+    async def _attempts(self, alarm_ids: list[str], person: Person, contact: Contact,
+                        title: str, body: str, paging: bool) -> bool:
         """Send with retries and backoff, within the channel's rate limit; each attempt
         recorded."""
         cfg = self.ctx.cfg.notify
@@ -273,7 +334,7 @@ class Notifier:
             await self.limiter.turn(url, channels.scheme(url))
             sent = await channels.send(url, title, body, cfg.timeout)
             detail = sent.detail if attempt == 1 else f"{sent.detail} (attempt {attempt})"
-            self._record(alarm_id, person.name, contact.channel, sent.ok, detail,
+            self._record(alarm_ids, person.name, contact.channel, sent.ok, detail,
                          f"{title}\n{body}", paging)
             if sent.ok:
                 return True
@@ -282,16 +343,19 @@ class Notifier:
                 delay *= 2
         return False
 
-    def _record(self, alarm_id: str, person: str, channel: str, ok: bool, detail: str,
+    def _record(self, alarm_ids: list[str], person: str, channel: str, ok: bool, detail: str,
                 text: str, paging: bool) -> None:
+        """One row per alarm the message was about (a grouped one is about several)."""
         now = time.time()
         if not ok:
-            log.warning("alarm %s: %s via %s failed: %s", alarm_id, person, channel, detail)
-        self.ctx.bus.publish(Notified(alarm_id, person, channel, ok, detail, now))
-        self.ctx.store.submit(lambda c: c.execute(
+            log.warning("alarm %s: %s via %s failed: %s", ", ".join(alarm_ids), person,
+                        channel, detail)
+        for alarm_id in alarm_ids:
+            self.ctx.bus.publish(Notified(alarm_id, person, channel, ok, detail, now))
+        self.ctx.store.submit(lambda c: c.executemany(
             "INSERT INTO notifications (ts, alarm, person, channel, ok, detail, text, paging) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (now, alarm_id, person, channel, ok, detail,
-                                               text, paging)))
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(now, a, person, channel, ok, detail, text, paging) for a in alarm_ids]))
 
     async def close(self) -> None:
         if self.tasks:
