@@ -15,8 +15,12 @@ import apprise
 from monitor.config.directory import INBOX
 from monitor.notify import robots
 
-_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="notify")
+_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="notify")
 """Deliveries block in apprise; a hung channel holds one of these, never the loop."""
+PER_URL = 4
+"""At most this many sends to one URL at once: a slow channel never takes the whole pool,
+so the others keep their pace."""
+_lanes: dict[tuple[int, str], asyncio.Semaphore] = {}
 
 
 def scheme(url: str) -> str:
@@ -89,8 +93,9 @@ async def send(url: str, title: str, body: str, within: float) -> Delivery:
     if robot is not None:  # our own sender: the robot's errcode decides
         ok, detail = await robots.send(robot, title, body, within)
         return Delivery(ok, detail, time.monotonic() - started)
+    lane = _lanes.setdefault((id(asyncio.get_running_loop()), url), asyncio.Semaphore(PER_URL))
     try:
-        async with asyncio.timeout(within):
+        async with asyncio.timeout(within), lane:
             ok, detail = await asyncio.get_running_loop().run_in_executor(
                 _POOL, _send, url, title, body)
     except TimeoutError:
