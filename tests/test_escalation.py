@@ -369,3 +369,21 @@ async def test_an_alarm_storm_is_one_message_per_person_and_group(
     rows = await daemon.store.call(lambda c: c.execute(
         "SELECT COUNT(DISTINCT alarm) FROM notifications WHERE person = 'zhang_san'").fetchone())
     assert rows == (12,)                                      # every alarm's page is on record
+
+
+async def test_english_readers_and_sms_get_their_own_text(
+        tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
+    cfg = site(tmp_path, inbox, wait=0.5)
+    li_si = cfg.people[1]
+    object.__setattr__(li_si, "language", "en")
+    object.__setattr__(li_si, "contacts", [li_si.contacts[0].model_copy(
+        update={"channel": "sms"})])
+    daemon = await daemon_factory(cfg)
+    raise_alarm(daemon)
+    await eventually(lambda: len(received(inbox, "/b")) == 1, 3)
+    sms = received(inbox, "/b")[0]
+    text, link = sms["message"].split("\n")
+    assert text == "[MAJOR] 机房温度 偏高(H) (限值 27)" and "/ack/" in link   # short: text, link
+    await daemon.alarms.acknowledge(ALARM, "张三")
+    await eventually(lambda: len(received(inbox, "/b")) == 2, 3)
+    assert received(inbox, "/b")[1]["message"].startswith("[acknowledged by 张三 at ")

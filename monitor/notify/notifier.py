@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.alarms import SEVERITY_TEXT, Alarm, AlarmDef
+from monitor.alarms import Alarm, AlarmDef
 from monitor.bus import AlarmEvent
 from monitor.config.directory import Contact, Person
 from monitor.config.model import Severity, SiteConfig
@@ -29,6 +29,7 @@ from monitor.notify import channels
 from monitor.notify.limits import RateLimiter
 from monitor.notify.links import link_key, sign
 from monitor.notify.silences import Silences
+from monitor.notify.templates import SEVERITY, render
 from monitor.oncall import on_call
 from monitor.text import spoken_duration
 
@@ -36,6 +37,26 @@ log = logging.getLogger(__name__)
 
 STOPS = ("acknowledged", "cleared", "shelved", "suppressed", "retired")
 FAILED = "notify:failed"
+
+
+Compose = Callable[[Person, str], tuple[str, str]]
+"""(person, form) -> (title, body): each person's text in their language and form."""
+
+
+def _handled(event: AlarmEvent, language: str) -> str:
+    """What happened to an alarm, said to whoever was paged for it."""
+    if language == "en":
+        return {"acknowledged": f"acknowledged by {event.who} at {_local(event.ts)}"
+                                + (f", note: {event.note}" if event.note else ""),
+                "cleared": "cleared", "shelved": f"shelved by {event.who}",
+                "suppressed": f"suppressed ({event.note})",
+                "retired": "withdrawn (its device or rule left the configuration)"
+                }.get(event.action, event.action)
+    return {"acknowledged": f"已由 {event.who} 于 {_local(event.ts)} 确认"
+                            + (f", 备注: {event.note}" if event.note else ""),
+            "cleared": "已恢复", "shelved": f"已由 {event.who} 搁置",
+            "suppressed": f"已抑制 ({event.note})",
+            "retired": "已撤销 (设备或规则已从配置中移除)"}.get(event.action, event.action)
 
 
 @dataclass
@@ -215,8 +236,8 @@ class Notifier:
         loop = asyncio.get_running_loop()
         if not group.pending and loop.time() - group.last >= cfg.group_interval:
             group.last = loop.time()
-            title, body = self._alarm_text(alarm)
-            self._spawn(self._deliver([alarm.id], [person], title, body, paging=True))
+            self._spawn(self._deliver([alarm.id], [person], self._alarm_text([alarm]),
+                                      paging=True))
             return
         group.pending.append(alarm.id)
         if group.handle is None:
@@ -232,27 +253,8 @@ class Notifier:
         if not alarms or person is None:
             return
         group.last = asyncio.get_running_loop().time()
-        if len(alarms) == 1:
-            title, body = self._alarm_text(alarms[0])
-        else:
-            title, body = self._group_text(alarms)
-        self._spawn(self._deliver([a.id for a in alarms], [person], title, body, paging=True))
-
-    def _group_text(self, alarms: list[Alarm]) -> tuple[str, str]:
-        cfg = self.ctx.cfg
-        order = list(SEVERITY_TEXT)
-        top = min((a.severity for a in alarms), key=lambda s: order.index(s)
-                  if s in order else len(order))
-        area = facts(cfg, alarms[0])["area"]
-        where = next((a.label or a.name for a in cfg.areas if a.name == area), "")
-        lines = [f"· {a.message} ({_local(a.raised_at)[11:]})" for a in alarms[:10]]
-        if len(alarms) > 10:
-            lines.append(f"· 及其他 {len(alarms) - 10} 条")
-        base = cfg.notify.public_url or f"http://{cfg.api.listen}:{cfg.api.port}"
-        lines.append(f"在控制台查看和确认: {base.rstrip('/')}/")
-        title = f"【{SEVERITY_TEXT.get(top, top)}】{where + ': ' if where else ''}" \
-                f"{len(alarms)} 条告警"
-        return title, "\n".join(lines)
+        self._spawn(self._deliver([a.id for a in alarms], [person], self._alarm_text(alarms),
+                                  paging=True))
 
     def ack_url(self, alarm_id: str, person: str) -> str:
         """A signed, expiring, single-use link that acknowledges as ``person``."""
@@ -262,16 +264,36 @@ class Notifier:
         return f"{base.rstrip('/')}/ack/{token}"
 
     # -- messages ---------------------------------------------------------------------------
-    def _alarm_text(self, alarm: Alarm) -> tuple[str, str]:
+    def _alarm_text(self, alarms: list[Alarm]) -> Compose:
+        """The page for one alarm (with the person's own link) or a group of them."""
         cfg = self.ctx.cfg
-        found = facts(cfg, alarm)
+        first = alarms[0]
+        found = facts(cfg, first)
         area = next((a.label or a.name for a in cfg.areas if a.name == found["area"]), "")
-        severity = SEVERITY_TEXT.get(alarm.severity, alarm.severity)
-        site = cfg.site.label or cfg.site.name
-        lines = [f"站点: {site}" + (f" / {area}" if area else ""),
-                 f"告警: {alarm.message}", f"级别: {severity}",
-                 f"开始: {_local(alarm.raised_at)}"]
-        return f"【{severity}】{alarm.message}", "\n".join(lines)
+        device_name = (split_point_id(first.point)[0] if first.point
+                       else first.id.partition(":")[2])
+        dev = cfg.device(device_name)
+        base = (cfg.notify.public_url or f"http://{cfg.api.listen}:{cfg.api.port}").rstrip("/")
+
+        def compose(person: Person, form: str) -> tuple[str, str]:
+            words = SEVERITY.get(person.language, SEVERITY["zh-CN"])
+            if len(alarms) > 1:
+                order = list(words)
+                top = min((a.severity for a in alarms),
+                          key=lambda s: order.index(s) if s in order else len(order))
+                return render("group", person.language, form, severity=words.get(top, top),
+                              area=area, console=f"{base}/", alarms=[
+                                  {"message": a.message, "raised": _local(a.raised_at)[11:]}
+                                  for a in alarms])
+            return render("alarm", person.language, form,
+                          severity=words.get(first.severity, first.severity),
+                          message=first.message, site=cfg.site.label or cfg.site.name,
+                          area=area, device=(dev.label or dev.name) if dev else "",
+                          raised=_local(first.raised_at),
+                          since=spoken_duration(time.time() - (first.raised_at or time.time()),
+                                                person.language),
+                          link=self.ack_url(first.id, person.name))
+        return compose
 
     async def _tell_paged(self, event: AlarmEvent) -> None:
         """Everyone paged for this alarm hears that it was acknowledged (or ended)."""
@@ -282,15 +304,10 @@ class Notifier:
             "SELECT DISTINCT person FROM notifications WHERE alarm = ? AND ts >= ? AND paging",
             (event.alarm, since))])
         paged = [p for p in (self.ctx.cfg.person(n) for n in names) if p is not None]
-        if event.action == "acknowledged":
-            what = f"已由 {event.who} 于 {_local(event.ts)} 确认" + (
-                f", 备注: {event.note}" if event.note else "")
-        else:
-            what = {"cleared": "已恢复", "shelved": f"已由 {event.who} 搁置",
-                    "suppressed": f"已抑制 ({event.note})",
-                    "retired": "已撤销 (设备或规则已从配置中移除)"}.get(event.action, event.action)
-        await self._deliver([event.alarm], paged, f"【{what}】{event.message}",
-                            f"告警: {event.message}\n{what}, 无需再处理此通知。", paging=False)
+        def compose(person: Person, form: str) -> tuple[str, str]:
+            return render("handled", person.language, form, message=event.message,
+                          what=_handled(event, person.language))
+        await self._deliver([event.alarm], paged, compose, paging=False)
 
     # -- delivery ---------------------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -298,37 +315,39 @@ class Notifier:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _deliver(self, alarm_ids: list[str], who: list[Person], title: str, body: str,
-                       *, paging: bool) -> None:
-        """Each person on all their channels (their fallback ones when every other failed);
-        ``notify:failed`` when a page reached nobody. One alarm's page carries its link."""
-        link = paging and len(alarm_ids) == 1
-        bodies = {p.name: body + (f"\n点此确认: {self.ack_url(alarm_ids[0], p.name)}" if link
-                                  else "") for p in who}
-        reached = await asyncio.gather(*(self._to_person(alarm_ids, p, title, bodies[p.name],
-                                                         paging) for p in who))
+    async def _deliver(self, alarm_ids: list[str], who: list[Person], compose: Compose, *,
+                       paging: bool) -> None:
+        """Each person on all their channels (their fallback ones when every other failed),
+        in their language and the channel's form; ``notify:failed`` when a page reached
+        nobody."""
+        reached = await asyncio.gather(*(self._to_person(alarm_ids, p, compose, paging)
+                                         for p in who))
         if paging and any(p.contacts for p in who):
             ok = any(reached)
             self.ctx.alarms.set_condition(
                 FAILED, not ok, alarm_ids[0], None,
                 None if ok else f"告警 {alarm_ids[0]} 的通知全部发送失败, 无人收到")
 
-    async def _to_person(self, alarm_ids: list[str], person: Person, title: str, body: str,
+    async def _to_person(self, alarm_ids: list[str], person: Person, compose: Compose,
                          paging: bool) -> bool:
         for contacts in ([c for c in person.contacts if not c.fallback],
                          [c for c in person.contacts if c.fallback]):
             if contacts and any(await asyncio.gather(*(
-                    self._attempts(alarm_ids, person, c, title, body, paging)
+                    self._attempts(alarm_ids, person, c, compose, paging)
                     for c in contacts))):
                 return True
         return False
 
     async def _attempts(self, alarm_ids: list[str], person: Person, contact: Contact,
-                        title: str, body: str, paging: bool) -> bool:
+                        compose: Compose, paging: bool) -> bool:
         """Send with retries and backoff, within the channel's rate limit; each attempt
-        recorded."""
+        recorded. SMS gets the short form."""
         cfg = self.ctx.cfg.notify
         url = contact.resolved()
+        if contact.channel == "sms":  # one text, no title: what a phone shows
+            title, body = "", "\n".join(x for x in compose(person, "short") if x)
+        else:
+            title, body = compose(person, "long")
         delay = cfg.retry_delay
         for attempt in range(1, cfg.retries + 2):
             await self.limiter.turn(url, channels.scheme(url))
