@@ -129,11 +129,14 @@ class Store:
         self.on_fault: FaultReport | None = None
         self.on_recreated: Callable[[], None] | None = None
         self.on_commit: Callable[[], None] | None = None
-        self._read_lock = threading.Lock()
+        self._read_lock = threading.RLock()
+        """Held by a read, and while the file is replaced: no read meets a half-made one."""
         self._lock = threading.Lock()
         self._read_db: sqlite3.Connection | None = None
         self._rewrite = False
         """The database was made anew: what memory holds is written again once it opens."""
+        self.generation = 0
+        """Counts the files opened: a fault seen in an older one is not this one's."""
         self._db: sqlite3.Connection | None = self._open()
         self._readings: list[tuple[str, float, Any, str]] = []
         self._outbox: list[tuple[float, int, bytes]] = []
@@ -148,7 +151,8 @@ class Store:
         self.dropped_pending = 0
         self.uncommitted = 0
         self._failing = False
-        self._corrupt_seen: str | None = None
+        self._corrupt_seen: tuple[int, str] | None = None
+        """(generation, error) a read met; one from an older file is ignored."""
         self._forgotten = [0, 0, 0]
         """Outbox bytes, lines and dropped lines the open transaction removes."""
         self._checked = time.monotonic()
@@ -227,17 +231,19 @@ class Store:
         """Writer: open the database file again; one that is not a database is set aside.
         Until it opens, writes fail (and are kept) and it is tried again."""
         try:
-            try:
-                self._db = self._open_file()
-            except sqlite3.DatabaseError as err:
-                if not is_corrupt(err):
-                    raise
-                self._aside(str(err))
-                self._db = self._open_file()
+            with self._read_lock:  # readers wait until the schema is there
+                try:
+                    self._db = self._open_file()
+                except sqlite3.DatabaseError as err:
+                    if not is_corrupt(err):
+                        raise
+                    self._aside(str(err))
+                    self._db = self._open_file()
         except (sqlite3.Error, OSError) as err:
             self._db = None
             self._fault("write_failed", f"数据库无法打开: {err}")
             return False
+        self.generation += 1
         if self._rewrite:
             self._rewrite = False
             if self.on_recreated is not None:
@@ -245,12 +251,14 @@ class Store:
         return True
 
     def _recreate(self, why: str) -> None:
-        """Writer: the database went bad while running; set it aside and start a new one."""
-        self._corrupt_seen = None
-        self._close_connections()
-        self._aside(why)
-        self._rewrite = True
-        self._reopen()
+        """Writer: the database went bad while running; set it aside and start a new one
+        (no read runs meanwhile)."""
+        with self._read_lock:
+            self._corrupt_seen = None
+            self._close_connections()
+            self._aside(why)
+            self._rewrite = True
+            self._reopen()
 
     def _check_file(self) -> None:
         """Writer: a database file deleted or replaced under us is noticed."""
@@ -261,15 +269,24 @@ class Store:
         try:
             if self.path.stat().st_ino == self._inode:
                 return
-            log.critical("store: %s was replaced while running; using the new file", self.path)
-            self._close_connections()
-            self._fault("recreated", f"数据库文件 {self.path.name} 在运行中被替换, 已改用新文件",
-                        always=True)
-            self._rewrite = True
-            self._reopen()
-            return
+            replaced = True
         except FileNotFoundError:
-            pass
+            replaced = False
+        with self._read_lock:  # no read runs while the file is put right
+            if replaced:
+                self._replaced()
+            else:
+                self._deleted()
+
+    def _replaced(self) -> None:
+        log.critical("store: %s was replaced while running; using the new file", self.path)
+        self._close_connections()
+        self._fault("recreated", f"数据库文件 {self.path.name} 在运行中被替换, 已改用新文件",
+                    always=True)
+        self._rewrite = True
+        self._reopen()
+
+    def _deleted(self) -> None:
         log.critical("store: %s was deleted while running", self.path)
         rescue = self.path.with_name(self.path.name + ".rescue")
         try:  # the open connection still reaches the deleted file: copy it out
@@ -373,8 +390,9 @@ class Store:
             stop = self._stop
             try:
                 if self._corrupt_seen is not None:
-                    why, self._corrupt_seen = self._corrupt_seen, None
-                    self._recreate(why)
+                    (seen_in, why), self._corrupt_seen = self._corrupt_seen, None
+                    if seen_in == self.generation:
+                        self._recreate(why)
                 self._check_file()
                 ok = self._flush()
             except Exception:  # the writer thread must never die
@@ -568,7 +586,7 @@ class Store:
                     return fn(self._read_db)
                 except sqlite3.DatabaseError as err:
                     if is_corrupt(err):
-                        self._corrupt_seen = str(err)
+                        self._corrupt_seen = (self.generation, str(err))
                         self._wake.set()
                     if is_storage_fault(err):
                         raise StoreUnavailable(f"cannot read the database: {err}") from err
