@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 
 from monitor.config.model import SiteConfig
-from monitor.config.oncall import Layer, Schedule
+from monitor.config.oncall import Layer, Schedule, Window
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,8 @@ def _clock(text: str) -> dt.time:
     return dt.time(int(hours), int(minutes))
 
 
-def _covers(layer: Layer, local: dt.datetime) -> bool:
+def covers(layer: Window, local: dt.datetime) -> bool:
+    """``local`` (the schedule's or site's time zone) falls in the window."""
     day = local.date()
     if layer.hours is not None:
         start, end = (_clock(x) for x in layer.hours.split("-"))
@@ -78,7 +79,7 @@ def holder(schedule: Schedule, at: dt.datetime) -> tuple[str, str] | None:
         if override.start <= naive < override.end:
             return override.person, f"{schedule.name}: override"
     for layer in reversed(schedule.layers):
-        if _covers(layer, local):
+        if covers(layer, local):
             return _turn(layer, local), f"{schedule.name}: layer {layer.name}"
     return None
 

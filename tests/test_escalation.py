@@ -387,3 +387,25 @@ async def test_english_readers_and_sms_get_their_own_text(
     await daemon.alarms.acknowledge(ALARM, "张三")
     await eventually(lambda: len(received(inbox, "/b")) == 2, 3)
     assert received(inbox, "/b")[1]["message"].startswith("[acknowledged by 张三 at ")
+
+
+def test_routes_by_time_of_day(tmp_path: Path, inbox: Receiver) -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from monitor.notify.notifier import route_facts
+
+    notify = {"policies": [{"name": "office", "levels": [{"notify": [{"role": "it"}]}]},
+                           {"name": "night", "levels": [{"notify": [{"role": "dept_head"}]}]}],
+              "routes": [{"when": {"days": "workdays", "hours": "09:00-18:00"},
+                          "policy": "office"},
+                         {"policy": "night"}]}
+    cfg = site(tmp_path, inbox, notify=notify)
+    found = {"severity": "major", "area": "machine_room", "device_class": "", "alarm": ALARM}
+    sh = ZoneInfo("Asia/Shanghai")
+    tuesday_10 = dt.datetime(2026, 11, 3, 10, 0, tzinfo=sh)
+    tuesday_20 = dt.datetime(2026, 11, 3, 20, 0, tzinfo=sh)
+    national_day = dt.datetime(2026, 10, 1, 10, 0, tzinfo=sh)
+    assert [p.name for p in route_facts(cfg, found, tuesday_10)] == ["office"]
+    assert [p.name for p in route_facts(cfg, found, tuesday_20)] == ["night"]
+    assert [p.name for p in route_facts(cfg, found, national_day)] == ["night"]

@@ -6,12 +6,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import AfterValidator, Field, PrivateAttr, model_validator
 
 from monitor.config.actions import ActionsConfig
 from monitor.config.directory import Group, Person, Role
 from monitor.config.notify import NotifyConfig
-from monitor.config.oncall import Schedule
+from monitor.config.oncall import Schedule, time_zone
 from monitor.config.power import PowerConfig
 from monitor.config.types import (
     AuthProtocol,
@@ -49,7 +49,7 @@ class Severity(StrEnum):
 class SiteInfo(Strict):
     name: str = Field(min_length=1)
     label: str = ""
-    timezone: str = "Asia/Shanghai"
+    timezone: Annotated[str, AfterValidator(time_zone)] = "Asia/Shanghai"
     language: Literal["zh-CN", "en"] = "zh-CN"
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from monitor.config.oncall import Window
 from monitor.config.types import Duration, Strict
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=64)]
@@ -60,6 +61,8 @@ class Match(Strict):
 class Route(Strict):
     match: Match = Match()
     policy: str
+    when: Window | None = Field(default=None, description="only on these days and hours "
+                                                          "(the site's time zone)")
     continue_: bool = Field(default=False, alias="continue",
                             description="also try the routes after this one")
 

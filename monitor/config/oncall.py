@@ -14,7 +14,27 @@ Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_lengt
 ClockTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM")]
 
 
-class Layer(Strict):
+def time_zone(value: str) -> str:
+    """An IANA time zone name, checked."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ValueError(f"unknown time zone {value!r}") from err
+    return value
+
+
+class Window(Strict):
+    """Days of mainland China's calendar, and hours of those days."""
+
+    days: Literal["all", "workdays", "restdays"] = Field(
+        default="all", description="mainland China's calendar: holidays rest, working "
+                                   "weekends work")
+    hours: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):"
+                                                    r"[0-5]\d$",
+                              description="HH:MM-HH:MM of the day it covers (may pass midnight)")
+
+
+class Layer(Window):
     """A rotation of people; a later layer wins where it applies (nights, holidays, ...)."""
 
     name: Name
@@ -22,12 +42,6 @@ class Layer(Strict):
     handover: ClockTime = "09:00"
     start: dt.date = Field(description="the first person's first day")
     people: list[str] = Field(min_length=1)
-    days: Literal["all", "workdays", "restdays"] = Field(
-        default="all", description="mainland China's calendar: holidays rest, working "
-                                   "weekends work")
-    hours: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):"
-                                                    r"[0-5]\d$",
-                              description="HH:MM-HH:MM of the day it covers (may pass midnight)")
 
 
 class Override(Strict):
@@ -55,8 +69,4 @@ class Schedule(Strict):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as err:
-            raise ValueError(f"unknown time zone {value!r}") from err
-        return value
+        return time_zone(value)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from monitor.alarms import Alarm, AlarmDef
 from monitor.bus import AlarmEvent
@@ -30,7 +31,7 @@ from monitor.notify.limits import RateLimiter
 from monitor.notify.links import link_key, sign
 from monitor.notify.silences import Silences
 from monitor.notify.templates import SEVERITY, render
-from monitor.oncall import on_call
+from monitor.oncall import covers, on_call
 from monitor.text import spoken_duration
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def plan(cfg: SiteConfig, found: dict[str, str], at: datetime) -> list[str]:
     """What would happen to an alarm with these facts, in words: routes, levels, who, when
     (``vigil route test``). Nobody acknowledges in this telling."""
     lines = []
-    policies = route_facts(cfg, found)
+    policies = route_facts(cfg, found, at)
     if not policies:
         return ["no route matches: nobody is paged (the alarm shows on the console only)"]
     for policy in policies:
@@ -118,11 +119,15 @@ def route(cfg: SiteConfig, alarm: Alarm) -> list[Policy]:
     return route_facts(cfg, facts(cfg, alarm))
 
 
-def route_facts(cfg: SiteConfig, found: dict[str, str]) -> list[Policy]:
+def route_facts(cfg: SiteConfig, found: dict[str, str],
+                at: datetime | None = None) -> list[Policy]:
+    """The policies for an alarm with these facts at ``at`` (now): routes whose matcher and
+    time window (days, hours) hold."""
+    local = (at or datetime.now()).astimezone(ZoneInfo(cfg.site.timezone))
     policies = {p.name: p for p in cfg.notify.policies}
     chosen: list[Policy] = []
     for r in cfg.notify.routes:
-        if r.match.matches(found):
+        if r.match.matches(found) and (r.when is None or covers(r.when, local)):
             chosen.append(policies[r.policy])
             if not r.continue_:
                 break
