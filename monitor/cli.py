@@ -110,10 +110,7 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     from monitor.notify.channels import scheme, send
     from monitor.notify.messages import test_message
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as err:
-        raise CliError(f"{args.config} has errors; run: vigil check {args.config}") from err
+    cfg = _site(args.config, check_secrets=True)
     person = cfg.person(args.person)
     if person is None:
         known = ", ".join(p.name for p in cfg.people) or "none"
@@ -144,10 +141,7 @@ def cmd_oncall(args: argparse.Namespace) -> int:
     """Who is on call for a role, now or at ``--at`` (local time)."""
     from monitor.oncall import on_call
 
-    try:
-        cfg = load_config(args.config, check_secrets=False)
-    except ConfigError as err:
-        raise CliError(f"{args.config} has errors; run: vigil check {args.config}") from err
+    cfg = _site(args.config)
     if args.role not in {r.name for r in cfg.roles}:
         raise CliError(f"no role {args.role!r} (roles: {', '.join(r.name for r in cfg.roles)})")
     try:
@@ -194,10 +188,7 @@ def cmd_route_test(args: argparse.Namespace) -> int:
     """The path an alarm with these facts would take: routes, levels, who, when."""
     from monitor.notify.notifier import plan
 
-    try:
-        cfg = load_config(args.config, check_secrets=False)
-    except ConfigError as err:
-        raise CliError(f"{args.config} has errors; run: vigil check {args.config}") from err
+    cfg = _site(args.config)
     found = {"severity": "", "area": "", "device_class": "", "alarm": ""}
     for fact in args.facts:
         key, sep, value = fact.partition("=")
@@ -220,6 +211,14 @@ class CliError(Exception):
     """A problem the user can fix, told in one line (exit 2)."""
 
 
+def _site(path: str, *, check_secrets: bool = False) -> SiteConfig:
+    """The site config a command reads; errors send the user to ``vigil check``."""
+    try:
+        return load_config(path, check_secrets=check_secrets)
+    except ConfigError as err:
+        raise CliError(f"{path} has errors; run: vigil check {path}") from err
+
+
 def _target(args: argparse.Namespace) -> tuple[str, str]:
     """The daemon's URL and token: ``--url``/``--token``, VIGIL_API_TOKEN, or what the site
     config (``-c``) says (its api section, its token secret, or DATA_DIR/api-token)."""
@@ -227,10 +226,7 @@ def _target(args: argparse.Namespace) -> tuple[str, str]:
     if args.config:
         from monitor.api.auth import token_file
 
-        try:  # only the api section matters here: other secrets need not be set
-            cfg = load_config(args.config, check_secrets=False)
-        except ConfigError as err:
-            raise CliError(f"{args.config} has errors; run: vigil check {args.config}") from err
+        cfg = _site(args.config)  # only the api section matters: other secrets need not be set
         url = url or f"http://{cfg.api.listen.replace('0.0.0.0', '127.0.0.1')}:{cfg.api.port}"
         if not token and cfg.api.token is not None:
             try:

@@ -345,11 +345,7 @@ class Store:
         self.outbox_bytes -= sum(len(b) for _, _, b in self._outbox[:len(self._outbox) // 2])
         self.outbox_lines -= lines
         del self._outbox[:len(self._outbox) // 2]
-        self.dropped_pending += excess + lines
-        log.error("store: cannot commit and %d readings wait in memory: dropped the oldest %d "
-                  "(%d so far)", self.max_pending, excess, self.dropped_pending)
-        self._fault("dropped",
-                    f"数据库写入失败, 内存队列已满, 已丢弃 {self.dropped_pending} 条数据")
+        self._dropped("readings", excess + lines)
 
     def submit(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
         """Run ``fn(conn)`` in the writer's next transaction, in order (retried until it
@@ -367,9 +363,12 @@ class Store:
         dropped = [op for op in self._ops[:excess] if op[1] is None]
         self._ops = [op for op in self._ops[:excess] if op[1] is not None] + \
             self._ops[excess:]
-        self.dropped_pending += len(dropped)
-        log.error("store: cannot commit and %d operations wait in memory: dropped the oldest "
-                  "%d", self.max_pending, len(dropped))
+        self._dropped("operations", len(dropped))
+
+    def _dropped(self, what: str, count: int) -> None:
+        self.dropped_pending += count
+        log.error("store: cannot commit and %d %s wait in memory: dropped the oldest %d "
+                  "(%d so far)", self.max_pending, what, count, self.dropped_pending)
         self._fault("dropped",
                     f"数据库写入失败, 内存队列已满, 已丢弃 {self.dropped_pending} 条数据")
 

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from monitor.alarms import Alarm, AlarmDef
 from monitor.bus import AlarmEvent
 from monitor.config.directory import Contact, Person
-from monitor.config.model import Severity, SiteConfig
+from monitor.config.model import DeviceConfig, Severity, SiteConfig
 from monitor.config.notify import Policy, Target
 from monitor.context import Context
 from monitor.model import split_point_id
@@ -105,10 +105,20 @@ def plan(cfg: SiteConfig, found: dict[str, str], at: datetime) -> list[str]:
     return lines
 
 
+def alarm_device(cfg: SiteConfig, alarm: Alarm) -> DeviceConfig | None:
+    """The device an alarm is about: its rule's point's, or the one in ``kind:device``."""
+    return cfg.device(split_point_id(alarm.point)[0] if alarm.point
+                      else alarm.id.partition(":")[2])
+
+
+def public_base(cfg: SiteConfig) -> str:
+    """How phones reach Vigil: ``notify.public_url``, else the API's address."""
+    return (cfg.notify.public_url or f"http://{cfg.api.listen}:{cfg.api.port}").rstrip("/")
+
+
 def facts(cfg: SiteConfig, alarm: Alarm) -> dict[str, str]:
     """What routes match on: severity, area, device class, alarm id."""
-    device = split_point_id(alarm.point)[0] if alarm.point else alarm.id.partition(":")[2]
-    dev = cfg.device(device)
+    dev = alarm_device(cfg, alarm)
     return {"severity": alarm.severity, "alarm": alarm.id,
             "area": dev.area if dev else "", "device_class": dev.device_class.value if dev else ""}
 
@@ -264,9 +274,8 @@ class Notifier:
     def ack_url(self, alarm_id: str, person: str) -> str:
         """A signed, expiring, single-use link that acknowledges as ``person``."""
         cfg = self.ctx.cfg
-        base = cfg.notify.public_url or f"http://{cfg.api.listen}:{cfg.api.port}"
         token = sign(self.key, alarm_id, person, cfg.notify.link_lifetime)
-        return f"{base.rstrip('/')}/ack/{token}"
+        return f"{public_base(cfg)}/ack/{token}"
 
     # -- messages ---------------------------------------------------------------------------
     def _alarm_text(self, alarms: list[Alarm]) -> Compose:
@@ -275,10 +284,8 @@ class Notifier:
         first = alarms[0]
         found = facts(cfg, first)
         area = next((a.label or a.name for a in cfg.areas if a.name == found["area"]), "")
-        device_name = (split_point_id(first.point)[0] if first.point
-                       else first.id.partition(":")[2])
-        dev = cfg.device(device_name)
-        base = (cfg.notify.public_url or f"http://{cfg.api.listen}:{cfg.api.port}").rstrip("/")
+        dev = alarm_device(cfg, first)
+        base = public_base(cfg)
 
         def compose(person: Person, form: str) -> tuple[str, str]:
             words = SEVERITY.get(person.language, SEVERITY["zh-CN"])
@@ -302,6 +309,8 @@ class Notifier:
 
     async def _tell_paged(self, event: AlarmEvent) -> None:
         """Everyone paged for this alarm hears that it was acknowledged (or ended)."""
+        if not self.ctx.cfg.notify.routes:
+            return  # no route: nobody was paged, no need to look
         alarm = self.ctx.alarms.alarms.get(event.alarm)
         since = alarm.raised_at if alarm and alarm.raised_at else 0.0
         await self.ctx.store.call(lambda c: None)  # the pages sent so far are committed
