@@ -427,3 +427,44 @@ def test_silences_by_cli(daemon: Running) -> None:
     bad = cli("silence", "--match", "colour=red", "--for", "1h", "--who", "x", "--reason", "y",
               "--url", daemon.url)
     assert bad.returncode == 2 and "give KEY=VALUE" in bad.stderr
+
+
+def test_sigkill_between_escalation_levels_neither_repeats_nor_forgets(
+        tmp_path: Path, modbus_peer: Path) -> None:
+    from tests.servers.http_receiver import Receiver
+
+    inbox = Receiver().start()
+    peers.set_modbus_state(modbus_peer, hr={40: 215})
+    hooks = {"VIGIL_TEST_HOOK_A": f"json://127.0.0.1:{inbox.port}/a",
+             "VIGIL_TEST_HOOK_B": f"json://127.0.0.1:{inbox.port}/b"}
+    cfg = write_config(
+        tmp_path, [modbus_device("mr_env", peers.MODBUS_PORT, [TEMP])],
+        rules=[{"name": "mr_hot", "point": "mr_env.temperature", "kind": "threshold",
+                "high": 27}],
+        roles=[{"name": "it"}, {"name": "dept_head"}],
+        people=[{"name": n, "roles": [r], "contacts": [
+            {"channel": "webhook", "url": {"env": f"VIGIL_TEST_HOOK_{n[0].upper()}"}}]}
+            for n, r in (("a_zhang", "it"), ("b_li", "dept_head"))],
+        notify={"retries": 0, "policies": [{"name": "p", "levels": [
+            {"notify": [{"role": "it"}], "wait": 3}, {"notify": [{"role": "dept_head"}]}]}],
+            "routes": [{"policy": "p"}]})
+    first = start(cfg, hooks)
+    try:
+        peers.set_modbus_state(modbus_peer, hr={40: 301})
+        first.wait(lambda: any(r.path == "/a" for r in inbox.requests))
+        first.wait(lambda: first.db().execute(  # the next level's due time is committed
+            "SELECT COUNT(*) FROM timers WHERE key LIKE 'escalate:%'").fetchone()[0] == 1)
+        first.proc.kill()                       # SIGKILL between the levels
+        first.proc.wait()
+        second = start(cfg, hooks)
+        try:
+            second.wait(lambda: any(r.path == "/b" for r in inbox.requests), 10)
+            assert [r.path for r in inbox.requests] == ["/a", "/b"]   # level 1 not again
+        finally:
+            second.proc.send_signal(signal.SIGTERM)
+            second.proc.wait(10)
+    finally:
+        if first.proc.poll() is None:
+            first.proc.kill()
+        inbox.stop()
+        peers.set_modbus_state(modbus_peer, hr={40: 215})
