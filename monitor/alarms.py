@@ -7,10 +7,10 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from monitor.bus import AlarmEvent, Bus
 from monitor.config.model import Severity
@@ -88,14 +88,23 @@ SEVERITY_TEXT = {"critical": "紧急", "major": "重要", "minor": "次要", "wa
                  "info": "提示"}
 
 SHELVING = ("shelved_until", "shelved_by", "shelve_note")
+SOURCE_CHANGES = ("raised", "cleared", "acknowledged", "retired")
+"""Actions after which an alarm may hold or stop holding others (a latched one ends with
+its acknowledgement)."""
 
 
 class AlarmError(Exception):
     """An operator request that cannot be carried out (unknown alarm, nothing to ack)."""
 
 
-Inhibitor = Callable[[str], "str | None"]
-"""Alarm id -> why it is suppressed by design right now (kept and shown, not annunciated)."""
+class Inhibitor(Protocol):
+    """Suppression by design (kept and shown, not annunciated): the inhibition rules."""
+
+    def is_source(self, alarm: Alarm) -> bool:
+        """Whether this alarm coming or going can change what is suppressed."""
+
+    def reason(self, alarm: Alarm, alarms: Collection[Alarm]) -> str | None:
+        """Why ``alarm`` is suppressed while these alarms are as they are, if it is."""
 
 
 class AlarmManager:
@@ -106,7 +115,7 @@ class AlarmManager:
         self.store, self.bus, self.timers = store, bus, timers
         self.alarms: dict[str, Alarm] = {}
         self.defs: dict[str, AlarmDef] = {}
-        self.inhibitors: list[Inhibitor] = []
+        self.inhibitor: Inhibitor | None = None
         self._operator = asyncio.Lock()
         """Operator actions one at a time (each waits for its commit)."""
         self._came_due: dict[str, bool] = {}
@@ -199,7 +208,7 @@ class AlarmManager:
             alarm.acked, alarm.raised_at, alarm.cleared_at = False, now, None
             alarm.acked_at = alarm.acked_by = alarm.ack_note = None
             alarm.value = value
-            alarm.suppressed_by = self._inhibited(alarm.id)
+            alarm.suppressed_by = self._inhibited(alarm)
             log.warning("alarm %s raised (%s): %s", alarm.id, alarm.severity, alarm.message)
         else:
             alarm.cleared_at = now
@@ -207,17 +216,16 @@ class AlarmManager:
         self._record(alarm, "raised" if active else "cleared", now)
 
     # -- suppression by design ------------------------------------------------------------
-    def _inhibited(self, alarm_id: str) -> str | None:
-        for inhibitor in self.inhibitors:
-            reason = inhibitor(alarm_id)
-            if reason is not None:
-                return reason
-        return None
+    def _inhibited(self, alarm: Alarm) -> str | None:
+        if self.inhibitor is None:
+            return None
+        return self.inhibitor.reason(alarm, self.alarms.values())
 
     def refresh_suppression(self) -> None:
-        """Judge every alarm against the inhibitors again (their inputs changed)."""
+        """Judge every alarm against the inhibition rules again (a source alarm came or
+        went, or the rules changed)."""
         for alarm in list(self.alarms.values()):
-            reason = self._inhibited(alarm.id) if alarm.active else None
+            reason = self._inhibited(alarm) if alarm.active else None
             if alarm.suppressed_by != reason:
                 alarm.suppressed_by = reason
                 self._record(alarm, "suppressed" if reason else "unsuppressed", time.time(),
@@ -339,6 +347,9 @@ class AlarmManager:
                  note: str | None) -> None:
         self.bus.publish(AlarmEvent(alarm.id, action, alarm.state().value, alarm.severity,
                                     alarm.message, alarm.active, alarm.acked, now, who, note))
+        if action in SOURCE_CHANGES and self.inhibitor is not None \
+                and self.inhibitor.is_source(alarm):
+            self.refresh_suppression()
 
 
 def _blob(alarm: Alarm) -> str:

@@ -19,6 +19,7 @@ from monitor.bus import Bus, StoreCommitted, Subscription
 from monitor.config.model import Severity, SiteConfig
 from monitor.context import Context
 from monitor.core import Core
+from monitor.inhibit import Inhibition
 from monitor.metrics import Metrics
 from monitor.notify.notifier import Notifier
 from monitor.notify.silences import Silences
@@ -62,6 +63,7 @@ class Daemon:
         self.core = Core(ctx)
         self.recorder = Recorder(ctx, self.core.write, lambda device: self.core.tags.get(device,
                                                                                         ""))
+        self.inhibition = ctx.alarms.inhibitor = Inhibition(cfg)
         self.power = PowerWatch(ctx)
         self.notifier = Notifier(ctx)
         self.sink: Sink | None = None
@@ -215,6 +217,7 @@ class Daemon:
             await self._stop_sources()
             self._apply(cfg)
             self.power.refresh()
+            self.inhibition.use(cfg)
             self.ctx.alarms.retire_undefined()
             self.ctx.alarms.refresh_suppression()
             if cfg.sink != old.sink and cfg.sink is not None:

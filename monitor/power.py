@@ -2,7 +2,7 @@
 loads need, one situation for a whole-site mains loss, and shutdown actions on durable timers.
 
 It attaches through the runtime context: UPS status and readings come from the bus, the
-suppression is an inhibition rule of the alarm manager, the waits are durable timers and the
+suppression is inhibition rules (``POWER_RULES``), the waits are durable timers and the
 actions go through the action runner.
 """
 
@@ -13,8 +13,9 @@ import logging
 from monitor.alarms import AlarmDef
 from monitor.bus import Readings, UpsStatusChanged
 from monitor.config.model import DeviceClass, Severity
-from monitor.config.power import MAINS, Shutdown
+from monitor.config.power import Shutdown
 from monitor.context import Context
+from monitor.facts import feeders
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,6 @@ class PowerWatch:
         self.waiting: set[str] = set()
         """Shutdown timers that came due before the UPS's first status after a restart."""
         ctx.alarms.define(AlarmDef("power:site", Severity.CRITICAL, "全站市电中断"))
-        ctx.alarms.inhibitors.append(self.inhibit)
         ctx.timers.on("shutdown", self._due)
         self.subscription = ctx.bus.subscribe(
             "power", self.on_event, kinds=(UpsStatusChanged, Readings))
@@ -53,11 +53,7 @@ class PowerWatch:
         self.upses = [d.name for d in site.devices if d.device_class is DeviceClass.UPS]
         self.classes = {d.name: d.device_class.value for d in site.devices}
         self.labels = {d.name: d.label or d.name for d in site.devices}
-        self.feeder: dict[str, str] = {}
-        for feed in self.cfg.feeds:
-            for dev in site.devices:
-                if dev.name in feed.devices or dev.area in feed.areas:
-                    self.feeder.setdefault(dev.name, feed.ups)
+        self.feeder = feeders(site)
         self.ctx.alarms.undefine([a for a in self.ctx.alarms.defs
                                   if a.startswith("power:") and a != "power:site"])
         for ups in self.upses:
@@ -137,30 +133,15 @@ class PowerWatch:
     def _actions(self, ups: str) -> list[Shutdown]:
         return [a for a in self.cfg.shutdown if a.ups == ups]
 
-    # -- suppression and the whole-site situation ----------------------------------------
-    def _on_battery(self) -> list[str]:
-        return [u for u in self.upses if "OB" in self.flags.get(u, ())]
-
+    # -- the whole-site situation ------------------------------------------------------
     def _site_down(self) -> bool:
-        return len(self.upses) > 1 and len(self._on_battery()) == len(self.upses)
-
-    def inhibit(self, alarm_id: str) -> str | None:
-        """The inhibition rule of the power topology: why ``alarm_id`` is suppressed now."""
-        if alarm_id.startswith("comm:"):
-            ups = self.feeder.get(alarm_id[5:])
-            on_battery = self._on_battery()
-            if ups == MAINS and on_battery:  # no UPS behind it: dark whenever mains failed
-                return f"市电中断 ({', '.join(on_battery)} 电池供电)"
-            if ups is not None and ups in on_battery:
-                return f"{ups} 电池供电"
-        elif alarm_id.startswith("power:") and alarm_id[6:] in self.upses and self._site_down():
-            return "全站市电中断"
-        return None
+        on_battery = [u for u in self.upses if "OB" in self.flags.get(u, ())]
+        return len(self.upses) > 1 and len(on_battery) == len(self.upses)
 
     def _site(self) -> None:
-        """The whole-site situation, and suppression, after a UPS changed."""
+        """The whole-site situation after a UPS changed (it holds back the UPSes' own
+        alarms by the power topology's inhibition rules)."""
         self.ctx.alarms.set_condition("power:site", self._site_down(), len(self.upses))
-        self.ctx.alarms.refresh_suppression()
 
     # -- running an action ---------------------------------------------------------------
     def _fire(self, action: Shutdown, why: str) -> None:

@@ -11,10 +11,12 @@ import pytest
 from monitor.alarms import AlarmDef, AlarmError, AlarmManager, AlarmState, alarm_log
 from monitor.bus import AlarmEvent, Bus
 from monitor.config.model import RateRule, Severity, StaleRule, StateRule, ThresholdRule
+from monitor.inhibit import Inhibition
 from monitor.model import Quality, Reading
 from monitor.rules import RuleEngine
 from monitor.store import Store
 from monitor.timers import Timers
+from tests.conftest import config, modbus_device
 from tests.util import eventually
 
 
@@ -217,16 +219,31 @@ async def test_transitions_go_onto_the_bus_with_who_and_why(store: Store) -> Non
     assert (events[1].who, events[1].note) == ("张三", "空调已报修")
 
 
-async def test_an_inhibitor_suppresses_at_raise_and_on_refresh(store: Store) -> None:
-    m = manager(store, AlarmDef("comm:door1", Severity.MAJOR, "门禁通信中断"))
-    on_battery = {"now": True}
-    m.inhibitors.append(lambda a: "ups_a 电池供电" if on_battery["now"] and a == "comm:door1"
-                        else None)
+async def test_an_inhibition_rule_suppresses_while_its_source_holds(
+        store: Store, tmp_path: Path) -> None:
+    """A rule of the site's own: door alarms of an area are held back while a fire alarm of
+    the same area holds (everyone runs out through the doors); other areas' are not."""
+    point = {"key": "x", "table": "coil", "address": 0}
+    cfg = config(tmp_path, [modbus_device(n, port, [point], cls=c, area=a) for n, c, a, port in (
+        ("panel", "fire_panel", "office", 1502), ("door1", "door", "office", 1503),
+        ("door2", "door", "entrance", 1504))], areas=[{"name": "office"}, {"name": "entrance"}],
+        inhibit=[{"source": {"alarm": ["fire:"]}, "target": {"device_class": ["door"]},
+                  "equal": ["area"], "note": "火警疏散"}])
+    m = manager(store, AlarmDef("fire:panel", Severity.CRITICAL, "办公区 火警"),
+                AlarmDef("comm:door1", Severity.MAJOR, "门禁1 通信中断"),
+                AlarmDef("comm:door2", Severity.MAJOR, "门禁2 通信中断"))
+    m.inhibitor = Inhibition(cfg)
+    m.set_condition("fire:panel", True)
     m.set_condition("comm:door1", True)
+    m.set_condition("comm:door2", True)
     assert m.alarms["comm:door1"].state() is AlarmState.SUPPRESSED
-    on_battery["now"] = False
-    m.refresh_suppression()
+    assert m.alarms["comm:door1"].suppressed_by == "火警疏散 (办公区 火警)"
+    assert m.alarms["comm:door2"].state() is AlarmState.ACTIVE_UNACKNOWLEDGED
+    m.set_condition("fire:panel", False)                  # the source goes: judged again
     assert m.alarms["comm:door1"].state() is AlarmState.ACTIVE_UNACKNOWLEDGED
+    m.set_condition("fire:panel", True)                   # and comes back
+    assert m.alarms["comm:door1"].state() is AlarmState.SUPPRESSED
+    assert m.alarms["fire:panel"].state() is AlarmState.ACTIVE_UNACKNOWLEDGED
 
 
 async def test_a_latched_alarm_stays_until_acknowledged(store: Store) -> None:

@@ -34,20 +34,24 @@ def inbox() -> Iterator[Receiver]:
 
 
 def site(tmp_path: Path, inbox: Receiver, wait: float = 1.0, repeat: int = 0,
-         notify: dict[str, Any] | None = None) -> Any:
+         notify: dict[str, Any] | None = None, high_high: float | None = None,
+         group_interval: float = 60,
+         **extra: Any) -> Any:
     return config(tmp_path, [{
         "name": "mr_env", "area": "machine_room", "class": "environment", "type": "modbus",
         "enabled": False, "connection": {"host": "127.0.0.1", "port": 1},
         "points": [{"key": "temperature", "table": "holding", "address": 0,
                     "label": "机房温度"}]}],
-        [{"name": "mr_hot", "point": "mr_env.temperature", "kind": "threshold", "high": 27}],
+        [{"name": "mr_hot", "point": "mr_env.temperature", "kind": "threshold", "high": 27,
+          **({"high_high": high_high} if high_high else {})}], **extra,
         roles=[{"name": "it", "label": "IT"}, {"name": "dept_head", "label": "部门负责人"}],
         people=[{"name": "zhang_san", "label": "张三", "roles": ["it"],
                  "contacts": [{"channel": "webhook", "url": {"env": "VIGIL_TEST_HOOK_A"}}]},
                 {"name": "li_si", "label": "李四", "roles": ["dept_head"],
                  "contacts": [{"channel": "webhook", "url": {"env": "VIGIL_TEST_HOOK_B"}}]}],
         notify=notify or {
-            "timeout": 2, "retries": 0, "policies": [{"name": "major", "repeat": repeat, "levels": [
+            "timeout": 2, "retries": 0, "group_interval": group_interval,
+            "policies": [{"name": "major", "repeat": repeat, "levels": [
                 {"notify": [{"role": "it"}], "wait": wait},
                 {"notify": [{"role": "dept_head"}], "wait": wait}]}],
             "routes": [{"match": {"severity": ["critical"]}, "policy": "major"},
@@ -290,6 +294,24 @@ async def test_an_alarm_handled_during_the_window_is_not_announced(
         bad = await client.post("/api/v1/silences", json={
             "match": {"colour": ["red"]}, "duration": 60, "who": "王五", "reason": "x"})
         assert bad.status_code == 422
+
+
+async def test_an_inhibited_alarm_waits_until_its_source_is_gone(
+        tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
+    """A site's own rule: while 过高(HH) holds, its 偏高(H) is not sent; once HH clears and H
+    still holds, H goes out."""
+    daemon = await daemon_factory(site(tmp_path, inbox, wait=30, high_high=35, group_interval=0,
+                                       inhibit=[
+        {"source": {"alarm": ["mr_hot.high_high"]}, "target": {"alarm": [ALARM]}}]))
+    daemon.alarms.set_condition("mr_hot.high_high", True, 36.0)
+    raise_alarm(daemon)
+    await eventually(lambda: len(received(inbox, "/a")) == 1, 3)
+    assert "过高(HH)" in received(inbox, "/a")[0]["title"]
+    assert daemon.alarms.alarms[ALARM].state().value == "suppressed"
+    await asyncio.sleep(0.5)
+    assert len(received(inbox, "/a")) == 1                  # H held back while HH holds
+    daemon.alarms.set_condition("mr_hot.high_high", False, 30.5)
+    await eventually(lambda: any("偏高(H)" in m["title"] for m in received(inbox, "/a")), 3)
 
 
 # -- delivery: retries, fallback, rate limits -------------------------------------------------

@@ -14,6 +14,7 @@ from drivers.base import driver_class, known_types
 from monitor.config.errors import ConfigError, ConfigIssue
 from monitor.config.errors import Path as ErrorPath
 from monitor.config.model import MIN_TOKEN_LENGTH, DeviceClass, SiteConfig
+from monitor.config.notify import Match
 from monitor.config.power import MAINS
 from monitor.config.types import SecretRef
 from monitor.config.yamlsource import Source, parse_yaml
@@ -203,6 +204,10 @@ def _notify_issues(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
         if route.policy not in policies:
             issues.append(src.issue(("notify", "routes", i, "policy"),
                                     f"no policy {route.policy!r}"))
+        issues += _match_issues(src, cfg, route.match, ("notify", "routes", i, "match"))
+    for i, rule in enumerate(cfg.inhibit):
+        for side in ("source", "target"):
+            issues += _match_issues(src, cfg, getattr(rule, side), ("inhibit", i, side))
     for i, policy in enumerate(cfg.notify.policies):
         for j, level in enumerate(policy.levels):
             for k, target in enumerate(level.notify):
@@ -212,6 +217,17 @@ def _notify_issues(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
                         issues.append(src.issue(("notify", "policies", i, "levels", j, "notify",
                                                  k, kind), f"no {kind} {name!r}"))
     return issues
+
+
+def _match_issues(src: Source, cfg: SiteConfig, match: Match,
+                  where: tuple[str | int, ...]) -> list[ConfigIssue]:
+    """A matcher names areas, device classes and feeds that exist (else it never matches)."""
+    known = {"area": {a.name for a in cfg.areas}, "device_class": {c.value for c in DeviceClass},
+             "feed": {MAINS} | {d.name for d in cfg.devices
+                                if d.device_class is DeviceClass.UPS}}
+    return [src.issue((*where, key, j), f"no {key.replace('_', ' ')} {value!r}")
+            for key, names in known.items()
+            for j, value in enumerate(getattr(match, key)) if value not in names]
 
 
 def schedule_warnings(path: str | Path, cfg: SiteConfig, now: datetime) -> list[ConfigIssue]:

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, Field, PrivateAttr, model_validator
 
 from monitor.config.actions import ActionsConfig
 from monitor.config.directory import Group, Person, Role
-from monitor.config.notify import NotifyConfig
+from monitor.config.notify import Inhibit, NotifyConfig
 from monitor.config.oncall import Schedule, time_zone
 from monitor.config.power import PowerConfig
 from monitor.config.types import (
@@ -233,6 +233,8 @@ class SiteConfig(Strict):
     groups: list[Group] = Field(default_factory=list)
     schedules: list[Schedule] = Field(default_factory=list)
     notify: NotifyConfig = NotifyConfig()
+    inhibit: list[Inhibit] = Field(default_factory=list, description="besides the power "
+                                                                     "topology's rules")
     api: ApiConfig = ApiConfig()
 
     def device(self, name: str) -> DeviceConfig | None:

@@ -45,6 +45,8 @@ class Match(Strict):
     severity: list[str] = Field(default_factory=list)
     area: list[str] = Field(default_factory=list)
     device_class: list[str] = Field(default_factory=list)
+    feed: list[str] = Field(default_factory=list, description="the UPS a device hangs on, or "
+                                                              "mains")
     alarm: list[str] = Field(default_factory=list, description="alarm ids or prefixes like comm:")
 
     def matches(self, found: dict[str, str]) -> bool:
@@ -55,7 +57,7 @@ class Match(Strict):
             return False
         return all(not allowed or found[key] in allowed for key, allowed in (
             ("severity", self.severity), ("area", self.area),
-            ("device_class", self.device_class)))
+            ("device_class", self.device_class), ("feed", self.feed)))
 
 
 class Route(Strict):
@@ -67,14 +69,27 @@ class Route(Strict):
                             description="also try the routes after this one")
 
 
-GroupKey = Literal["area", "severity", "device_class"]
+Fact = Literal["area", "severity", "device_class", "feed"]
+"""Facts of an alarm that grouping and inhibition rules compare."""
+
+
+class Inhibit(Strict):
+    """An alarm matching ``target`` is suppressed (kept and shown, not sent) while an active
+    alarm matching ``source`` holds with the same ``equal`` facts (Alertmanager's
+    inhibit_rules)."""
+
+    source: Match
+    target: Match
+    equal: list[Fact] = Field(default_factory=list)
+    note: str = Field(default="", description="said before the source alarm's message, "
+                                              "e.g. 市电中断")
 
 
 class NotifyConfig(Strict):
     policies: list[Policy] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
     timeout: Duration = Field(default=15.0, gt=0, description="per channel and message")
-    group_by: list[GroupKey] = Field(default_factory=lambda: list[GroupKey](["area"]),
+    group_by: list[Fact] = Field(default_factory=lambda: list[Fact](["area"]),
                                      description="alarms alike for grouping")
     group_interval: Duration = Field(
         default=60.0, ge=0, description="after a message, more alarms of the same group for "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from monitor.config.actions import Action
+from monitor.config.notify import Inhibit, Match
 from monitor.config.types import Duration, Strict
 
 DEFAULT_NEEDS = {"door": 30 * 60.0, "camera": 30 * 60.0, "nvr": 30 * 60.0}
@@ -12,6 +13,18 @@ DEFAULT_NEEDS = {"door": 30 * 60.0, "camera": 30 * 60.0, "nvr": 30 * 60.0}
 
 
 MAINS = "mains"
+
+_BATTERY = Match(alarm=["power:"], device_class=["ups"])
+"""A UPS on battery (its ``power:UPS`` alarm)."""
+
+POWER_RULES = [
+    Inhibit(source=_BATTERY, target=Match(alarm=["comm:"]), equal=["feed"]),
+    Inhibit(source=_BATTERY, target=Match(alarm=["comm:"], feed=[MAINS]), note="市电中断"),
+    Inhibit(source=Match(alarm=["power:site"]), target=_BATTERY),
+]
+"""The power topology as inhibition rules: what a UPS on battery feeds goes dark when it
+shuts down; what hangs on mains alone goes dark as soon as mains fails; a whole-site mains
+loss is one situation, not one alarm per UPS."""
 
 
 class Feed(Strict):
@@ -44,5 +57,7 @@ class PowerConfig(Strict):
     feeds: list[Feed] = Field(default_factory=list)
     needs: dict[str, Duration] = Field(default_factory=lambda: dict(DEFAULT_NEEDS),
                                        description="device class -> battery time it needs")
+    suppress: bool = Field(default=True, description="apply the power topology's inhibition "
+                                                     "rules (see docs/notifications.md)")
     nocomm_after: Duration = Field(default=300.0, gt=0)
     shutdown: list[Shutdown] = Field(default_factory=list)

@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 from monitor.alarms import Alarm, AlarmDef
 from monitor.bus import AlarmEvent
 from monitor.config.directory import Contact, Person
-from monitor.config.model import DeviceConfig, Severity, SiteConfig
+from monitor.config.model import Severity, SiteConfig
 from monitor.config.notify import Policy, Target
 from monitor.context import Context
-from monitor.model import split_point_id
+from monitor.facts import alarm_device, facts
 from monitor.notify import channels
 from monitor.notify.limits import RateLimiter
 from monitor.notify.links import link_key, sign
@@ -105,22 +105,9 @@ def plan(cfg: SiteConfig, found: dict[str, str], at: datetime) -> list[str]:
     return lines
 
 
-def alarm_device(cfg: SiteConfig, alarm: Alarm) -> DeviceConfig | None:
-    """The device an alarm is about: its rule's point's, or the one in ``kind:device``."""
-    return cfg.device(split_point_id(alarm.point)[0] if alarm.point
-                      else alarm.id.partition(":")[2])
-
-
 def public_base(cfg: SiteConfig) -> str:
     """How phones reach Vigil: ``notify.public_url``, else the API's address."""
     return (cfg.notify.public_url or f"http://{cfg.api.listen}:{cfg.api.port}").rstrip("/")
-
-
-def facts(cfg: SiteConfig, alarm: Alarm) -> dict[str, str]:
-    """What routes match on: severity, area, device class, alarm id."""
-    dev = alarm_device(cfg, alarm)
-    return {"severity": alarm.severity, "alarm": alarm.id,
-            "area": dev.area if dev else "", "device_class": dev.device_class.value if dev else ""}
 
 
 def route(cfg: SiteConfig, alarm: Alarm) -> list[Policy]:

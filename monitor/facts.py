@@ -1,0 +1,42 @@
+"""What routes, silences and inhibition rules match an alarm on: its facts (severity, area,
+device class, power feed, alarm id), found from the site configuration."""
+
+from __future__ import annotations
+
+from monitor.alarms import Alarm
+from monitor.config.model import DeviceClass, DeviceConfig, SiteConfig
+from monitor.model import split_point_id
+
+FACTS = ("severity", "area", "device_class", "feed")
+"""Facts a rule may ask to be equal (``equal:``) or group by."""
+
+
+def alarm_device(cfg: SiteConfig, alarm: Alarm) -> DeviceConfig | None:
+    """The device an alarm is about: its rule's point's, or the one in ``kind:device``."""
+    return cfg.device(split_point_id(alarm.point)[0] if alarm.point
+                      else alarm.id.partition(":")[2])
+
+
+def feeders(cfg: SiteConfig) -> dict[str, str]:
+    """Device -> the UPS that feeds it (or ``mains``): the first feed that names the device
+    or its area."""
+    feeder: dict[str, str] = {}
+    for feed in cfg.power.feeds:
+        for dev in cfg.devices:
+            if dev.name in feed.devices or dev.area in feed.areas:
+                feeder.setdefault(dev.name, feed.ups)
+    return feeder
+
+
+def facts(cfg: SiteConfig, alarm: Alarm, feeder: dict[str, str] | None = None) -> dict[str, str]:
+    """An alarm's facts. ``feed`` is the UPS its device hangs on (``mains``: no UPS behind
+    it); for a UPS's own battery alarm (``power:UPS``) it is that UPS, the feed it is about."""
+    dev = alarm_device(cfg, alarm)
+    feed = ""
+    if dev is not None:
+        if dev.device_class is DeviceClass.UPS and alarm.id == f"power:{dev.name}":
+            feed = dev.name
+        else:
+            feed = (feeders(cfg) if feeder is None else feeder).get(dev.name, "")
+    return {"severity": alarm.severity, "alarm": alarm.id, "feed": feed,
+            "area": dev.area if dev else "", "device_class": dev.device_class.value if dev else ""}
