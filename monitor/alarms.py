@@ -41,6 +41,8 @@ class AlarmDef:
     off_delay: float = 0.0
     latched: bool = False
     """Raised by an event, not a lasting condition: it stays until acknowledged."""
+    advice: str = ""
+    """What to do about it, said in every message."""
 
 
 @dataclass

@@ -27,7 +27,15 @@ MEASUREMENT = {"fire_panel": "fire_zone"}
 """Measurement per device class where it differs from the class name (docs/storage.md)."""
 
 
-DEVICE_ALARMS = ("comm:", "protocol:", "operator:", "auth:")
+DEVICE_ALARM_KINDS = (
+    ("comm", Severity.MAJOR, "通信中断", False, "检查设备供电、网线和交换机, 确认设备在线"),
+    ("protocol", Severity.MINOR, "应答异常", False, "核对设备型号、固件与配置的点表是否一致"),
+    ("operator", Severity.MAJOR, "需要人工处理", False, "按设备面板的提示到现场处理"),
+    ("auth", Severity.MAJOR, "收到认证失败通知 (凭据错误的访问)", True,
+     "查明是谁用错误凭据访问设备; 不明来源按安全事件上报"),
+)
+"""Every device's own alarms: kind, severity, text, latched, what to do."""
+DEVICE_ALARMS = tuple(f"{kind}:" for kind, *_ in DEVICE_ALARM_KINDS)
 """The alarms every device has."""
 
 
@@ -63,13 +71,9 @@ class Core:
         self.tags = {}
         for dev in cfg.devices:
             label = dev.label or dev.name
-            for kind, severity, text, latched in (
-                    ("comm", Severity.MAJOR, "通信中断", False),
-                    ("protocol", Severity.MINOR, "应答异常", False),
-                    ("operator", Severity.MAJOR, "需要人工处理", False),
-                    ("auth", Severity.MAJOR, "收到认证失败通知 (凭据错误的访问)", True)):
+            for kind, severity, text, latched, advice in DEVICE_ALARM_KINDS:
                 alarms.define(AlarmDef(f"{kind}:{dev.name}", severity, f"{label} {text}",
-                                       latched=latched))
+                                       latched=latched, advice=advice))
             self.tags[dev.name] = tag_set({"site": cfg.site.name, "area": dev.area,
                                            "device": dev.name})
             self.ctx.state.devices[dev.name] = DeviceStatus(dev.name)
@@ -197,7 +201,8 @@ class Core:
     def alive(self, source: str, ok: bool = True, reason: str = "") -> None:
         alarm_id = f"push:{source}"
         if alarm_id not in self.ctx.alarms.defs:
-            self.ctx.alarms.define(AlarmDef(alarm_id, Severity.MAJOR, f"数据源 {source} 中断"))
+            self.ctx.alarms.define(AlarmDef(alarm_id, Severity.MAJOR, f"数据源 {source} 中断",
+                                            advice="检查该数据源 (网关、代理) 的运行和网络"))
         if ok:
             self.heard[source] = time.monotonic()
         else:

@@ -35,16 +35,25 @@ from monitor.timers import Timers
 log = logging.getLogger(__name__)
 
 SYSTEM_ALARMS = (
-    ("sink:unavailable", Severity.MAJOR, "时序库不可达, 数据暂存本地", False),
-    ("sink:rejected", Severity.MAJOR, "时序库拒绝写入", False),
-    ("outbox:filling", Severity.MAJOR, "本地待发数据接近上限", False),
-    ("outbox:overflow", Severity.CRITICAL, "本地待发数据超限, 最旧数据已丢弃", True),
-    ("store:write_failed", Severity.CRITICAL, "数据库写入失败", False),
-    ("store:recreated", Severity.CRITICAL, "数据库文件损坏或丢失, 已新建", True),
-    ("store:dropped", Severity.CRITICAL, "数据库写入失败且内存队列已满, 数据已丢弃", True),
-    ("bus:overflow", Severity.MAJOR, "内部事件队列溢出, 有事件被丢弃", True),
+    ("sink:unavailable", Severity.MAJOR, "时序库不可达, 数据暂存本地", False,
+     "检查时序库服务和网络; 恢复后数据自动补发"),
+    ("sink:rejected", Severity.MAJOR, "时序库拒绝写入", False,
+     "检查时序库的令牌、权限和存储空间 (详情见 vigil 日志)"),
+    ("outbox:filling", Severity.MAJOR, "本地待发数据接近上限", False,
+     "尽快恢复时序库; 或调大 store.outbox.max_bytes"),
+    ("outbox:overflow", Severity.CRITICAL, "本地待发数据超限, 最旧数据已丢弃", True,
+     "尽快恢复时序库; 丢弃的时段在报表中会缺数"),
+    ("store:write_failed", Severity.CRITICAL, "数据库写入失败", False,
+     "检查服务器磁盘空间和数据目录权限"),
+    ("store:recreated", Severity.CRITICAL, "数据库文件损坏或丢失, 已新建", True,
+     "旧文件已另存于数据目录; 检查磁盘健康"),
+    ("store:dropped", Severity.CRITICAL, "数据库写入失败且内存队列已满, 数据已丢弃", True,
+     "立即检查服务器磁盘空间"),
+    ("bus:overflow", Severity.MAJOR, "内部事件队列溢出, 有事件被丢弃", True,
+     "查看 /health 中落后的组件, 并报告给 Vigil 维护人员"),
 )
-"""The daemon's own alarms: id, severity, message, latched (stays until acknowledged)."""
+"""The daemon's own alarms: id, severity, message, latched (stays until acknowledged), what
+to do."""
 
 
 class Daemon:
@@ -112,8 +121,9 @@ class Daemon:
         store.on_commit = in_loop(lambda: ctx.bus.publish(StoreCommitted()))
         ctx.bus.on_overflow = self._bus_overflow
         ctx.bus.on_error = lambda sub: ctx.metrics.bus_errors.labels(sub.name).inc()
-        for alarm_id, severity, message, latched in SYSTEM_ALARMS:
-            ctx.alarms.define(AlarmDef(alarm_id, severity, message, latched=latched))
+        for alarm_id, severity, message, latched, advice in SYSTEM_ALARMS:
+            ctx.alarms.define(AlarmDef(alarm_id, severity, message, latched=latched,
+                                       advice=advice))
         await ctx.timers.load()
         await ctx.alarms.load()
         await self.power.load()
@@ -279,7 +289,8 @@ class Daemon:
         alarms = self.ctx.alarms
         alarm_id = f"internal:{name}"
         if alarm_id not in alarms.defs:
-            alarms.define(AlarmDef(alarm_id, Severity.MAJOR, f"内部任务 {name} 异常"))
+            alarms.define(AlarmDef(alarm_id, Severity.MAJOR, f"内部任务 {name} 异常",
+                                   advice="已自动重启; 反复出现时把 vigil 日志交给维护人员"))
         if reason is not None:
             self.ctx.metrics.task_restarts.labels(name).inc()
         alarms.set_condition(alarm_id, reason is not None, reason, None,

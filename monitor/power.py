@@ -27,7 +27,8 @@ class PowerWatch:
         self.fired: set[str] = set()
         self.waiting: set[str] = set()
         """Shutdown timers that came due before the UPS's first status after a restart."""
-        ctx.alarms.define(AlarmDef("power:site", Severity.CRITICAL, "全站市电中断"))
+        ctx.alarms.define(AlarmDef("power:site", Severity.CRITICAL, "全站市电中断",
+                                   advice="启动停电应急预案; 联系物业确认停电范围和恢复时间"))
         ctx.timers.on("shutdown", self._due)
         self.subscription = ctx.bus.subscribe(
             "power", self.on_event, kinds=(UpsStatusChanged, Readings))
@@ -58,9 +59,12 @@ class PowerWatch:
                                   if a.startswith("power:") and a != "power:site"])
         for ups in self.upses:
             label = self.labels[ups]
-            self.ctx.alarms.define(AlarmDef(f"power:{ups}", Severity.CRITICAL, f"{label} 电池供电"))
-            self.ctx.alarms.define(AlarmDef(f"power:runtime:{ups}", Severity.MAJOR,
-                                            f"{label} 后备时间不足"))
+            self.ctx.alarms.define(AlarmDef(
+                f"power:{ups}", Severity.CRITICAL, f"{label} 电池供电",
+                advice="确认市电和 UPS 输入; 联系物业; 按停电预案准备关机"))
+            self.ctx.alarms.define(AlarmDef(
+                f"power:runtime:{ups}", Severity.MAJOR, f"{label} 后备时间不足",
+                advice="减少该 UPS 的负载, 或安排电池检测和更换"))
         for name in set(self.ctx.timers.pending("shutdown")) - {a.name for a in self.cfg.shutdown}:
             self.ctx.timers.cancel("shutdown", name)  # its action is gone from the config
 

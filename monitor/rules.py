@@ -36,7 +36,8 @@ class _Evaluator:
     def _define(self, alarm_id: str, severity: Severity, message: str) -> None:
         r = self.rule
         self.alarm_ids.append(alarm_id)
-        self.alarms.define(AlarmDef(alarm_id, severity, message, r.point, r.on_delay, r.off_delay))
+        self.alarms.define(AlarmDef(alarm_id, severity, message, r.point, r.on_delay, r.off_delay,
+                                    advice=r.advice))
 
     def on_reading(self, reading: Reading) -> None:
         raise NotImplementedError

@@ -43,6 +43,7 @@ def site(tmp_path: Path, inbox: Receiver, wait: float = 1.0, repeat: int = 0,
         "points": [{"key": "temperature", "table": "holding", "address": 0,
                     "label": "机房温度"}]}],
         [{"name": "mr_hot", "point": "mr_env.temperature", "kind": "threshold", "high": 27,
+          "advice": "检查精密空调, 通知空调维保",
           **({"high_high": high_high} if high_high else {})}], **extra,
         roles=[{"name": "it", "label": "IT"}, {"name": "dept_head", "label": "部门负责人"}],
         people=[{"name": "zhang_san", "label": "张三", "roles": ["it"],
@@ -80,6 +81,7 @@ async def test_escalates_level_by_level_and_an_ack_stops_it_and_tells_everyone(
     first = received(inbox, "/a")[0]
     assert first["title"] == "【重要】机房温度 偏高(H) (限值 27)"
     assert "告警: 机房温度 偏高(H) (限值 27)" in first["message"]
+    assert "处置: 检查精密空调, 通知空调维保" in first["message"]
     assert received(inbox, "/b") == []                       # level 2 waits for 1 s
     await eventually(lambda: len(received(inbox, "/b")) == 1, 3)
     await daemon.alarms.acknowledge(ALARM, "张三", "已通知空调维保")
@@ -405,7 +407,8 @@ async def test_english_readers_and_sms_get_their_own_text(
     await eventually(lambda: len(received(inbox, "/b")) == 1, 3)
     sms = received(inbox, "/b")[0]
     text, link = sms["message"].split("\n")
-    assert text == "[MAJOR] 机房温度 偏高(H) (限值 27)" and "/ack/" in link   # short: text, link
+    assert text == "[MAJOR] 机房温度 偏高(H) (限值 27). 检查精密空调, 通知空调维保"
+    assert "/ack/" in link                                  # short: text, what to do, link
     await daemon.alarms.acknowledge(ALARM, "张三")
     await eventually(lambda: len(received(inbox, "/b")) == 2, 3)
     assert received(inbox, "/b")[1]["message"].startswith("[acknowledged by 张三 at ")

@@ -103,6 +103,8 @@ class RuleBase(Strict):
     point: str = Field(description="DEVICE.KEY")
     severity: Severity = Severity.MAJOR
     message: str = ""
+    advice: str = Field(default="", description="what to do, said in every message, e.g. "
+                                                "检查空调, 通知维保")
     on_delay: Duration = Field(default=0.0, ge=0)
     off_delay: Duration = Field(default=0.0, ge=0)
     enabled: bool = True

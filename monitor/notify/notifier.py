@@ -36,6 +36,8 @@ from monitor.text import spoken_duration
 
 log = logging.getLogger(__name__)
 
+ADVICE = {"zh-CN": "请到现场查看并处理, 处理后点链接确认", "en": "check on site, then acknowledge"}
+"""What to do, for an alarm that says nothing more."""
 STOPS = ("acknowledged", "cleared", "shelved", "suppressed", "retired")
 FAILED = "notify:failed"
 
@@ -258,6 +260,11 @@ class Notifier:
         self._spawn(self._deliver([a.id for a in alarms], [person], self._alarm_text(alarms),
                                   paging=True))
 
+    def _advice(self, alarm: Alarm, language: str) -> str:
+        """What to do: the alarm's own advice, else to go and look."""
+        defn = self.ctx.alarms.defs.get(alarm.id)
+        return defn.advice if defn is not None and defn.advice else ADVICE[language]
+
     def ack_url(self, alarm_id: str, person: str) -> str:
         """A signed, expiring, single-use link that acknowledges as ``person``."""
         cfg = self.ctx.cfg
@@ -291,6 +298,7 @@ class Notifier:
                           raised=_local(first.raised_at),
                           since=spoken_duration(time.time() - (first.raised_at or time.time()),
                                                 person.language),
+                          advice=self._advice(first, person.language),
                           link=self.ack_url(first.id, person.name))
         return compose
 
