@@ -395,6 +395,39 @@ async def test_an_alarm_storm_is_one_message_per_person_and_group(
     assert rows == (12,)                                      # every alarm's page is on record
 
 
+async def test_a_person_gets_no_more_than_their_limit_and_hears_the_rest_as_one(
+        tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
+    """Limit 2 messages in 1.5 s, no grouping: of four pages two go at once and the others
+    as one message when the period allows; the four acks told as few messages too."""
+    from monitor.alarms import AlarmDef
+    from monitor.config.model import Severity
+    from monitor.config.notify import PersonLimit
+
+    cfg = site(tmp_path, inbox, wait=30, group_interval=0)
+    object.__setattr__(cfg.notify, "person_limit", PersonLimit(messages=2, per=1.5))
+    daemon = await daemon_factory(cfg)
+    ids = [f"door{n}" for n in range(4)]
+    for n, alarm_id in enumerate(ids):
+        daemon.alarms.define(AlarmDef(alarm_id, Severity.MAJOR, f"门禁 {n} 离线",
+                                      "mr_env.temperature"))
+        daemon.alarms.set_condition(alarm_id, True)
+    await eventually(lambda: len(received(inbox, "/a")) == 2, 2)
+    assert [m["title"] for m in received(inbox, "/a")] == ["【重要】门禁 0 离线",
+                                                          "【重要】门禁 1 离线"]
+    await asyncio.sleep(0.5)
+    assert len(received(inbox, "/a")) == 2                    # the limit holds the others
+    await eventually(lambda: len(received(inbox, "/a")) == 3, 3)
+    assert received(inbox, "/a")[2]["title"] == "【重要】machine_room: 2 条告警"
+    for alarm_id in ids:
+        await daemon.alarms.acknowledge(alarm_id, "张三")
+    await eventually(lambda: len(received(inbox, "/a")) == 5, 4)
+    told = [m["title"] for m in received(inbox, "/a")[3:]]
+    assert told[0].startswith("【已由 张三 于 ")                   # the first at once
+    assert told[1] == "【已处理】3 条告警已确认或已恢复"           # the rest when allowed
+    await asyncio.sleep(2)
+    assert len(received(inbox, "/a")) == 5
+
+
 async def test_english_readers_and_sms_get_their_own_text(
         tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
     cfg = site(tmp_path, inbox, wait=0.5)

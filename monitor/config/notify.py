@@ -85,6 +85,17 @@ class Inhibit(Strict):
                                               "e.g. 市电中断")
 
 
+PERSON_LIMIT_MAX = 100
+
+
+class PersonLimit(Strict):
+    """At most this many messages to one person in any such period; more wait, and go as
+    one message when the period allows."""
+
+    messages: int = Field(default=20, ge=1, le=PERSON_LIMIT_MAX)
+    per: Duration = Field(default=600.0, gt=0)
+
+
 class NotifyConfig(Strict):
     policies: list[Policy] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
@@ -94,6 +105,8 @@ class NotifyConfig(Strict):
     group_interval: Duration = Field(
         default=60.0, ge=0, description="after a message, more alarms of the same group for "
                                         "the same person wait this long and go as one (0: off)")
+    person_limit: PersonLimit | None = Field(default=PersonLimit(),
+                                             description="null: no limit per person")
     retries: int = Field(default=2, ge=0, le=10, description="more attempts per channel")
     retry_delay: Duration = Field(default=5.0, gt=0, description="before the first retry; "
                                                                  "doubles each time")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from monitor.alarms import Alarm, AlarmDef
 from monitor.bus import AlarmEvent
 from monitor.config.directory import Contact, Person
 from monitor.config.model import Severity, SiteConfig
-from monitor.config.notify import Policy, Target
+from monitor.config.notify import PERSON_LIMIT_MAX, Policy, Target
 from monitor.context import Context
 from monitor.facts import alarm_device, facts
 from monitor.notify import channels
@@ -64,10 +65,11 @@ def _handled(event: AlarmEvent, language: str) -> str:
 
 @dataclass
 class _Group:
-    """Messages of one group to one person: when the last went, what waits for the next."""
+    """Messages of one group to one person: when the last went (loop time), what waits for
+    the next (alarm ids to page, or events to tell)."""
 
     last: float = float("-inf")
-    pending: list[str] = field(default_factory=list)
+    pending: list[Any] = field(default_factory=list)
     handle: asyncio.TimerHandle | None = None
 
 
@@ -161,6 +163,9 @@ class Notifier:
         self.key = link_key(ctx.cfg.data_dir)
         self.limiter = RateLimiter()
         self.groups: dict[tuple[str, str], _Group] = {}
+        self.notices: dict[str, _Group] = {}
+        self.sent: dict[str, deque[float]] = {}
+        """Person -> when their latest messages went (loop time), for the person limit."""
         ctx.timers.on("escalate", self._due)
         ctx.alarms.define(AlarmDef(FAILED, Severity.CRITICAL, "通知发送全部失败, 无人收到告警"))
         self.subscription = ctx.bus.subscribe("notifier", self.on_event, kinds=(AlarmEvent,))
@@ -229,36 +234,88 @@ class Notifier:
         for person in who:
             self._page(alarm, person)
 
-    # -- grouping: a storm becomes one message per person and group ---------------------------
+    # -- pacing: a storm becomes one message per person and group, within the person limit ----
     def _page(self, alarm: Alarm, person: Person) -> None:
         """At once, unless this person had a message of the same group within the group
-        interval: then with the others at its end, as one message."""
+        interval, or has had as many as the person limit allows: then with the others when
+        that ends, as one message."""
         cfg = self.ctx.cfg.notify
         found = facts(self.ctx.cfg, alarm)
         key = (person.name, "|".join(found[k] for k in cfg.group_by))
         group = self.groups.setdefault(key, _Group())
-        loop = asyncio.get_running_loop()
-        if not group.pending and loop.time() - group.last >= cfg.group_interval:
-            group.last = loop.time()
-            self._spawn(self._deliver([alarm.id], [person], self._alarm_text([alarm]),
-                                      paging=True))
-            return
-        group.pending.append(alarm.id)
-        if group.handle is None:
-            group.handle = loop.call_at(group.last + cfg.group_interval, self._flush, key)
+        self._pace(person.name, group, alarm.id, cfg.group_interval,
+                   lambda: self._flush_pages(key))
 
-    def _flush(self, key: tuple[str, str]) -> None:
-        group = self.groups[key]
+    def _notice(self, person: Person, event: AlarmEvent) -> None:
+        """Tell a person paged for an alarm what became of it: at once within the person
+        limit, else with the others as one message when the limit allows."""
+        group = self.notices.setdefault(person.name, _Group())
+        self._pace(person.name, group, event, 0.0, lambda: self._flush_notices(person.name))
+
+    def _pace(self, name: str, group: _Group, item: Any, interval: float,
+              flush: Callable[[], None]) -> None:
+        loop = asyncio.get_running_loop()
+        at = max(group.last + interval, self._free_at(name))
+        group.pending.append(item)
+        if len(group.pending) == 1 and at <= loop.time():
+            flush()
+        elif group.handle is None:
+            group.handle = loop.call_at(at, flush)
+
+    def _taken(self, name: str, group: _Group, flush: Callable[[], None]) -> bool:
+        """Whether the person limit holds a flush back (then it is tried again when the
+        limit allows); otherwise the message goes now and counts."""
+        loop = asyncio.get_running_loop()
         group.handle = None
+        at = self._free_at(name)
+        if at > loop.time():  # another group took the person's last message slot
+            group.handle = loop.call_at(at, flush)
+            return True
+        group.last = loop.time()
+        self.sent.setdefault(name, deque(maxlen=PERSON_LIMIT_MAX)).append(group.last)
+        return False
+
+    def _free_at(self, name: str) -> float:
+        """When (loop time) the person limit next lets a message to ``name`` go."""
+        limit = self.ctx.cfg.notify.person_limit
+        sent = self.sent.get(name)
+        if limit is None or sent is None or len(sent) < limit.messages:
+            return float("-inf")
+        return sent[-limit.messages] + limit.per
+
+    def _flush_pages(self, key: tuple[str, str]) -> None:
+        group = self.groups[key]
+        person = self.ctx.cfg.person(key[0])
         alarms = [a for a in (self.ctx.alarms.alarms.get(i) for i in dict.fromkeys(group.pending))
                   if a is not None and a.active and not a.acked]
-        group.pending = []
-        person = self.ctx.cfg.person(key[0])
         if not alarms or person is None:
+            group.pending, group.handle = [], None
             return
-        group.last = asyncio.get_running_loop().time()
+        if self._taken(person.name, group, lambda: self._flush_pages(key)):
+            return
+        group.pending = []
         self._spawn(self._deliver([a.id for a in alarms], [person], self._alarm_text(alarms),
                                   paging=True))
+
+    def _flush_notices(self, name: str) -> None:
+        group = self.notices[name]
+        person = self.ctx.cfg.person(name)
+        if person is None:
+            group.pending, group.handle = [], None
+            return
+        if self._taken(name, group, lambda: self._flush_notices(name)):
+            return
+        events: list[AlarmEvent] = group.pending
+        group.pending = []
+
+        def compose(person: Person, form: str) -> tuple[str, str]:
+            if len(events) == 1:
+                return render("handled", person.language, form, message=events[0].message,
+                              what=_handled(events[0], person.language))
+            return render("handled_group", person.language, form, events=[
+                {"message": e.message, "what": _handled(e, person.language)} for e in events])
+        self._spawn(self._deliver(list(dict.fromkeys(e.alarm for e in events)), [person],
+                                  compose, paging=False))
 
     def _advice(self, alarm: Alarm, language: str) -> str:
         """What to do: the alarm's own advice, else to go and look."""
@@ -312,11 +369,9 @@ class Notifier:
         names = await self.ctx.store.read(lambda c: [n for (n,) in c.execute(
             "SELECT DISTINCT person FROM notifications WHERE alarm = ? AND ts >= ? AND paging",
             (event.alarm, since))])
-        paged = [p for p in (self.ctx.cfg.person(n) for n in names) if p is not None]
-        def compose(person: Person, form: str) -> tuple[str, str]:
-            return render("handled", person.language, form, message=event.message,
-                          what=_handled(event, person.language))
-        await self._deliver([event.alarm], paged, compose, paging=False)
+        for person in (self.ctx.cfg.person(n) for n in names):
+            if person is not None:
+                self._notice(person, event)
 
     # -- delivery ---------------------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
