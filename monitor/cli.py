@@ -219,10 +219,16 @@ def _site(path: str, *, check_secrets: bool = False) -> SiteConfig:
         raise CliError(f"{path} has errors; run: vigil check {path}") from err
 
 
-def _target(args: argparse.Namespace) -> tuple[str, str]:
+def _target(args: argparse.Namespace) -> tuple[str, str | None]:
     """The daemon's URL and token: ``--url``/``--token``, VIGIL_API_TOKEN, or what the site
-    config (``-c``) says (its api section, its token secret, or DATA_DIR/api-token)."""
+    config (``-c``) says (its api section, its token secret, or DATA_DIR/api-token). A person
+    signing in (``--as``) needs no token."""
     url, token = args.url, args.token or os.environ.get("VIGIL_API_TOKEN")
+    if getattr(args, "as_person", None):
+        if args.config:
+            cfg = _site(args.config)
+            url = url or f"http://{cfg.api.listen.replace('0.0.0.0', '127.0.0.1')}:{cfg.api.port}"
+        return (url or "http://127.0.0.1:8320").rstrip("/"), None
     if args.config:
         from monitor.api.auth import token_file
 
@@ -255,9 +261,11 @@ def _api(args: argparse.Namespace, method: str, path: str, body: Any = None) -> 
     import httpx
 
     url, token = _target(args)
+    auth = (args.as_person, _password()) if token is None else None
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
     try:
-        resp = httpx.request(method, url + path, json=body, timeout=10,
-                             headers={"Authorization": f"Bearer {token}"})
+        resp = httpx.request(method, url + path, json=body, timeout=10, headers=headers,
+                             auth=auth)
     except httpx.HTTPError as err:
         raise CliError(f"cannot reach the daemon at {url}: {err}") from err
     if resp.status_code >= 400:
@@ -270,6 +278,37 @@ def _api(args: argparse.Namespace, method: str, path: str, body: Any = None) -> 
                                f"{d.get('msg', '')}" for d in detail if isinstance(d, dict))
         raise CliError(f"HTTP {resp.status_code}: {detail}")
     return resp.json()
+
+
+def _password() -> str:
+    """A person's password: VIGIL_PASSWORD, else asked (never an argument: ps shows those)."""
+    import getpass
+
+    password = os.environ.get("VIGIL_PASSWORD")
+    if password is None:
+        try:
+            password = getpass.getpass("password: ")
+        except EOFError as err:
+            raise CliError("no password: set VIGIL_PASSWORD or run on a terminal") from err
+    return password
+
+
+def cmd_passwd(args: argparse.Namespace) -> int:
+    """Print the hash of a new password, for a person's ``credential`` in the config."""
+    import getpass
+
+    from monitor.credentials import MIN_PASSWORD, hash_password
+
+    if args.stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("new password: ")
+        if getpass.getpass("again: ") != password:
+            raise CliError("the two passwords differ")
+    if len(password) < MIN_PASSWORD:
+        raise CliError(f"a password needs at least {MIN_PASSWORD} characters")
+    print(hash_password(password))
+    return 0
 
 
 def local_time(ts: float | None) -> str:
@@ -358,6 +397,10 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("facts", nargs="+", help="severity=, area=, device_class=, alarm=")
     t.add_argument("-c", "--config", required=True, help="the site config")
     t.set_defaults(fn=cmd_route_test)
+    s = sub.add_parser("passwd", help="print the hash of a new password, for a person's "
+                                      "credential in the config")
+    s.add_argument("--stdin", action="store_true", help="read the password from stdin")
+    s.set_defaults(fn=cmd_passwd)
     s = sub.add_parser("schema", help="print the config's JSON Schema")
     s.set_defaults(fn=cmd_schema)
     for name, fn, help_ in (("silences", cmd_silences, "list maintenance windows"),
@@ -376,7 +419,10 @@ def main(argv: list[str] | None = None) -> int:
             s.add_argument("alarm")
             s.add_argument("--note", default="")
         if name in ("ack", "shelve", "unshelve", "silence"):
-            s.add_argument("--who", required=True)
+            who = s.add_mutually_exclusive_group(required=True)
+            who.add_argument("--who", help="who acts (with the API token)")
+            who.add_argument("--as", dest="as_person", metavar="PERSON",
+                             help="sign in as this person (password: VIGIL_PASSWORD, or asked)")
         if name in ("shelve", "silence"):
             s.add_argument("--for", dest="duration", required=True, help="e.g. 30m, 2h")
         if name == "silence":

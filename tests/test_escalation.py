@@ -17,6 +17,7 @@ import pytest
 from pydantic import SecretStr
 
 from monitor.api.app import create_app
+from monitor.config import load_config_text
 from monitor.daemon import Daemon
 from monitor.notify.links import sign
 from tests.conftest import config, site_yaml
@@ -225,6 +226,73 @@ async def test_an_expired_link_and_a_second_acknowledger(tmp_path: Path, inbox: 
         await asyncio.sleep(2.0)
         expired = await client.get(short)
         assert expired.status_code == 403 and "此链接已过期" in expired.text
+
+
+def with_password(cfg: Any, password: str) -> Any:
+    """李四 (li_si) gets a console password, kept as its hash."""
+    from monitor.credentials import hash_password
+
+    object.__setattr__(cfg.people[1], "credential", hash_password(password))
+    return cfg
+
+
+async def test_an_expired_link_still_acknowledges_with_the_persons_password(
+        tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
+    daemon = await daemon_factory(with_password(site(tmp_path, inbox, wait=30), "li-si-pass"))
+    raise_alarm(daemon)
+    expired = "/ack/" + sign(daemon.notifier.key, ALARM, "li_si", lifetime=-1)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    async with app_client(daemon) as client:
+        page = await client.get(expired)
+        assert page.status_code == 200 and 'type="password"' in page.text
+        wrong = await client.post(expired, content="password=guess&note=", headers=form)
+        assert wrong.status_code == 403 and "密码不正确" in wrong.text
+        assert not daemon.alarms.alarms[ALARM].acked
+        done = await client.post(expired, content="password=li-si-pass&note=" + quote("已到场"),
+                                 headers=form)
+        assert done.status_code == 200 and "已确认" in done.text
+    alarm = daemon.alarms.alarms[ALARM]
+    assert (alarm.acked_by, alarm.ack_note) == ("李四", "已到场")
+    assert (await refusals(daemon))[0].startswith("wrong password (li_si, 告警 mr_hot.high)")
+    no_password = "/ack/" + sign(daemon.notifier.key, ALARM, "zhang_san", lifetime=-1)
+    async with app_client(daemon) as client:                    # 张三 has none: refused
+        assert (await client.get(no_password)).status_code == 403
+
+
+async def test_a_person_signs_in_to_the_api_and_acts_as_themself(
+        tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
+    daemon = await daemon_factory(with_password(site(tmp_path, inbox, wait=30), "li-si-pass"))
+    raise_alarm(daemon)
+    path = f"/api/v1/alarms/{ALARM}/acknowledge"
+    async with app_client(daemon) as client:
+        alarms = await client.get("/api/v1/alarms", auth=("li_si", "li-si-pass"))
+        assert alarms.status_code == 200 and alarms.json()[0]["id"] == ALARM
+        reload = await client.post("/api/v1/reload", auth=("li_si", "li-si-pass"))
+        assert reload.status_code == 403                           # that needs the token
+        acked = await client.post(path, json={"who": "王五", "note": "已处理"},
+                                  auth=("li_si", "li-si-pass"))
+        assert acked.status_code == 200 and acked.json()["acked_by"] == "李四"  # not 王五
+        unsigned = await client.post(path, json={"note": "x"},
+                                     headers={"Authorization": f"Bearer {TOKEN}"})
+        assert unsigned.status_code == 422 and "who" in unsigned.text
+        for _ in range(10):
+            bad = await client.get("/api/v1/alarms", auth=("li_si", "guess"))
+            assert bad.status_code == 401
+        again = await client.get("/api/v1/alarms", auth=("li_si", "li-si-pass"))
+        assert again.status_code == 429                            # this address waits now
+        nobody = await client.get("/api/v1/alarms", auth=("zhang_san", ""))
+        assert nobody.status_code == 429
+
+
+def test_a_password_in_the_config_is_refused(tmp_path: Path, inbox: Receiver) -> None:
+    from monitor.config import ConfigError
+
+    text = site_yaml(tmp_path, [], people=[{"name": "li_si", "credential": "hunter22"}])
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, "site.yaml")
+    assert "people[0].credential: give the hash `vigil passwd` prints, never the password " \
+           "itself" in str(info.value)
+    assert "hunter22" not in str(info.value)
 
 
 def test_route_test_shows_the_path(tmp_path: Path, inbox: Receiver) -> None:

@@ -18,10 +18,12 @@ import httpx
 import pytest
 import yaml
 
+from monitor.credentials import hash_password
 from tests import peers
 from tests.conftest import modbus_device, site_yaml
 from tests.test_sink import vm_export
 
+PASSWORD = "zhang-san-passw0rd"
 TOKEN = "test-token-2718281828"
 TEMP = {"key": "temperature", "table": "holding", "address": 40, "data_type": "int16",
         "scale": 0.1, "unit": "°C", "label": "机房温度"}
@@ -81,7 +83,9 @@ def daemon(tmp_path: Path, modbus_peer: Path) -> Iterator[Running]:
     cfg = write_config(tmp_path, [modbus_device("mr_env", peers.MODBUS_PORT, [TEMP],
                                                 interval=0.2, timeout=0.1)],
                        rules=[{"name": "mr_hot", "point": "mr_env.temperature",
-                               "kind": "threshold", "high": 27}])
+                               "kind": "threshold", "high": 27}],
+                       people=[{"name": "zhang_san", "label": "张三",
+                                "credential": hash_password(PASSWORD)}])
     running = start(cfg)
     yield running
     if running.proc.poll() is None:
@@ -121,9 +125,10 @@ def test_points_history_and_metrics(daemon: Running) -> None:
     assert "vigil_outbox_lines" in metrics and "vigil_sink_lag_seconds" in metrics
 
 
-def cli(*args: str, token: str = TOKEN) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, token: str = TOKEN, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "monitor.cli", *args], capture_output=True,
-                          text=True, env={**os.environ, "VIGIL_API_TOKEN": token}, timeout=30)
+                          text=True, env={**os.environ, "VIGIL_API_TOKEN": token, **env},
+                          timeout=30)
 
 
 def test_acknowledge_and_shelve_by_cli_and_api(daemon: Running, modbus_peer: Path) -> None:
@@ -132,7 +137,11 @@ def test_acknowledge_and_shelve_by_cli_and_api(daemon: Running, modbus_peer: Pat
                             daemon.get("/api/v1/alarms").json()))
     out = cli("alarms", "--url", daemon.url)
     assert "mr_hot.high" in out.stdout and "未确认" in out.stdout and "重要" in out.stdout
-    out = cli("ack", "mr_hot.high", "--who", "张三", "--note", "空调报修", "--url", daemon.url)
+    wrong = cli("ack", "mr_hot.high", "--as", "zhang_san", "--url", daemon.url,
+                VIGIL_PASSWORD="not-the-password")
+    assert wrong.returncode == 2 and "HTTP 401: wrong name or password" in wrong.stderr
+    out = cli("ack", "mr_hot.high", "--as", "zhang_san", "--note", "空调报修", "--url",
+              daemon.url, token="", VIGIL_PASSWORD=PASSWORD)     # a person needs no token
     assert out.returncode == 0, out.stderr
     assert "已确认" in out.stdout and "张三" in out.stdout
     again = daemon.post("/api/v1/alarms/mr_hot.high/acknowledge", {"who": "李四"})

@@ -65,7 +65,9 @@ Note = Annotated[str, Field(max_length=1000),
 
 
 class Operator(BaseModel):
-    who: Who
+    who: Who | None = Field(default=None, description="needed with the API token; a person "
+                                                      "signed in with a password acts as "
+                                                      "themself")
     note: Note = ""
 
 
@@ -80,7 +82,7 @@ class SilenceRequest(BaseModel):
                             description="seconds")
     start: float | None = Field(default=None, strict=True, allow_inf_nan=False,
                                 description="epoch seconds; default now")
-    who: Who
+    who: Who | None = None
     reason: Note
 
 
@@ -214,12 +216,12 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
         return [{**dict(zip(keys, r, strict=True)), "ok": bool(r[4])} for r in rows]
 
     @api.post("/silences")
-    async def silence(body: SilenceRequest) -> dict[str, Any]:
+    async def silence(request: Request, body: SilenceRequest) -> dict[str, Any]:
         """A maintenance window: matching alarms are recorded, not sent, and announced at
         its end if still active. Committed before it answers (503 otherwise)."""
         start = time.time() if body.start is None else body.start
-        made = await control.silences.add(body.match, start, start + body.duration, body.who,
-                                          body.reason)
+        made = await control.silences.add(body.match, start, start + body.duration,
+                                          actor(request, body.who), body.reason)
         return made.as_dict()
 
     @api.get("/silences")
@@ -228,10 +230,10 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
         return [s.as_dict() for s in control.silences.windows.values() if s.end > now]
 
     @api.post("/silences/{silence_id}/expire")
-    async def expire(silence_id: int, body: Operator) -> dict[str, Any]:
+    async def expire(request: Request, silence_id: int, body: Operator) -> dict[str, Any]:
         if silence_id not in control.silences.windows:
             raise HTTPException(404, f"no silence {silence_id}")
-        return (await control.silences.expire(silence_id, body.who)).as_dict()
+        return (await control.silences.expire(silence_id, actor(request, body.who))).as_dict()
 
     @api.get("/oncall")
     async def oncall(role: str, at: float | None = None) -> dict[str, Any]:
@@ -255,6 +257,16 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
         """What happened at the devices (ONBATT, COMMBAD, SHUTDOWN, ...), newest first."""
         return await ctx.store.read(lambda c: recent_events(c, device, since, limit))
 
+    def actor(request: Request, who: str | None) -> str:
+        """Who acts: the person signed in with a password, else who the token holder says."""
+        name = request.scope.get("state", {}).get("person")
+        person = ctx.cfg.person(name) if name else None
+        if person is not None:
+            return person.label or person.name
+        if who is None:
+            raise HTTPException(422, "say who acts (who), or sign in as a person")
+        return who
+
     async def _act(action: Any, *args: Any) -> dict[str, Any]:
         try:
             alarm: Alarm = await action(*args)
@@ -263,17 +275,18 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
         return alarm.as_dict()
 
     @api.post("/alarms/{alarm_id}/acknowledge")
-    async def acknowledge(alarm_id: str, body: Operator) -> dict[str, Any]:
+    async def acknowledge(request: Request, alarm_id: str, body: Operator) -> dict[str, Any]:
         """Committed before it answers: 503 when the database cannot commit it."""
-        return await _act(ctx.alarms.acknowledge, alarm_id, body.who, body.note)
+        return await _act(ctx.alarms.acknowledge, alarm_id, actor(request, body.who), body.note)
 
     @api.post("/alarms/{alarm_id}/shelve")
-    async def shelve(alarm_id: str, body: ShelveRequest) -> dict[str, Any]:
-        return await _act(ctx.alarms.shelve, alarm_id, body.who, body.note, body.duration)
+    async def shelve(request: Request, alarm_id: str, body: ShelveRequest) -> dict[str, Any]:
+        return await _act(ctx.alarms.shelve, alarm_id, actor(request, body.who), body.note,
+                          body.duration)
 
     @api.post("/alarms/{alarm_id}/unshelve")
-    async def unshelve(alarm_id: str, body: Operator) -> dict[str, Any]:
-        return await _act(ctx.alarms.unshelve, alarm_id, body.who, body.note)
+    async def unshelve(request: Request, alarm_id: str, body: Operator) -> dict[str, Any]:
+        return await _act(ctx.alarms.unshelve, alarm_id, actor(request, body.who), body.note)
 
     @api.post("/reload")
     async def reload() -> dict[str, Any]:
@@ -287,4 +300,7 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
         api.include_router(router)
     app.include_router(api)
     app.include_router(ack_router(ctx))
-    return Guard(app, token.get_secret_value())
+    def credentials(name: str) -> str | None:
+        person = ctx.cfg.person(name)
+        return person.password_hash() if person is not None else None
+    return Guard(app, token.get_secret_value(), credentials)

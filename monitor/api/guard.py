@@ -1,12 +1,20 @@
-"""An ASGI guard in front of the app: the bearer token is checked, and the body size limited,
-before any request body is read."""
+"""An ASGI guard in front of the app: the bearer token, or a person's name and password (HTTP
+Basic), is checked, and the body size limited, before any request body is read. A person
+signed in so may read, and act on alarms and silences; the person's name goes to the app in
+``scope["state"]["person"]``."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
 import hmac
 import json
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from monitor.credentials import Throttle, check_password
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -18,12 +26,21 @@ MAX_BODY = 2**20
 OPEN_PATHS = ("/", "/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
 OPEN_PREFIXES = ("/static-offline-docs/", "/ack/")
 """/ack/ pages check their own credential: a signed, single-use link."""
+PERSON_ACTIONS = re.compile(r"/api/v1/(alarms/[^/]+/(acknowledge|shelve|unshelve)|silences"
+                            r"|silences/\d+/expire)")
+"""What a person signed in with a password may POST (besides reading)."""
+
+Credentials = Callable[[str], "str | None"]
+"""Person name -> the hash of their password (None: no such person, or no password)."""
 
 
 class Guard:
-    def __init__(self, app: App, token: str, max_body: int = MAX_BODY):
-        self.app, self.max_body = app, max_body
+    def __init__(self, app: App, token: str, credentials: Credentials | None = None,
+                 max_body: int = MAX_BODY):
+        self.app, self.max_body, self.credentials = app, max_body, credentials
         self._expected = token.encode()
+        self.throttle = Throttle()
+        """Failed sign-ins per address."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":  # none served yet: refuse, rather than pass unchecked
@@ -36,8 +53,13 @@ class Guard:
         headers = dict(scope.get("headers") or [])
         if path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
             scheme, _, given = headers.get(b"authorization", b"").partition(b" ")
-            if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(),
-                                                                      self._expected):
+            if scheme.lower() == b"basic" and self.credentials is not None:
+                refused = await self._person(scope, given.strip())
+                if refused is not None:
+                    await _reply(send, *refused)
+                    return
+            elif scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(),
+                                                                        self._expected):
                 await _reply(send, 401, "a valid bearer token is required",
                              [(b"www-authenticate", b"Bearer")])
                 return
@@ -46,6 +68,28 @@ class Guard:
             await _reply(send, 413, f"request body over {self.max_body} bytes")
             return
         await self._limited(scope, receive, send)
+
+    async def _person(self, scope: Scope, given: bytes
+                      ) -> tuple[int, str, list[tuple[bytes, bytes]]] | None:
+        """Sign a person in by name and password; what to answer when that fails."""
+        assert self.credentials is not None
+        source = str((scope.get("client") or ("?",))[0])
+        if self.throttle.blocked(source):
+            return 429, "too many failed sign-ins from this address; try again later", []
+        try:
+            name, _, password = base64.b64decode(given, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            name = password = ""
+        stored = self.credentials(name) if name else None
+        if stored is None or not await asyncio.to_thread(check_password, stored, password):
+            self.throttle.failed(source)
+            return 401, "wrong name or password", [(b"www-authenticate", b"Basic")]
+        method, path = scope["method"], scope["path"]
+        if method not in ("GET", "HEAD") and not PERSON_ACTIONS.fullmatch(path):
+            return 403, "a person may read, and act on alarms and silences; this needs the " \
+                        "API token", []
+        scope.setdefault("state", {})["person"] = name
+        return None
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A body sent in chunks (no Content-Length) is cut off at the limit too: the guard

@@ -8,6 +8,9 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from monitor.config.types import SecretRef, Strict
+from monitor.credentials import HASH
+
+NOT_A_HASH = "give the hash `vigil passwd` prints, never the password itself"
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=64)]
 
@@ -49,6 +52,26 @@ class Person(Strict):
     language: Literal["zh-CN", "en"] = "zh-CN"
     roles: list[str] = Field(default_factory=list)
     contacts: list[Contact] = Field(default_factory=list)
+    credential: SecretRef | str | None = Field(
+        default=None, description="the hash `vigil passwd` prints, for the console, the API "
+                                  "and the acknowledgement page; or a reference to it")
+
+    @field_validator("credential")
+    @classmethod
+    def _hashed(cls, value: SecretRef | str | None) -> SecretRef | str | None:
+        if isinstance(value, str) and not HASH.match(value):
+            raise ValueError(NOT_A_HASH)
+        return value
+
+    def password_hash(self) -> str | None:
+        """The credential's hash (None when the person has none or it does not resolve)."""
+        if self.credential is None or isinstance(self.credential, str):
+            return self.credential
+        try:
+            value = self.credential.resolve().get_secret_value().strip()
+        except ValueError:
+            return None
+        return value if HASH.match(value) else None
 
 
 class Group(Strict):

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from drivers.base import driver_class, known_types
+from monitor.config.directory import NOT_A_HASH
 from monitor.config.errors import ConfigError, ConfigIssue
 from monitor.config.errors import Path as ErrorPath
 from monitor.config.model import MIN_TOKEN_LENGTH, DeviceClass, SiteConfig
@@ -18,6 +19,7 @@ from monitor.config.notify import Match
 from monitor.config.power import MAINS
 from monitor.config.types import SecretRef
 from monitor.config.yamlsource import Source, parse_yaml
+from monitor.credentials import HASH
 from monitor.ups import VARIABLES as UPS_VARIABLES
 
 CLASS_KEYS = {DeviceClass.UPS: UPS_VARIABLES}
@@ -293,6 +295,8 @@ def _secret_issues(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
         except ValueError as err:
             issues.append(src.issue(path, str(err)))
             continue
+        if path[0] == "people" and path[-1] == "credential" and not HASH.match(value.strip()):
+            issues.append(src.issue(path, NOT_A_HASH))
         if path == ("api", "token") and len(value.strip()) < MIN_TOKEN_LENGTH:
             issues.append(src.issue(path, f"the API token has {len(value.strip())} characters; "
                                           f"it needs at least {MIN_TOKEN_LENGTH}"))
