@@ -1,6 +1,7 @@
 """Start and stop the real protocol peers the tests talk to, all on 127.0.0.1.
 
-Ports (docs/testing.md): VictoriaMetrics 18428, InfluxDB 1.x 18086, Modbus TCP 15020.
+Ports (docs/testing.md): VictoriaMetrics 18428, InfluxDB 1.x 18086, Modbus TCP 15020,
+Mosquitto 11883.
 A missing peer program fails the test that needs it, with the package to install; set
 VIGIL_SKIP_MISSING_PEERS=1 to skip those tests instead (CI never sets it).
 """
@@ -23,6 +24,7 @@ import pytest
 HERE = Path(__file__).parent
 VM_PORT, INFLUX_PORT, INFLUX_RPC_PORT, MODBUS_PORT = 18428, 18086, 18088, 15020
 NUT_PORT = 13493
+MQTT_PORT = 11883
 SNMP_PORT = 11161
 SNMP_V3 = {"user": "vigil", "auth_key": "authpass123", "priv_key": "privpass123"}
 UPS_RECORDINGS = ("eaton-93e-80", "huawei-gse200m", "phoenixtec-power", "eastpower-istars-swv053")
@@ -128,6 +130,15 @@ bind-address = "127.0.0.1:{INFLUX_RPC_PORT}"
 """)
     return Peer("influxd", [exe, "-config", str(conf)],
                 lambda: http_ok(f"http://127.0.0.1:{INFLUX_PORT}/ping"), work)
+
+
+def mosquitto(work: Path, port: int = MQTT_PORT, anonymous: bool = True) -> Peer:
+    """A broker; ``anonymous=False`` with no password file refuses every client."""
+    exe = need("/usr/sbin/mosquitto", "mosquitto")
+    conf = work / f"mosquitto-{port}.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous {str(anonymous).lower()}\n"
+                    f"persistence false\n")
+    return Peer(f"mosquitto-{port}", [exe, "-c", str(conf)], lambda: tcp_open(port), work)
 
 
 def modbus_peer(work: Path, port: int = MODBUS_PORT) -> tuple[Peer, Path]:

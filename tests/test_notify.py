@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,10 @@ import yaml
 
 from monitor.config import ConfigError, load_config_text
 from monitor.notify import channels, robots
+from tests import peers
 from tests.servers.http_receiver import Receiver
 from tests.servers.smtp_receiver import SmtpReceiver
+from tests.util import eventually
 
 DIRECTORY = """\
 site: {name: hq, label: 总部}
@@ -235,3 +238,61 @@ def test_spoken_durations() -> None:
         "45 秒", "2 分钟", "1 小时 30 分", "1 天 1 小时"]
     assert [spoken_duration(s, "en") for s in (45, 120, 5400)] == ["45 s", "2 min",
                                                                    "1 h 30 min"]
+
+
+# -- MQTT: our own sender, on a real mosquitto -------------------------------------------------
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[peers.Peer]:
+    peer = peers.mosquitto(tmp_path).start()
+    yield peer
+    peer.stop()
+
+
+def subscribe(topic: str) -> tuple[Any, list[dict[str, Any]]]:
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    got: list[dict[str, Any]] = []
+    ready = threading.Event()
+    client = paho.Client(CallbackAPIVersion.VERSION2)
+    client.on_message = lambda _c, _u, msg: got.append(json.loads(msg.payload))
+    client.on_subscribe = lambda *_: ready.set()
+    client.connect("127.0.0.1", peers.MQTT_PORT)
+    client.subscribe(topic, qos=1)
+    client.loop_start()
+    assert ready.wait(5)
+    return client, got
+
+
+async def test_a_page_is_published_to_mqtt_as_json(broker: peers.Peer) -> None:
+    client, got = subscribe("vigil/pages/#")
+    try:
+        url = f"mqtt://127.0.0.1:{peers.MQTT_PORT}/vigil/pages/zhang_san"
+        for n in range(20):
+            sent = await channels.send(url, f"【紧急】机房温度 过高 {n}", "处置: 检查精密空调", 5)
+            assert sent.ok and sent.detail == "published to vigil/pages/zhang_san"
+        await eventually(lambda: len(got) == 20, 5)
+        assert got[0]["title"] == "【紧急】机房温度 过高 0"
+        assert got[0]["body"] == "处置: 检查精密空调"
+        assert not [t for t in threading.enumerate() if t.name.startswith("paho-mqtt-client-vigil")]
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+async def test_a_broker_that_refuses_or_is_down_is_a_failure_with_its_reason(
+        tmp_path: Path) -> None:
+    port = peers.free_port()
+    strict = peers.mosquitto(tmp_path, port, anonymous=False).start()
+    try:
+        refused = await channels.send(f"mqtt://127.0.0.1:{port}/vigil/x", "t", "b", 5)
+    finally:
+        strict.stop()
+    assert not refused.ok and refused.detail == \
+        "the broker refused the connection: Not authorized"
+    down = await channels.send(f"mqtt://127.0.0.1:{port}/vigil/x", "t", "b", 5)
+    assert not down.ok and down.detail.startswith(f"cannot reach the broker 127.0.0.1:{port}")
+    assert channels.usable("mqtt://127.0.0.1/vigil/#") is not None   # no wildcards to publish
+    assert channels.usable("mqtt://user:pw@127.0.0.1:1883/vigil/pages?qos=1") is None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import apprise
 
 from monitor.config.directory import INBOX
-from monitor.notify import robots
+from monitor.notify import mqtt, robots
 
 _POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="notify")
 """Deliveries block in apprise; a hung channel holds one of these, never the loop."""
@@ -37,6 +37,9 @@ def usable(url: str) -> str | None:
         form = "KEY" if scheme(url) == "wecombot" else "[SECRET@]TOKEN"
         return None if robots.parse(url) else (f"not a {scheme(url)}:// robot URL "
                                                f"({scheme(url)}://{form})")
+    if scheme(url) in mqtt.SCHEMES:
+        return None if mqtt.parse(url) else ("not an MQTT URL we can use "
+                                             "(mqtt://[USER:PASS@]HOST[:PORT]/TOPIC[?qos=0|1|2])")
     logger = logging.getLogger("apprise")
     level = logger.level
     logger.setLevel(logging.CRITICAL)  # its own complaint would show part of the URL
@@ -93,11 +96,16 @@ async def send(url: str, title: str, body: str, within: float) -> Delivery:
     if robot is not None:  # our own sender: the robot's errcode decides
         ok, detail = await robots.send(robot, title, body, within)
         return Delivery(ok, detail, time.monotonic() - started)
+    broker = mqtt.parse(url)
     lane = _lanes.setdefault((id(asyncio.get_running_loop()), url), asyncio.Semaphore(PER_URL))
     try:
         async with asyncio.timeout(within), lane:
-            ok, detail = await asyncio.get_running_loop().run_in_executor(
-                _POOL, _send, url, title, body)
+            if broker is not None:  # our own sender: the broker's acknowledgement decides
+                ok, detail = await asyncio.get_running_loop().run_in_executor(
+                    _POOL, mqtt.publish, broker, title, body, within)
+            else:
+                ok, detail = await asyncio.get_running_loop().run_in_executor(
+                    _POOL, _send, url, title, body)
     except TimeoutError:
         ok, detail = False, f"no answer within {within:g} s"
     return Delivery(ok, detail, time.monotonic() - started)
