@@ -238,7 +238,11 @@ class AlarmManager:
         async with self._operator:
             alarm = self._get(alarm_id)
             if alarm.acked:
-                raise AlarmError(f"alarm {alarm_id} needs no acknowledgement")
+                raise AlarmError(
+                    f"alarm {alarm_id} was already acknowledged by {alarm.acked_by} at "
+                    f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(alarm.acked_at))}"
+                    if alarm.acked_by and alarm.acked_at else
+                    f"alarm {alarm_id} needs no acknowledgement")
             now = time.time()
             changes: dict[str, Any] = {"acked": True, "acked_at": now, "acked_by": who,
                                        "ack_note": note}

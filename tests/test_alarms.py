@@ -47,8 +47,8 @@ async def test_lifecycle_raise_ack_clear(store: Store) -> None:
     assert m.alarms["hot"].state() is AlarmState.ACTIVE_UNACKNOWLEDGED
     await m.acknowledge("hot", "张三", "空调已报修")
     assert m.alarms["hot"].state() is AlarmState.ACTIVE_ACKNOWLEDGED
-    with pytest.raises(AlarmError, match="needs no acknowledgement"):
-        await m.acknowledge("hot", "李四")
+    with pytest.raises(AlarmError, match="was already acknowledged by 张三 at 20"):
+        await m.acknowledge("hot", "李四")                  # the second is told who was first
     m.set_condition("hot", False, 25.0)
     assert m.alarms["hot"].state() is AlarmState.NORMAL
     assert m.current() == []

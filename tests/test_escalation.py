@@ -141,6 +141,27 @@ async def test_every_channel_failing_is_a_critical_alarm(tmp_path: Path, inbox: 
     await eventually(lambda: not daemon.alarms.is_active("notify:failed"), 5)  # level 2 got out
 
 
+async def test_a_page_nobody_got_goes_again_until_it_gets_through(
+        tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
+    """One level, no repeat, every channel down: Vigil keeps paging (doubling its wait) and
+    the page goes out once the channel is back."""
+    inbox.mode = "500"
+    cfg = site(tmp_path, inbox, notify={
+        "retries": 0, "resend": 0.3, "group_interval": 0, "policies": [
+            {"name": "only", "levels": [{"notify": [{"role": "it"}], "wait": 30}]}],
+        "routes": [{"policy": "only"}]})
+    daemon = await daemon_factory(cfg)
+    raise_alarm(daemon)
+    await eventually(lambda: len(received(inbox, "/a")) >= 3, 5)     # tried again and again
+    assert daemon.alarms.is_active("notify:failed")
+    inbox.mode = "ok"
+    await eventually(lambda: not daemon.alarms.is_active("notify:failed"), 5)
+    got = len(inbox.requests)
+    await asyncio.sleep(1.5)
+    assert len(inbox.requests) == got                         # through: no more resends
+    assert daemon.ctx.timers.pending("resend") == {}
+
+
 def test_routes_match_and_continue(tmp_path: Path, inbox: Receiver) -> None:
     from monitor.alarms import Alarm
     from monitor.notify.notifier import route

@@ -145,7 +145,7 @@ def test_acknowledge_and_shelve_by_cli_and_api(daemon: Running, modbus_peer: Pat
     assert out.returncode == 0, out.stderr
     assert "已确认" in out.stdout and "张三" in out.stdout
     again = daemon.post("/api/v1/alarms/mr_hot.high/acknowledge", {"who": "李四"})
-    assert again.status_code == 409
+    assert again.status_code == 409 and "already acknowledged by 张三" in again.text
     out = cli("shelve", "mr_hot.high", "--who", "王五", "--for", "30m", "--url", daemon.url)
     assert out.returncode == 0, out.stderr
     alarm = next(a for a in daemon.get("/api/v1/alarms").json() if a["id"] == "mr_hot.high")

@@ -107,6 +107,10 @@ class NotifyConfig(Strict):
                                         "the same person wait this long and go as one (0: off)")
     person_limit: PersonLimit | None = Field(default=PersonLimit(),
                                              description="null: no limit per person")
+    resend: Duration = Field(default=60.0, gt=0,
+                             description="a page that reached its person on no channel goes "
+                                         "again after this, doubling up to 10 minutes, until "
+                                         "it gets through or the alarm is handled")
     retries: int = Field(default=2, ge=0, le=10, description="more attempts per channel")
     retry_delay: Duration = Field(default=5.0, gt=0, description="before the first retry; "
                                                                  "doubles each time")

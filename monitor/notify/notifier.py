@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 ADVICE = {"zh-CN": "请到现场查看并处理, 处理后点链接确认", "en": "check on site, then acknowledge"}
 """What to do, for an alarm that says nothing more."""
+RESEND_MAX = 600.0
+"""The longest wait between pages to someone no channel reached."""
 STOPS = ("acknowledged", "cleared", "shelved", "suppressed", "retired")
 FAILED = "notify:failed"
 
@@ -167,6 +169,9 @@ class Notifier:
         self.sent: dict[str, deque[float]] = {}
         """Person -> when their latest messages went (loop time), for the person limit."""
         ctx.timers.on("escalate", self._due)
+        ctx.timers.on("resend", self._resend_due)
+        self.unreached: dict[str, int] = {}
+        """``alarm#person`` -> pages in a row that reached that person on no channel."""
         ctx.alarms.define(AlarmDef(FAILED, Severity.CRITICAL, "通知发送全部失败, 无人收到告警"))
         self.subscription = ctx.bus.subscribe("notifier", self.on_event, kinds=(AlarmEvent,))
         self.silences = Silences(ctx, self._announce)
@@ -202,10 +207,32 @@ class Notifier:
                 self._start(alarm_id)
 
     def _cancel(self, alarm_id: str) -> None:
-        """Stop every pending escalation step of ``alarm_id``."""
-        for name in self.ctx.timers.pending("escalate"):
-            if name.split("#")[0] == alarm_id:
-                self.ctx.timers.cancel("escalate", name)
+        """Stop every pending escalation step and resend of ``alarm_id``."""
+        for kind in ("escalate", "resend"):
+            for name in self.ctx.timers.pending(kind):
+                if name.split("#")[0] == alarm_id:
+                    self.ctx.timers.cancel(kind, name)
+                    self.unreached.pop(name, None)
+
+    def _keep_trying(self, alarm_ids: list[str], person: Person, reached: bool) -> None:
+        """A page that reached its person on no channel goes again later (a durable timer),
+        until it gets through or the alarm is handled."""
+        for alarm_id in alarm_ids:
+            key = f"{alarm_id}#{person.name}"
+            if reached:
+                self.unreached.pop(key, None)
+                continue
+            n = self.unreached[key] = self.unreached.get(key, 0) + 1
+            delay = min(self.ctx.cfg.notify.resend * 2 ** (n - 1), RESEND_MAX)
+            self.ctx.timers.arm("resend", key, time.time() + delay)
+
+    def _resend_due(self, key: str) -> None:
+        alarm_id, _, name = key.rpartition("#")
+        alarm = self.ctx.alarms.alarms.get(alarm_id)
+        person = self.ctx.cfg.person(name)
+        if alarm is not None and person is not None and alarm.active and not alarm.acked \
+                and alarm.shelved_until is None and alarm.suppressed_by is None:
+            self._page(alarm, person)
 
     def _due(self, name: str) -> None:
         alarm_id, policy_name, round_, level = name.rsplit("#", 3)
@@ -391,6 +418,9 @@ class Notifier:
             self.ctx.alarms.set_condition(
                 FAILED, not ok, alarm_ids[0], None,
                 None if ok else f"告警 {alarm_ids[0]} 的通知全部发送失败, 无人收到")
+            for person, got in zip(who, reached, strict=True):
+                if person.contacts:
+                    self._keep_trying(alarm_ids, person, got)
 
     async def _to_person(self, alarm_ids: list[str], person: Person, compose: Compose,
                          paging: bool) -> bool:
