@@ -18,7 +18,9 @@ from monitor.alarms import SEVERITY_TEXT, AlarmError
 from monitor.bus import DeviceEvent
 from monitor.context import Context
 from monitor.credentials import Throttle, check_password
+from monitor.facts import alarm_device
 from monitor.notify.links import EXPIRED, AckLink, LinkError, link_key, verify
+from monitor.text import spoken_duration
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +98,20 @@ def ack_router(ctx: Context) -> APIRouter:
         person = ctx.cfg.person(link.person)
         name = person.label or person.name if person else link.person
         severity = SEVERITY_TEXT.get(alarm.severity, alarm.severity)
-        return (f"<p><b>【{html.escape(severity)}】{html.escape(alarm.message)}</b></p>"
-                f"<p>确认人: {html.escape(name)}</p>")
+        dev = alarm_device(ctx.cfg, alarm)
+        area = next((a.label or a.name for a in ctx.cfg.areas if dev and a.name == dev.area), "")
+        where = " / ".join(x for x in (area, (dev.label or dev.name) if dev else "") if x)
+        defn = ctx.alarms.defs.get(alarm.id)
+        lines = [f"<p><b>【{html.escape(severity)}】{html.escape(alarm.message)}</b></p>"]
+        if where:
+            lines.append(f"<p>位置: {html.escape(where)}</p>")
+        if alarm.raised_at:
+            since = spoken_duration(time.time() - alarm.raised_at)
+            lines.append(f"<p>开始: {time.strftime('%m-%d %H:%M', time.localtime(alarm.raised_at))}"
+                         f" ({since}前)</p>")
+        if defn is not None and defn.advice:
+            lines.append(f"<p>处置: {html.escape(defn.advice)}</p>")
+        return "".join(lines) + f"<p>确认人: {html.escape(name)}</p>"
 
     @router.get("/ack/{token}", response_class=HTMLResponse)
     async def form(request: Request, token: str) -> HTMLResponse:
