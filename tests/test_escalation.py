@@ -16,6 +16,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from monitor.alarms import alarm_log
 from monitor.api.app import create_app
 from monitor.config import load_config_text
 from monitor.daemon import Daemon
@@ -247,6 +248,46 @@ async def test_an_expired_link_and_a_second_acknowledger(tmp_path: Path, inbox: 
         await asyncio.sleep(2.0)
         expired = await client.get(short)
         assert expired.status_code == 403 and "此链接已过期" in expired.text
+
+
+async def test_two_people_acking_at_once_one_wins_and_both_are_told(
+        tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
+    daemon = await daemon_factory(site(tmp_path, inbox, wait=0.3))
+    raise_alarm(daemon)
+    await eventually(lambda: len(received(inbox, "/b")) == 1, 3)   # both levels paged
+    first, second = link_of(received(inbox, "/a")[0]), link_of(received(inbox, "/b")[0])
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    async with app_client(daemon) as client:
+        pages = await asyncio.gather(client.post(first, content="note=", headers=form),
+                                     client.post(second, content="note=", headers=form))
+    texts = [p.text for p in pages]
+    assert all(p.status_code == 200 for p in pages)
+    assert sum("<b>已确认。</b>" in t for t in texts) == 1               # one wins
+    winner = daemon.alarms.alarms[ALARM].acked_by
+    assert sum(f"已由 {winner} 先行确认" in t for t in texts) == 1      # the other is told
+    await eventually(lambda: any(f"【已由 {winner} 于 " in m["title"]
+                                 for m in received(inbox, "/a")) and
+                     any(f"【已由 {winner} 于 " in m["title"] for m in received(inbox, "/b")), 3)
+    history = await daemon.store.read(lambda c: alarm_log(c, ALARM, 10))
+    assert [h["action"] for h in history].count("acknowledged") == 1
+
+
+async def test_a_link_for_an_alarm_already_cleared_acknowledges_the_clear(
+        tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
+    """ISA-18.2: an alarm that cleared unacknowledged still wants its acknowledgement."""
+    daemon = await daemon_factory(site(tmp_path, inbox, wait=30))
+    raise_alarm(daemon)
+    await eventually(lambda: len(received(inbox, "/a")) == 1, 3)
+    link = link_of(received(inbox, "/a")[0])
+    daemon.alarms.set_condition(ALARM, False, 25.0)
+    assert daemon.alarms.alarms[ALARM].state().value == "cleared_unacknowledged"
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    async with app_client(daemon) as client:
+        done = await client.post(link, content="note=" + quote("已恢复, 空调重启"), headers=form)
+        assert done.status_code == 200 and "已确认" in done.text
+        assert daemon.alarms.alarms[ALARM].state().value == "normal"
+        again = await client.get(link)
+        assert again.status_code == 403 and "此链接已使用过" in again.text
 
 
 def with_password(cfg: Any, password: str) -> Any:

@@ -96,6 +96,22 @@ def test_notify_test_reaches_every_channel(tmp_path: Path, receivers: Any) -> No
         payload["message"]
 
 
+def test_a_form_target_gets_title_and_message_as_form_fields(tmp_path: Path,
+                                                            receivers: Any) -> None:
+    from urllib.parse import parse_qs
+
+    smtp, hook = receivers
+    out = notify_test(tmp_path, {"VIGIL_TEST_MAIL": smtp.url("ops@example.com"),
+                                 "VIGIL_TEST_HOOK": f"form://127.0.0.1:{hook.port}/sms"})
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.splitlines()[2].startswith("  ok   webhook (form): sent in ")
+    request = hook.requests[0]
+    assert request.headers["Content-Type"].startswith("application/x-www-form-urlencoded")
+    fields = parse_qs(request.body.decode())
+    assert fields["title"] == ["Vigil 测试消息 (总部)"]
+    assert "张三 的 webhook 渠道测试" in fields["message"][0]
+
+
 def test_a_hung_or_failing_channel_is_reported_and_the_others_still_go(
         tmp_path: Path, receivers: Any) -> None:
     smtp, hook = receivers
