@@ -51,7 +51,8 @@ async def vigil(receiver: Receiver, trials: int, slow: Receiver | None) -> tuple
     cfg = load_config_text(site_yaml(
         work, [], [], roles=[{"name": "it"}],
         people=[{"name": "zhang_san", "roles": ["it"], "contacts": contacts}],
-        notify={"timeout": 10, "retries": 0, "group_interval": 0, "policies": [
+        notify={"timeout": 10, "retries": 0, "group_interval": 0, "person_limit": None,
+                "resend": 3600, "policies": [
             {"name": "p", "levels": [{"notify": [{"role": "it"}], "wait": 3600}]}],
             "routes": [{"policy": "p"}]}))
     daemon = Daemon(cfg)
