@@ -200,6 +200,45 @@ def cmd_route_test(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_playbook_check(args: argparse.Namespace) -> int:
+    """Inspect playbooks: every problem with file and line; exit 1 when any."""
+    from monitor.playbooks.check import load_playbook
+
+    roles = {r.name for r in _site(args.config).roles} if args.config else None
+    failed = 0
+    for path in args.files:
+        try:
+            pb = load_playbook(path, roles)
+        except ConfigError as err:
+            failed += 1
+            print(err, file=sys.stderr)
+            continue
+        print(f"{path}: OK — {pb.label}: {len(pb.steps)} steps, {len(pb.triggers)} triggers")
+    return 1 if failed else 0
+
+
+def cmd_playbook_rehearse(args: argparse.Namespace) -> int:
+    """Run a playbook against a scenario on a virtual clock; print the timeline."""
+    from monitor.playbooks.check import load_playbook
+    from monitor.playbooks.rehearse import Rehearsal, load_scenario, render
+
+    try:
+        pb, scenario = load_playbook(args.playbook), load_scenario(args.scenario)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 1
+    rehearsal = Rehearsal(pb, scenario)
+    lines = rehearsal.run()
+    print(f"演练推演: {pb.label} / {scenario.name} (不发送任何消息, 不执行任何动作)")
+    print(render(lines, pb))
+    inc = rehearsal.incident
+    print(f"结果: {STATUS_TEXT.get(inc.status, inc.status) if inc else '未触发'}")
+    return 0
+
+
+STATUS_TEXT = {"running": "处置中", "recovery": "恢复中", "closed": "已结束"}
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from monitor.config.schema import config_schema
 
@@ -397,6 +436,18 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("facts", nargs="+", help="severity=, area=, device_class=, alarm=")
     t.add_argument("-c", "--config", required=True, help="the site config")
     t.set_defaults(fn=cmd_route_test)
+    s = sub.add_parser("playbook", help="emergency procedures")
+    playbook = s.add_subparsers(dest="playbook_command", required=True)
+    t = playbook.add_parser("check", help="inspect playbooks: steps, roles, reachability, "
+                                          "timeouts, cycles")
+    t.add_argument("files", nargs="+")
+    t.add_argument("-c", "--config", help="site config: roles must exist there")
+    t.set_defaults(fn=cmd_playbook_check)
+    t = playbook.add_parser("rehearse", help="run a playbook against a scenario on a virtual "
+                                             "clock; nothing is sent")
+    t.add_argument("playbook")
+    t.add_argument("scenario")
+    t.set_defaults(fn=cmd_playbook_rehearse)
     s = sub.add_parser("passwd", help="print the hash of a new password, for a person's "
                                       "credential in the config")
     s.add_argument("--stdin", action="store_true", help="read the password from stdin")

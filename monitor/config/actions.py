@@ -15,10 +15,9 @@ class HttpAction(Strict):
     body: dict[str, str] = Field(default_factory=dict)
 
 
-class Action(Strict):
+class Runnable(Strict):
     """Exactly one of an argv (never a shell string) or an HTTP call, under a timeout."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     command: list[str] | None = Field(default=None, min_length=1,
                                       description="argv; argv[0] must be in "
                                                   "actions.allowed_commands")
@@ -26,10 +25,16 @@ class Action(Strict):
     timeout: Duration = Field(default=60.0, gt=0)
 
     @model_validator(mode="after")
-    def _one_action(self) -> Action:
+    def _one_action(self) -> Runnable:
         if (self.command is None) == (self.http is None):
             raise ValueError("give exactly one of command or http")
         return self
+
+
+class Action(Runnable):
+    """A named command or HTTP call (power's shutdown actions)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
 
 
 class ActionsConfig(Strict):

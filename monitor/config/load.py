@@ -38,20 +38,22 @@ def _message(err: Any) -> str:
     return msg
 
 
-def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
-    """Drop the rule-kind tag pydantic puts after a list index (``rules.0.threshold.high``)."""
+def _clean_loc(loc: tuple[Any, ...], tags: frozenset[str]) -> tuple[str | int, ...]:
+    """Drop the kind tag pydantic puts after a list index (``rules.0.threshold.high``)."""
     return tuple(part for i, part in enumerate(loc)
-                 if not (i and isinstance(loc[i - 1], int) and part in _RULE_KINDS))
+                 if not (i and isinstance(loc[i - 1], int) and part in tags))
 
 
-_RULE_KINDS = {"threshold", "state", "rate", "stale"}
+_RULE_KINDS = frozenset({"threshold", "state", "rate", "stale"})
 
 
-def _validation_issues(src: Source, err: ValidationError,
-                       prefix: tuple[str | int, ...] = ()) -> list[ConfigIssue]:
+def validation_issues(src: Source, err: ValidationError, prefix: tuple[str | int, ...] = (),
+                      tags: frozenset[str] = _RULE_KINDS) -> list[ConfigIssue]:
+    """Field errors with file and line; ``tags``: the kinds of a tagged union, left out of
+    the paths."""
     issues = []
     for e in err.errors():
-        path = (*prefix, *_clean_loc(e["loc"]))
+        path = (*prefix, *_clean_loc(e["loc"], tags))
         message = _message(e)
         if e["type"] == "union_tag_invalid":
             ctx = e.get("ctx", {})
@@ -82,7 +84,7 @@ def _validate_drivers(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
         try:
             spec: BaseModel = cls.spec_model.model_validate(data)
         except ValidationError as err:
-            issues.extend(_validation_issues(src, err, ("devices", i)))
+            issues.extend(validation_issues(src, err, ("devices", i)))
             continue
         dev._spec = spec
         by_type.setdefault(dev.type, []).append(i)
@@ -364,7 +366,7 @@ def _pruned_device_issues(src: Source, data: dict[str, Any],
         try:
             cls.spec_model.model_validate(spec)
         except ValidationError as err:
-            issues.extend(_validation_issues(src, err, ("devices", i)))
+            issues.extend(validation_issues(src, err, ("devices", i)))
     return issues
 
 
@@ -393,7 +395,7 @@ def load_config_text(text: str, file: str = "<config>", *,
     try:
         SiteConfig.model_validate(src.data)
     except ValidationError as err:
-        issues = _validation_issues(src, err)
+        issues = validation_issues(src, err)
         pruned_data = dict(src.data)
         kept: dict[str, list[int]] = {}
         pruned = _prune(pruned_data, err, kept)

@@ -1,0 +1,273 @@
+"""Playbooks: the engine as a state-transition table without I/O, the static inspection with
+file and line, and rehearsals of each procedure in playbooks/ on a virtual clock."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.config.errors import ConfigError
+from monitor.playbooks.check import load_playbook, load_playbook_text, load_playbooks
+from monitor.playbooks.engine import (
+    Ack,
+    Arm,
+    Confirm,
+    Decide,
+    Done,
+    Due,
+    Engine,
+    Entry,
+    Incident,
+    Notify,
+    Resolve,
+    Restarted,
+    Run,
+    Start,
+    World,
+)
+from monitor.playbooks.rehearse import Line, Rehearsal, clock, load_scenario
+
+ROOT = Path(__file__).parent.parent
+REHEARSALS = ROOT / "tests" / "rehearsals"
+SITE_ROLES = {"gm", "compliance", "dept_head", "deputy", "admin", "it", "tech_director",
+              "property", "bank_contact"}
+
+OUTAGE = """\
+name: outage
+label: 系统故障应急预案
+roles: [it, gm]
+triggers: [{manual: true}]
+steps:
+  - {id: tell_it, kind: notify, roles: [it], message: 系统故障}
+  - {id: stop_batch, kind: action, command: [/usr/local/bin/stop-batch], timeout: 30s,
+     unsafe: true, on_failure: tell_gm}
+  - {id: gm_ok, kind: approval, role: gm, text: 启动应急方案, timeout: 20m,
+     on_timeout: tell_gm, on_reject: end}
+  - {id: restore, kind: checklist, items: [{id: restored, text: 系统已恢复, role: it}],
+     timeout: 1h, on_timeout: tell_gm, next: end}
+  - {id: tell_gm, kind: notify, roles: [gm], message: 应急处置未按时完成, next: restore}
+"""
+
+
+def outage(text: str = OUTAGE) -> tuple[Engine, Incident]:
+    pb = load_playbook_text(text, "outage.yaml")
+    return Engine(pb), Incident("i1", pb.name, "v1", "site", started=0.0)
+
+
+def kinds(effects: list[Any]) -> list[str]:
+    return [e.kind for e in effects if isinstance(e, Entry)]
+
+
+# -- the engine, without I/O ------------------------------------------------------------------
+
+
+def test_an_approval_moves_the_plan_on_and_a_refusal_ends_it() -> None:
+    engine, inc = outage()
+    out = engine.feed(inc, Start("手动启动"), World(0))
+    assert kinds(out) == ["started", "notify", "action"]
+    assert Run("stop_batch") in out and Arm("stop_batch#timeout", 30.0) in out
+    out = engine.feed(inc, Done("stop_batch", True, "exit 0"), World(5))
+    assert kinds(out) == ["action_ok", "approval"] and inc.step == "gm_ok"
+    assert Notify("gm_ok", ("gm",), "请审批: 启动应急方案") in out
+    refused = engine.feed(inc, Decide("gm_ok", "赵总", False, "先查原因"), World(60))
+    assert kinds(refused) == ["rejected", "closed"] and inc.status == "closed"
+    assert inc.decisions["gm_ok"] == ("赵总", False, 60)
+
+
+def test_an_approval_that_never_comes_goes_the_timeout_way() -> None:
+    engine, inc = outage()
+    engine.feed(inc, Start("手动启动"), World(0))
+    engine.feed(inc, Done("stop_batch", True, "exit 0"), World(1))
+    out = engine.feed(inc, Due("gm_ok#timeout"), World(1201))
+    assert kinds(out) == ["timeout", "notify", "checklist"]
+    assert Notify("tell_gm", ("gm",), "应急处置未按时完成") in out
+
+
+def test_an_action_that_hangs_times_out_and_takes_its_failure_path() -> None:
+    engine, inc = outage()
+    engine.feed(inc, Start("手动启动"), World(0))
+    out = engine.feed(inc, Due("stop_batch#timeout"), World(30))
+    assert kinds(out)[:2] == ["action_timeout", "notify"] and inc.actions["stop_batch"] == "timeout"
+    late = engine.feed(inc, Done("stop_batch", True, "exit 0"), World(40))
+    assert kinds(late) == [] and inc.actions["stop_batch"] == "timeout"  # too late: no change
+
+
+def test_an_action_running_at_a_restart_is_unknown_and_never_run_twice() -> None:
+    engine, inc = outage()
+    engine.feed(inc, Start("手动启动"), World(0))
+    out = engine.feed(inc, Restarted(), World(10))
+    assert inc.actions["stop_batch"] == "unknown"
+    assert not [e for e in out if isinstance(e, Run)]
+    assert kinds(out)[0] == "action_unknown" and inc.step == "restore"   # its failure path
+
+
+def test_a_drill_skips_unsafe_actions_unless_allowed() -> None:
+    engine, inc = outage()
+    inc.drill = True
+    out = engine.feed(inc, Start("演练"), World(0))
+    assert "action_skipped" in kinds(out) and not [e for e in out if isinstance(e, Run)]
+    engine, inc = outage()
+    inc.drill, inc.unsafe_allowed = True, True
+    assert Run("stop_batch") in engine.feed(inc, Start("演练"), World(0))
+
+
+def test_two_operators_confirming_one_item_the_first_counts() -> None:
+    engine, inc = outage()
+    engine.feed(inc, Start("手动启动"), World(0))
+    engine.feed(inc, Done("stop_batch", False, "exit 1"), World(1))     # failure: to tell_gm
+    assert inc.step == "restore"
+    first = engine.feed(inc, Confirm("restored", "张三"), World(100))
+    assert kinds(first) == ["confirmed", "closed"]
+    second = engine.feed(inc, Confirm("restored", "李四"), World(101))
+    assert second == [] and inc.checked["restored"] == ("张三", 100)    # closed: no change
+    text = OUTAGE.replace("items: [{id: restored, text: 系统已恢复, role: it}]",
+                          "items: [{id: restored, text: 系统已恢复, role: it}, "
+                          "{id: checked, text: 数据已核对, role: it}]")
+    engine, inc = outage(text)
+    engine.feed(inc, Start("手动启动"), World(0))
+    engine.feed(inc, Done("stop_batch", False, "exit 1"), World(1))
+    engine.feed(inc, Confirm("restored", "张三"), World(100))
+    again = engine.feed(inc, Confirm("restored", "李四"), World(101))
+    assert [(e.kind, e.text, e.actor) for e in again if isinstance(e, Entry)] == [
+        ("confirm_ignored", "系统已恢复: 已由 张三 确认", "李四")]
+
+
+def test_a_confirmation_of_something_not_asked_is_refused_and_inputs_after_the_end_ignored(
+        ) -> None:
+    engine, inc = outage()
+    engine.feed(inc, Start("手动启动"), World(0))
+    out = engine.feed(inc, Confirm("restored", "张三"), World(1))   # restore not reached
+    assert kinds(out) == ["refused"] and "restored" not in inc.checked
+    engine.feed(inc, Resolve("张三"), World(2))
+    assert inc.status == "closed"                     # no resolve step: by hand ends it
+    assert engine.feed(inc, Ack("李四"), World(3)) == []
+
+
+def test_the_clock_going_back_changes_nothing_already_decided() -> None:
+    """Timers are the runtime's (monotonic); the engine takes times as given: a wall clock
+    that jumps back only changes the times written on the timeline."""
+    engine, inc = outage()
+    engine.feed(inc, Start("手动启动"), World(1000))
+    engine.feed(inc, Done("stop_batch", True, "exit 0"), World(400))     # clock went back
+    out = engine.feed(inc, Decide("gm_ok", "赵总", True), World(300))
+    assert inc.step == "restore" and kinds(out) == ["approved", "checklist"]
+
+
+# -- static inspection -------------------------------------------------------------------------
+
+BROKEN = """\
+name: broken
+label: 有问题的预案
+roles: [it, cfo]
+triggers: [{manual: true}]
+steps:
+  - {id: a, kind: notify, roles: [it, gm], message: x}
+  - {id: b, kind: approval, role: it, text: y}
+  - {id: c, kind: branch, when: {checked: nothing}, then: d, else: zz}
+  - {id: d, kind: notify, roles: [it], message: x, next: c}
+  - {id: lost, kind: notify, roles: [it], message: 没人到这里, next: end}
+"""
+
+
+def test_check_reports_roles_steps_waits_with_file_and_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_playbook_text(BROKEN, "broken.yaml", SITE_ROLES)
+    assert str(info.value).splitlines() == [
+        "broken.yaml:3: roles[1]: no role 'cfo' in the site config",
+        "broken.yaml:6: steps[0].roles[1]: role 'gm' is not in the playbook's roles",
+        "broken.yaml:7: steps[1]: step 'b' waits without a timeout and on_timeout: give both, "
+        "so the plan goes on",
+        "broken.yaml:8: steps[2]: no checklist item 'nothing'",
+        "broken.yaml:8: steps[2].else: no step 'zz'"]
+
+
+def test_check_reports_unreachable_steps_and_cycles() -> None:
+    text = BROKEN.replace("roles: [it, cfo]", "roles: [it, gm]").replace(
+        "text: y}", "text: y, timeout: 5m, on_timeout: c}").replace(
+        "{checked: nothing}", "{acknowledged: true}").replace("else: zz", "else: end")
+    with pytest.raises(ConfigError) as info:
+        load_playbook_text(text, "broken.yaml", SITE_ROLES)
+    assert str(info.value).splitlines() == [
+        "broken.yaml:8: steps[2]: steps go round without waiting: c -> d -> c",
+        "broken.yaml:10: steps[4]: step 'lost' is never reached"]
+
+
+def test_field_errors_name_the_line() -> None:
+    text = OUTAGE.replace("kind: approval", "kind: aproval").replace("timeout: 30s", "timeout: x")
+    with pytest.raises(ConfigError) as info:
+        load_playbook_text(text, "outage.yaml")
+    lines = str(info.value).splitlines()
+    assert lines[0].startswith("outage.yaml:7: steps[1].timeout: expected a duration")
+    assert lines[1].startswith("outage.yaml:9: steps[2].kind: unknown kind 'aproval'")
+
+
+def test_every_shipped_playbook_passes_the_check() -> None:
+    found = load_playbooks(ROOT / "playbooks", SITE_ROLES)
+    assert "power_loss" in found
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "playbook", "check",
+                          *sorted(str(p) for p in (ROOT / "playbooks").glob("*.yaml"))],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "playbooks/power_loss.yaml: OK — 停电应急预案" in out.stdout
+
+
+# -- rehearsals of the procedures --------------------------------------------------------------
+
+
+def rehearse(playbook: str, scenario: str) -> list[Line]:
+    return Rehearsal(load_playbook(ROOT / "playbooks" / f"{playbook}.yaml"),
+                     load_scenario(REHEARSALS / f"{scenario}.yaml")).run()
+
+
+def steps(lines: list[Line]) -> list[tuple[str, str, str]]:
+    """(time, kind, step) of the timeline, notifications left out."""
+    return [(clock(x.t), x.kind, x.step or "") for x in lines if x.what == "entry"]
+
+
+def test_power_loss_short_outage() -> None:
+    lines = rehearse("power_loss", "power_loss_short")
+    assert steps(lines) == [
+        ("+0:00:00", "started", ""), ("+0:00:00", "notify", "tell_admin"),
+        ("+0:00:00", "notify", "report_gm"), ("+0:00:00", "checklist", "ask_property"),
+        ("+0:00:00", "deadline", "ask_deadline"), ("+0:00:00", "notify", "short_response"),
+        ("+0:00:00", "wait", "wait_mains"), ("+0:02:00", "acknowledged", ""),
+        ("+0:04:00", "confirmed", "ask_property"), ("+0:04:00", "deadline_met", "ask_deadline"),
+        ("+0:20:00", "resolved", "restored"), ("+0:20:00", "notify", "announce_restore"),
+        ("+0:20:00", "checklist", "recovery"), ("+0:40:00", "confirmed", "recovery"),
+        ("+0:45:00", "confirmed", "recovery"), ("+1:10:00", "confirmed", "recovery"),
+        ("+1:10:00", "closed", "")]
+    told = [(clock(x.t), x.kind) for x in lines if x.what == "notify"]
+    assert told[:3] == [("+0:00:00", "admin"), ("+0:00:00", "gm,compliance,dept_head"),
+                        ("+0:00:00", "admin")]
+
+
+def test_power_loss_long_outage_misses_the_bank_deadline() -> None:
+    lines = rehearse("power_loss", "power_loss_long")
+    got = steps(lines)
+    assert ("+0:10:00", "deadline_missed", "ask_deadline") in got     # asked only at 12 min
+    assert ("+0:30:00", "escalated", "long_outage") in got            # 30 min: a long outage
+    assert ("+0:25:00", "refused", "") in got                         # not asked yet
+    assert ("+0:50:00", "confirm_ignored", "long_actions") in got     # 赵六 after 张三
+    assert ("+1:00:00", "deadline_missed", "bank_deadline") in got
+    assert ("+1:00:00", "timeout", "long_actions") in got
+    assert ("+2:01:00", "resolved", "restored") in got                # both UPSes back
+    assert got[-1] == ("+6:01:00", "closed", "")
+    missed = [x for x in lines if x.what == "notify" and x.step == "bank_deadline"]
+    assert [(clock(x.t), x.kind) for x in missed] == [("+1:00:00", "gm,compliance")]
+
+
+def test_rehearse_prints_the_timeline_and_sends_nothing() -> None:
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "playbook", "rehearse",
+                          str(ROOT / "playbooks" / "power_loss.yaml"),
+                          str(REHEARSALS / "power_loss_short.yaml")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == ("演练推演: 停电应急预案 / 短时停电 (20 分钟来电) (不发送任何消息, "
+                        "不执行任何动作)")
+    assert "+0:20:00  resolved         应急结束, 进入恢复阶段" in lines
+    assert lines[-1] == "结果: 已结束"
