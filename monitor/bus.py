@@ -31,6 +31,19 @@ class DeviceEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class IncidentNotice:
+    """A playbook step tells roles something (the notifier delivers it)."""
+
+    incident: str
+    playbook: str
+    step: str
+    roles: tuple[str, ...]
+    text: str
+    drill: bool
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
 class AlarmEvent:
     """An alarm transition: raised, cleared, acknowledged, shelved, retired, ..."""
 

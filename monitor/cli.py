@@ -40,6 +40,18 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"{issue} (warning: secrets not checked)", file=sys.stderr)
     for issue in schedule_warnings(args.config, cfg, datetime.now().astimezone()):
         print(f"{issue} (warning)", file=sys.stderr)
+    if cfg.playbooks is not None:
+        from monitor.playbooks.check import playbook_texts
+
+        try:
+            books = playbook_texts(Path(args.config).parent / cfg.playbooks,
+                                   {r.name for r in cfg.roles})
+        except ConfigError as err:
+            print(err, file=sys.stderr)
+            print(f"{len(err.issues)} error(s) in the playbooks of {args.config}",
+                  file=sys.stderr)
+            return 1
+        print(f"{cfg.playbooks}: {_count(len(books), 'playbook')} OK")
     print(f"{args.config}: OK — {_count(len(cfg.areas), 'area')}, "
           f"{_count(len(cfg.devices), 'device')} ({sum(d.enabled for d in cfg.devices)} "
           f"enabled), {_count(points_of(cfg), 'point')}, {_count(len(cfg.rules), 'rule')}")

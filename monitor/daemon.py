@@ -23,6 +23,8 @@ from monitor.inhibit import Inhibition
 from monitor.metrics import Metrics
 from monitor.notify.notifier import Notifier
 from monitor.notify.silences import Silences
+from monitor.playbooks.check import playbook_texts
+from monitor.playbooks.runtime import Incidents
 from monitor.power import PowerWatch
 from monitor.recorder import Recorder
 from monitor.runtime import DevicePoller, wait_event
@@ -75,6 +77,7 @@ class Daemon:
         self.inhibition = ctx.alarms.inhibitor = Inhibition(cfg)
         self.power = PowerWatch(ctx)
         self.notifier = Notifier(ctx)
+        self.incidents = Incidents(ctx, self._playbooks(cfg))
         self.sink: Sink | None = None
         self.sources: dict[str, PushSource] = {}
         self.pollers: dict[str, DevicePoller] = {}
@@ -128,13 +131,14 @@ class Daemon:
         await ctx.alarms.load()
         await self.power.load()
         await self.notifier.silences.load()
+        await self.incidents.load()
         for kind, message in list(store.faults.items()):
             self._store_fault(kind, message)
         self._apply(ctx.cfg)
         ctx.alarms.retire_undefined()
         ctx.timers.start()
         for sub in (self.recorder.subscription, self.power.subscription,
-                    self.notifier.subscription):
+                    self.notifier.subscription, self.incidents.subscription):
             self._run_subscription(sub)
         if ctx.cfg.sink is not None:
             self._start_sink()
@@ -241,6 +245,14 @@ class Daemon:
                      len(cfg.rules))
             return []
 
+    def _playbooks(self, cfg: SiteConfig) -> dict[str, str]:
+        """The playbooks of ``cfg`` (a relative directory is the config file's); ConfigError
+        when any is not valid."""
+        if cfg.playbooks is None:
+            return {}
+        base = self.config_path.parent if self.config_path is not None else Path.cwd()
+        return playbook_texts(base / cfg.playbooks, {r.name for r in cfg.roles})
+
     async def reload_from_file(self) -> list[str]:
         """Re-read the config file; on any error keep the running config, return errors."""
         from monitor.config import ConfigError, load_config
@@ -250,10 +262,15 @@ class Daemon:
         try:
             cfg = await asyncio.get_running_loop().run_in_executor(None, load_config,
                                                                    self.config_path)
+            playbooks = self._playbooks(cfg)
         except ConfigError as err:
-            log.error("reload refused, keeping the running configuration:\n%s", err)
+            log.error("reload refused, keeping the running configuration and playbooks:\n%s",
+                      err)
             return [str(i) for i in err.issues]
-        return await self.reload(cfg)
+        errors = await self.reload(cfg)
+        if not errors:
+            self.incidents.use(playbooks)  # running incidents keep the version they began on
+        return errors
 
     async def stop(self) -> None:
         """Stop polling and listening, let the bus and the sink finish, commit everything
@@ -267,6 +284,7 @@ class Daemon:
             self.sink.stop()
         ctx.timers.stop()
         await ctx.actions.close(wait=10.0)
+        await self.incidents.close()
         await self.notifier.close()
         await self._drain_bus(2.0)
         await ctx.supervisor.stop()

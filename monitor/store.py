@@ -51,6 +51,15 @@ CREATE TABLE IF NOT EXISTS ack_links (nonce TEXT PRIMARY KEY, used REAL NOT NULL
                                       alarm TEXT, person TEXT);
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, ts REAL NOT NULL,
                                    device TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT);
+CREATE TABLE IF NOT EXISTS incidents (id TEXT PRIMARY KEY, playbook TEXT NOT NULL,
+                                      scope TEXT NOT NULL, drill INTEGER NOT NULL,
+                                      status TEXT NOT NULL, started REAL NOT NULL,
+                                      ended REAL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS timeline (seq INTEGER PRIMARY KEY, incident TEXT NOT NULL,
+                                     ts REAL NOT NULL, kind TEXT NOT NULL, step TEXT,
+                                     actor TEXT, text TEXT);
+CREATE INDEX IF NOT EXISTS timeline_incident ON timeline (incident, seq);
+CREATE TABLE IF NOT EXISTS playbook_versions (version TEXT PRIMARY KEY, text TEXT NOT NULL);
 """
 
 

@@ -129,3 +129,28 @@ async def daemon_factory() -> AsyncIterator[Any]:
 
 def dedent(text: str) -> str:
     return textwrap.dedent(text).lstrip()
+
+
+ON_LINE, ON_BATTERY, LOW_BATTERY = 0b000, 0b010, 0b110
+"""The generic-ups profile's status register."""
+
+
+async def ups_sim(port: int) -> Any:
+    """A UPS on line (a Modbus server), as the generic-ups profile reads it."""
+    from monitor.demo.simulator import serve_sim
+
+    server = await serve_sim(port, bits=8, registers=32)
+    await server.async_setValues(1, 4, 0, [2300, 500, 2200, 500, 30, 540, 100, 0, 3600])
+    await server.async_setValues(1, 4, 20, [ON_LINE])
+    return server
+
+
+@pytest.fixture
+async def sim() -> Any:
+    """A simulated UPS on a free port: (server, port)."""
+    from tests import peers
+
+    port = peers.free_port()
+    server = await ups_sim(port)
+    yield server, port
+    await server.shutdown()

@@ -12,13 +12,10 @@ import pytest
 
 from monitor.alarms import AlarmState
 from monitor.daemon import Daemon
-from monitor.demo.simulator import serve_sim
 from tests import peers
-from tests.conftest import config, modbus_device
+from tests.conftest import LOW_BATTERY, ON_BATTERY, ON_LINE, config, modbus_device, ups_sim
 from tests.servers.http_receiver import Receiver
 from tests.util import eventually
-
-ON_LINE, ON_BATTERY, LOW_BATTERY = 0b000, 0b010, 0b110
 
 
 def ups(name: str, port: int, unit: int = 1) -> dict[str, Any]:
@@ -31,22 +28,6 @@ def door(port: int) -> dict[str, Any]:
                                              "address": 0}], cls="door", interval=0.2,
                             timeout=0.15, failures_before_unavailable=2, backoff_max=0.4),
             "area": "entrance"}
-
-
-async def ups_sim(port: int) -> Any:
-    """A UPS on line, as the generic-ups profile reads it."""
-    server = await serve_sim(port, bits=8, registers=32)
-    await server.async_setValues(1, 4, 0, [2300, 500, 2200, 500, 30, 540, 100, 0, 3600])
-    await server.async_setValues(1, 4, 20, [ON_LINE])
-    return server
-
-
-@pytest.fixture
-async def sim() -> Any:
-    port = peers.free_port()
-    server = await ups_sim(port)
-    yield server, port
-    await server.shutdown()
 
 
 def state(daemon: Daemon, alarm_id: str) -> AlarmState | None:

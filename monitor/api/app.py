@@ -22,6 +22,7 @@ from monitor import __version__
 from monitor.alarms import Alarm, AlarmError, alarm_log
 from monitor.api.ack import ack_router
 from monitor.api.guard import Guard
+from monitor.api.incidents import incidents_router
 from monitor.bus import AlarmEvent, DeviceEvent
 from monitor.config.notify import Match
 from monitor.context import Context
@@ -29,6 +30,7 @@ from monitor.health import health as health_report
 from monitor.model import Reading, split_point_id
 from monitor.notify.silences import Silences
 from monitor.oncall import on_call
+from monitor.playbooks.runtime import Incidents
 from monitor.store import StoreUnavailable, history_rows, recent_events
 
 
@@ -39,6 +41,9 @@ class Control(Protocol):
 
     @property
     def silences(self) -> Silences: ...
+
+    @property
+    def incidents(self) -> Incidents: ...
 
     async def reload_from_file(self) -> list[str]: ...
 
@@ -296,6 +301,7 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
                                       "kept", "errors": errors})
         return {"reloaded": True, "devices": len(ctx.cfg.devices)}
 
+    api.include_router(incidents_router(ctx, lambda: control.incidents, actor))
     for router in routers:
         api.include_router(router)
     app.include_router(api)

@@ -27,7 +27,8 @@ OPEN_PATHS = ("/", "/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/open
 OPEN_PREFIXES = ("/static-offline-docs/", "/ack/")
 """/ack/ pages check their own credential: a signed, single-use link."""
 PERSON_ACTIONS = re.compile(r"/api/v1/(alarms/[^/]+/(acknowledge|shelve|unshelve)|silences"
-                            r"|silences/\d+/expire)")
+                            r"|silences/\d+/expire|incidents"
+                            r"|incidents/[^/]+/(acknowledge|confirm|decide|resolve|note))")
 """What a person signed in with a password may POST (besides reading)."""
 
 Credentials = Callable[[str], "str | None"]

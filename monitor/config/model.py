@@ -237,6 +237,8 @@ class SiteConfig(Strict):
     notify: NotifyConfig = NotifyConfig()
     inhibit: list[Inhibit] = Field(default_factory=list, description="besides the power "
                                                                      "topology's rules")
+    playbooks: Path | None = Field(default=None, description="directory of playbook files "
+                                                             "(*.yaml; relative to this file)")
     api: ApiConfig = ApiConfig()
 
     def device(self, name: str) -> DeviceConfig | None:

@@ -19,6 +19,9 @@ from monitor.service import serve
 log = logging.getLogger(__name__)
 
 
+PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
+
+
 class ScenarioRequest(BaseModel):
     name: str
 
@@ -28,6 +31,8 @@ def demo_config_text(data_dir: Path, api_port: int, modbus_port: int) -> str:
     data = yaml.safe_load(resources.files("monitor.demo").joinpath("site.yaml")
                           .read_text("utf-8"))
     data["data_dir"] = str(data_dir)
+    if PLAYBOOKS.is_dir():  # the procedures of playbooks/ beside the package (a checkout)
+        data["playbooks"] = str(PLAYBOOKS)
     data["api"]["port"] = api_port
     for dev in data["devices"]:
         dev["connection"]["port"] = modbus_port

@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.alarms import Alarm, AlarmDef
-from monitor.bus import AlarmEvent
+from monitor.bus import AlarmEvent, IncidentNotice
 from monitor.config.directory import Contact, Person
 from monitor.config.model import Severity, SiteConfig
 from monitor.config.notify import PERSON_LIMIT_MAX, Policy, Target
@@ -173,11 +173,15 @@ class Notifier:
         self.unreached: dict[str, int] = {}
         """``alarm#person`` -> pages in a row that reached that person on no channel."""
         ctx.alarms.define(AlarmDef(FAILED, Severity.CRITICAL, "通知发送全部失败, 无人收到告警"))
-        self.subscription = ctx.bus.subscribe("notifier", self.on_event, kinds=(AlarmEvent,))
+        self.subscription = ctx.bus.subscribe("notifier", self.on_event,
+                                              kinds=(AlarmEvent, IncidentNotice))
         self.silences = Silences(ctx, self._announce)
 
     # -- what happens to alarms -----------------------------------------------------------
-    def on_event(self, event: AlarmEvent) -> None:
+    def on_event(self, event: AlarmEvent | IncidentNotice) -> None:
+        if isinstance(event, IncidentNotice):
+            self._incident_notice(event)
+            return
         if event.alarm == FAILED:
             return  # said on the console and /health; a page about paging reaches no one
         if event.action == "raised" and event.state == "active_unacknowledged":
@@ -187,6 +191,20 @@ class Notifier:
         elif event.action in STOPS:
             self._cancel(event.alarm)
             self._spawn(self._tell_paged(event))
+
+    def _incident_notice(self, event: IncidentNotice) -> None:
+        """A playbook step tells roles (whoever is on call for each) something; in a drill
+        every message says so."""
+        cfg = self.ctx.cfg
+        who = people(cfg, [Target(role=r) for r in event.roles
+                           if any(role.name == r for role in cfg.roles)],
+                     datetime.now().astimezone())
+
+        def compose(person: Person, form: str) -> tuple[str, str]:
+            return render("incident", person.language, form, drill=event.drill,
+                          playbook=event.playbook, step=event.step, text=event.text,
+                          incident=event.incident, console=f"{public_base(cfg)}/")
+        self._spawn(self._deliver([event.incident], who, compose, paging=False))
 
     def _start(self, alarm_id: str) -> None:
         alarm = self.ctx.alarms.alarms.get(alarm_id)

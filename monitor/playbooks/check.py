@@ -56,18 +56,35 @@ def load_playbook(path: str | Path, roles: set[str] | None = None) -> Playbook:
 
 def load_playbooks(directory: str | Path, roles: set[str] | None = None) -> dict[str, Playbook]:
     """Every ``*.yaml`` in ``directory``; ConfigError with the problems of all of them."""
-    found: dict[str, Playbook] = {}
+    return {name: pb for name, (pb, _) in _read_all(Path(directory), roles).items()}
+
+
+def playbook_texts(directory: str | Path, roles: set[str] | None = None) -> dict[str, str]:
+    """Name -> YAML text of every valid playbook in ``directory`` (the runtime keeps the
+    text as the version an incident runs on); ConfigError when any is not valid."""
+    return {name: text for name, (_, text) in _read_all(Path(directory), roles).items()}
+
+
+def _read_all(directory: Path, roles: set[str] | None) -> dict[str, tuple[Playbook, str]]:
+    if not directory.is_dir():
+        raise ConfigError([ConfigIssue(str(directory), 1, (), "no such directory of "
+                                                              "playbooks")])
+    found: dict[str, tuple[Playbook, str]] = {}
     issues: list[ConfigIssue] = []
-    for path in sorted(Path(directory).glob("*.yaml")):
+    for path in sorted(directory.glob("*.yaml")):
         try:
-            pb = load_playbook(path, roles)
+            text = path.read_text(encoding="utf-8")
+            pb = load_playbook_text(text, str(path), roles)
+        except (OSError, UnicodeDecodeError) as err:
+            issues.append(ConfigIssue(str(path), 1, (), f"cannot read the file: {err}"))
+            continue
         except ConfigError as err:
             issues += err.issues
             continue
         if pb.name in found:
             issues.append(ConfigIssue(str(path), 1, ("name",),
                                       f"another playbook is named {pb.name!r}"))
-        found[pb.name] = pb
+        found[pb.name] = (pb, text)
     if issues:
         raise ConfigError(issues)
     return found

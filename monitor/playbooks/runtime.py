@@ -1,0 +1,247 @@
+"""Incidents: playbooks running on the site. It attaches through the runtime context.
+
+- Raised alarms and device events from the bus start incidents: one per playbook and scope.
+  A trigger while one runs attaches to it and is written on its timeline.
+- Alarm changes are judged again by the running incidents.
+- People act on incidents (acknowledge, confirm, approve, resolve, note) through ``act``.
+- Each change is stored (incident and timeline) before its effects are carried out:
+  - waits and deadlines are durable timers (kind ``playbook``);
+  - messages go on the bus as ``IncidentNotice``;
+  - actions go through the action runner.
+  An action that was running when the daemon died is "unknown" after the restart and is
+  never run twice.
+- An incident keeps the version of the playbook it started with (``playbook_versions``), so a
+  reload changes only the incidents that start after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import sqlite3
+import time
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from monitor.bus import AlarmEvent, DeviceEvent, IncidentNotice
+from monitor.config.actions import Action
+from monitor.context import Context
+from monitor.facts import facts
+from monitor.playbooks.check import load_playbook_text
+from monitor.playbooks.engine import (
+    Arm,
+    Cancel,
+    Changed,
+    Done,
+    Due,
+    Effect,
+    Engine,
+    Entry,
+    Incident,
+    Input,
+    Notify,
+    Restarted,
+    Run,
+    Start,
+    World,
+)
+from monitor.playbooks.model import ActionStep, Playbook
+
+log = logging.getLogger(__name__)
+
+
+class IncidentError(Exception):
+    """A request about an incident that cannot be carried out (unknown, already closed)."""
+
+
+def version_of(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class Incidents:
+    def __init__(self, ctx: Context, playbooks: dict[str, str]):
+        """``playbooks``: name -> YAML text (already checked)."""
+        self.ctx = ctx
+        self.texts: dict[str, str] = {}
+        self.playbooks: dict[str, Playbook] = {}
+        self.versions: dict[str, Playbook] = {}
+        self.running: dict[str, Incident] = {}
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.use(playbooks)
+        ctx.timers.on("playbook", self._due)
+        self.subscription = ctx.bus.subscribe("playbooks", self.on_event,
+                                              kinds=(AlarmEvent, DeviceEvent))
+
+    def use(self, playbooks: dict[str, str]) -> None:
+        """The playbooks new incidents start with (at start and on reload)."""
+        self.texts = dict(playbooks)
+        self.playbooks = {name: load_playbook_text(text, name) for name, text in playbooks.items()}
+        for name, text in playbooks.items():
+            self.versions[version_of(text)] = self.playbooks[name]
+
+    async def load(self) -> None:
+        """Incidents that were running when the daemon stopped, on their own playbook
+        versions; actions they were running are now of unknown outcome."""
+        texts = dict(self.texts)
+        self.ctx.store.submit(lambda c: c.executemany(
+            "INSERT OR IGNORE INTO playbook_versions VALUES (?, ?)",
+            [(version_of(t), t) for t in texts.values()]))
+        rows = await self.ctx.store.read(lambda c: c.execute(
+            "SELECT i.data, v.text FROM incidents i JOIN playbook_versions v "
+            "ON v.version = json_extract(i.data, '$.version') "
+            "WHERE i.status != 'closed'").fetchall())
+        for data, text in rows:
+            inc = Incident(**_tuples(json.loads(data)))
+            if inc.version not in self.versions:
+                self.versions[inc.version] = load_playbook_text(text, inc.playbook)
+            self.running[inc.id] = inc
+            self._feed(inc, Restarted())
+
+    # -- what starts and moves incidents --------------------------------------------------------
+    def on_event(self, event: AlarmEvent | DeviceEvent) -> None:
+        if isinstance(event, AlarmEvent):
+            if event.action == "raised":
+                alarm = self.ctx.alarms.alarms.get(event.alarm)
+                if alarm is not None:
+                    found = facts(self.ctx.cfg, alarm)
+                    for pb in self.playbooks.values():
+                        if any(t.alarm is not None and t.alarm.matches(found)
+                               for t in pb.triggers):
+                            self.start(pb.name, _scope(pb, found["area"]),
+                                       f"告警: {alarm.message}")
+            if event.action in ("raised", "cleared", "acknowledged", "retired"):
+                for inc in list(self.running.values()):
+                    self._feed(inc, Changed())
+        else:
+            for pb in self.playbooks.values():
+                if any(t.event is not None and event.kind in t.event.kind
+                       and (not t.event.device or event.device in t.event.device)
+                       for t in pb.triggers):
+                    dev = self.ctx.cfg.device(event.device)
+                    self.start(pb.name, _scope(pb, dev.area if dev else ""),
+                               f"事件: {event.kind} ({event.device})")
+
+    def start(self, playbook: str, scope: str = "site", why: str = "手动启动", *,
+              drill: bool = False, unsafe_allowed: bool = False, who: str | None = None
+              ) -> Incident:
+        """A new incident, or the running one of this playbook and scope (a re-trigger is
+        written on its timeline). A drill never joins a real incident, nor one a drill."""
+        pb = self.playbooks.get(playbook)
+        if pb is None:
+            raise IncidentError(f"no playbook {playbook!r}")
+        for inc in self.running.values():
+            if (inc.playbook, inc.scope, inc.drill) == (playbook, scope, drill):
+                if not drill:
+                    self._record(inc, [Entry(time.time(), "retriggered", why, actor=who)])
+                return inc
+        now = time.time()
+        stamp = datetime.fromtimestamp(now).strftime("%Y%m%d-%H%M%S")
+        inc = Incident(f"{'drill-' if drill else ''}{stamp}-{playbook}", playbook,
+                       version_of(self.texts[playbook]), scope, now, drill=drill,
+                       unsafe_allowed=unsafe_allowed)
+        self.running[inc.id] = inc
+        log.warning("incident %s: %s started (%s)", inc.id, pb.label, why)
+        self._feed(inc, Start(why))
+        return inc
+
+    async def act(self, incident_id: str, inp: Input) -> Incident:
+        """A person's input; answered once it is committed (StoreUnavailable otherwise)."""
+        inc = self.running.get(incident_id)
+        if inc is None:
+            raise IncidentError(f"no running incident {incident_id!r}")
+        self._feed(inc, inp)
+        await self.ctx.store.call(lambda c: None)
+        return inc
+
+    # -- carrying out what the engine says ------------------------------------------------------
+    def _feed(self, inc: Incident, inp: Input) -> None:
+        pb = self.versions[inc.version]
+        effects = Engine(pb).feed(inc, inp, self._world(inc))
+        self._record(inc, effects)
+        for effect in effects:
+            self._apply(inc, pb, effect)
+        if inc.status == "closed":
+            self.running.pop(inc.id, None)
+            log.info("incident %s closed", inc.id)
+
+    def _world(self, inc: Incident) -> World:
+        cfg = self.ctx.cfg
+        active = tuple(f for f in (facts(cfg, a) for a in self.ctx.alarms.alarms.values()
+                                   if a.active)
+                       if inc.scope == "site" or f["area"] == inc.scope)
+        return World(time.time(), active)
+
+    def _record(self, inc: Incident, effects: list[Effect]) -> None:
+        """The incident and its new timeline entries, in one transaction, before anything
+        is carried out."""
+        entries = [(inc.id, e.ts, e.kind, e.step, e.actor, e.text) for e in effects
+                   if isinstance(e, Entry)]
+        row = (inc.id, inc.playbook, inc.scope, int(inc.drill), inc.status, inc.started,
+               time.time() if inc.status == "closed" else None, json.dumps(asdict(inc)))
+
+        def write(c: sqlite3.Connection) -> None:
+            c.execute("INSERT OR REPLACE INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+            c.executemany("INSERT INTO timeline (incident, ts, kind, step, actor, text) "
+                          "VALUES (?, ?, ?, ?, ?, ?)", entries)
+        self.ctx.store.submit(write)
+
+    def _apply(self, inc: Incident, pb: Playbook, effect: Effect) -> None:
+        if isinstance(effect, Arm):
+            self.ctx.timers.arm("playbook", f"{inc.id}#{effect.timer}", effect.due)
+        elif isinstance(effect, Cancel):
+            self.ctx.timers.cancel("playbook", f"{inc.id}#{effect.timer}")
+        elif isinstance(effect, Notify):
+            self.ctx.bus.publish(IncidentNotice(inc.id, pb.label, pb.step(effect.step).alias,
+                                                effect.roles, effect.text, inc.drill,
+                                                time.time()))
+        elif isinstance(effect, Run):
+            step = pb.step(effect.step)
+            assert isinstance(step, ActionStep)
+            self._spawn(self._run(inc.id, step))
+
+    async def _run(self, incident_id: str, step: ActionStep) -> None:
+        await self.ctx.store.call(lambda c: None)  # "running" is on disk before it runs
+        action = Action(name=step.id, command=step.command, http=step.http,
+                        timeout=step.timeout)
+        inc = self.running.get(incident_id)
+        result = await self.ctx.actions.run(action, subject=f"incident:{incident_id}",
+                                            kind="PLAYBOOK_ACTION", why=step.alias or step.id,
+                                            dry_run=bool(inc and inc.drill))
+        inc = self.running.get(incident_id)
+        if inc is not None:
+            self._feed(inc, Done(step.id, result.ok, result.detail))
+
+    def _due(self, name: str) -> None:
+        incident_id, _, timer = name.partition("#")
+        inc = self.running.get(incident_id)
+        if inc is not None:
+            self._feed(inc, Due(timer))
+
+    async def close(self) -> None:
+        """Stop: actions still running are cancelled (after a restart their outcome is
+        unknown, and they are not run again)."""
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+def _scope(pb: Playbook, area: str) -> str:
+    return area if pb.scope == "area" and area else "site"
+
+
+def _tuples(data: dict[str, Any]) -> dict[str, Any]:
+    """JSON gave lists where the incident keeps tuples."""
+    for key in ("acked", "resolved"):
+        if isinstance(data.get(key), list):
+            data[key] = tuple(data[key])
+    data["checked"] = {k: tuple(v) for k, v in data.get("checked", {}).items()}
+    data["decisions"] = {k: tuple(v) for k, v in data.get("decisions", {}).items()}
+    return data

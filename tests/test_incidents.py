@@ -1,0 +1,145 @@
+"""Incidents on a running daemon: the power-loss playbook started by a UPS on battery (a
+Modbus server), its messages at a real HTTP receiver, people acting through the API, one
+incident for a flapping trigger, and a restart in the middle with its waits re-armed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from monitor.api.app import create_app
+from monitor.daemon import Daemon
+from tests.conftest import ON_BATTERY, ON_LINE, config
+from tests.servers.http_receiver import Receiver
+from tests.test_power import ups
+from tests.util import eventually, recorded
+
+ROOT = Path(__file__).parent.parent
+TOKEN = "incident-token-0123456"
+ROLES = ["admin", "dept_head", "deputy", "gm", "compliance", "it"]
+
+
+@pytest.fixture
+def inbox() -> Iterator[Receiver]:
+    receiver = Receiver().start()
+    yield receiver
+    receiver.stop()
+
+
+def site(tmp_path: Path, port: int, monkeypatch: pytest.MonkeyPatch, inbox: Receiver,
+         playbooks: Path = ROOT / "playbooks") -> Any:
+    monkeypatch.setenv("VIGIL_TEST_ROLE_HOOK", f"json://127.0.0.1:{inbox.port}/role")
+    return config(tmp_path, [ups("ups_a", port)], playbooks=str(playbooks),
+                  roles=[{"name": r} for r in ROLES],
+                  people=[{"name": f"p_{r}", "label": f"{r} 负责人", "roles": [r],
+                           "contacts": [{"channel": "webhook",
+                                         "url": {"env": "VIGIL_TEST_ROLE_HOOK"}}]}
+                          for r in ROLES])
+
+
+def api(daemon: Daemon) -> httpx.AsyncClient:
+    app = create_app(daemon.ctx, daemon, SecretStr(TOKEN))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://vigil",
+                             headers={"Authorization": f"Bearer {TOKEN}"})
+
+
+def titles(inbox: Receiver) -> list[str]:
+    return [json.loads(r.body)["title"] for r in inbox.requests]
+
+
+async def timeline(client: httpx.AsyncClient, incident: str) -> list[tuple[str, str | None]]:
+    got = (await client.get(f"/api/v1/incidents/{incident}")).json()
+    return [(t["kind"], t["step"]) for t in got["timeline"]]
+
+
+async def test_a_ups_on_battery_starts_the_power_loss_procedure(
+        tmp_path: Path, sim: Any, daemon_factory: Any, inbox: Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    server, port = sim
+    daemon = await daemon_factory(site(tmp_path, port, monkeypatch, inbox))
+    await eventually(lambda: "ups_a.ups.status" in daemon.state.latest)
+    await server.async_setValues(1, 4, 20, [ON_BATTERY])
+    await eventually(lambda: bool(daemon.incidents.running), 5)
+    (incident,) = daemon.incidents.running
+    first = "【停电应急预案】市电中断, UPS 电池供电。请立即向物业询问停电原因和预计停电时长。"
+    await eventually(lambda: first in titles(inbox), 5)
+    async with api(daemon) as client:
+        listed = (await client.get("/api/v1/incidents")).json()
+        assert [(i["id"], i["label"], i["status"]) for i in listed] == [
+            (incident, "停电应急预案", "running")]
+        done = await client.post(f"/api/v1/incidents/{incident}/confirm",
+                                 json={"item": "duration_asked", "who": "王五"})
+        assert done.status_code == 200 and done.json()["checked"]["duration_asked"][0] == "王五"
+        await server.async_setValues(1, 4, 20, [ON_LINE])          # mains back: resolved
+        await eventually(lambda: daemon.incidents.running[incident].status == "recovery", 5)
+        await server.async_setValues(1, 4, 20, [ON_BATTERY])       # flaps: the same incident
+        await eventually(lambda: daemon.alarms.is_active("power:ups_a"), 5)
+        await recorded(daemon)
+        assert list(daemon.incidents.running) == [incident]
+        for item, who in (("staff_told_restored", "王五"), ("equipment_checked", "李四"),
+                          ("data_restored", "张三")):
+            await client.post(f"/api/v1/incidents/{incident}/confirm",
+                              json={"item": item, "who": who})
+        assert incident not in daemon.incidents.running
+        await recorded(daemon)
+        steps = await timeline(client, incident)
+        assert steps[:7] == [("started", None), ("notify", "tell_admin"),
+                             ("notify", "report_gm"), ("checklist", "ask_property"),
+                             ("deadline", "ask_deadline"), ("notify", "short_response"),
+                             ("wait", "wait_mains")]
+        assert ("deadline_met", "ask_deadline") in steps
+        assert ("resolved", "restored") in steps
+        assert ("retriggered", None) in steps and steps[-1] == ("closed", None)
+        missing = await client.post(f"/api/v1/incidents/{incident}/confirm",
+                                    json={"item": "x", "who": "王五"})
+        assert missing.status_code == 404                      # closed: nothing to act on
+
+
+async def test_a_restart_keeps_the_incident_and_its_waits(
+        tmp_path: Path, sim: Any, inbox: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    server, port = sim
+    cfg = site(tmp_path, port, monkeypatch, inbox)
+    first = Daemon(cfg)
+    await first.start()
+    try:
+        await server.async_setValues(1, 4, 20, [ON_BATTERY])
+        await eventually(lambda: bool(first.incidents.running), 5)
+        (incident,) = first.incidents.running
+        pending = first.ctx.timers.pending("playbook")
+        assert f"{incident}#wait_mains#timeout" in pending
+    finally:
+        await first.stop()
+    sent = len(inbox.requests)
+    second = Daemon(cfg)
+    await second.start()
+    try:
+        assert list(second.incidents.running) == [incident]
+        assert second.ctx.timers.pending("playbook") == pending      # re-armed, same due times
+        await recorded(second)
+        assert len(inbox.requests) == sent                         # no step sent again
+        async with api(second) as client:
+            steps = await timeline(client, incident)
+        assert steps.count(("notify", "tell_admin")) == 1
+    finally:
+        await second.stop()
+
+
+async def test_an_invalid_playbook_refuses_to_start_and_a_reload_keeps_the_last_good(
+        tmp_path: Path, sim: Any, inbox: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor.config import ConfigError
+
+    _, port = sim
+    books = tmp_path / "playbooks"
+    books.mkdir()
+    good = (ROOT / "playbooks" / "power_loss.yaml").read_text(encoding="utf-8")
+    (books / "power_loss.yaml").write_text(good.replace("roles: [admin,", "roles: [cfo, admin,"),
+                                           encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        Daemon(site(tmp_path, port, monkeypatch, inbox, books))
+    assert "power_loss.yaml:9: roles[0]: no role 'cfo' in the site config" in str(info.value)
