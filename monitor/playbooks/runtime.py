@@ -206,10 +206,8 @@ class Incidents:
         await self.ctx.store.call(lambda c: None)  # "running" is on disk before it runs
         action = Action(name=step.id, command=step.command, http=step.http,
                         timeout=step.timeout)
-        inc = self.running.get(incident_id)
         result = await self.ctx.actions.run(action, subject=f"incident:{incident_id}",
-                                            kind="PLAYBOOK_ACTION", why=step.alias or step.id,
-                                            dry_run=bool(inc and inc.drill))
+                                            kind="PLAYBOOK_ACTION", why=step.alias or step.id)
         inc = self.running.get(incident_id)
         if inc is not None:
             self._feed(inc, Done(step.id, result.ok, result.detail))
