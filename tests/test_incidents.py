@@ -22,7 +22,7 @@ from tests.util import eventually, recorded
 
 ROOT = Path(__file__).parent.parent
 TOKEN = "incident-token-0123456"
-ROLES = ["admin", "dept_head", "deputy", "gm", "compliance", "it"]
+ROLES = ["admin", "dept_head", "deputy", "gm", "compliance", "it", "property", "bank_contact"]
 
 
 @pytest.fixture
@@ -143,3 +143,29 @@ async def test_an_invalid_playbook_refuses_to_start_and_a_reload_keeps_the_last_
     with pytest.raises(ConfigError) as info:
         Daemon(site(tmp_path, port, monkeypatch, inbox, books))
     assert "power_loss.yaml:9: roles[0]: no role 'cfo' in the site config" in str(info.value)
+
+
+async def test_a_drill_is_labelled_and_a_real_alarm_still_starts_a_real_incident(
+        tmp_path: Path, sim: Any, daemon_factory: Any, inbox: Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    server, port = sim
+    daemon = await daemon_factory(site(tmp_path, port, monkeypatch, inbox))
+    async with api(daemon) as client:
+        made = await client.post("/api/v1/incidents", json={
+            "playbook": "power_loss", "drill": True, "who": "王五", "why": "季度停电演练"})
+        assert made.status_code == 200
+        drill = made.json()
+        assert drill["drill"] and drill["id"].startswith("drill-")
+        await eventually(lambda: len(inbox.requests) >= 2, 5)
+        assert all(t.startswith("【演练】【停电应急预案】") for t in titles(inbox))
+        await server.async_setValues(1, 4, 20, [ON_BATTERY])        # a real outage meanwhile
+        await eventually(lambda: len(daemon.incidents.running) == 2, 5)
+        real = next(i for i in daemon.incidents.running if not i.startswith("drill-"))
+        await eventually(lambda: any(t.startswith("【停电应急预案】") for t in titles(inbox)), 5)
+        await recorded(daemon)
+        drill_steps = await timeline(client, drill["id"])
+        assert ("retriggered", None) not in drill_steps               # the drill stays apart
+        assert (await timeline(client, real))[0] == ("started", None)
+        unknown = await client.post("/api/v1/incidents", json={"playbook": "meteor",
+                                                                "who": "王五"})
+        assert unknown.status_code == 404

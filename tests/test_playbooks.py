@@ -271,3 +271,22 @@ def test_rehearse_prints_the_timeline_and_sends_nothing() -> None:
                         "不执行任何动作)")
     assert "+0:20:00  resolved         应急结束, 进入恢复阶段" in lines
     assert lines[-1] == "结果: 已结束"
+
+
+def test_fire_put_out_while_initial() -> None:
+    got = steps(rehearse("fire", "fire_initial"))
+    assert [k for k in got if k[1] in ("escalated", "timeout", "resolved", "closed")] == [
+        ("+0:20:00", "timeout", "watch"), ("+0:25:00", "resolved", "all_clear"),
+        ("+5:00:00", "closed", "")]
+    assert ("+0:21:00", "confirmed", "fire_out") in got
+    assert not [k for k in got if k[2] == "major"]                  # never a major fire
+
+
+def test_fire_a_second_zone_makes_it_a_major_fire() -> None:
+    lines = rehearse("fire", "fire_major")
+    got = steps(lines)
+    assert ("+0:05:00", "escalated", "major") in got                # the second zone
+    assert ("+0:20:00", "timeout", "major_actions") in got          # the bank item was late
+    assert ("+0:40:00", "deadline_met", "bank_deadline") in got     # within the hour
+    told = [(clock(x.t), x.kind) for x in lines if x.what == "notify" and x.step == "major"]
+    assert told == [("+0:05:00", "gm,admin,deputy,bank_contact")]

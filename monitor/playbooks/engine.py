@@ -224,6 +224,9 @@ class Engine:
     def holds(self, cond: Condition, inc: Incident, world: World) -> bool:
         if cond.alarm is not None:
             return any(cond.alarm.matches(f) for f in world.active)
+        if cond.alarms is not None:
+            match = cond.alarms.match
+            return sum(match.matches(f) for f in world.active) >= cond.alarms.at_least
         if cond.no_alarm is not None:
             return not any(cond.no_alarm.matches(f) for f in world.active)
         if cond.elapsed is not None:

@@ -17,10 +17,17 @@ END = "end"
 """A ``next`` that ends the playbook's path."""
 
 
+class Count(Strict):
+    match: Match
+    at_least: int = Field(ge=1)
+
+
 class Condition(Strict):
     """Exactly one test; ``any``/``all`` combine others."""
 
     alarm: Match | None = Field(default=None, description="an active alarm matches")
+    alarms: Count | None = Field(default=None, description="at least this many active alarms "
+                                                           "match (e.g. two fire zones)")
     no_alarm: Match | None = Field(default=None, description="no active alarm matches")
     elapsed: Duration | None = Field(default=None, description="since the incident started")
     checked: str | None = Field(default=None, description="a checklist item was confirmed")
