@@ -51,10 +51,10 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"{len(err.issues)} error(s) in the playbooks of {args.config}",
                   file=sys.stderr)
             return 1
-        print(f"{cfg.playbooks}: {_count(len(books), 'playbook')} OK")
     print(f"{args.config}: OK — {_count(len(cfg.areas), 'area')}, "
           f"{_count(len(cfg.devices), 'device')} ({sum(d.enabled for d in cfg.devices)} "
-          f"enabled), {_count(points_of(cfg), 'point')}, {_count(len(cfg.rules), 'rule')}")
+          f"enabled), {_count(points_of(cfg), 'point')}, {_count(len(cfg.rules), 'rule')}"
+          + (f", {_count(len(books), 'playbook')}" if cfg.playbooks is not None else ""))
     if not args.probe:
         return 0
     from monitor.probe import probe

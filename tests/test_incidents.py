@@ -22,7 +22,8 @@ from tests.util import eventually, recorded
 
 ROOT = Path(__file__).parent.parent
 TOKEN = "incident-token-0123456"
-ROLES = ["admin", "dept_head", "deputy", "gm", "compliance", "it", "property", "bank_contact"]
+ROLES = ["admin", "dept_head", "deputy", "gm", "compliance", "it", "property", "bank_contact",
+         "tech_director"]
 
 
 @pytest.fixture

@@ -290,3 +290,24 @@ def test_fire_a_second_zone_makes_it_a_major_fire() -> None:
     assert ("+0:40:00", "deadline_met", "bank_deadline") in got     # within the hour
     told = [(clock(x.t), x.kind) for x in lines if x.what == "notify" and x.step == "major"]
     assert told == [("+0:05:00", "gm,admin,deputy,bank_contact")]
+
+
+def test_blocked_numbers_answered_within_30_minutes_unblocked_late() -> None:
+    got = steps(rehearse("blocked_numbers", "blocked_numbers"))
+    assert ("+0:12:00", "deadline_met", "response_deadline") in got
+    assert ("+1:20:00", "timeout", "wait_unblock") in got           # an hour after asking
+    assert [k for k in got if k[1] in ("resolved", "closed")] == [
+        ("+1:40:00", "resolved", "resolved"), ("+1:40:00", "closed", "")]
+    assert not [k for k in got if k[2] == "escalate_td"]           # verified in time
+
+
+def test_the_general_rule_reports_at_once_and_to_the_bank_within_the_hour() -> None:
+    lines = rehearse("general_report", "general_report")
+    got = steps(lines)
+    assert got[1] == ("+0:00:00", "notify", "report")
+    assert ("+0:15:00", "deadline_missed", "ack_deadline") in got    # acknowledged at 20 min
+    assert ("+0:50:00", "deadline_met", "bank_deadline") in got
+    assert ("+2:00:00", "approved", "plan") in got and got[-1] == ("+5:00:00", "closed", "")
+    late = [(clock(x.t), x.kind) for x in lines if x.what == "notify"
+            and x.step == "ack_deadline"]
+    assert late == [("+0:15:00", "dept_head")]
