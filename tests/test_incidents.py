@@ -170,3 +170,40 @@ async def test_a_drill_is_labelled_and_a_real_alarm_still_starts_a_real_incident
         unknown = await client.post("/api/v1/incidents", json={"playbook": "meteor",
                                                                 "who": "王五"})
         assert unknown.status_code == 404
+
+
+async def test_a_reload_keeps_running_incidents_on_their_version(
+        tmp_path: Path, sim: Any, inbox: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    from monitor.config import load_config
+
+    _, port = sim
+    books = tmp_path / "playbooks"
+    books.mkdir()
+    text = (ROOT / "playbooks" / "general_report.yaml").read_text(encoding="utf-8")
+    (books / "general_report.yaml").write_text(text, encoding="utf-8")
+    cfg = site(tmp_path, port, monkeypatch, inbox, books)
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json", by_alias=True,
+                                                  exclude_defaults=True), allow_unicode=True),
+                    encoding="utf-8")
+    daemon = Daemon(load_config(path), path)
+    await daemon.start()
+    try:
+        old = daemon.incidents.start("general_report", why="机房进水")
+        (books / "general_report.yaml").write_text(
+            text.replace("发生突发事件, 请总经理和合规知悉", "新版 发生突发事件"), encoding="utf-8")
+        assert await daemon.reload_from_file() == []
+        new = daemon.incidents.start("general_report", why="演练", drill=True)
+        assert new.version != old.version
+        assert daemon.incidents.versions[old.version].steps[0].message.startswith("发生突发事件")
+        await eventually(lambda: any(t.startswith("【演练】【突发事件报告】新版 ") for t in
+                                     titles(inbox)), 5)
+        (books / "general_report.yaml").write_text(text.replace("roles: [gm,", "roles: [cfo,"),
+                                                   encoding="utf-8")
+        errors = await daemon.reload_from_file()
+        assert any("general_report.yaml:8: roles[0]: no role 'cfo'" in e for e in errors)
+        assert daemon.incidents.playbooks["general_report"].steps[0].message.startswith("新版")
+    finally:
+        await daemon.stop()
