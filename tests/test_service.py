@@ -477,3 +477,54 @@ def test_sigkill_between_escalation_levels_neither_repeats_nor_forgets(
             first.proc.kill()
         inbox.stop()
         peers.set_modbus_state(modbus_peer, hr={40: 215})
+
+
+KILLED_MID_ACTION = """\
+name: batch_stop
+label: 停止批处理
+roles: [it]
+triggers: [{manual: true}]
+steps:
+  - {id: stop_batch, kind: action, alias: 停止批处理,
+     command: [/bin/sh, -c, "echo ran >> MARKER; sleep 30"], timeout: 60s, on_failure: tell_it}
+  - {id: done, kind: notify, roles: [it], message: 批处理已停止, next: end}
+  - {id: tell_it, kind: notify, roles: [it], message: 停止批处理的结果不明请人工核实}
+  - {id: check, kind: checklist, items: [{id: checked, text: 已人工核实, role: it}],
+     timeout: 1h, on_timeout: end}
+"""
+
+
+def test_sigkill_mid_action_records_unknown_and_never_runs_it_twice(tmp_path: Path) -> None:
+    marker = tmp_path / "ran.txt"
+    books = tmp_path / "playbooks"
+    books.mkdir()
+    (books / "batch_stop.yaml").write_text(KILLED_MID_ACTION.replace("MARKER", str(marker)),
+                                           encoding="utf-8")
+    cfg = write_config(tmp_path, [], playbooks="playbooks", roles=[{"name": "it"}],
+                       actions={"allowed_commands": ["/bin/sh"]})
+    first = start(cfg)
+    try:
+        made = first.post("/api/v1/incidents", {"playbook": "batch_stop", "who": "张三"})
+        assert made.status_code == 200, made.text
+        incident = made.json()["id"]
+        first.wait(lambda: marker.exists())                 # the action is running
+        first.proc.kill()                                   # SIGKILL in the middle of it
+        first.proc.wait()
+        second = start(cfg)
+        try:
+            got = second.wait(lambda: [(t["kind"], t["step"]) for t in second.get(
+                f"/api/v1/incidents/{incident}").json()["timeline"]
+                if t["kind"] == "action_unknown"] and second.get(
+                f"/api/v1/incidents/{incident}").json(), 10)
+            steps = [(t["kind"], t["step"]) for t in got["timeline"]]
+            assert steps[:3] == [("started", None), ("action", "stop_batch"),
+                                 ("action_unknown", "stop_batch")]
+            assert ("checklist", "check") in steps and got["step"] == "check"  # its failure path
+            assert got["actions"] == {"stop_batch": "unknown"}
+            assert marker.read_text() == "ran\n"             # never run a second time
+        finally:
+            second.proc.send_signal(signal.SIGTERM)
+            second.proc.wait(10)
+    finally:
+        if first.proc.poll() is None:
+            first.proc.kill()
