@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import secrets
 import sqlite3
 import time
 from dataclasses import asdict
@@ -139,7 +140,9 @@ class Incidents:
                 return inc
         now = time.time()
         stamp = datetime.fromtimestamp(now).strftime("%Y%m%d-%H%M%S")
-        inc = Incident(f"{'drill-' if drill else ''}{stamp}-{playbook}", playbook,
+        where = "" if scope == "site" else f"-{scope}"
+        inc = Incident(f"{'drill-' if drill else ''}{stamp}-{playbook}{where}-"
+                       f"{secrets.token_hex(2)}", playbook,
                        version_of(self.texts[playbook]), scope, now, drill=drill,
                        unsafe_allowed=unsafe_allowed)
         self.running[inc.id] = inc
