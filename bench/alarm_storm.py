@@ -25,6 +25,10 @@ from tests import peers
 from tests.conftest import modbus_device, site_yaml
 from tests.servers.http_receiver import Receiver
 
+ROOT = Path(__file__).parent.parent
+ROLES = ("it", "gm", "compliance", "dept_head", "deputy", "admin", "property", "bank_contact",
+         "tech_director")
+
 
 async def run(port: int, hook: Receiver, args: Any, storm: bool) -> tuple[list[float], dict]:
     work = Path(tempfile.mkdtemp())
@@ -33,15 +37,18 @@ async def run(port: int, hook: Receiver, args: Any, storm: bool) -> tuple[list[f
     cfg = load_config_text(site_yaml(work, [
         modbus_device(f"cam{i}", port, [{"key": "t", "table": "holding", "address": i}],
                       interval=0.1, timeout=0.08) for i in range(args.devices)], [],
-        roles=[{"name": "it"}],
+        roles=[{"name": r} for r in (ROLES if args.incident else ("it",))],
         people=[{"name": n, "roles": ["it"], "contacts": [
             {"channel": "webhook", "url": {"env": f"STORM_{n[-1].upper()}"}}]}
             for n in ("person_a", "person_b")],
         notify={"group_interval": args.group_interval, "retries": 0, "policies": [
             {"name": "p", "levels": [{"notify": [{"role": "it"}], "wait": 3600}]}],
-            "routes": [{"policy": "p"}]}))
+            "routes": [{"policy": "p"}]},
+        playbooks=str(ROOT / "playbooks") if args.incident else None))
     daemon = Daemon(cfg)
     await daemon.start()
+    if args.incident:  # a procedure runs through the storm (every alarm is judged by it)
+        daemon.incidents.start("general_report", why="基准")
     await asyncio.sleep(1)
     before = len(hook.requests)
     if storm:
@@ -78,6 +85,8 @@ async def main() -> None:
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--devices", type=int, default=20)
     ap.add_argument("--group-interval", type=float, default=5)
+    ap.add_argument("--incident", action="store_true",
+                    help="with the shipped playbooks and an incident running")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp())
     port = peers.free_port()
@@ -94,7 +103,8 @@ async def main() -> None:
     def p99(values: list[float]) -> float:
         return statistics.quantiles(values, n=100, method="inclusive")[98] * 1000
     print(f"{args.alarms} alarms in {args.seconds:g} s; {args.devices} Modbus devices polled "
-          f"every 0.1 s; group interval {args.group_interval:g} s")
+          f"every 0.1 s; group interval {args.group_interval:g} s"
+          + ("; an incident running" if args.incident else ""))
     print(f"  messages per person: {counts['a']} and {counts['b']} for all alarms on record "
           f"{counts['covered']}; shortest gap between two messages to one person "
           f"{counts['gap']:.2f} s   goal: at most one per person per group interval")

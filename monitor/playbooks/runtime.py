@@ -27,6 +27,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from monitor.alarms import Alarm
 from monitor.bus import AlarmEvent, DeviceEvent, IncidentNotice
 from monitor.config.actions import Action
 from monitor.context import Context
@@ -79,6 +80,9 @@ class Incidents:
     def use(self, playbooks: dict[str, str]) -> None:
         """The playbooks new incidents start with (at start and on reload)."""
         self.texts = dict(playbooks)
+        self.known: dict[str, dict[str, str]] = {}
+        """Alarm id -> its facts, kept until the configuration changes (a storm of alarms
+        must not cost a device lookup per alarm per event)."""
         self.playbooks = {name: load_playbook_text(text, name) for name, text in playbooks.items()}
         for name, text in playbooks.items():
             self.versions[version_of(text)] = self.playbooks[name]
@@ -107,7 +111,7 @@ class Incidents:
             if event.action == "raised":
                 alarm = self.ctx.alarms.alarms.get(event.alarm)
                 if alarm is not None:
-                    found = facts(self.ctx.cfg, alarm)
+                    found = self._facts(alarm)
                     for pb in self.playbooks.values():
                         if any(t.alarm is not None and t.alarm.matches(found)
                                for t in pb.triggers):
@@ -170,9 +174,14 @@ class Incidents:
             self.running.pop(inc.id, None)
             log.info("incident %s closed", inc.id)
 
+    def _facts(self, alarm: Alarm) -> dict[str, str]:
+        found = self.known.get(alarm.id)
+        if found is None or found["severity"] != alarm.severity:
+            found = self.known[alarm.id] = facts(self.ctx.cfg, alarm)
+        return found
+
     def _world(self, inc: Incident) -> World:
-        cfg = self.ctx.cfg
-        active = tuple(f for f in (facts(cfg, a) for a in self.ctx.alarms.alarms.values()
+        active = tuple(f for f in (self._facts(a) for a in self.ctx.alarms.alarms.values()
                                    if a.active)
                        if inc.scope == "site" or f["area"] == inc.scope)
         return World(time.time(), active)
