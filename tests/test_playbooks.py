@@ -311,3 +311,15 @@ def test_the_general_rule_reports_at_once_and_to_the_bank_within_the_hour() -> N
     late = [(clock(x.t), x.kind) for x in lines if x.what == "notify"
             and x.step == "ack_deadline"]
     assert late == [("+0:15:00", "dept_head")]
+
+
+def test_earthquake_roll_call_overdue_still_completes() -> None:
+    lines = rehearse("earthquake", "earthquake")
+    got = steps(lines)
+    assert got[1] == ("+0:00:00", "notify", "alert")
+    alert = next(x for x in lines if x.what == "notify" and x.step == "alert")
+    assert alert.kind == "dept_head,deputy,admin,it,gm,compliance,property"   # everyone
+    assert ("+0:15:00", "timeout", "rollcall") in got
+    assert ("+0:20:00", "confirmed", "rollcall") in got           # counted late, still kept
+    assert ("+0:45:00", "deadline_met", "bank_deadline") in got
+    assert got[-1] == ("+4:00:00", "closed", "")
