@@ -12,11 +12,11 @@ import argparse
 import asyncio
 import itertools
 import os
-import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench.stats import ms
 from monitor.alarms import AlarmDef
 from monitor.config import load_config_text
 from monitor.config.model import Severity
@@ -100,16 +100,15 @@ async def main() -> None:
         hook.stop()
         server.stop()
 
-    def p99(values: list[float]) -> float:
-        return statistics.quantiles(values, n=100, method="inclusive")[98] * 1000
     print(f"{args.alarms} alarms in {args.seconds:g} s; {args.devices} Modbus devices polled "
           f"every 0.1 s; group interval {args.group_interval:g} s"
           + ("; an incident running" if args.incident else ""))
     print(f"  messages per person: {counts['a']} and {counts['b']} for all alarms on record "
           f"{counts['covered']}; shortest gap between two messages to one person "
           f"{counts['gap']:.2f} s   goal: at most one per person per group interval")
-    print(f"  poll cadence deviation p99: quiet {p99(quiet):.1f} ms, storm {p99(stormy):.1f} ms "
-          f"({p99(stormy) - p99(quiet):+.1f} ms)   goal: within 5 ms")
+    calm, storm = ms(quiet, 99), ms(stormy, 99)
+    print(f"  poll cadence deviation p99: quiet {calm:.1f} ms, storm {storm:.1f} ms "
+          f"({storm - calm:+.1f} ms)   goal: within 5 ms")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.stats import ms
 from monitor.config import load_config_text
 from monitor.daemon import Daemon
 from tests.conftest import site_yaml
@@ -36,10 +37,6 @@ def rss_mib() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def pct(values: list[float], q: float) -> float:
-    return sorted(values)[min(len(values) - 1, int(q * len(values)))] * 1000
 
 
 async def main() -> None:
@@ -77,7 +74,7 @@ async def main() -> None:
     await again.stop()
     print(f"{n} incidents, one per area, each waiting 5 s on a durable timer")
     print(f"  memory: +{grown:.1f} MiB for {n} incidents ({grown * 1024 / n:.1f} KiB each)")
-    print(f"  timer lateness: p50 {pct(late, 0.5):.1f} ms, p99 {pct(late, 0.99):.1f} ms, "
+    print(f"  timer lateness: p50 {ms(late, 50):.1f} ms, p99 {ms(late, 99):.1f} ms, "
           f"max {max(late) * 1000:.1f} ms ({len(late)} of {n} fired; failures "
           f"{n - len(late)})   goal: p99 <= 100 ms")
     print(f"  restart with {running} running incidents: {restart:.2f} s until {back[0]} "

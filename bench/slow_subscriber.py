@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench.stats import ms
 from monitor.bus import Readings
 from monitor.config import load_config_text
 from monitor.daemon import Daemon
@@ -81,14 +81,12 @@ async def main() -> None:
     finally:
         server.stop()
 
-    def p99(values: list[float]) -> float:
-        return statistics.quantiles(values, n=100, method="inclusive")[98] * 1000
     print(f"{args.devices} Modbus devices every {args.interval:g} s for {args.seconds:g} s "
           f"(pymodbus server process)")
-    print(f"  poll cadence deviation p99 without the slow subscriber: {p99(alone):6.1f} ms "
+    print(f"  poll cadence deviation p99 without the slow subscriber: {ms(alone, 99):6.1f} ms "
           f"({len(alone)} gaps)")
-    print(f"  poll cadence deviation p99 with a 1 s/event subscriber: {p99(slowed):6.1f} ms "
-          f"({len(slowed)} gaps)   difference {p99(slowed) - p99(alone):+.1f} ms   "
+    print(f"  poll cadence deviation p99 with a 1 s/event subscriber: {ms(slowed, 99):6.1f} ms "
+          f"({len(slowed)} gaps)   difference {ms(slowed, 99) - ms(alone, 99):+.1f} ms   "
           f"goal: within 5 ms")
     print(f"  the slow subscriber: {kept:,} of {sent:,} poll events taken or still queued, "
           f"{dropped} dropped   goal: none lost")

@@ -8,6 +8,7 @@ from monitor.actions import ActionRunner
 from monitor.alarms import AlarmManager
 from monitor.bus import Bus
 from monitor.config.model import SiteConfig
+from monitor.facts import AlarmFacts
 from monitor.metrics import Metrics
 from monitor.state import SiteState
 from monitor.store import Store
@@ -28,3 +29,5 @@ class Context:
     alarms: AlarmManager
     metrics: Metrics
     supervisor: Supervisor
+    facts: AlarmFacts
+    """What routes, silences, inhibition rules and playbooks match alarms on."""

@@ -19,6 +19,7 @@ from monitor.bus import Bus, StoreCommitted, Subscription
 from monitor.config.model import Severity, SiteConfig
 from monitor.context import Context
 from monitor.core import Core
+from monitor.facts import AlarmFacts
 from monitor.inhibit import Inhibition
 from monitor.metrics import Metrics
 from monitor.notify.notifier import Notifier
@@ -70,11 +71,11 @@ class Daemon:
             actions=ActionRunner(bus, lambda: self.ctx.cfg.actions.allowed_commands,
                                  lambda: self.ctx.cfg.actions.dry_run),
             alarms=AlarmManager(store, bus, timers), metrics=Metrics(),
-            supervisor=Supervisor(self._task_fault))
+            supervisor=Supervisor(self._task_fault), facts=AlarmFacts(cfg))
         self.core = Core(ctx)
         self.recorder = Recorder(ctx, self.core.write, lambda device: self.core.tags.get(device,
                                                                                         ""))
-        self.inhibition = ctx.alarms.inhibitor = Inhibition(cfg)
+        self.inhibition = ctx.alarms.inhibitor = Inhibition(cfg, ctx.facts)
         self.power = PowerWatch(ctx)
         self.notifier = Notifier(ctx)
         self.incidents = Incidents(ctx, self._playbooks(cfg))
@@ -182,6 +183,7 @@ class Daemon:
     def _apply(self, cfg: SiteConfig) -> None:
         """Start polling the devices of ``cfg`` and judge them by its rules."""
         self.ctx.cfg = cfg
+        self.ctx.facts.use(cfg)
         self.core.apply(cfg)
         for dev in cfg.devices:
             if not dev.enabled:

@@ -40,3 +40,23 @@ def facts(cfg: SiteConfig, alarm: Alarm, feeder: dict[str, str] | None = None) -
             feed = (feeders(cfg) if feeder is None else feeder).get(dev.name, "")
     return {"severity": alarm.severity, "alarm": alarm.id, "feed": feed,
             "area": dev.area if dev else "", "device_class": dev.device_class.value if dev else ""}
+
+
+class AlarmFacts:
+    """Each alarm's facts, kept until the configuration changes: routes, silences,
+    inhibition rules and playbooks judge the same alarms again and again, and a storm must not
+    cost a device lookup each time."""
+
+    def __init__(self, cfg: SiteConfig):
+        self.use(cfg)
+
+    def use(self, cfg: SiteConfig) -> None:
+        """Follow the running configuration (at start and after a reload)."""
+        self.cfg, self.feeder = cfg, feeders(cfg)
+        self.known: dict[str, dict[str, str]] = {}
+
+    def of(self, alarm: Alarm) -> dict[str, str]:
+        found = self.known.get(alarm.id)
+        if found is None or found["severity"] != alarm.severity:
+            found = self.known[alarm.id] = facts(self.cfg, alarm, self.feeder)
+        return found

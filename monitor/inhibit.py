@@ -9,27 +9,18 @@ from monitor.alarms import Alarm
 from monitor.config.model import SiteConfig
 from monitor.config.notify import Inhibit
 from monitor.config.power import POWER_RULES
-from monitor.facts import facts, feeders
+from monitor.facts import AlarmFacts
 
 
 class Inhibition:
-    """The rules of the running configuration, judged on alarm facts (kept per alarm until
-    the configuration changes)."""
+    """The rules of the running configuration, judged on alarm facts."""
 
-    def __init__(self, cfg: SiteConfig):
+    def __init__(self, cfg: SiteConfig, facts: AlarmFacts):
+        self.facts = facts.of
         self.use(cfg)
 
     def use(self, cfg: SiteConfig) -> None:
-        self.cfg = cfg
         self.rules: list[Inhibit] = [*cfg.inhibit, *(POWER_RULES if cfg.power.suppress else ())]
-        self.feeder = feeders(cfg)
-        self.known: dict[str, dict[str, str]] = {}
-
-    def facts(self, alarm: Alarm) -> dict[str, str]:
-        found = self.known.get(alarm.id)
-        if found is None or found["severity"] != alarm.severity:
-            found = self.known[alarm.id] = facts(self.cfg, alarm, self.feeder)
-        return found
 
     def is_source(self, alarm: Alarm) -> bool:
         """Whether this alarm coming or going can change what is suppressed."""

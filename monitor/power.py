@@ -15,7 +15,6 @@ from monitor.bus import Readings, UpsStatusChanged
 from monitor.config.model import DeviceClass, Severity
 from monitor.config.power import Shutdown
 from monitor.context import Context
-from monitor.facts import feeders
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ class PowerWatch:
         self.upses = [d.name for d in site.devices if d.device_class is DeviceClass.UPS]
         self.classes = {d.name: d.device_class.value for d in site.devices}
         self.labels = {d.name: d.label or d.name for d in site.devices}
-        self.feeder = feeders(site)
+        self.feeder = self.ctx.facts.feeder
         self.ctx.alarms.undefine([a for a in self.ctx.alarms.defs
                                   if a.startswith("power:") and a != "power:site"])
         for ups in self.upses:

@@ -11,6 +11,7 @@ import pytest
 from monitor.alarms import AlarmDef, AlarmError, AlarmManager, AlarmState, alarm_log
 from monitor.bus import AlarmEvent, Bus
 from monitor.config.model import RateRule, Severity, StaleRule, StateRule, ThresholdRule
+from monitor.facts import AlarmFacts
 from monitor.inhibit import Inhibition
 from monitor.model import Quality, Reading
 from monitor.rules import RuleEngine
@@ -232,7 +233,7 @@ async def test_an_inhibition_rule_suppresses_while_its_source_holds(
     m = manager(store, AlarmDef("fire:panel", Severity.CRITICAL, "办公区 火警"),
                 AlarmDef("comm:door1", Severity.MAJOR, "门禁1 通信中断"),
                 AlarmDef("comm:door2", Severity.MAJOR, "门禁2 通信中断"))
-    m.inhibitor = Inhibition(cfg)
+    m.inhibitor = Inhibition(cfg, AlarmFacts(cfg))
     m.set_condition("fire:panel", True)
     m.set_condition("comm:door1", True)
     m.set_condition("comm:door2", True)

@@ -165,13 +165,14 @@ async def test_a_page_nobody_got_goes_again_until_it_gets_through(
 
 def test_routes_match_and_continue(tmp_path: Path, inbox: Receiver) -> None:
     from monitor.alarms import Alarm
-    from monitor.notify.notifier import route
+    from monitor.facts import facts
+    from monitor.notify.notifier import route_facts
 
     cfg = site(tmp_path, inbox)
     hot = Alarm(ALARM, "major", "m", "mr_env.temperature")
-    assert [p.name for p in route(cfg, hot)] == ["major"]           # by area
+    assert [p.name for p in route_facts(cfg, facts(cfg, hot))] == ["major"]     # by area
     elsewhere = Alarm("comm:nowhere", "minor", "m")
-    assert route(cfg, elsewhere) == []                               # no route: nobody
+    assert route_facts(cfg, facts(cfg, elsewhere)) == []           # no route: nobody
 
 
 def test_notify_config_names_what_exists(tmp_path: Path, inbox: Receiver) -> None:

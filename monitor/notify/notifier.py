@@ -26,7 +26,7 @@ from monitor.config.directory import Contact, Person
 from monitor.config.model import Severity, SiteConfig
 from monitor.config.notify import PERSON_LIMIT_MAX, Policy, Target
 from monitor.context import Context
-from monitor.facts import alarm_device, facts
+from monitor.facts import alarm_device
 from monitor.notify import channels
 from monitor.notify.limits import RateLimiter
 from monitor.notify.links import link_key, sign
@@ -114,12 +114,6 @@ def plan(cfg: SiteConfig, found: dict[str, str], at: datetime) -> list[str]:
 def public_base(cfg: SiteConfig) -> str:
     """How phones reach Vigil: ``notify.public_url``, else the API's address."""
     return (cfg.notify.public_url or f"http://{cfg.api.listen}:{cfg.api.port}").rstrip("/")
-
-
-def route(cfg: SiteConfig, alarm: Alarm) -> list[Policy]:
-    """The policies an alarm goes to: the first matching route, and those after it while
-    routes say ``continue``."""
-    return route_facts(cfg, facts(cfg, alarm))
 
 
 def route_facts(cfg: SiteConfig, found: dict[str, str],
@@ -210,11 +204,12 @@ class Notifier:
         alarm = self.ctx.alarms.alarms.get(alarm_id)
         if alarm is None:
             return
-        window = self.silences.holding(facts(self.ctx.cfg, alarm))
+        found = self.ctx.facts.of(alarm)
+        window = self.silences.holding(found)
         if window is not None:  # planned work: recorded, announced when the window ends
             self.silences.hold(window, alarm_id)
             return
-        for policy in route(self.ctx.cfg, alarm):
+        for policy in route_facts(self.ctx.cfg, found):
             self._level(alarm_id, policy, 0, 0)
 
     def _announce(self, alarm_ids: list[str]) -> None:
@@ -285,7 +280,7 @@ class Notifier:
         interval, or has had as many as the person limit allows: then with the others when
         that ends, as one message."""
         cfg = self.ctx.cfg.notify
-        found = facts(self.ctx.cfg, alarm)
+        found = self.ctx.facts.of(alarm)
         key = (person.name, "|".join(found[k] for k in cfg.group_by))
         group = self.groups.setdefault(key, _Group())
         self._pace(person.name, group, alarm.id, cfg.group_interval,
@@ -378,7 +373,7 @@ class Notifier:
         """The page for one alarm (with the person's own link) or a group of them."""
         cfg = self.ctx.cfg
         first = alarms[0]
-        found = facts(cfg, first)
+        found = self.ctx.facts.of(first)
         area = next((a.label or a.name for a in cfg.areas if a.name == found["area"]), "")
         dev = alarm_device(cfg, first)
         base = public_base(cfg)

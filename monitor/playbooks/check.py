@@ -102,7 +102,7 @@ def edges(pb: Playbook) -> dict[str, list[str]]:
     """Step -> the steps the path may take from it."""
     out: dict[str, list[str]] = {}
     for step in pb.steps:
-        nxt = [t for _, t in _targets(step) if _ != "next"]
+        nxt = [target for key, target in _targets(step) if key != "next"]
         if not isinstance(step, BranchStep):
             nxt.append(pb.after(step.id))
         out[step.id] = [t for t in dict.fromkeys(nxt) if t != END]

@@ -27,11 +27,9 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from monitor.alarms import Alarm
 from monitor.bus import AlarmEvent, DeviceEvent, IncidentNotice
 from monitor.config.actions import Action
 from monitor.context import Context
-from monitor.facts import facts
 from monitor.playbooks.check import load_playbook_text
 from monitor.playbooks.engine import (
     Arm,
@@ -80,9 +78,6 @@ class Incidents:
     def use(self, playbooks: dict[str, str]) -> None:
         """The playbooks new incidents start with (at start and on reload)."""
         self.texts = dict(playbooks)
-        self.known: dict[str, dict[str, str]] = {}
-        """Alarm id -> its facts, kept until the configuration changes (a storm of alarms
-        must not cost a device lookup per alarm per event)."""
         self.playbooks = {name: load_playbook_text(text, name) for name, text in playbooks.items()}
         for name, text in playbooks.items():
             self.versions[version_of(text)] = self.playbooks[name]
@@ -111,7 +106,7 @@ class Incidents:
             if event.action == "raised":
                 alarm = self.ctx.alarms.alarms.get(event.alarm)
                 if alarm is not None:
-                    found = self._facts(alarm)
+                    found = self.ctx.facts.of(alarm)
                     for pb in self.playbooks.values():
                         if any(t.alarm is not None and t.alarm.matches(found)
                                for t in pb.triggers):
@@ -174,14 +169,8 @@ class Incidents:
             self.running.pop(inc.id, None)
             log.info("incident %s closed", inc.id)
 
-    def _facts(self, alarm: Alarm) -> dict[str, str]:
-        found = self.known.get(alarm.id)
-        if found is None or found["severity"] != alarm.severity:
-            found = self.known[alarm.id] = facts(self.ctx.cfg, alarm)
-        return found
-
     def _world(self, inc: Incident) -> World:
-        active = tuple(f for f in (self._facts(a) for a in self.ctx.alarms.alarms.values()
+        active = tuple(f for f in (self.ctx.facts.of(a) for a in self.ctx.alarms.alarms.values()
                                    if a.active)
                        if inc.scope == "site" or f["area"] == inc.scope)
         return World(time.time(), active)
