@@ -207,3 +207,12 @@ async def test_a_reload_keeps_running_incidents_on_their_version(
         assert daemon.incidents.playbooks["general_report"].steps[0].message.startswith("新版")
     finally:
         await daemon.stop()
+    (books / "general_report.yaml").write_text(
+        text.replace("发生突发事件, 请总经理和合规知悉", "新版 发生突发事件"), encoding="utf-8")
+    again = Daemon(load_config(path), path)       # both come back, each on its own version
+    await again.start()
+    try:
+        assert {i.id: i.version for i in again.incidents.running.values()} == {
+            old.id: old.version, new.id: new.version}
+    finally:
+        await again.stop()

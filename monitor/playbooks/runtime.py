@@ -81,14 +81,13 @@ class Incidents:
         self.playbooks = {name: load_playbook_text(text, name) for name, text in playbooks.items()}
         for name, text in playbooks.items():
             self.versions[version_of(text)] = self.playbooks[name]
+        kept = [(version_of(t), t) for t in playbooks.values()]  # what a restart reads back
+        self.ctx.store.submit(lambda c: c.executemany(
+            "INSERT OR IGNORE INTO playbook_versions VALUES (?, ?)", kept))
 
     async def load(self) -> None:
         """Incidents that were running when the daemon stopped, on their own playbook
         versions; actions they were running are now of unknown outcome."""
-        texts = dict(self.texts)
-        self.ctx.store.submit(lambda c: c.executemany(
-            "INSERT OR IGNORE INTO playbook_versions VALUES (?, ?)",
-            [(version_of(t), t) for t in texts.values()]))
         rows = await self.ctx.store.read(lambda c: c.execute(
             "SELECT i.data, v.text FROM incidents i JOIN playbook_versions v "
             "ON v.version = json_extract(i.data, '$.version') "
