@@ -312,3 +312,15 @@ async def test_a_broker_that_refuses_or_is_down_is_a_failure_with_its_reason(
     assert not down.ok and down.detail.startswith(f"cannot reach the broker 127.0.0.1:{port}")
     assert channels.usable("mqtt://127.0.0.1/vigil/#") is not None   # no wildcards to publish
     assert channels.usable("mqtt://user:pw@127.0.0.1:1883/vigil/pages?qos=1") is None
+
+
+async def test_a_broker_that_takes_the_connection_and_never_answers_times_out() -> None:
+    hung = socket.socket()                 # accepts, never sends a CONNACK
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)
+    try:
+        sent = await channels.send(f"mqtt://127.0.0.1:{hung.getsockname()[1]}/vigil/x", "t", "b",
+                                   1.0)
+    finally:
+        hung.close()
+    assert (sent.ok, sent.detail) == (False, "no answer within 1 s") and sent.duration < 3

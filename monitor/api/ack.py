@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 
 PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Vigil 告警确认</title>
-<style>body{{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:1em;font-size:18px}}
-.box{{border-radius:8px;padding:1em;background:{bg}}}textarea,input{{width:100%;font-size:16px}}
+<style>body{{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:1em auto;padding:0 1em;
+max-width:36em;font-size:18px}}
+.box{{border-radius:8px;padding:1em;background:{bg}}}textarea,input{{width:100%;box-sizing:border-box;font-size:16px}}
 button{{font-size:20px;padding:.5em 1.5em;margin-top:.8em}}</style></head>
 <body><h1>Vigil 告警确认</h1><div class="box">{content}</div></body></html>"""
 
