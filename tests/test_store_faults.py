@@ -278,3 +278,32 @@ async def test_a_value_sqlite_cannot_hold_loses_nothing_else(store: Store) -> No
     rows = await store.read(lambda c: c.execute(
         "SELECT point, value FROM history ORDER BY point").fetchall())
     assert rows == [("ups.counter", float(2**64 - 1)), ("ups.load", 31.0)]
+
+
+async def test_an_incident_action_on_a_full_disk_is_refused_and_changes_nothing(
+        disk: Path, daemon_factory: Any) -> None:
+    books = Path(__file__).parent.parent / "playbooks"
+    cfg = config(disk, [], data_dir=str(disk / "data"), playbooks=str(books),
+                 roles=[{"name": r} for r in ("gm", "compliance", "dept_head", "deputy",
+                                              "admin", "it", "property", "bank_contact",
+                                              "tech_director")])
+    daemon = await daemon_factory(cfg)
+    api = client(daemon)
+    made = await api.post("/api/v1/incidents", json={"playbook": "general_report",
+                                                      "who": "王五"})
+    assert made.status_code == 200
+    incident = made.json()["id"]
+    filler = fill(disk)
+    path = f"/api/v1/incidents/{incident}/confirm"
+    resp = await api.post(path, json={"item": "risk_gathered", "who": "李四"})
+    assert resp.status_code == 503 and "cannot commit" in resp.json()["detail"]
+    assert daemon.incidents.running[incident].checked == {}          # not half-done
+    assert daemon.alarms.is_active("store:write_failed")
+    filler.unlink()
+    resp = await api.post(path, json={"item": "risk_gathered", "who": "李四"})
+    assert resp.status_code == 200 and resp.json()["checked"]["risk_gathered"][0] == "李四"
+    await recorded(daemon)
+    kinds = await daemon.store.read(lambda c: [k for (k,) in c.execute(
+        "SELECT kind FROM timeline WHERE incident = ? ORDER BY seq", (incident,))])
+    assert kinds.count("confirmed") == 1
+    await api.aclose()

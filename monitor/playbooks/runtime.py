@@ -23,6 +23,7 @@ import logging
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -134,7 +135,8 @@ class Incidents:
         for inc in self.running.values():
             if (inc.playbook, inc.scope, inc.drill) == (playbook, scope, drill):
                 if not drill:
-                    self._record(inc, [Entry(time.time(), "retriggered", why, actor=who)])
+                    self.ctx.store.submit(self._writer(
+                        inc, [Entry(time.time(), "retriggered", why, actor=who)]))
                 return inc
         now = time.time()
         stamp = datetime.fromtimestamp(now).strftime("%Y%m%d-%H%M%S")
@@ -149,19 +151,33 @@ class Incidents:
         return inc
 
     async def act(self, incident_id: str, inp: Input) -> Incident:
-        """A person's input; answered once it is committed (StoreUnavailable otherwise)."""
+        """A person's input: judged on a copy, committed, and only then taken on and carried
+        out. When the database cannot commit it (StoreUnavailable), nothing changed."""
         inc = self.running.get(incident_id)
         if inc is None:
             raise IncidentError(f"no running incident {incident_id!r}")
-        self._feed(inc, inp)
-        await self.ctx.store.call(lambda c: None)
-        return inc
+        before = json.dumps(asdict(inc))
+        trial = Incident(**_tuples(json.loads(before)))
+        pb = self.versions[inc.version]
+        effects = Engine(pb).feed(trial, inp, self._world(trial))
+        await self.ctx.store.call(self._writer(trial, effects))
+        live = self.running.get(incident_id)
+        if live is None or json.dumps(asdict(live)) != before:  # it moved meanwhile
+            if live is not None:
+                self._feed(live, inp)
+            return live or trial
+        self.running[incident_id] = trial
+        self._carry_out(trial, pb, effects)
+        return trial
 
     # -- carrying out what the engine says ------------------------------------------------------
     def _feed(self, inc: Incident, inp: Input) -> None:
         pb = self.versions[inc.version]
         effects = Engine(pb).feed(inc, inp, self._world(inc))
-        self._record(inc, effects)
+        self.ctx.store.submit(self._writer(inc, effects))
+        self._carry_out(inc, pb, effects)
+
+    def _carry_out(self, inc: Incident, pb: Playbook, effects: list[Effect]) -> None:
         for effect in effects:
             self._apply(inc, pb, effect)
         if inc.status == "closed":
@@ -174,9 +190,10 @@ class Incidents:
                        if inc.scope == "site" or f["area"] == inc.scope)
         return World(time.time(), active)
 
-    def _record(self, inc: Incident, effects: list[Effect]) -> None:
-        """The incident and its new timeline entries, in one transaction, before anything
-        is carried out."""
+    def _writer(self, inc: Incident, effects: list[Effect]
+                ) -> Callable[[sqlite3.Connection], None]:
+        """The incident and its new timeline entries, in one transaction, written before
+        anything is carried out."""
         entries = [(inc.id, e.ts, e.kind, e.step, e.actor, e.text) for e in effects
                    if isinstance(e, Entry)]
         row = (inc.id, inc.playbook, inc.scope, int(inc.drill), inc.status, inc.started,
@@ -186,7 +203,7 @@ class Incidents:
             c.execute("INSERT OR REPLACE INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
             c.executemany("INSERT INTO timeline (incident, ts, kind, step, actor, text) "
                           "VALUES (?, ?, ?, ?, ?, ?)", entries)
-        self.ctx.store.submit(write)
+        return write
 
     def _apply(self, inc: Incident, pb: Playbook, effect: Effect) -> None:
         if isinstance(effect, Arm):
