@@ -131,7 +131,7 @@ class Daemon:
         await ctx.timers.load()
         await ctx.alarms.load()
         await self.power.load()
-        await self.notifier.silences.load()
+        await self.notifier.load()
         await self.incidents.load()
         for kind, message in list(store.faults.items()):
             self._store_fault(kind, message)
@@ -321,9 +321,10 @@ class Daemon:
                                       message)
 
     def _write_again(self) -> None:
-        """The database was made anew: write the alarms and timers held in memory again."""
+        """The database was made anew: write the alarms, timers and held messages again."""
         self.ctx.store.submit(self.ctx.alarms.persist_all)
         self.ctx.store.submit(self.ctx.timers.persist_all)
+        self.ctx.store.submit(self.notifier.pacer.persist_all)
 
     def _bus_overflow(self, sub: Subscription) -> None:
         self.ctx.metrics.bus_dropped.labels(sub.name).inc()

@@ -10,7 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,33 @@ def daemon(tmp_path: Path, modbus_peer: Path) -> Iterator[Running]:
     if running.proc.poll() is None:
         running.proc.kill()
         running.proc.wait()
+
+
+@pytest.fixture
+def daemons() -> Iterator[Callable[..., Running]]:
+    """Start daemons (``start``); each still running at the end is stopped."""
+    started: list[Running] = []
+
+    def run(cfg_path: Path, env: dict[str, str] | None = None) -> Running:
+        started.append(start(cfg_path, env))
+        return started[-1]
+    yield run
+    for running in started:
+        if running.proc.poll() is None:
+            running.proc.send_signal(signal.SIGTERM)
+            try:
+                running.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                running.proc.kill()
+
+
+@pytest.fixture
+def inbox() -> Iterator[Any]:
+    from tests.servers.http_receiver import Receiver
+
+    receiver = Receiver().start()
+    yield receiver
+    receiver.stop()
 
 
 def test_health_is_open_everything_else_needs_the_token(daemon: Running) -> None:
@@ -439,10 +466,7 @@ def test_silences_by_cli(daemon: Running) -> None:
 
 
 def test_sigkill_between_escalation_levels_neither_repeats_nor_forgets(
-        tmp_path: Path, modbus_peer: Path) -> None:
-    from tests.servers.http_receiver import Receiver
-
-    inbox = Receiver().start()
+        tmp_path: Path, modbus_peer: Path, daemons: Callable[..., Running], inbox: Any) -> None:
     peers.set_modbus_state(modbus_peer, hr={40: 215})
     hooks = {"VIGIL_TEST_HOOK_A": f"json://127.0.0.1:{inbox.port}/a",
              "VIGIL_TEST_HOOK_B": f"json://127.0.0.1:{inbox.port}/b"}
@@ -457,26 +481,50 @@ def test_sigkill_between_escalation_levels_neither_repeats_nor_forgets(
         notify={"retries": 0, "policies": [{"name": "p", "levels": [
             {"notify": [{"role": "it"}], "wait": 3}, {"notify": [{"role": "dept_head"}]}]}],
             "routes": [{"policy": "p"}]})
-    first = start(cfg, hooks)
-    try:
-        peers.set_modbus_state(modbus_peer, hr={40: 301})
-        first.wait(lambda: any(r.path == "/a" for r in inbox.requests))
-        first.wait(lambda: first.db().execute(  # the next level's due time is committed
-            "SELECT COUNT(*) FROM timers WHERE key LIKE 'escalate:%'").fetchone()[0] == 1)
-        first.proc.kill()                       # SIGKILL between the levels
-        first.proc.wait()
-        second = start(cfg, hooks)
-        try:
-            second.wait(lambda: any(r.path == "/b" for r in inbox.requests), 10)
-            assert [r.path for r in inbox.requests] == ["/a", "/b"]   # level 1 not again
-        finally:
-            second.proc.send_signal(signal.SIGTERM)
-            second.proc.wait(10)
-    finally:
-        if first.proc.poll() is None:
-            first.proc.kill()
-        inbox.stop()
-        peers.set_modbus_state(modbus_peer, hr={40: 215})
+    first = daemons(cfg, hooks)
+    peers.set_modbus_state(modbus_peer, hr={40: 301})
+    first.wait(lambda: any(r.path == "/a" for r in inbox.requests))
+    first.wait(lambda: first.db().execute(  # the next level's due time is committed
+        "SELECT COUNT(*) FROM timers WHERE key LIKE 'escalate:%'").fetchone()[0] == 1)
+    first.proc.kill()                       # SIGKILL between the levels
+    first.proc.wait()
+    second = daemons(cfg, hooks)
+    second.wait(lambda: any(r.path == "/b" for r in inbox.requests), 10)
+    assert [r.path for r in inbox.requests] == ["/a", "/b"]   # level 1 not again
+
+
+def test_sigkill_while_a_message_is_held_back_sends_it_after_the_restart(
+        tmp_path: Path, modbus_peer: Path, daemons: Callable[..., Running], inbox: Any) -> None:
+    """Two alarms of one group: the first pages at once, the second waits out the group
+    interval; a SIGKILL during that wait must not lose it."""
+    peers.set_modbus_state(modbus_peer, hr={40: 215})
+    hooks = {"VIGIL_TEST_HOOK_A": f"json://127.0.0.1:{inbox.port}/a"}
+    cfg = write_config(
+        tmp_path, [modbus_device("mr_env", peers.MODBUS_PORT, [TEMP])],
+        rules=[{"name": "mr_warm", "point": "mr_env.temperature", "kind": "threshold",
+                "high": 27, "message": "机房温度偏高"},
+               {"name": "mr_hot", "point": "mr_env.temperature", "kind": "threshold",
+                "high": 29, "message": "机房温度过高"}],
+        roles=[{"name": "it"}],
+        people=[{"name": "a_zhang", "roles": ["it"], "contacts": [
+            {"channel": "webhook", "url": {"env": "VIGIL_TEST_HOOK_A"}}]}],
+        notify={"retries": 0, "group_interval": 4, "policies": [{"name": "p", "levels": [
+            {"notify": [{"role": "it"}], "wait": 600}]}], "routes": [{"policy": "p"}]})
+    first = daemons(cfg, hooks)
+    peers.set_modbus_state(modbus_peer, hr={40: 301})
+    first.wait(lambda: len(inbox.requests) == 1)
+    first.wait(lambda: first.db().execute("SELECT COUNT(*) FROM held").fetchone()[0] == 1)
+    first.proc.kill()                       # SIGKILL while the second alarm is held back
+    first.proc.wait()
+    killed = time.monotonic()
+    second = daemons(cfg, hooks)
+    second.wait(lambda: len(inbox.requests) == 2, 15)
+    texts = [json.loads(r.body)["message"] for r in inbox.requests]
+    assert [("机房温度偏高" in t, "机房温度过高" in t) for t in texts] in (
+        [(True, False), (False, True)], [(False, True), (True, False)])  # once each
+    assert time.monotonic() - killed < 15
+    second.wait(lambda: second.db().execute("SELECT COUNT(*) FROM held").fetchone()[0] == 0)
+    assert len(inbox.requests) == 2
 
 
 KILLED_MID_ACTION = """\
@@ -494,7 +542,8 @@ steps:
 """
 
 
-def test_sigkill_mid_action_records_unknown_and_never_runs_it_twice(tmp_path: Path) -> None:
+def test_sigkill_mid_action_records_unknown_and_never_runs_it_twice(
+        tmp_path: Path, daemons: Callable[..., Running]) -> None:
     marker = tmp_path / "ran.txt"
     books = tmp_path / "playbooks"
     books.mkdir()
@@ -502,29 +551,21 @@ def test_sigkill_mid_action_records_unknown_and_never_runs_it_twice(tmp_path: Pa
                                            encoding="utf-8")
     cfg = write_config(tmp_path, [], playbooks="playbooks", roles=[{"name": "it"}],
                        actions={"allowed_commands": ["/bin/sh"]})
-    first = start(cfg)
-    try:
-        made = first.post("/api/v1/incidents", {"playbook": "batch_stop", "who": "张三"})
-        assert made.status_code == 200, made.text
-        incident = made.json()["id"]
-        first.wait(lambda: marker.exists())                 # the action is running
-        first.proc.kill()                                   # SIGKILL in the middle of it
-        first.proc.wait()
-        second = start(cfg)
-        try:
-            got = second.wait(lambda: [(t["kind"], t["step"]) for t in second.get(
-                f"/api/v1/incidents/{incident}").json()["timeline"]
-                if t["kind"] == "action_unknown"] and second.get(
-                f"/api/v1/incidents/{incident}").json(), 10)
-            steps = [(t["kind"], t["step"]) for t in got["timeline"]]
-            assert steps[:3] == [("started", None), ("action", "stop_batch"),
-                                 ("action_unknown", "stop_batch")]
-            assert ("checklist", "check") in steps and got["step"] == "check"  # its failure path
-            assert got["actions"] == {"stop_batch": "unknown"}
-            assert marker.read_text() == "ran\n"             # never run a second time
-        finally:
-            second.proc.send_signal(signal.SIGTERM)
-            second.proc.wait(10)
-    finally:
-        if first.proc.poll() is None:
-            first.proc.kill()
+    first = daemons(cfg)
+    made = first.post("/api/v1/incidents", {"playbook": "batch_stop", "who": "张三"})
+    assert made.status_code == 200, made.text
+    incident = made.json()["id"]
+    first.wait(lambda: marker.exists())                 # the action is running
+    first.proc.kill()                                   # SIGKILL in the middle of it
+    first.proc.wait()
+    second = daemons(cfg)
+    got = second.wait(lambda: [(t["kind"], t["step"]) for t in second.get(
+        f"/api/v1/incidents/{incident}").json()["timeline"]
+        if t["kind"] == "action_unknown"] and second.get(
+        f"/api/v1/incidents/{incident}").json(), 10)
+    steps = [(t["kind"], t["step"]) for t in got["timeline"]]
+    assert steps[:3] == [("started", None), ("action", "stop_batch"),
+                         ("action_unknown", "stop_batch")]
+    assert ("checklist", "check") in steps and got["step"] == "check"  # its failure path
+    assert got["actions"] == {"stop_batch": "unknown"}
+    assert marker.read_text() == "ran\n"             # never run a second time

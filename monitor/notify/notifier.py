@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,12 +23,13 @@ from monitor.alarms import Alarm, AlarmDef
 from monitor.bus import AlarmEvent, IncidentNotice
 from monitor.config.directory import Contact, Person
 from monitor.config.model import Severity, SiteConfig
-from monitor.config.notify import PERSON_LIMIT_MAX, Policy, Target
+from monitor.config.notify import Policy, Target
 from monitor.context import Context
 from monitor.facts import alarm_device
 from monitor.notify import channels
 from monitor.notify.limits import RateLimiter
 from monitor.notify.links import link_key, sign
+from monitor.notify.pacing import Pacer
 from monitor.notify.silences import Silences
 from monitor.notify.templates import SEVERITY, render
 from monitor.oncall import covers, on_call
@@ -63,16 +63,6 @@ def _handled(event: AlarmEvent, language: str) -> str:
             "cleared": "已恢复", "shelved": f"已由 {event.who} 搁置",
             "suppressed": f"已抑制 ({event.note})",
             "retired": "已撤销 (设备或规则已从配置中移除)"}.get(event.action, event.action)
-
-
-@dataclass
-class _Group:
-    """Messages of one group to one person: when the last went (loop time), what waits for
-    the next (alarm ids to page, or events to tell)."""
-
-    last: float = float("-inf")
-    pending: list[Any] = field(default_factory=list)
-    handle: asyncio.TimerHandle | None = None
 
 
 @dataclass(frozen=True)
@@ -158,10 +148,7 @@ class Notifier:
         self.tasks: set[asyncio.Task[None]] = set()
         self.key = link_key(ctx.cfg.data_dir)
         self.limiter = RateLimiter()
-        self.groups: dict[tuple[str, str], _Group] = {}
-        self.notices: dict[str, _Group] = {}
-        self.sent: dict[str, deque[float]] = {}
-        """Person -> when their latest messages went (loop time), for the person limit."""
+        self.pacer = Pacer(ctx, self._send)
         ctx.timers.on("escalate", self._due)
         ctx.timers.on("resend", self._resend_due)
         self.unreached: dict[str, int] = {}
@@ -170,6 +157,11 @@ class Notifier:
         self.subscription = ctx.bus.subscribe("notifier", self.on_event,
                                               kinds=(AlarmEvent, IncidentNotice))
         self.silences = Silences(ctx, self._announce)
+
+    async def load(self) -> None:
+        """Take back the maintenance windows and what was held back for pacing."""
+        await self.silences.load()
+        await self.pacer.load()
 
     # -- what happens to alarms -----------------------------------------------------------
     def on_event(self, event: AlarmEvent | IncidentNotice) -> None:
@@ -274,79 +266,32 @@ class Notifier:
         for person in who:
             self._page(alarm, person)
 
-    # -- pacing: a storm becomes one message per person and group, within the person limit ----
+    # -- pacing: a storm becomes one message per person and group (monitor.notify.pacing) ---
     def _page(self, alarm: Alarm, person: Person) -> None:
-        """At once, unless this person had a message of the same group within the group
-        interval, or has had as many as the person limit allows: then with the others when
-        that ends, as one message."""
         cfg = self.ctx.cfg.notify
         found = self.ctx.facts.of(alarm)
-        key = (person.name, "|".join(found[k] for k in cfg.group_by))
-        group = self.groups.setdefault(key, _Group())
-        self._pace(person.name, group, alarm.id, cfg.group_interval,
-                   lambda: self._flush_pages(key))
+        self.pacer.pace("page", person.name, "|".join(found[k] for k in cfg.group_by),
+                        alarm.id, cfg.group_interval)
 
     def _notice(self, person: Person, event: AlarmEvent) -> None:
-        """Tell a person paged for an alarm what became of it: at once within the person
-        limit, else with the others as one message when the limit allows."""
-        group = self.notices.setdefault(person.name, _Group())
-        self._pace(person.name, group, event, 0.0, lambda: self._flush_notices(person.name))
+        """Tell a person paged for an alarm what became of it."""
+        self.pacer.pace("notice", person.name, "", asdict(event), 0.0)
 
-    def _pace(self, name: str, group: _Group, item: Any, interval: float,
-              flush: Callable[[], None]) -> None:
-        loop = asyncio.get_running_loop()
-        at = max(group.last + interval, self._free_at(name))
-        group.pending.append(item)
-        if len(group.pending) == 1 and at <= loop.time():
-            flush()
-        elif group.handle is None:
-            group.handle = loop.call_at(at, flush)
-
-    def _taken(self, name: str, group: _Group, flush: Callable[[], None]) -> bool:
-        """Whether the person limit holds a flush back (then it is tried again when the
-        limit allows); otherwise the message goes now and counts."""
-        loop = asyncio.get_running_loop()
-        group.handle = None
-        at = self._free_at(name)
-        if at > loop.time():  # another group took the person's last message slot
-            group.handle = loop.call_at(at, flush)
-            return True
-        group.last = loop.time()
-        self.sent.setdefault(name, deque(maxlen=PERSON_LIMIT_MAX)).append(group.last)
-        return False
-
-    def _free_at(self, name: str) -> float:
-        """When (loop time) the person limit next lets a message to ``name`` go."""
-        limit = self.ctx.cfg.notify.person_limit
-        sent = self.sent.get(name)
-        if limit is None or sent is None or len(sent) < limit.messages:
-            return float("-inf")
-        return sent[-limit.messages] + limit.per
-
-    def _flush_pages(self, key: tuple[str, str]) -> None:
-        group = self.groups[key]
-        person = self.ctx.cfg.person(key[0])
-        alarms = [a for a in (self.ctx.alarms.alarms.get(i) for i in dict.fromkeys(group.pending))
-                  if a is not None and a.active and not a.acked]
-        if not alarms or person is None:
-            group.pending, group.handle = [], None
-            return
-        if self._taken(person.name, group, lambda: self._flush_pages(key)):
-            return
-        group.pending = []
-        self._spawn(self._deliver([a.id for a in alarms], [person], self._alarm_text(alarms),
-                                  paging=True))
-
-    def _flush_notices(self, name: str) -> None:
-        group = self.notices[name]
+    def _send(self, kind: str, name: str, items: list[Any]) -> bool:
+        """One message to ``name`` of what the pacer held; False when none of it matters
+        any more (every alarm to page for was handled meanwhile)."""
         person = self.ctx.cfg.person(name)
         if person is None:
-            group.pending, group.handle = [], None
-            return
-        if self._taken(name, group, lambda: self._flush_notices(name)):
-            return
-        events: list[AlarmEvent] = group.pending
-        group.pending = []
+            return False
+        if kind == "page":
+            alarms = [a for a in (self.ctx.alarms.alarms.get(i) for i in dict.fromkeys(items))
+                      if a is not None and a.active and not a.acked]
+            if not alarms:
+                return False
+            self._spawn(self._deliver([a.id for a in alarms], [person],
+                                      self._alarm_text(alarms), paging=True))
+            return True
+        events = [AlarmEvent(**item) for item in items]
 
         def compose(person: Person, form: str) -> tuple[str, str]:
             if len(events) == 1:
@@ -356,6 +301,7 @@ class Notifier:
                 {"message": e.message, "what": _handled(e, person.language)} for e in events])
         self._spawn(self._deliver(list(dict.fromkeys(e.alarm for e in events)), [person],
                                   compose, paging=False))
+        return True
 
     def _advice(self, alarm: Alarm, language: str) -> str:
         """What to do: the alarm's own advice, else to go and look."""
