@@ -58,6 +58,8 @@ class Driver(abc.ABC):
     type_name: ClassVar[str]
     spec_model: ClassVar[type[BaseModel]]
     """Validates ``{"connection": ..., "points": [...]}`` of a device entry."""
+    spec_tags: ClassVar[frozenset[str]] = frozenset()
+    """The tags of the spec's tagged unions (left out of the paths in config errors)."""
     default_interval: ClassVar[float] = 10.0
     default_timeout: ClassVar[float] = 3.0
     """Poll interval and timeout for devices that do not set their own."""
@@ -149,7 +151,7 @@ class ExecutorDriver(Driver):
 
 
 REGISTRY: dict[str, type[Driver]] = {}
-BUILTIN = ("drivers.modbus", "drivers.nut", "drivers.snmp")
+BUILTIN = ("drivers.modbus", "drivers.nut", "drivers.snmp", "drivers.host")
 
 
 def register(cls: type[Driver]) -> type[Driver]:

@@ -89,8 +89,9 @@ def test_json_schema_describes_driver_fields() -> None:
     schema = config_schema()
     json.dumps(schema)
     device = schema["$defs"]["DeviceConfig"]
-    assert device["properties"]["type"]["enum"] == ["modbus", "nut", "snmp"]
-    modbus = device["allOf"][0]["then"]["properties"]
+    assert device["properties"]["type"]["enum"] == ["host", "modbus", "nut", "snmp"]
+    modbus = next(rule["then"]["properties"] for rule in device["allOf"]
+                  if rule["if"]["properties"]["type"]["const"] == "modbus")
     assert "connection" in modbus and "points" in modbus
     assert schema["$defs"]["ModbusPoint"]["properties"]["data_type"]
 

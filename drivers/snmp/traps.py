@@ -15,7 +15,7 @@ from pysnmp.entity import config, engine
 from pysnmp.entity.rfc3413 import ntfrcv
 from pysnmp.proto.api import v2c
 
-from drivers.snmp.driver import plain
+from drivers.snmp.client import plain
 from drivers.snmp.engine import AUTH, PRIV
 from monitor.config.model import TrapConfig
 

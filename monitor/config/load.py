@@ -84,7 +84,7 @@ def _validate_drivers(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
         try:
             spec: BaseModel = cls.spec_model.model_validate(data)
         except ValidationError as err:
-            issues.extend(validation_issues(src, err, ("devices", i)))
+            issues.extend(validation_issues(src, err, ("devices", i), cls.spec_tags))
             continue
         dev._spec = spec
         by_type.setdefault(dev.type, []).append(i)
@@ -366,7 +366,7 @@ def _pruned_device_issues(src: Source, data: dict[str, Any],
         try:
             cls.spec_model.model_validate(spec)
         except ValidationError as err:
-            issues.extend(validation_issues(src, err, ("devices", i)))
+            issues.extend(validation_issues(src, err, ("devices", i), cls.spec_tags))
     return issues
 
 

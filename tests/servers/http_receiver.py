@@ -56,6 +56,13 @@ class Receiver:
                 else:
                     self._answer(500, b'{"error":"internal error"}')
 
+            def do_GET(self) -> None:
+                """A health page: ``reply`` with 200 (500 in mode 500), late in mode slow."""
+                receiver.requests.append(Received(self.path, dict(self.headers), b""))
+                if receiver.mode == "slow":
+                    time.sleep(receiver.delay)
+                self._answer(500 if receiver.mode == "500" else 200, receiver.reply)
+
             def _answer(self, status: int, body: bytes) -> None:
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
