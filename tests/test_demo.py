@@ -80,6 +80,14 @@ def test_demo_shows_values_and_scenarios_raise_alarms(tmp_path: Path) -> None:
                 f"{url}/api/v1/notifications?alarm={power[0]['id']}", headers=auth).json()]
             time.sleep(0.2)
         assert ("wang_wu", "inbox", True) in told       # the office administrator is told
+        httpx.post(f"{url}/api/v1/demo/scenario", json={"name": "system_outage"},
+                   headers=auth).raise_for_status()
+        end, outage = time.monotonic() + 12, []     # the business system's page fails
+        while not outage and time.monotonic() < end:
+            outage = [i for i in httpx.get(f"{url}/api/v1/incidents", headers=auth).json()
+                      if i["label"] == "系统中断应急预案"]
+            time.sleep(0.2)
+        assert [(i["status"], i["links"]) for i in outage] == [("running", [power[0]["id"]])]
         assert httpx.post(f"{url}/api/v1/demo/scenario", json={"name": "meteor"},
                           headers=auth).status_code == 422
     finally:

@@ -216,3 +216,67 @@ async def test_a_reload_keeps_running_incidents_on_their_version(
             old.id: old.version, new.id: new.version}
     finally:
         await again.stop()
+
+
+async def test_a_service_down_during_a_power_loss_is_a_linked_system_outage(
+        tmp_path: Path, sim: Any, daemon_factory: Any, inbox: Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host check (HTTP to a real server) fails while the UPS is on battery: the system
+    outage procedure starts, linked to the power loss, and takes its power path."""
+    server, port = sim
+    web = Receiver(reply=b"ok").start()
+    try:
+        cfg = site(tmp_path, port, monkeypatch, inbox)
+        erp = {"name": "erp", "area": "machine_room", "class": "host", "type": "host",
+               "label": "催收系统", "interval": 0.2, "timeout": 0.15, "jitter": 0,
+               "connection": {"host": "127.0.0.1"},
+               "points": [{"key": "web", "check": "http", "url": f"{web.url}/login",
+                           "label": "登录页"}]}
+        rule = {"name": "erp_down", "point": "erp.web", "kind": "state", "equals": [False],
+                "severity": "critical", "message": "催收系统登录页无法访问"}
+        data = cfg.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        cfg = config(tmp_path, [*data["devices"], erp], [rule],
+                     **{k: v for k, v in data.items() if k not in ("devices", "rules", "site",
+                                                                  "data_dir", "areas", "api")})
+        daemon = await daemon_factory(cfg)
+        await eventually(lambda: daemon.state.latest.get("erp.web") is not None
+                         and daemon.state.latest["erp.web"].value is True, 5)
+        await server.async_setValues(1, 4, 20, [ON_BATTERY])
+        await eventually(lambda: any(i.playbook == "power_loss"
+                                     for i in daemon.incidents.running.values()), 5)
+        web.mode = "500"                                   # the ERP goes down meanwhile
+        await eventually(lambda: any(i.playbook == "system_outage"
+                                     for i in daemon.incidents.running.values()), 5)
+        power, outage = (next(i for i in daemon.incidents.running.values() if i.playbook == p)
+                         for p in ("power_loss", "system_outage"))
+        assert outage.links == [power.id] and power.links == [outage.id]
+        async with api(daemon) as client:
+            for path, body in ((f"/api/v1/incidents/{outage.id}/confirm",
+                                {"item": "verified", "who": "张三"}),
+                               (f"/api/v1/incidents/{outage.id}/decide",
+                                {"step": "authorise", "approve": True, "who": "赵总"})):
+                assert (await client.post(path, json=body)).status_code == 200
+            await recorded(daemon)
+            got = (await client.get(f"/api/v1/incidents/{outage.id}")).json()
+            steps = [(t["kind"], t["step"]) for t in got["timeline"]]
+            assert ("branch", "power_cause") in steps and ("notify", "power_path") in steps
+            linked = [t["text"] for t in got["timeline"] if t["kind"] == "linked"]
+            assert linked == [f"关联: 起因是 停电应急预案 ({power.id})"]
+            other = (await client.get(f"/api/v1/incidents/{power.id}")).json()
+            assert [t["text"] for t in other["timeline"] if t["kind"] == "linked"] == [
+                f"关联: 引起了 系统中断应急预案 ({outage.id})"]
+            # by hand: a third incident linked to the outage; twice is a conflict
+            report = (await client.post("/api/v1/incidents", json={
+                "playbook": "general_report", "who": "王五"})).json()
+            made = await client.post(f"/api/v1/incidents/{report['id']}/link",
+                                     json={"other": outage.id, "who": "王五"})
+            assert made.status_code == 200 and made.json()["links"] == [outage.id]
+            again = await client.post(f"/api/v1/incidents/{outage.id}/link",
+                                      json={"other": report["id"], "who": "王五"})
+            assert again.status_code == 409
+            gone = await client.post(f"/api/v1/incidents/{report['id']}/link",
+                                     json={"other": "no-such-incident", "who": "王五"})
+            assert gone.status_code == 404
+        assert any("【系统中断应急预案】" in t for t in titles(inbox))
+    finally:
+        web.stop()

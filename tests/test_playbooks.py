@@ -323,3 +323,35 @@ def test_earthquake_roll_call_overdue_still_completes() -> None:
     assert ("+0:20:00", "confirmed", "rollcall") in got           # counted late, still kept
     assert ("+0:45:00", "deadline_met", "bank_deadline") in got
     assert got[-1] == ("+4:00:00", "closed", "")
+
+
+def test_system_outage_hardware_fault_with_a_late_authorisation() -> None:
+    lines = rehearse("system_outage", "system_outage_hardware")
+    got = steps(lines)
+    assert ("+0:40:00", "timeout", "authorise") in got              # 30 min after asking
+    reminded = [(clock(x.t), x.kind) for x in lines if x.what == "notify"
+                and x.step == "authorise_overdue"]
+    assert reminded == [("+0:40:00", "gm,compliance,dept_head")]
+    assert ("+0:45:00", "approved", "authorise") in got
+    assert ("+0:45:00", "branch", "power_cause") in got and \
+        ("+0:50:00", "checklist", "hardware") in got               # no power alarm: diagnose
+    # the hour to tell the bank counts from the outage: the late authorisation cost it
+    assert ("+1:00:00", "deadline_missed", "bank_deadline") in got
+    assert ("+1:20:00", "confirmed", "inform_bank") in got
+    assert ("+2:30:00", "resolved", "restored") in got              # the check came back
+    assert got[-1] == ("+3:20:00", "closed", "")
+
+
+def test_system_outage_caused_by_power_takes_the_power_path() -> None:
+    got = steps(rehearse("system_outage", "system_outage_power"))
+    assert got[0] == ("+0:03:00", "started", "")
+    assert ("+0:12:00", "notify", "power_path") in got
+    assert not [k for k in got if k[2] in ("diagnose", "hardware", "os_repair")]
+    assert ("+1:40:00", "resolved", "restored") in got              # after the ERP is back
+
+
+def test_system_outage_without_authorisation_is_handled_routinely() -> None:
+    got = steps(rehearse("system_outage", "system_outage_refused"))
+    assert ("+0:15:00", "rejected", "authorise") in got
+    assert not [k for k in got if k[2] in ("report", "bank_deadline")]   # the plan never ran
+    assert ("+0:40:00", "resolved", "restored") in got and got[-1] == ("+1:10:00", "closed", "")

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from monitor.context import Context
 from monitor.playbooks.engine import Ack, Confirm, Decide, Incident, Input, Note, Resolve
-from monitor.playbooks.runtime import IncidentError, Incidents
+from monitor.playbooks.runtime import IncidentConflict, IncidentError, Incidents
 
 Actor = Callable[[Request, "str | None"], str]
 
@@ -37,6 +37,10 @@ class DecideRequest(Who):
     step: str = Field(min_length=1, max_length=64)
     approve: bool
     note: str = Field(default="", max_length=1000)
+
+
+class LinkRequest(Who):
+    other: str = Field(min_length=1, max_length=128, description="the incident it is linked to")
 
 
 class NoteRequest(Who):
@@ -110,6 +114,17 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
     @router.post("/incidents/{incident_id}/resolve")
     async def resolve(request: Request, incident_id: str, body: Who) -> dict[str, Any]:
         return await act(incident_id, Resolve(actor(request, body.who)))
+
+    @router.post("/incidents/{incident_id}/link")
+    async def link(request: Request, incident_id: str, body: LinkRequest) -> dict[str, Any]:
+        """Link two running incidents (one caused the other); both timelines say so."""
+        try:
+            inc = await incidents().link(incident_id, body.other, actor(request, body.who))
+        except IncidentConflict as err:
+            raise HTTPException(409, str(err)) from err
+        except IncidentError as err:
+            raise HTTPException(404, str(err)) from err
+        return view(inc)
 
     @router.post("/incidents/{incident_id}/note")
     async def note(request: Request, incident_id: str, body: NoteRequest) -> dict[str, Any]:

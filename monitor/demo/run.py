@@ -26,7 +26,8 @@ class ScenarioRequest(BaseModel):
     name: str
 
 
-def demo_config_text(data_dir: Path, api_port: int, modbus_port: int) -> str:
+def demo_config_text(data_dir: Path, api_port: int, modbus_port: int,
+                     business_port: int = 18081) -> str:
     """The packaged demo site, pointed at this run's data directory and ports."""
     data = yaml.safe_load(resources.files("monitor.demo").joinpath("site.yaml")
                           .read_text("utf-8"))
@@ -35,7 +36,13 @@ def demo_config_text(data_dir: Path, api_port: int, modbus_port: int) -> str:
         data["playbooks"] = str(PLAYBOOKS)
     data["api"]["port"] = api_port
     for dev in data["devices"]:
-        dev["connection"]["port"] = modbus_port
+        if dev["type"] == "modbus":
+            dev["connection"]["port"] = modbus_port
+        for check in dev["points"] if dev["type"] == "host" else ():
+            if check["check"] == "tcp":
+                check["port"] = modbus_port
+            elif check["check"] == "http":
+                check["port"] = business_port
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
 
 
@@ -61,9 +68,7 @@ def scenario_router(sim: Simulator) -> APIRouter:
 async def run_demo(scenario: str | None, data_dir: Path | None, api_port: int,
                    modbus_port: int) -> None:
     data_dir = data_dir or default_data_dir()
-    cfg = load_config_text(demo_config_text(data_dir, api_port, modbus_port), "<demo site>")
     sim = Simulator(modbus_port, scenario or "normal")
-    await sim.start()
 
     async def ready(daemon: Daemon, token: str) -> None:
         print(f"Vigil demo running. Status page: http://127.0.0.1:{api_port}/#token={token}\n"
@@ -73,7 +78,10 @@ async def run_demo(scenario: str | None, data_dir: Path | None, api_port: int,
               f"application/json' -d '{{\"name\": \"power_loss\"}}' "
               f"http://127.0.0.1:{api_port}/api/v1/demo/scenario", flush=True)
 
+    await sim.start()
     try:
+        cfg = load_config_text(demo_config_text(data_dir, api_port, modbus_port,
+                                                sim.business.port), "<demo site>")
         await serve(cfg, None, routers=(scenario_router(sim),), on_ready=ready)
     finally:
         await sim.stop()

@@ -1,4 +1,5 @@
-"""A Modbus TCP server that behaves like the demo site's sensors, UPS, fire panel and doors."""
+"""A Modbus TCP server that behaves like the demo site's sensors, UPS, fire panel and doors,
+and the business system's login page."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from dataclasses import dataclass, field
 
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
+
+from monitor.demo.business import BusinessSystem
 
 # Register map (unit 1), mirrored by site.yaml.
 HR_MR_TEMP, HR_MR_HUM, HR_OFFICE_TEMP, HR_OFFICE_HUM = 0, 1, 10, 11
@@ -24,6 +27,7 @@ SCENARIOS = {
     "fire": "机房烟感报警 (2 号防区)",
     "door_forced": "机房门被强行打开且未关闭",
     "humidity_low": "办公区湿度过低",
+    "system_outage": "催收业务系统服务器故障, 登录页无法访问",
 }
 
 
@@ -115,6 +119,7 @@ class Simulator:
         self.port = port
         self.server: ModbusTcpServer | None = None
         self._task: asyncio.Task[None] | None = None
+        self.business = BusinessSystem(lambda: self.model.scenario == "system_outage")
 
     def set_scenario(self, name: str) -> None:
         if name not in SCENARIOS:
@@ -137,12 +142,14 @@ class Simulator:
             await self._push()
 
     async def start(self) -> None:
+        await self.business.start()
         self.server = await serve_sim(self.port, bits=64, registers=32)
         self.model.step(0.0)
         await self._push()
         self._task = asyncio.create_task(self._drift(), name="simulator")
 
     async def stop(self) -> None:
+        await self.business.stop()
         if self._task:
             self._task.cancel()
         if self.server is not None:

@@ -70,6 +70,7 @@ def _read_all(directory: Path, roles: set[str] | None) -> dict[str, tuple[Playbo
         raise ConfigError([ConfigIssue(str(directory), 1, (), "no such directory of "
                                                               "playbooks")])
     found: dict[str, tuple[Playbook, str]] = {}
+    paths: dict[str, Path] = {}
     issues: list[ConfigIssue] = []
     for path in sorted(directory.glob("*.yaml")):
         try:
@@ -85,6 +86,12 @@ def _read_all(directory: Path, roles: set[str] | None) -> dict[str, tuple[Playbo
             issues.append(ConfigIssue(str(path), 1, ("name",),
                                       f"another playbook is named {pb.name!r}"))
         found[pb.name] = (pb, text)
+        paths[pb.name] = path
+    for name, (pb, text) in found.items():
+        for j, cause in enumerate(pb.caused_by):
+            if cause not in found:
+                issues.append(parse_yaml(text, str(paths[name])).issue(
+                    ("caused_by", j), f"no playbook named {cause!r} in {directory}"))
     if issues:
         raise ConfigError(issues)
     return found

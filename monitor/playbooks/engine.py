@@ -57,6 +57,8 @@ class Incident:
     actions: dict[str, str] = field(default_factory=dict)
     """Action step -> running, ok, failed, timeout, skipped, unknown."""
     resolved: tuple[str, float] | None = None
+    links: list[str] = field(default_factory=list)
+    """Linked incidents: what caused this one, or what it caused."""
 
 
 # -- the site as the engine sees it, and what comes in --------------------------------------

@@ -180,6 +180,9 @@ class Playbook(Strict):
     scope: Literal["site", "area"] = "site"
     roles: list[str] = Field(min_length=1, description="the roles this procedure involves")
     triggers: list[Trigger] = Field(min_length=1)
+    caused_by: list[Name] = Field(
+        default_factory=list, description="playbooks whose running incident this one follows "
+                                          "from (power_loss for a system outage): linked")
     ack_within: Duration | None = Field(default=None, gt=0,
                                         description="target: acknowledged within this")
     steps: list[AnyStep] = Field(min_length=1)

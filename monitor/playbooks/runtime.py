@@ -24,7 +24,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 
@@ -56,6 +56,10 @@ log = logging.getLogger(__name__)
 
 class IncidentError(Exception):
     """A request about an incident that cannot be carried out (unknown, already closed)."""
+
+
+class IncidentConflict(IncidentError):
+    """The request contradicts the incident's state (already linked, ...)."""
 
 
 def version_of(text: str) -> str:
@@ -148,7 +152,45 @@ class Incidents:
         self.running[inc.id] = inc
         log.warning("incident %s: %s started (%s)", inc.id, pb.label, why)
         self._feed(inc, Start(why))
+        for cause in [c for c in self.running.values() if c.playbook in pb.caused_by
+                      and c.drill == drill and c.id != inc.id
+                      and (scope == "site" or c.scope in ("site", scope))]:
+            self.ctx.store.submit(self._linked(cause, inc, who))
+            _link(cause, inc)
         return inc
+
+    async def link(self, incident_id: str, other_id: str, who: str) -> Incident:
+        """Link two running incidents by hand: committed before it counts."""
+        inc, other = self.running.get(incident_id), self.running.get(other_id)
+        if inc is None or other is None:
+            missing = incident_id if inc is None else other_id
+            raise IncidentError(f"no running incident {missing!r}")
+        if inc.id == other.id:
+            raise IncidentConflict("an incident cannot be linked to itself")
+        if other.id in inc.links:
+            raise IncidentConflict(f"{inc.id} and {other.id} are already linked")
+        await self.ctx.store.call(self._linked(inc, other, who))
+        _link(inc, other)
+        return inc
+
+    def _linked(self, cause: Incident, effect: Incident, who: str | None
+                ) -> Callable[[sqlite3.Connection], None]:
+        """Writer op: both incidents as linked, each with the link on its timeline."""
+        now = time.time()
+        writes = [self._writer(replace(inc, links=[*inc.links, other.id]),
+                               [Entry(now, "linked", text, actor=who)])
+                  for inc, other, text in (
+                      (effect, cause, f"关联: 起因是 {self._label(cause)} ({cause.id})"),
+                      (cause, effect, f"关联: 引起了 {self._label(effect)} ({effect.id})"))]
+
+        def write(c: sqlite3.Connection) -> None:
+            for w in writes:
+                w(c)
+        return write
+
+    def _label(self, inc: Incident) -> str:
+        pb = self.versions.get(inc.version)
+        return pb.label if pb else inc.playbook
 
     async def act(self, incident_id: str, inp: Input) -> Incident:
         """A person's input: judged on a copy, committed, and only then taken on and carried
@@ -246,6 +288,11 @@ class Incidents:
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+
+def _link(one: Incident, other: Incident) -> None:
+    one.links.append(other.id)
+    other.links.append(one.id)
 
 
 def _scope(pb: Playbook, area: str) -> str:
