@@ -44,6 +44,23 @@ class IncidentNotice:
 
 
 @dataclass(frozen=True, slots=True)
+class IncidentMilestone:
+    """A moment of an incident management reviews: started, acknowledged, approved, escalated,
+    a deadline met or missed, resolved, closed (the recorder writes it for Grafana)."""
+
+    incident: str
+    playbook: str
+    label: str
+    scope: str
+    drill: bool
+    kind: str
+    step: str
+    actor: str
+    text: str
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
 class AlarmEvent:
     """An alarm transition: raised, cleared, acknowledged, shelved, retired, ..."""
 

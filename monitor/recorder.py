@@ -1,11 +1,11 @@
-"""The recorder: a bus subscriber that keeps device events and alarm transitions (events
-table, and ``event`` and ``alarm`` lines for InfluxDB)."""
+"""The recorder: a bus subscriber that keeps device events, alarm transitions and incident
+milestones (events table, and ``event``, ``alarm`` and ``incident`` lines for InfluxDB)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from monitor.bus import AlarmEvent, DeviceEvent
+from monitor.bus import AlarmEvent, DeviceEvent, IncidentMilestone
 from monitor.context import Context
 from monitor.lineproto import line, tag_set
 from monitor.model import Reading
@@ -16,13 +16,16 @@ class Recorder:
                  tags: Callable[[str], str]):
         self.ctx, self.write, self.tags = ctx, write, tags
         self.subscription = ctx.bus.subscribe("recorder", self.on_event,
-                                              kinds=(DeviceEvent, AlarmEvent), maxsize=100_000)
+                                              kinds=(DeviceEvent, AlarmEvent,
+                                                     IncidentMilestone), maxsize=100_000)
 
-    def on_event(self, event: DeviceEvent | AlarmEvent) -> None:
+    def on_event(self, event: DeviceEvent | AlarmEvent | IncidentMilestone) -> None:
         if isinstance(event, DeviceEvent):
             self._device_event(event)
-        else:
+        elif isinstance(event, AlarmEvent):
             self._alarm_event(event)
+        else:
+            self._milestone(event)
 
     def _device_event(self, e: DeviceEvent) -> None:
         tags = self.tags(e.device) or tag_set({"site": self.ctx.cfg.site.name,
@@ -41,5 +44,14 @@ class Recorder:
                                     ("acked", 1.0 if e.acked else 0.0),
                                     ("state", e.state), ("action", e.action),
                                     ("message", e.message)), e.ts)
+        assert text is not None
+        self.write([], [text])
+
+    def _milestone(self, e: IncidentMilestone) -> None:
+        tags = tag_set({"site": self.ctx.cfg.site.name, "playbook": e.playbook,
+                        "scope": e.scope, "drill": "true" if e.drill else "false",
+                        "kind": e.kind, "step": e.step})
+        text = line("incident", tags, (("id", e.incident), ("label", e.label),
+                                       ("actor", e.actor), ("text", e.text)), e.ts)
         assert text is not None
         self.write([], [text])

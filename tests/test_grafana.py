@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from monitor.demo.simulator import serve_sim
+from monitor.playbooks.engine import Ack
 from tests import peers
 from tests.conftest import config, modbus_device
 from tests.test_sink import influxql
@@ -21,10 +22,24 @@ GRAFANA = Path(__file__).parent.parent / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
 
 
+QUICK = """\
+name: quick
+label: 快速预案
+roles: [gm]
+triggers: [{manual: true}]
+steps:
+  - {id: tell, kind: notify, roles: [gm], message: 测试}
+  - {id: fast, kind: deadline, target: 1 秒内确认, within: 1s, met: {acknowledged: true}}
+  - {id: slow, kind: deadline, target: 1 小时内确认, within: 1h, met: {acknowledged: true}}
+  - {id: work, kind: checklist, items: [{id: done, text: 完成, role: gm}], timeout: 1h,
+     on_timeout: end}
+"""
+
+
 def expand(query: str) -> str:
     """Substitute Grafana's macros and variables the way Grafana does for 'All'."""
     query = query.replace("$timeFilter", "time > now() - 1h").replace("$__interval", "1s")
-    return re.sub(r"\$(site|area|ups)\b", ".*", query)
+    return re.sub(r"\$(site|area|ups|playbook)\b", ".*", query)
 
 
 def test_datasource_provisioning_uses_influxql_without_secrets() -> None:
@@ -41,6 +56,9 @@ def test_datasource_provisioning_uses_influxql_without_secrets() -> None:
 async def fed_influx(tmp_path: Path, influx1: str, daemon_factory: Any) -> str:
     """A database holding what a small site wrote through the sink: values, alarms, events."""
     db = f"grafana{tmp_path.name[-8:].replace('_', '')}"
+    books = tmp_path / "playbooks"
+    books.mkdir()
+    (books / "quick.yaml").write_text(QUICK, encoding="utf-8")
     influxql(influx1, f"CREATE DATABASE {db}")
     port = peers.free_port()
     server = await serve_sim(port, bits=8, registers=32)
@@ -63,11 +81,17 @@ async def fed_influx(tmp_path: Path, influx1: str, daemon_factory: Any) -> str:
         modbus_device("door1", dead, [{"key": "open", "table": "discrete_input", "address": 0}],
                       cls="door", interval=0.2, timeout=0.1, failures_before_unavailable=2)],
         [{"name": "mr_temp", "point": "mr_env.temperature", "kind": "threshold", "high": 27}],
-        sink={"type": "influxdb_v1", "url": influx1, "database": db, "flush_interval": 0.1})
+        sink={"type": "influxdb_v1", "url": influx1, "database": db, "flush_interval": 0.1},
+        playbooks=str(books), roles=[{"name": "gm"}])
     daemon = await daemon_factory(cfg)
+    real = daemon.incidents.start("quick", why="测试")         # incidents: milestones
+    drill = daemon.incidents.start("quick", why="演练", drill=True)
     await asyncio.sleep(1)
     await server.async_setValues(1, 4, 20, [0b010])      # ups2 on battery: ONBATT, on_battery
     await asyncio.sleep(1)
+    await eventually(lambda: real.deadlines["fast"]["missed"])
+    for inc in (real, drill):                            # one target met, one met late
+        await daemon.incidents.act(inc.id, Ack("王五"))
     await eventually(lambda: daemon.store.outbox_lines == 0)
     await daemon.stop()
     await server.shutdown()
@@ -83,12 +107,14 @@ def panel_queries() -> list[tuple[str, str]]:
                 out.append((f"{dash.stem}: {p['title']} ({t['refId']})", t["query"]))
         for var in data["templating"]["list"]:
             out.append((f"{dash.stem}: variable {var['name']}", var["query"]))
+        for note in data.get("annotations", {}).get("list", []):
+            out.append((f"{dash.stem}: annotation {note['name']}", note["query"]))
     return out
 
 
 async def test_every_panel_query_returns_rows(fed_influx: str, influx1: str) -> None:
     queries = panel_queries()
-    assert len(queries) >= 22
+    assert len(queries) >= 34
     empty = []
     for name, query in queries:
         res = influxql(influx1, expand(query), fed_influx)["results"][0]

@@ -28,7 +28,7 @@ from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 
-from monitor.bus import AlarmEvent, DeviceEvent, IncidentNotice
+from monitor.bus import AlarmEvent, DeviceEvent, IncidentMilestone, IncidentNotice
 from monitor.config.actions import Action
 from monitor.context import Context
 from monitor.playbooks.check import load_playbook_text
@@ -52,6 +52,12 @@ from monitor.playbooks.engine import (
 from monitor.playbooks.model import ActionStep, Playbook
 
 log = logging.getLogger(__name__)
+
+MILESTONES = frozenset({"started", "acknowledged", "approved", "rejected", "escalated",
+                        "deadline_met", "deadline_missed", "deadline_late", "action_ok",
+                        "action_failed", "action_timeout", "action_unknown", "resolved",
+                        "closed"})
+"""Timeline kinds published as milestones (InfluxDB's ``incident`` measurement)."""
 
 
 class IncidentError(Exception):
@@ -256,6 +262,10 @@ class Incidents:
             self.ctx.bus.publish(IncidentNotice(inc.id, pb.label, pb.step(effect.step).alias,
                                                 effect.roles, effect.text, inc.drill,
                                                 time.time()))
+        elif isinstance(effect, Entry) and effect.kind in MILESTONES:
+            self.ctx.bus.publish(IncidentMilestone(
+                inc.id, inc.playbook, pb.label, inc.scope, inc.drill, effect.kind,
+                effect.step or "", effect.actor or "", effect.text, effect.ts))
         elif isinstance(effect, Run):
             step = pb.step(effect.step)
             assert isinstance(step, ActionStep)
