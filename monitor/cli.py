@@ -10,7 +10,8 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from monitor import __version__
 from monitor.alarms import SEVERITY_TEXT, STATE_TEXT
@@ -19,6 +20,9 @@ from monitor.config import ConfigError, SiteConfig, load_config
 from monitor.config.types import parse_duration
 from monitor.demo import data_dir as demo_data_dir
 from monitor.store import StoreError
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def _setup_logging(level: str) -> None:
@@ -309,14 +313,19 @@ def _read_token(path: Path) -> str | None:
 
 
 def _api(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
+    return _request(args, method, path, body).json()
+
+
+def _request(args: argparse.Namespace, method: str, path: str, body: Any = None, *,
+             params: dict[str, str] | None = None, timeout: float = 10) -> httpx.Response:
     import httpx
 
     url, token = _target(args)
     auth = (args.as_person, _password()) if token is None else None
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
     try:
-        resp = httpx.request(method, url + path, json=body, timeout=10, headers=headers,
-                             auth=auth)
+        resp = httpx.request(method, url + path, json=body, params=params, timeout=timeout,
+                             headers=headers, auth=auth)
     except httpx.HTTPError as err:
         raise CliError(f"cannot reach the daemon at {url}: {err}") from err
     if resp.status_code >= 400:
@@ -328,7 +337,7 @@ def _api(args: argparse.Namespace, method: str, path: str, body: Any = None) -> 
             detail = "; ".join(f"{'.'.join(str(x) for x in d.get('loc', [])[1:])}: "
                                f"{d.get('msg', '')}" for d in detail if isinstance(d, dict))
         raise CliError(f"HTTP {resp.status_code}: {detail}")
-    return resp.json()
+    return resp
 
 
 def _password() -> str:
@@ -408,6 +417,51 @@ def cmd_unshelve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_incident_export(args: argparse.Namespace) -> int:
+    """An incident's review for management."""
+    return _report(args, f"/api/v1/incidents/{quote(args.incident, safe='')}/export")
+
+
+def cmd_drill_report(args: argparse.Namespace) -> int:
+    """A playbook's drills side by side."""
+    return _report(args, "/api/v1/drills/report", playbook=args.playbook)
+
+
+def _report(args: argparse.Namespace, path: str, **params: str) -> int:
+    """A report from the daemon: HTML or CSV to stdout or ``-o``; a PDF only to ``-o``."""
+    if args.format == "pdf" and not args.output:
+        raise CliError("a PDF goes to a file: give -o FILE")
+    content = _request(args, "GET", path, params={"format": args.format, "lang": args.lang,
+                                                  **params}, timeout=120).content
+    if not args.output:
+        sys.stdout.buffer.write(content)
+        sys.stdout.flush()
+        return 0
+    try:
+        Path(args.output).write_bytes(content)
+    except OSError as err:
+        raise CliError(f"cannot write {args.output}: {err.strerror}") from err
+    print(f"{args.output}: {len(content)} bytes")
+    return 0
+
+
+def _daemon_args(p: argparse.ArgumentParser) -> None:
+    """Where the daemon is and its token."""
+    p.add_argument("-c", "--config", default=None,
+                   help="site config: the daemon's address and token come from it")
+    p.add_argument("--url", default=None, help="default http://127.0.0.1:8320")
+    p.add_argument("--token", default=None, help="default: VIGIL_API_TOKEN")
+
+
+def _report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("html", "pdf", "csv"), default="html")
+    p.add_argument("--lang", choices=("zh-CN", "en"), default="zh-CN")
+    p.add_argument("-o", "--output", default=None, help="write to this file (a PDF must)")
+    p.add_argument("--as", dest="as_person", metavar="PERSON",
+                   help="sign in as this person (password: VIGIL_PASSWORD, or asked)")
+    _daemon_args(p)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="vigil", description="Facility monitoring daemon")
     p.add_argument("--version", action="version", version=f"vigil {__version__}")
@@ -460,6 +514,16 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("playbook")
     t.add_argument("scenario")
     t.set_defaults(fn=cmd_playbook_rehearse)
+    for group, verb, name, fn, help_ in (
+            ("incident", "export", "incident", cmd_incident_export,
+             "an incident's review: times, targets passed or missed, steps, roles, timeline"),
+            ("drill", "report", "playbook", cmd_drill_report,
+             "a playbook's drills side by side, each against the one before")):
+        s = sub.add_parser(group, help=f"{group} reports")
+        t = s.add_subparsers(dest=f"{group}_command", required=True).add_parser(verb, help=help_)
+        t.add_argument(name, help=f"the {name}'s {'id' if name == 'incident' else 'name'}")
+        _report_args(t)
+        t.set_defaults(fn=fn)
     s = sub.add_parser("passwd", help="print the hash of a new password, for a person's "
                                       "credential in the config")
     s.add_argument("--stdin", action="store_true", help="read the password from stdin")
@@ -474,10 +538,7 @@ def main(argv: list[str] | None = None) -> int:
                             ("shelve", cmd_shelve, "shelve an alarm for a while"),
                             ("unshelve", cmd_unshelve, "end an alarm's shelving now")):
         s = sub.add_parser(name, help=help_)
-        s.add_argument("-c", "--config", default=None,
-                       help="site config: the daemon's address and token come from it")
-        s.add_argument("--url", default=None, help="default http://127.0.0.1:8320")
-        s.add_argument("--token", default=None, help="default: VIGIL_API_TOKEN")
+        _daemon_args(s)
         if name in ("ack", "shelve", "unshelve"):
             s.add_argument("alarm")
             s.add_argument("--note", default="")

@@ -1,20 +1,28 @@
 """The incident API: list and read incidents with their timelines, start one (or a drill),
-and act on one: acknowledge, confirm a checklist item, approve or refuse, resolve, note."""
+act on one (acknowledge, confirm a checklist item, approve or refuse, resolve, note, link),
+and export the review of one, or of a playbook's drills side by side (HTML, CSV, PDF)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from monitor.context import Context
+from monitor.playbooks.check import load_playbook_text
 from monitor.playbooks.engine import Ack, Confirm, Decide, Incident, Input, Note, Resolve
+from monitor.playbooks.export import MEDIA, Format, Names, drill_report, incident_report
+from monitor.playbooks.review import Review, Row, review
 from monitor.playbooks.runtime import IncidentConflict, IncidentError, Incidents
+from monitor.playbooks.words import Language
 
 Actor = Callable[[Request, "str | None"], str]
+FormatQuery = Annotated[Format, Query(alias="format")]
 
 
 class Who(BaseModel):
@@ -76,6 +84,56 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
         keys = ("ts", "kind", "step", "actor", "text")
         return {**view(Incident(**json.loads(row[0]))),
                 "timeline": [dict(zip(keys, line, strict=True)) for line in lines]}
+
+    async def reviewed(where: str, args: tuple[Any, ...]) -> list[Review]:
+        """The incidents ``where`` selects, oldest first, reviewed as of now on the playbook
+        version each ran."""
+        def read(c: Any) -> list[tuple[str, str | None, list[Any]]]:
+            found = c.execute(f"SELECT i.id, i.data, v.text FROM incidents i LEFT JOIN "
+                              f"playbook_versions v ON v.version = json_extract(i.data, "
+                              f"'$.version') WHERE {where}", args).fetchall()
+            return [(data, text, c.execute(
+                "SELECT ts, kind, step, actor, text FROM timeline WHERE incident = ? "
+                "ORDER BY seq", (incident_id,)).fetchall()) for incident_id, data, text in found]
+        out = []
+        for data, text, lines in await ctx.store.read(read):
+            inc = Incident(**json.loads(data))
+            pb = incidents().versions.get(inc.version)
+            if pb is None and text is not None:
+                pb = load_playbook_text(text, inc.playbook)
+            if pb is not None:
+                out.append(review(inc, [Row(*line) for line in lines], pb, time.time()))
+        return sorted(out, key=lambda r: r.incident.started)
+
+    def report(content: bytes, fmt: Format, name: str) -> Response:
+        how = "attachment" if fmt == "csv" else "inline"
+        return Response(content, media_type=MEDIA[fmt],
+                        headers={"Content-Disposition": f'{how}; filename="{name}.{fmt}"'})
+
+    @router.get("/incidents/{incident_id}/export", response_class=Response)
+    async def export(incident_id: str, fmt: FormatQuery = "html",
+                     lang: Language = "zh-CN") -> Response:
+        """The incident's review for management: times to acknowledge, act and resolve,
+        targets passed or missed, steps, roles, and the timeline."""
+        found = await reviewed("i.id = ?", (incident_id,))
+        if not found:
+            raise HTTPException(404, f"no incident {incident_id!r}")
+        content = await asyncio.to_thread(incident_report, found[0], fmt, lang,
+                                          Names.of(ctx.cfg))
+        return report(content, fmt, found[0].incident.id)
+
+    @router.get("/drills/report", response_class=Response)
+    async def drills(playbook: str = Query(pattern=r"^[A-Za-z0-9_-]+$", max_length=64),
+                     fmt: FormatQuery = "html", lang: Language = "zh-CN",
+                     limit: int = Query(10, ge=1, le=50)) -> Response:
+        """The last ``limit`` drills of a playbook side by side, each against the one
+        before."""
+        runs = await reviewed("i.id IN (SELECT id FROM incidents WHERE playbook = ? AND "
+                              "drill = 1 ORDER BY started DESC LIMIT ?)", (playbook, limit))
+        if not runs:
+            raise HTTPException(404, f"no drills of playbook {playbook!r}")
+        content = await asyncio.to_thread(drill_report, runs, fmt, lang, Names.of(ctx.cfg))
+        return report(content, fmt, f"drills-{playbook}")
 
     @router.post("/incidents")
     async def start(request: Request, body: StartRequest) -> dict[str, Any]:

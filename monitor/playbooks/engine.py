@@ -27,6 +27,7 @@ from monitor.playbooks.model import (
     ResolveStep,
     WaitStep,
 )
+from monitor.text import spoken_duration
 
 MAX_STEPS = 1000
 """Transitions one input may cause; more means a cycle without a wait (``vigil playbook
@@ -432,7 +433,7 @@ class Engine:
 
     def _settle(self, inc: Incident, world: World, out: list[Effect]) -> None:
         """After any input: a waiting step whose condition holds goes on, and deadlines
-        whose target is now met are met."""
+        whose target is now met are met (late, when they were already missed)."""
         now = world.now
         if inc.step is not None and inc.status != "closed":
             step = self.pb.step(inc.step)
@@ -444,11 +445,17 @@ class Engine:
                 self._mark_resolved(inc, None, now, out)
                 self._leave(inc, self.pb.after(step.id), world, out)
         for step_id, deadline in inc.deadlines.items():
-            if deadline["met"] is None and not deadline["missed"]:
+            if deadline["met"] is None:
                 step = self.pb.step(step_id)
                 assert isinstance(step, DeadlineStep)
-                if self.holds(step.met, inc, world):
-                    deadline["met"] = now
+                if not self.holds(step.met, inc, world):
+                    continue
+                deadline["met"] = now
+                if deadline["missed"]:  # reached after all: how late is on the timeline
+                    late = spoken_duration(now - deadline["due"])
+                    out.append(Entry(now, "deadline_late", f"迟到 {late} 达成: {step.target}",
+                                     step_id))
+                else:
                     out.append(Entry(now, "deadline_met", f"达成: {step.target}", step_id))
                     out.append(Cancel(f"{step_id}#deadline"))
 
