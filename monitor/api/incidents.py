@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -106,9 +107,12 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
         return sorted(out, key=lambda r: r.incident.started)
 
     def report(content: bytes, fmt: Format, name: str) -> Response:
+        """``name`` (an incident's id may hold a scope given through the API) is cut to
+        characters that are safe in the header."""
         how = "attachment" if fmt == "csv" else "inline"
+        plain = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
         return Response(content, media_type=MEDIA[fmt],
-                        headers={"Content-Disposition": f'{how}; filename="{name}.{fmt}"'})
+                        headers={"Content-Disposition": f'{how}; filename="{plain}.{fmt}"'})
 
     @router.get("/incidents/{incident_id}/export", response_class=Response)
     async def export(incident_id: str, fmt: FormatQuery = "html",
