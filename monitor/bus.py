@@ -32,7 +32,8 @@ class DeviceEvent:
 
 @dataclass(frozen=True, slots=True)
 class IncidentNotice:
-    """A playbook step tells roles something (the notifier delivers it)."""
+    """A playbook step tells roles (whoever is on call for each) something, or asks people
+    in a roll call whether they are safe (the notifier delivers it)."""
 
     incident: str
     playbook: str
@@ -41,6 +42,8 @@ class IncidentNotice:
     text: str
     drill: bool
     ts: float
+    people: tuple[str, ...] = ()
+    """A roll call: these people, each asked for themself (``roles`` is then empty)."""
 
 
 @dataclass(frozen=True, slots=True)

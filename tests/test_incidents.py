@@ -280,3 +280,48 @@ async def test_a_service_down_during_a_power_loss_is_a_linked_system_outage(
         assert any("【系统中断应急预案】" in t for t in titles(inbox))
     finally:
         web.stop()
+
+
+async def test_a_roll_call_asks_each_person_and_their_link_answers_it(
+        tmp_path: Path, sim: Any, daemon_factory: Any, inbox: Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The earthquake procedure asks every person, each with their own link; the links of
+    the other messages take the incident on. A link answers once."""
+    import re
+
+    _, port = sim
+    daemon = await daemon_factory(site(tmp_path, port, monkeypatch, inbox))
+    async with api(daemon) as client:
+        made = await client.post("/api/v1/incidents", json={"playbook": "earthquake",
+                                                            "who": "王五"})
+        incident = made.json()["id"]
+
+        def links(marker: str) -> list[str]:
+            found = [re.search(marker + r": \S+(/ack/\S+)", json.loads(r.body)["message"])
+                     for r in inbox.requests]
+            return [m.group(1) for m in found if m]
+        await eventually(lambda: len(links("点此确认您已安全")) == len(ROLES), 5)
+        rollcall = links("点此确认您已安全")
+        assert len(set(rollcall)) == len(ROLES)                 # one link per person
+        page = await client.get(rollcall[0])
+        assert page.status_code == 200 and "我已安全" in page.text
+        answered = await client.post(rollcall[0], content=b"")
+        assert answered.status_code == 200 and "已记录: 您已安全" in answered.text
+        again = await client.post(rollcall[0], content=b"")
+        assert again.status_code == 403 and "已使用过" in again.text
+        by_api = await client.post(f"/api/v1/incidents/{incident}/safe",
+                                   json={"person": "p_it", "who": "李四"})
+        assert by_api.status_code == 200
+        await recorded(daemon)
+        got = (await client.get(f"/api/v1/incidents/{incident}")).json()
+        safe = [t["text"] for t in got["timeline"] if t["kind"] == "safe"]
+        assert len(safe) == 2 and "it 负责人 已确认安全, 由 李四 代报" in safe
+        answered_by = sum(ts is not None for ts in got["rollcall"]["rollcall"].values())
+        assert answered_by == 2 and len(got["rollcall"]["rollcall"]) == len(ROLES)
+        take_on = links("点此确认收到并接手")[0]               # the alert's own link
+        taken = await client.post(take_on, content=b"")
+        assert taken.status_code == 200 and "已确认接手" in taken.text
+        assert daemon.incidents.running[incident].acked is not None
+        unknown = await client.post(f"/api/v1/incidents/{incident}/safe",
+                                    json={"person": "nobody", "who": "李四"})
+        assert unknown.status_code == 404

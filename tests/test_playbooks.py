@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from monitor.playbooks.check import load_playbook, load_playbook_text, load_play
 from monitor.playbooks.engine import (
     Ack,
     Arm,
+    Cancel,
     Confirm,
     Decide,
     Done,
@@ -26,6 +28,7 @@ from monitor.playbooks.engine import (
     Resolve,
     Restarted,
     Run,
+    Safe,
     Start,
     World,
 )
@@ -313,16 +316,34 @@ def test_the_general_rule_reports_at_once_and_to_the_bank_within_the_hour() -> N
     assert late == [("+0:15:00", "dept_head")]
 
 
-def test_earthquake_roll_call_overdue_still_completes() -> None:
+def test_earthquake_roll_call_by_person_names_who_did_not_answer() -> None:
     lines = rehearse("earthquake", "earthquake")
     got = steps(lines)
     assert got[1] == ("+0:00:00", "notify", "alert")
     alert = next(x for x in lines if x.what == "notify" and x.step == "alert")
     assert alert.kind == "dept_head,deputy,admin,it,gm,compliance,property"   # everyone
-    assert ("+0:15:00", "timeout", "rollcall") in got
-    assert ("+0:20:00", "confirmed", "rollcall") in got           # counted late, still kept
+    asked = next(x for x in lines if x.what == "notify" and x.step == "rollcall")
+    assert asked.kind == "张三,李四,王五,赵六"                    # each person, by name
+    texts = [(clock(x.t), x.kind, x.text) for x in lines if x.what == "entry"]
+    assert ("+0:06:00", "safe", "张三 已确认安全, 由 李四 代报") in texts
+    assert ("+0:07:00", "safe_ignored", "张三: 已确认过安全") in texts
+    assert ("+0:08:00", "safe_ignored", "钱总: 不在点名名单中") in texts
+    assert ("+0:15:00", "rollcall_missing", "未确认安全 1 人: 赵六") in texts
+    assert ("+0:20:00", "safe", "赵六 已确认安全 (超时后)") in texts   # counted late, kept
     assert ("+0:45:00", "deadline_met", "bank_deadline") in got
     assert got[-1] == ("+4:00:00", "closed", "")
+
+
+def test_a_roll_call_everyone_answers_goes_on_at_once() -> None:
+    pb = load_playbook(ROOT / "playbooks" / "earthquake.yaml")
+    engine, inc = Engine(pb), Incident("i", "earthquake", "v", "site", 0.0)
+    world = World(0.0, (), {"*": ("张三", "李四"), "it": ("张三",)})
+    engine.feed(inc, Start("演练"), world)
+    assert inc.step == "rollcall" and inc.rollcall == {"rollcall": {"张三": None, "李四": None}}
+    engine.feed(inc, Safe("张三", "张三"), replace(world, now=60.0))
+    assert inc.step == "rollcall"
+    out = engine.feed(inc, Safe("李四", "李四"), replace(world, now=90.0))
+    assert inc.step == "counts" and Cancel("rollcall#timeout") in out
 
 
 def test_system_outage_hardware_fault_with_a_late_authorisation() -> None:

@@ -1,6 +1,7 @@
-"""The acknowledgement page a link in a message opens: small, for a phone, in Chinese. The
+"""The page a link in a message opens: small, for a phone, in Chinese. It acknowledges an
+alarm, takes on an incident (``incident:ID``), or answers a roll call (``safe:ID``). The
 signed single-use link is its credential; once it has expired, the person's password (when
-they have one) still acknowledges with it. Every refused link or password is recorded."""
+they have one) still answers with it. Every refused link or password is recorded."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import html
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -20,17 +22,21 @@ from monitor.context import Context
 from monitor.credentials import Throttle, check_password
 from monitor.facts import alarm_device
 from monitor.notify.links import EXPIRED, AckLink, LinkError, link_key, verify
+from monitor.playbooks.engine import Ack, Incident, Safe
+from monitor.playbooks.model import RollCallStep
+from monitor.playbooks.runtime import IncidentError, Incidents
 from monitor.text import spoken_duration
 
 log = logging.getLogger(__name__)
 
 PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>Vigil 告警确认</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Vigil {title}</title>
 <style>body{{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:1em auto;padding:0 1em;
 max-width:36em;font-size:18px}}
 .box{{border-radius:8px;padding:1em;background:{bg}}}textarea,input{{width:100%;box-sizing:border-box;font-size:16px}}
 button{{font-size:20px;padding:.5em 1.5em;margin-top:.8em}}</style></head>
-<body><h1>Vigil 告警确认</h1><div class="box">{content}</div></body></html>"""
+<body><h1>Vigil {title}</h1><div class="box">{content}</div></body></html>"""
+TITLES = {"alarm": "告警确认", "incident": "应急事件", "safe": "安全点名"}
 
 
 SAID = {"this link is not one Vigil signed (altered or forged)":
@@ -44,11 +50,19 @@ SAID = {"this link is not one Vigil signed (altered or forged)":
 """What the page says (the audit record keeps the English reason)."""
 
 
-def _page(content: str, status: int = 200, bg: str = "#f4f4f4") -> HTMLResponse:
-    return HTMLResponse(PAGE.format(content=content, bg=bg), status_code=status)
+def _page(content: str, status: int = 200, bg: str = "#f4f4f4", kind: str = "alarm"
+          ) -> HTMLResponse:
+    return HTMLResponse(PAGE.format(content=content, bg=bg, title=TITLES[kind]),
+                        status_code=status)
 
 
-def ack_router(ctx: Context) -> APIRouter:
+def _subject(link: AckLink) -> tuple[str, str]:
+    """(alarm | incident | safe, the alarm or incident id) the link answers."""
+    kind, _, target = link.alarm.partition(":")
+    return (kind, target) if kind in ("incident", "safe") else ("alarm", link.alarm)
+
+
+def ack_router(ctx: Context, incidents: Callable[[], Incidents]) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     key = link_key(ctx.cfg.data_dir)
     throttle = Throttle(failures=5)
@@ -73,7 +87,10 @@ def ack_router(ctx: Context) -> APIRouter:
             "SELECT used FROM ack_links WHERE nonce = ?", (link.nonce,)).fetchone())
         if used is not None:
             return refused(request, "this link was already used", link)
-        if link.alarm not in ctx.alarms.alarms or ctx.cfg.person(link.person) is None:
+        kind, target = _subject(link)
+        known = target in ctx.alarms.alarms if kind == "alarm" \
+            else target in incidents().running
+        if not known or ctx.cfg.person(link.person) is None:
             return refused(request, "the alarm or the person is no longer known", link)
         return link
 
@@ -94,10 +111,63 @@ def ack_router(ctx: Context) -> APIRouter:
             return refused(request, "wrong password", link)
         return None
 
+    def name_of(link: AckLink) -> str:
+        person = ctx.cfg.person(link.person)
+        return (person.label or person.name) if person else link.person
+
+    def describe_incident(inc: Incident, name: str) -> str:
+        pb = incidents().versions.get(inc.version)
+        label = pb.label if pb else inc.playbook
+        step = pb.step(inc.step) if pb and inc.step else None
+        lines = [f"<p><b>{'【演练】' if inc.drill else ''}【{html.escape(label)}】</b></p>",
+                 f"<p>开始: {time.strftime('%m-%d %H:%M', time.localtime(inc.started))}"
+                 f" ({spoken_duration(time.time() - inc.started)}前)</p>"]
+        if isinstance(step, RollCallStep):
+            lines.append(f"<p><b>{html.escape(step.text)}</b></p>")
+        elif step is not None:
+            lines.append(f"<p>当前步骤: {html.escape(step.alias or step.id)}</p>")
+        return "".join(lines) + f"<p>答复人: {html.escape(name)}</p>"
+
+    def incident_form(link: AckLink) -> HTMLResponse:
+        kind, target = _subject(link)
+        inc = incidents().running[target]
+        name = name_of(link)
+        head = describe_incident(inc, name)
+        if kind == "safe":
+            if all(people.get(link.person) is not None for people in inc.rollcall.values()
+                   if link.person in people):
+                return _page(head + "<p>您已确认安全, 无需再答复。</p>", kind=kind)
+            button = "我已安全"
+        else:
+            if inc.acked is not None:
+                return _page(head + f"<p>已由 {html.escape(inc.acked[0])} 确认接手, "
+                                    f"无需再处理。</p>", kind=kind)
+            button = "确认收到并接手"
+        sign_in = ('<p>链接已过期。输入您的 Vigil 密码仍可答复:</p><input type="password" '
+                   'name="password" autocomplete="current-password" required>'
+                   if expired(link) else "")
+        return _page(head + f'<form method="post">{sign_in}<button type="submit">{button}'
+                     f'</button></form>', kind=kind)
+
+    async def answer_incident(link: AckLink) -> HTMLResponse:
+        kind, target = _subject(link)
+        name = name_of(link)
+        try:
+            inc = await incidents().act(target, Safe(link.person, name) if kind == "safe"
+                                        else Ack(name))
+        except IncidentError:
+            return _page("<p>此事件已结束, 无需再答复。</p>", kind=kind)
+        head = describe_incident(inc, name)
+        if kind == "safe":
+            return _page(head + "<p><b>已记录: 您已安全。</b></p>", bg="#e2f5e6", kind=kind)
+        if inc.acked is not None and inc.acked[0] != name:
+            return _page(head + f"<p>已由 {html.escape(inc.acked[0])} 先行确认接手。</p>",
+                         kind=kind)
+        return _page(head + "<p><b>已确认接手。</b></p>", bg="#e2f5e6", kind=kind)
+
     def describe(link: AckLink) -> str:
         alarm = ctx.alarms.alarms[link.alarm]
-        person = ctx.cfg.person(link.person)
-        name = person.label or person.name if person else link.person
+        name = name_of(link)
         severity = SEVERITY_TEXT.get(alarm.severity, alarm.severity)
         dev = alarm_device(ctx.cfg, alarm)
         area = next((a.label or a.name for a in ctx.cfg.areas if dev and a.name == dev.area), "")
@@ -119,6 +189,8 @@ def ack_router(ctx: Context) -> APIRouter:
         link = await checked(request, token)
         if isinstance(link, HTMLResponse):
             return link
+        if _subject(link)[0] != "alarm":
+            return incident_form(link)
         alarm = ctx.alarms.alarms[link.alarm]
         if alarm.acked:
             return _page(describe(link) + f"<p>已由 {html.escape(alarm.acked_by or '')} "
@@ -148,8 +220,9 @@ def ack_router(ctx: Context) -> APIRouter:
                 (link.nonce, time.time(), link.alarm, link.person)))
         except sqlite3.IntegrityError:
             return refused(request, "this link was already used", link)
-        person = ctx.cfg.person(link.person)
-        who = (person.label or person.name) if person else link.person
+        if _subject(link)[0] != "alarm":
+            return await answer_incident(link)
+        who = name_of(link)
         try:
             await ctx.alarms.acknowledge(link.alarm, who, note)
         except AlarmError:

@@ -305,7 +305,7 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
     for router in routers:
         api.include_router(router)
     app.include_router(api)
-    app.include_router(ack_router(ctx))
+    app.include_router(ack_router(ctx, lambda: control.incidents))
     def credentials(name: str) -> str | None:
         person = ctx.cfg.person(name)
         return person.password_hash() if person is not None else None

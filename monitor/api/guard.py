@@ -28,7 +28,7 @@ OPEN_PREFIXES = ("/static-offline-docs/", "/ack/")
 """/ack/ pages check their own credential: a signed, single-use link."""
 PERSON_ACTIONS = re.compile(r"/api/v1/(alarms/[^/]+/(acknowledge|shelve|unshelve)|silences"
                             r"|silences/\d+/expire|incidents"
-                            r"|incidents/[^/]+/(acknowledge|confirm|decide|resolve|note|link))")
+                            r"|incidents/[^/]+/(acknowledge|confirm|decide|resolve|note|link|safe))")
 """What a person signed in with a password may POST (besides reading)."""
 
 Credentials = Callable[[str], "str | None"]

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from monitor.context import Context
 from monitor.playbooks.check import load_playbook_text
-from monitor.playbooks.engine import Ack, Confirm, Decide, Incident, Input, Note, Resolve
+from monitor.playbooks.engine import Ack, Confirm, Decide, Incident, Input, Note, Resolve, Safe
 from monitor.playbooks.export import MEDIA, Format, Names, drill_report, incident_report
 from monitor.playbooks.review import Review, Row, review
 from monitor.playbooks.runtime import IncidentConflict, IncidentError, Incidents
@@ -46,6 +46,12 @@ class DecideRequest(Who):
     step: str = Field(min_length=1, max_length=64)
     approve: bool
     note: str = Field(default="", max_length=1000)
+
+
+class SafeRequest(Who):
+    person: str | None = Field(default=None, min_length=1, max_length=64,
+                               description="the person who is safe (a name in the directory); "
+                                           "default: the person signed in")
 
 
 class LinkRequest(Who):
@@ -176,6 +182,17 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
     @router.post("/incidents/{incident_id}/resolve")
     async def resolve(request: Request, incident_id: str, body: Who) -> dict[str, Any]:
         return await act(incident_id, Resolve(actor(request, body.who)))
+
+    @router.post("/incidents/{incident_id}/safe")
+    async def safe(request: Request, incident_id: str, body: SafeRequest) -> dict[str, Any]:
+        """A roll call: ``person`` (default: the person signed in) is safe."""
+        who = actor(request, body.who)
+        name = body.person or request.scope.get("state", {}).get("person")
+        if name is None:
+            raise HTTPException(422, "say which person is safe (person), or sign in as them")
+        if ctx.cfg.person(name) is None:
+            raise HTTPException(404, f"no person {name!r} in the directory")
+        return await act(incident_id, Safe(name, who))
 
     @router.post("/incidents/{incident_id}/link")
     async def link(request: Request, incident_id: str, body: LinkRequest) -> dict[str, Any]:

@@ -179,17 +179,23 @@ class Notifier:
             self._spawn(self._tell_paged(event))
 
     def _incident_notice(self, event: IncidentNotice) -> None:
-        """A playbook step tells roles (whoever is on call for each) something; in a drill
-        every message says so."""
+        """A playbook step tells roles something, each message with the person's link to
+        take the incident on; a roll call asks each person, with their link to say they are
+        safe. In a drill every message says so."""
         cfg = self.ctx.cfg
-        who = people(cfg, [Target(role=r) for r in event.roles
-                           if any(role.name == r for role in cfg.roles)],
-                     datetime.now().astimezone())
+        if event.people:
+            who = [p for p in (cfg.person(n) for n in event.people) if p is not None]
+        else:
+            who = people(cfg, [Target(role=r) for r in event.roles
+                               if any(role.name == r for role in cfg.roles)],
+                         datetime.now().astimezone())
+        subject = f"{'safe' if event.people else 'incident'}:{event.incident}"
 
         def compose(person: Person, form: str) -> tuple[str, str]:
             return render("incident", person.language, form, drill=event.drill,
                           playbook=event.playbook, step=event.step, text=event.text,
-                          incident=event.incident, console=f"{public_base(cfg)}/")
+                          incident=event.incident, console=f"{public_base(cfg)}/",
+                          rollcall=bool(event.people), link=self.ack_url(subject, person.name))
         self._spawn(self._deliver([event.incident], who, compose, paging=False))
 
     def _start(self, alarm_id: str) -> None:
@@ -308,10 +314,12 @@ class Notifier:
         defn = self.ctx.alarms.defs.get(alarm.id)
         return defn.advice if defn is not None and defn.advice else ADVICE[language]
 
-    def ack_url(self, alarm_id: str, person: str) -> str:
-        """A signed, expiring, single-use link that acknowledges as ``person``."""
+    def ack_url(self, subject: str, person: str) -> str:
+        """A signed, expiring, single-use link that answers as ``person``: acknowledges an
+        alarm (its id), takes on an incident (``incident:ID``) or says they are safe in its
+        roll call (``safe:ID``)."""
         cfg = self.ctx.cfg
-        token = sign(self.key, alarm_id, person, cfg.notify.link_lifetime)
+        token = sign(self.key, subject, person, cfg.notify.link_lifetime)
         return f"{public_base(cfg)}/ack/{token}"
 
     # -- messages ---------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from monitor.playbooks.model import (
     NotifyStep,
     Playbook,
     ResolveStep,
+    RollCallStep,
     Waits,
     WaitStep,
 )
@@ -167,7 +168,7 @@ def _waits(step: Waits) -> bool:
 
 
 def _roles(step: object) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    if isinstance(step, NotifyStep | EscalateStep):
+    if isinstance(step, NotifyStep | EscalateStep | RollCallStep):
         for j, role in enumerate(step.roles):
             yield ("roles", j), role
     elif isinstance(step, ChecklistStep):

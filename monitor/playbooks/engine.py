@@ -9,6 +9,7 @@ them out; rehearsals and tests read them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from monitor.playbooks.model import (
     NotifyStep,
     Playbook,
     ResolveStep,
+    RollCallStep,
     WaitStep,
 )
 from monitor.text import spoken_duration
@@ -60,6 +62,8 @@ class Incident:
     resolved: tuple[str, float] | None = None
     links: list[str] = field(default_factory=list)
     """Linked incidents: what caused this one, or what it caused."""
+    rollcall: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    """Roll-call step -> person -> when they said they are safe (None: not yet)."""
 
 
 # -- the site as the engine sees it, and what comes in --------------------------------------
@@ -69,6 +73,10 @@ class World:
     now: float
     active: tuple[dict[str, str], ...] = ()
     """Facts (severity, area, device_class, feed, alarm) of the active alarms in scope."""
+    roster: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Role -> the people (names) who hold it; ``*`` -> everyone (for roll calls)."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Person name -> what people call them, for the timeline."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,15 @@ class Decide:
 
 
 @dataclass(frozen=True)
+class Safe:
+    """``person`` (a name) is safe (a roll call), said by ``who`` (themself, or someone who
+    saw them)."""
+
+    person: str
+    who: str
+
+
+@dataclass(frozen=True)
 class Done:
     step: str
     ok: bool
@@ -129,7 +146,8 @@ class Restarted:
     """The daemon started again: actions that were running may or may not have run."""
 
 
-Input = (Start | Due | Changed | Ack | Confirm | Decide | Done | Resolve | Note | Restarted)
+Input = (Start | Due | Changed | Ack | Confirm | Decide | Safe | Done | Resolve | Note
+         | Restarted)
 
 
 # -- what goes out ----------------------------------------------------------------------------
@@ -153,6 +171,15 @@ class Cancel:
 
 
 @dataclass(frozen=True)
+class RollCall:
+    """Ask each of ``people`` whether they are safe, each with their own answer link."""
+
+    step: str
+    people: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True)
 class Run:
     step: str
 
@@ -168,7 +195,7 @@ class Entry:
     actor: str | None = None
 
 
-Effect = Notify | Arm | Cancel | Run | Entry
+Effect = Notify | RollCall | Arm | Cancel | Run | Entry
 
 
 class PlaybookError(Exception):
@@ -201,6 +228,8 @@ class Engine:
                 self._confirm(inc, item, who, world, out)
             case Decide(step, who, approve, note):
                 self._decide(inc, step, who, approve, note, world, out)
+            case Safe(person, who):
+                self._safe(inc, person, who, world, out)
             case Done(step, ok, detail):
                 self._done(inc, step, ok, detail, world, out)
             case Resolve(who):
@@ -323,6 +352,17 @@ class Engine:
                 out.append(Entry(now, "wait", label, step.id))
                 self._timeout(step, now, out)
                 return None
+            case RollCallStep():
+                roster = world.roster
+                people = sorted({p for r in (step.roles or ["*"]) for p in roster.get(r, ())})
+                if not people:
+                    out.append(Entry(now, "rollcall", f"{label}: 无人可点名", step.id))
+                    return after
+                inc.rollcall[step.id] = dict.fromkeys(people)
+                out.append(Entry(now, "rollcall", f"{label}: 点名 {len(people)} 人", step.id))
+                out.append(RollCall(step.id, tuple(people), step.text))
+                self._timeout(step, now, out)
+                return None
             case ApprovalStep():
                 out.append(Entry(now, "approval", f"{label}: {step.text}", step.id))
                 out.append(Notify(step.id, (step.role,), f"请审批: {step.text}"))
@@ -336,7 +376,7 @@ class Engine:
                 return None
         raise AssertionError(step)
 
-    def _timeout(self, step: ChecklistStep | WaitStep | ApprovalStep, now: float,
+    def _timeout(self, step: ChecklistStep | WaitStep | ApprovalStep | RollCallStep, now: float,
                  out: list[Effect]) -> None:
         if step.timeout is not None:
             out.append(Arm(f"{step.id}#timeout", now + step.timeout))
@@ -370,8 +410,13 @@ class Engine:
             inc.actions[step_id] = "timeout"
             out.append(Entry(now, "action_timeout", f"{step.timeout:g} 秒内未完成", step_id))
             self._go(inc, step.on_failure or self.pb.after(step_id), world, out)
-        elif isinstance(step, ChecklistStep | WaitStep | ApprovalStep):
+        elif isinstance(step, ChecklistStep | WaitStep | ApprovalStep | RollCallStep):
             out.append(Entry(now, "timeout", f"{step.alias or step.id}: 超时", step_id))
+            missing = [world.labels.get(p, p) for p, ts in inc.rollcall.get(step_id, {}).items()
+                       if ts is None]
+            if missing:
+                out.append(Entry(now, "rollcall_missing", f"未确认安全 {len(missing)} 人: "
+                                 f"{', '.join(missing)}", step_id))
             self._go(inc, step.on_timeout or self.pb.after(step_id), world, out)
 
     def _confirm(self, inc: Incident, item: str, who: str, world: World,
@@ -392,6 +437,25 @@ class Engine:
         out.append(Entry(now, "confirmed", entry.text, step.id, who))
         if inc.step == step.id and all(i.id in inc.checked for i in step.items):
             self._leave(inc, self.pb.after(step.id), world, out)
+
+    def _safe(self, inc: Incident, person: str, who: str, world: World,
+              out: list[Effect]) -> None:
+        """A person is safe: counted in the roll call that asked them (also after its
+        timeout, so the count is right); the roll call goes on once everyone answered."""
+        now, name = world.now, world.labels.get(person, person)
+        step_id = next((s for s, people in inc.rollcall.items() if person in people
+                        and people[person] is None), None)
+        if step_id is None:
+            asked = any(person in people for people in inc.rollcall.values())
+            out.append(Entry(now, "safe_ignored", f"{name}: " + (
+                "已确认过安全" if asked else "不在点名名单中"), actor=who))
+            return
+        inc.rollcall[step_id][person] = now
+        late = "" if inc.step == step_id else " (超时后)"
+        by = "" if who == name else f", 由 {who} 代报"
+        out.append(Entry(now, "safe", f"{name} 已确认安全{late}{by}", step_id, who))
+        if inc.step == step_id and all(ts is not None for ts in inc.rollcall[step_id].values()):
+            self._leave(inc, self.pb.after(step_id), world, out)
 
     def _decide(self, inc: Incident, step_id: str, who: str, approve: bool, note: str,
                 world: World, out: list[Effect]) -> None:

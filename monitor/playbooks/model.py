@@ -113,6 +113,17 @@ class WaitStep(Waits):
         return self
 
 
+class RollCallStep(Waits):
+    """Every person of the roles (everyone in the directory when none are given) answers for
+    themself, by the link in their own message or through the API, that they are safe. It
+    waits until all have answered or the timeout; the timeline names who did not."""
+
+    kind: Literal["rollcall"]
+    roles: list[str] = Field(default_factory=list, description="none: everyone")
+    text: str = Field(min_length=1, description="what each person is asked, e.g. 请确认您已"
+                                                "安全撤离")
+
+
 class BranchStep(Step):
     kind: Literal["branch"]
     when: Condition
@@ -165,11 +176,11 @@ class ResolveStep(Step):
 
 
 STEPS = (NotifyStep, ChecklistStep, WaitStep, BranchStep, ApprovalStep, ActionStep,
-         DeadlineStep, EscalateStep, ResolveStep)
+         DeadlineStep, EscalateStep, ResolveStep, RollCallStep)
 STEP_KINDS = frozenset(s.model_fields["kind"].annotation.__args__[0]  # type: ignore[union-attr]
                        for s in STEPS)
 AnyStep = Annotated[NotifyStep | ChecklistStep | WaitStep | BranchStep | ApprovalStep
-                    | ActionStep | DeadlineStep | EscalateStep | ResolveStep,
+                    | ActionStep | DeadlineStep | EscalateStep | ResolveStep | RollCallStep,
                     Field(discriminator="kind")]
 
 

@@ -7,6 +7,7 @@ A scenario (YAML)::
     name: long_outage
     until: 6h                   # the clock runs on to here after the last input
     actions: {shutdown_pcs: {ok: false, after: 10s}}   # default: each action succeeds at once
+    people: {dept_head: [李四], it: [张三]}         # who holds each role (roll calls)
     inputs:
       - {at: 0s, raise: {alarm: "power:ups1", device_class: ups, area: machine_room}}
       - {at: 3m, confirm: duration_asked, who: 王五}
@@ -16,6 +17,7 @@ A scenario (YAML)::
       - {at: 55m, resolve: 张三}
       - {at: 56m, start: 手动启动}                  # a start by hand (trigger manual)
       - {at: 60m, event: ONBATT}
+      - {at: 61m, safe: 李四}                       # a roll call's answer (who: on behalf)
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ from monitor.playbooks.engine import (
     Input,
     Notify,
     Resolve,
+    RollCall,
     Run,
+    Safe,
     Start,
     World,
 )
@@ -72,15 +76,16 @@ class Step(Strict):
     approve: str | None = None
     reject: str | None = None
     resolve: str | None = None
+    safe: str | None = Field(default=None, description="this person answers the roll call")
     who: str = "演练人员"
 
     @model_validator(mode="after")
     def _one(self) -> Step:
         given = [k for k in ("raise_", "clear", "event", "start", "ack", "confirm", "approve",
-                             "reject", "resolve") if getattr(self, k) is not None]
+                             "reject", "resolve", "safe") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of raise, clear, event, start, ack, confirm, "
-                             "approve, reject, resolve")
+                             "approve, reject, resolve, safe")
         if self.raise_ is not None and "alarm" not in self.raise_:
             raise ValueError("raise needs the alarm id (alarm: ...)")
         return self
@@ -91,6 +96,8 @@ class Scenario(Strict):
     until: Duration = Field(default=86400.0, gt=0)
     drill: bool = False
     actions: dict[str, ScriptedAction] = Field(default_factory=dict)
+    people: dict[str, list[str]] = Field(default_factory=dict,
+                                         description="role -> who holds it, for roll calls")
     inputs: list[Step] = Field(min_length=1)
 
 
@@ -127,8 +134,12 @@ class Rehearsal:
         for step in self.scenario.inputs:
             push(step.at, "input", step)
 
+        people = self.scenario.people
+        roster = {"*": tuple(dict.fromkeys(p for names in people.values() for p in names))} \
+            | {role: tuple(names) for role, names in people.items()}
+
         def world(t: float) -> World:
-            return World(t, tuple(active.values()))
+            return World(t, tuple(active.values()), roster)
 
         def feed(t: float, inp: Input) -> None:
             if self.incident is None:
@@ -145,6 +156,9 @@ class Rehearsal:
                                        effect.actor))
             elif isinstance(effect, Notify):
                 self.lines.append(Line(t, "notify", ",".join(effect.roles), effect.text,
+                                       effect.step))
+            elif isinstance(effect, RollCall):
+                self.lines.append(Line(t, "notify", ",".join(effect.people), effect.text,
                                        effect.step))
             elif isinstance(effect, Arm):
                 timers[effect.timer] = effect.due
@@ -197,6 +211,8 @@ class Rehearsal:
         elif step.approve is not None or step.reject is not None:
             feed(t, Decide(step.approve or step.reject or "", step.who,
                            step.approve is not None))
+        elif step.safe is not None:
+            feed(t, Safe(step.safe, step.who if "who" in step.model_fields_set else step.safe))
         elif step.resolve is not None:
             feed(t, Resolve(step.resolve))
 

@@ -45,6 +45,7 @@ from monitor.playbooks.engine import (
     Input,
     Notify,
     Restarted,
+    RollCall,
     Run,
     Start,
     World,
@@ -81,6 +82,8 @@ class Incidents:
         self.versions: dict[str, Playbook] = {}
         self.running: dict[str, Incident] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
+        self._roster_of: object = None
+        self._roster_cache: tuple[dict[str, tuple[str, ...]], dict[str, str]] = ({}, {})
         self.use(playbooks)
         ctx.timers.on("playbook", self._due)
         self.subscription = ctx.bus.subscribe("playbooks", self.on_event,
@@ -236,7 +239,19 @@ class Incidents:
         active = tuple(f for f in (self.ctx.facts.of(a) for a in self.ctx.alarms.alarms.values()
                                    if a.active)
                        if inc.scope == "site" or f["area"] == inc.scope)
-        return World(time.time(), active)
+        roster, labels = self._roster()
+        return World(time.time(), active, roster, labels)
+
+    def _roster(self) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+        """Role -> who holds it (``*`` -> everyone), and their labels: for roll calls (per
+        configuration)."""
+        cfg = self.ctx.cfg
+        if self._roster_of is not cfg:
+            self._roster_cache = ({"*": tuple(p.name for p in cfg.people)} | {
+                r.name: tuple(p.name for p in cfg.people if r.name in p.roles)
+                for r in cfg.roles}, {p.name: p.label or p.name for p in cfg.people})
+            self._roster_of = cfg
+        return self._roster_cache
 
     def _writer(self, inc: Incident, effects: list[Effect]
                 ) -> Callable[[sqlite3.Connection], None]:
@@ -262,6 +277,10 @@ class Incidents:
             self.ctx.bus.publish(IncidentNotice(inc.id, pb.label, pb.step(effect.step).alias,
                                                 effect.roles, effect.text, inc.drill,
                                                 time.time()))
+        elif isinstance(effect, RollCall):
+            self.ctx.bus.publish(IncidentNotice(inc.id, pb.label, pb.step(effect.step).alias,
+                                                (), effect.text, inc.drill, time.time(),
+                                                effect.people))
         elif isinstance(effect, Entry) and effect.kind in MILESTONES:
             self.ctx.bus.publish(IncidentMilestone(
                 inc.id, inc.playbook, pb.label, inc.scope, inc.drill, effect.kind,
