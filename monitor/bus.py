@@ -44,6 +44,9 @@ class IncidentNotice:
     ts: float
     people: tuple[str, ...] = ()
     """A roll call: these people, each asked for themself (``roles`` is then empty)."""
+    key: str = ""
+    """Its row in ``notices``, stored with the change that made it and deleted once it was
+    delivered: a restart in between sends it (again)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS timeline (seq INTEGER PRIMARY KEY, incident TEXT NOT 
                                      actor TEXT, text TEXT);
 CREATE INDEX IF NOT EXISTS timeline_incident ON timeline (incident, seq);
 CREATE TABLE IF NOT EXISTS playbook_versions (version TEXT PRIMARY KEY, text TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS notices (key TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS held (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL,
                                  person TEXT NOT NULL, grp TEXT NOT NULL, item TEXT NOT NULL);
 """

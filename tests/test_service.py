@@ -569,3 +569,118 @@ def test_sigkill_mid_action_records_unknown_and_never_runs_it_twice(
     assert ("checklist", "check") in steps and got["step"] == "check"  # its failure path
     assert got["actions"] == {"stop_batch": "unknown"}
     assert marker.read_text() == "ran\n"             # never run a second time
+
+
+EVERY_KIND = """\
+name: every_kind
+label: 各类步骤
+roles: [it]
+triggers: [{manual: true}]
+steps:
+  - {id: bank, kind: deadline, target: 一小时内报告, within: 1h, met: {checked: told}}
+  - {id: tell, kind: notify, roles: [it], message: 开始处置}
+  - {id: items, kind: checklist, items: [{id: told, text: 已报告, role: it}], timeout: 1h,
+     on_timeout: end}
+  - {id: go_on, kind: approval, role: it, text: 批准继续, timeout: 1h, on_timeout: end}
+  - {id: pause, kind: wait, for: 3s}
+  - {id: bigger, kind: escalate, level: 重大, roles: [it]}
+  - {id: count, kind: rollcall, roles: [it], text: 请确认您已安全, timeout: 1h, on_timeout: end}
+  - {id: over, kind: resolve}
+  - {id: after, kind: checklist, items: [{id: checked, text: 已检查, role: it}], timeout: 1h,
+     on_timeout: end}
+"""
+
+
+def every_kind_site(tmp_path: Path, inbox: Any) -> tuple[Path, dict[str, str]]:
+    """A site with the every_kind playbook and one person of role it, paged at ``inbox``."""
+    books = tmp_path / "playbooks"
+    books.mkdir()
+    (books / "every_kind.yaml").write_text(EVERY_KIND, encoding="utf-8")
+    hooks = {"VIGIL_TEST_HOOK_A": f"json://127.0.0.1:{inbox.port}/a"}
+    cfg = write_config(tmp_path, [], playbooks="playbooks", roles=[{"name": "it"}],
+                       people=[{"name": "a_zhang", "label": "张三", "roles": ["it"],
+                                "contacts": [{"channel": "webhook",
+                                              "url": {"env": "VIGIL_TEST_HOOK_A"}}]}],
+                       notify={"retries": 0})
+    return cfg, hooks
+
+
+def test_sigkill_while_each_kind_of_step_waits_neither_repeats_nor_skips(
+        tmp_path: Path, daemons: Callable[..., Running], inbox: Any) -> None:
+    """Killed while a checklist, an approval, a timed wait, a roll call and a resolve wait
+    (a deadline running beside them): each restart keeps the timers' due times, sends
+    nothing again, and the next input or timer goes on from where it was."""
+    cfg, hooks = every_kind_site(tmp_path, inbox)
+    running = daemons(cfg, hooks)
+    incident = running.post("/api/v1/incidents", {"playbook": "every_kind",
+                                                  "who": "王五"}).json()["id"]
+
+    def told() -> list[str]:
+        return [json.loads(r.body)["title"] for r in inbox.requests]
+
+    def timers(r: Running) -> list[tuple[str, float]]:
+        return r.db().execute("SELECT key, due FROM timers WHERE key LIKE 'playbook:%' "
+                              "ORDER BY key").fetchall()
+
+    def kill_and_restart(r: Running, sent: int) -> Running:
+        r.wait(lambda: len(told()) == sent)      # what this step says is out
+        r.wait(lambda: r.db().execute("SELECT COUNT(*) FROM notices").fetchone()[0] == 0)
+        armed = r.wait(lambda: timers(r))         # and its timers are committed
+        r.proc.kill()
+        r.proc.wait()
+        again = daemons(cfg, hooks)
+        assert timers(again) == armed             # the same due times
+        return again
+
+    def act(r: Running, what: str, body: dict[str, Any]) -> None:
+        made = r.post(f"/api/v1/incidents/{incident}/{what}", {"who": "张三", **body})
+        assert made.status_code == 200, made.text
+
+    running = kill_and_restart(running, 2)                      # a checklist waits
+    act(running, "confirm", {"item": "told"})
+    running = kill_and_restart(running, 3)                      # an approval waits
+    act(running, "decide", {"step": "go_on", "approve": True})
+    running.wait(lambda: running.db().execute(
+        "SELECT COUNT(*) FROM timers WHERE key LIKE '%#pause#for'").fetchone()[0] == 1)
+    running = kill_and_restart(running, 3)                      # a timed wait runs
+    running = kill_and_restart(running, 5)                      # a roll call waits
+    act(running, "safe", {"person": "a_zhang"})
+    running.wait(lambda: running.get(f"/api/v1/incidents/{incident}").json()["step"] == "over")
+    running.proc.kill()                                         # a resolve waits
+    running.proc.wait()
+    running = daemons(cfg, hooks)
+    act(running, "resolve", {})
+    running.wait(lambda: len(told()) == 6)
+    act(running, "confirm", {"item": "checked"})
+    got = running.wait(lambda: (lambda i: i if i["status"] == "closed" else None)(
+        running.get(f"/api/v1/incidents/{incident}").json()))
+    assert sorted(t.removeprefix("【各类步骤】") for t in told()) == sorted([
+        "开始处置", "请确认: 已报告", "请审批: 批准继续", "事件升级为 重大", "请确认您已安全",
+        "请确认: 已检查"])                                      # each once
+    kinds = [(t["kind"], t["step"]) for t in got["timeline"]]
+    for entered in (("checklist", "items"), ("approval", "go_on"), ("wait", "pause"),
+                    ("escalated", "bigger"), ("rollcall", "count"), ("resolved", "over"),
+                    ("checklist", "after")):
+        assert kinds.count(entered) == 1, (entered, kinds)
+    assert ("deadline_met", "bank") in kinds and ("safe", "count") in kinds
+
+
+def test_sigkill_while_an_incident_message_is_in_flight_sends_it_after_the_restart(
+        tmp_path: Path, daemons: Callable[..., Running], inbox: Any) -> None:
+    """A message is stored with the change that made it; one whose delivery a SIGKILL cut
+    short goes out after the restart (at least once)."""
+    cfg, hooks = every_kind_site(tmp_path, inbox)
+    inbox.mode, inbox.delay = "slow", 3.0                   # the receiver takes its time
+    first = daemons(cfg, hooks)
+    first.post("/api/v1/incidents", {"playbook": "every_kind", "who": "王五"})
+    first.wait(lambda: len(inbox.requests) == 2)           # both messages are in flight
+    first.wait(lambda: first.db().execute("SELECT COUNT(*) FROM notices").fetchone()[0] == 2)
+    first.proc.kill()
+    first.proc.wait()
+    inbox.mode = "ok"
+    second = daemons(cfg, hooks)
+    second.wait(lambda: second.db().execute(
+        "SELECT COUNT(*) FROM notices").fetchone()[0] == 0)  # delivered, and said so
+    titles = sorted(json.loads(r.body)["title"] for r in inbox.requests)
+    assert titles == sorted(["【各类步骤】开始处置", "【各类步骤】请确认: 已报告"] * 2)
+    assert "messages of incidents were not delivered" in second.log.read_text()

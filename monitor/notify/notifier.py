@@ -196,7 +196,13 @@ class Notifier:
                           playbook=event.playbook, step=event.step, text=event.text,
                           incident=event.incident, console=f"{public_base(cfg)}/",
                           rollcall=bool(event.people), link=self.ack_url(subject, person.name))
-        self._spawn(self._deliver([event.incident], who, compose, paging=False))
+        self._spawn(self._told(event, who, compose))
+
+    async def _told(self, event: IncidentNotice, who: list[Person], compose: Compose) -> None:
+        await self._deliver([event.incident], who, compose, paging=False)
+        if event.key:
+            self.ctx.store.submit(lambda c: c.execute("DELETE FROM notices WHERE key = ?",
+                                                      (event.key,)))
 
     def _start(self, alarm_id: str) -> None:
         alarm = self.ctx.alarms.alarms.get(alarm_id)

@@ -23,7 +23,7 @@ import logging
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
@@ -112,6 +112,15 @@ class Incidents:
                 self.versions[inc.version] = load_playbook_text(text, inc.playbook)
             self.running[inc.id] = inc
             self._feed(inc, Restarted())
+        pending = await self.ctx.store.read(lambda c: c.execute(
+            "SELECT data FROM notices ORDER BY rowid").fetchall())
+        if pending:
+            log.warning("%d messages of incidents were not delivered before the daemon "
+                        "stopped: sending them now", len(pending))
+        for (data,) in pending:  # stored with their change, not yet delivered: send them now
+            notice = json.loads(data)
+            self.ctx.bus.publish(IncidentNotice(**{**notice, "roles": tuple(notice["roles"]),
+                                                   "people": tuple(notice["people"])}))
 
     # -- what starts and moves incidents --------------------------------------------------------
     def on_event(self, event: AlarmEvent | DeviceEvent) -> None:
@@ -211,24 +220,29 @@ class Incidents:
         trial = Incident(**_tuples(json.loads(before)))
         pb = self.versions[inc.version]
         effects = Engine(pb).feed(trial, inp, self._world(trial))
-        await self.ctx.store.call(self._writer(trial, effects))
+        notices = _notices(trial, pb, effects)
+        await self.ctx.store.call(self._writer(trial, effects, notices))
         live = self.running.get(incident_id)
         if live is None or json.dumps(asdict(live)) != before:  # it moved meanwhile
             if live is not None:
                 self._feed(live, inp)
             return live or trial
         self.running[incident_id] = trial
-        self._carry_out(trial, pb, effects)
+        self._carry_out(trial, pb, effects, notices)
         return trial
 
     # -- carrying out what the engine says ------------------------------------------------------
     def _feed(self, inc: Incident, inp: Input) -> None:
         pb = self.versions[inc.version]
         effects = Engine(pb).feed(inc, inp, self._world(inc))
-        self.ctx.store.submit(self._writer(inc, effects))
-        self._carry_out(inc, pb, effects)
+        notices = _notices(inc, pb, effects)
+        self.ctx.store.submit(self._writer(inc, effects, notices))
+        self._carry_out(inc, pb, effects, notices)
 
-    def _carry_out(self, inc: Incident, pb: Playbook, effects: list[Effect]) -> None:
+    def _carry_out(self, inc: Incident, pb: Playbook, effects: list[Effect],
+                   notices: list[IncidentNotice]) -> None:
+        for notice in notices:
+            self.ctx.bus.publish(notice)
         for effect in effects:
             self._apply(inc, pb, effect)
         if inc.status == "closed":
@@ -253,10 +267,10 @@ class Incidents:
             self._roster_of = cfg
         return self._roster_cache
 
-    def _writer(self, inc: Incident, effects: list[Effect]
-                ) -> Callable[[sqlite3.Connection], None]:
-        """The incident and its new timeline entries, in one transaction, written before
-        anything is carried out."""
+    def _writer(self, inc: Incident, effects: list[Effect],
+                notices: Sequence[IncidentNotice] = ()) -> Callable[[sqlite3.Connection], None]:
+        """The incident, its new timeline entries and the messages it sends, in one
+        transaction, written before anything is carried out."""
         entries = [(inc.id, e.ts, e.kind, e.step, e.actor, e.text) for e in effects
                    if isinstance(e, Entry)]
         row = (inc.id, inc.playbook, inc.scope, int(inc.drill), inc.status, inc.started,
@@ -266,6 +280,8 @@ class Incidents:
             c.execute("INSERT OR REPLACE INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
             c.executemany("INSERT INTO timeline (incident, ts, kind, step, actor, text) "
                           "VALUES (?, ?, ?, ?, ?, ?)", entries)
+            c.executemany("INSERT INTO notices VALUES (?, ?)", rows)
+        rows = [(n.key, json.dumps(asdict(n), ensure_ascii=False)) for n in notices]
         return write
 
     def _apply(self, inc: Incident, pb: Playbook, effect: Effect) -> None:
@@ -273,14 +289,6 @@ class Incidents:
             self.ctx.timers.arm("playbook", f"{inc.id}#{effect.timer}", effect.due)
         elif isinstance(effect, Cancel):
             self.ctx.timers.cancel("playbook", f"{inc.id}#{effect.timer}")
-        elif isinstance(effect, Notify):
-            self.ctx.bus.publish(IncidentNotice(inc.id, pb.label, pb.step(effect.step).alias,
-                                                effect.roles, effect.text, inc.drill,
-                                                time.time()))
-        elif isinstance(effect, RollCall):
-            self.ctx.bus.publish(IncidentNotice(inc.id, pb.label, pb.step(effect.step).alias,
-                                                (), effect.text, inc.drill, time.time(),
-                                                effect.people))
         elif isinstance(effect, Entry) and effect.kind in MILESTONES:
             self.ctx.bus.publish(IncidentMilestone(
                 inc.id, inc.playbook, pb.label, inc.scope, inc.drill, effect.kind,
@@ -317,6 +325,17 @@ class Incidents:
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+
+def _notices(inc: Incident, pb: Playbook, effects: list[Effect]) -> list[IncidentNotice]:
+    """The messages among ``effects``, each with the key of its row in ``notices``."""
+    out = []
+    for e in effects:
+        if isinstance(e, Notify | RollCall):
+            roles, people = (e.roles, ()) if isinstance(e, Notify) else ((), e.people)
+            out.append(IncidentNotice(inc.id, pb.label, pb.step(e.step).alias, roles, e.text,
+                                      inc.drill, time.time(), people, secrets.token_hex(8)))
+    return out
 
 
 def _link(one: Incident, other: Incident) -> None:
