@@ -445,6 +445,19 @@ def _report(args: argparse.Namespace, path: str, **params: str) -> int:
     return 0
 
 
+def cmd_report_alarms(args: argparse.Namespace) -> int:
+    """The month's alarm-system review (ISA-18.2): the measures as text, or the report."""
+    from monitor.alarm_report import summary_lines
+
+    path = "/api/v1/reports/alarms"
+    params = {"operators": str(args.operators), **({"month": args.month} if args.month else {})}
+    if args.format != "text":
+        return _report(args, path, **params)
+    review = _request(args, "GET", path, params=params).json()
+    print("\n".join(summary_lines(review, args.lang)))
+    return 0
+
+
 def _daemon_args(p: argparse.ArgumentParser) -> None:
     """Where the daemon is and its token."""
     p.add_argument("-c", "--config", default=None,
@@ -453,8 +466,9 @@ def _daemon_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token", default=None, help="default: VIGIL_API_TOKEN")
 
 
-def _report_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=("html", "pdf", "csv"), default="html")
+def _report_args(p: argparse.ArgumentParser,
+                 formats: tuple[str, ...] = ("html", "pdf", "csv")) -> None:
+    p.add_argument("--format", choices=formats, default=formats[0])
     p.add_argument("--lang", choices=("zh-CN", "en"), default="zh-CN")
     p.add_argument("-o", "--output", default=None, help="write to this file (a PDF must)")
     p.add_argument("--as", dest="as_person", metavar="PERSON",
@@ -524,6 +538,14 @@ def main(argv: list[str] | None = None) -> int:
         t.add_argument(name, help=f"the {name}'s {'id' if name == 'incident' else 'name'}")
         _report_args(t)
         t.set_defaults(fn=fn)
+    t = sub.add_parser("report", help="reports on the site").add_subparsers(
+        dest="report_command", required=True).add_parser(
+        "alarms", help="a month's alarm-system review (ISA-18.2): rates, floods, the most "
+                       "frequent, chattering and stale alarms, shelving, priorities")
+    t.add_argument("--month", default=None, help="YYYY-MM; default: the previous month")
+    t.add_argument("--operators", type=int, default=1, help="operators sharing the alarms")
+    _report_args(t, ("text", "json", "html", "pdf", "csv"))
+    t.set_defaults(fn=cmd_report_alarms)
     s = sub.add_parser("passwd", help="print the hash of a new password, for a person's "
                                       "credential in the config")
     s.add_argument("--stdin", action="store_true", help="read the password from stdin")

@@ -23,6 +23,7 @@ from monitor.alarms import Alarm, AlarmError, alarm_log
 from monitor.api.ack import ack_router
 from monitor.api.guard import Guard
 from monitor.api.incidents import incidents_router
+from monitor.api.reports import reports_router
 from monitor.bus import AlarmEvent, DeviceEvent
 from monitor.config.notify import Match
 from monitor.context import Context
@@ -302,6 +303,7 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
         return {"reloaded": True, "devices": len(ctx.cfg.devices)}
 
     api.include_router(incidents_router(ctx, lambda: control.incidents, actor))
+    api.include_router(reports_router(ctx))
     for router in routers:
         api.include_router(router)
     app.include_router(api)

@@ -1,0 +1,68 @@
+"""The report API: the monthly alarm-system review (ISA-18.2) as JSON, HTML, CSV or PDF."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Response
+
+from monitor.alarm_report import alarm_report
+from monitor.alarm_review import Period, Row, alarm_infos, month_period, review_alarms
+from monitor.context import Context
+from monitor.playbooks.export import MEDIA, Format
+from monitor.playbooks.words import Language
+
+ACTIVITY = ("(action IN ('raised', 'cleared', 'retired') OR (action = 'acknowledged' AND "
+            "state = 'normal'))")
+SHELVING = "action IN ('shelved', 'unshelved', 'retired')"
+
+
+def period_rows(conn: sqlite3.Connection, period: Period) -> list[Row]:
+    """The period's log entries, and before them each alarm's last raise or end and its last
+    shelve or unshelve: what was active or shelved when the period began."""
+    before = ("SELECT seq, alarm, ts, action, state, who, note FROM alarm_log WHERE seq IN "
+              "(SELECT MAX(seq) FROM alarm_log WHERE ts < :start AND {} GROUP BY alarm)")
+    rows = conn.execute(
+        f"{before.format(ACTIVITY)} UNION {before.format(SHELVING)} UNION "
+        "SELECT seq, alarm, ts, action, state, who, note FROM alarm_log "
+        "WHERE ts >= :start AND ts < :end ORDER BY seq",
+        {"start": period.start, "end": period.until}).fetchall()
+    return [Row(*r) for r in rows]
+
+
+def reports_router(ctx: Context) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/reports/alarms")
+    async def alarms(
+            month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+                                               description="YYYY-MM in the site's time zone; "
+                                                           "default: the previous month")] = None,
+            operators: Annotated[int, Query(ge=1, le=100, description="operators sharing the "
+                                                                      "alarms")] = 1,
+            fmt: Annotated[Literal["json"] | Format, Query(alias="format")] = "json",
+            lang: Annotated[Language | None, Query(description="default: the site's "
+                                                               "language")] = None) -> Any:
+        """The alarm-system review of a month as ISA-18.2 measures it: rates per operator,
+        floods, the most frequent, chattering, fleeting and stale alarms, shelving and the
+        priority split, each with its target (docs/alarm-review.md)."""
+        cfg = ctx.cfg
+        try:
+            period = month_period(month, cfg.site.timezone, time.time())
+        except ValueError as err:
+            raise HTTPException(422, str(err)) from err
+        rows = await ctx.store.read(lambda c: period_rows(c, period))
+        infos = alarm_infos(cfg, ctx.alarms.defs, ctx.alarms.alarms)
+        review = await asyncio.to_thread(review_alarms, rows, period, infos, operators)
+        if fmt == "json":
+            return review.as_dict()
+        body = await asyncio.to_thread(alarm_report, review, fmt, lang or cfg.site.language,
+                                       cfg.site.label or cfg.site.name)
+        how = "attachment" if fmt == "csv" else "inline"
+        return Response(body, media_type=MEDIA[fmt], headers={
+            "Content-Disposition": f'{how}; filename="alarm-review-{period.month}.{fmt}"'})
+
+    return router
