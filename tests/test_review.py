@@ -151,6 +151,33 @@ def test_never_acknowledged_in_time_and_an_approval_that_never_came() -> None:
     assert {x.role: (x.asked, x.answered) for x in r.roles} == {"it": (2, 0), "gm": (1, 0)}
 
 
+def test_a_roll_call_is_a_target_and_its_lines_are_said_in_both_languages() -> None:
+    pb = load_playbook(ROOT / "playbooks" / "earthquake.yaml")
+    rehearsal = Rehearsal(pb, load_scenario(ROOT / "tests" / "rehearsals" / "earthquake.yaml"))
+    lines = rehearsal.run()
+    assert rehearsal.incident is not None
+    r = review(rehearsal.incident, [Row(x.t, x.kind, x.step, x.actor, x.text) for x in lines
+                                    if x.what == "entry"], pb, lines[-1].t)
+    roll = targets(r)["rollcall"]
+    assert (roll.what, roll.state, roll.late) == ("timeout", "missed", 300)  # 赵六 at 20 min
+    said = {}
+    for language in ("zh-CN", "en"):
+        data = incident_report(r, "csv", language, NAMES).decode("utf-8-sig")
+        said[language] = [row[3:] for row in csv.reader(io.StringIO(data))
+                          if row[2] == "人员点名 (每人确认安全)" or row[1] in ("张三", "钱总")]
+    assert said["zh-CN"][1:] == [
+        ["确认安全", "李四"], ["确认安全", "王五"], ["确认安全", "张三, 由 李四 代报"],
+        ["安全确认未计入", "张三: 已确认过安全"], ["安全确认未计入", "钱总: 不在点名名单中"],
+        ["超时", "超过 15 分钟"], ["未确认安全", "1 人: 赵六"], ["确认安全", "赵六 (超时后)"],
+        ["已确认", "机房已检查 (无电气火灾)"], ["已确认", "已检查系统和数据"]]
+    assert said["zh-CN"][0][1].startswith("点名 4 人: 地震疏散点名")
+    assert said["en"][3:8] == [
+        ["reported safe", "张三, reported by 李四"],
+        ["safe report not counted", "张三: already reported safe"],
+        ["safe report not counted", "钱总: not on the roll"],
+        ["timed out", "over 15 min"], ["not reported safe", "1: 赵六"]]
+
+
 # -- the report ---------------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from monitor.playbooks.model import (
     NotifyStep,
     Playbook,
     ResolveStep,
+    RollCallStep,
     WaitStep,
 )
 from monitor.playbooks.review import Review, Row, Target, passed, quicker, target_trend
@@ -189,8 +190,11 @@ def describe(row: Row, r: Review, say: _Say) -> tuple[str, str]:
                           if step.for_ is not None else say["wait_until"])
         case ResolveStep() if row.kind == "wait":
             return kind, say["wait_clear"]
-        case ChecklistStep() | WaitStep() | ApprovalStep() if row.kind == "timeout" \
-                and step.timeout is not None:
+        case RollCallStep() if row.kind == "rollcall":
+            n = len(r.incident.rollcall.get(step.id, {}))
+            return kind, say["asked_n"].format(n=n, text=step.text) if n else say["nobody"]
+        case ChecklistStep() | WaitStep() | ApprovalStep() | RollCallStep() \
+                if row.kind == "timeout" and step.timeout is not None:
             return kind, say["over"].format(d=say.duration(step.timeout))
     return kind, _detail(row, r, say)
 
@@ -218,7 +222,25 @@ def _detail(row: Row, r: Review, say: _Say) -> str:
         return say["not_waiting"].format(what=named) if named else row.text
     if row.kind == "resolved" and row.actor is None:
         return say["by_condition"]
+    if row.kind in ("safe", "safe_ignored", "rollcall_missing"):
+        return _roll(row, say)
     return ""
+
+
+def _roll(row: Row, say: _Say) -> str:
+    """A roll call's line as the engine words it, said again: who is safe (late, reported
+    by someone else), whose report did not count and why, who never answered."""
+    if row.kind == "rollcall_missing":
+        count, _, names = row.text.partition(": ")
+        n = count.removeprefix("未确认安全 ").removesuffix(" 人")
+        return say["missing_n"].format(n=n, names=say["list_sep"].join(names.split(", ")))
+    if row.kind == "safe_ignored":
+        name, _, why = row.text.partition(": ")
+        return f"{name}: {say['already_safe'] if why == '已确认过安全' else say['not_listed']}"
+    name, _, rest = row.text.partition(" 已确认安全")
+    late = f" ({say['after_timeout']})" if "(超时后)" in rest else ""
+    by = rest.partition(", 由 ")[2].removesuffix(" 代报")
+    return name + late + (f", {say['reported_by'].format(who=by)}" if by else "")
 
 
 # -- drills side by side ------------------------------------------------------------------------

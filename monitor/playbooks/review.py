@@ -18,6 +18,7 @@ from monitor.playbooks.model import (
     DeadlineStep,
     Playbook,
     ResolveStep,
+    RollCallStep,
     WaitStep,
 )
 
@@ -33,7 +34,7 @@ class Row(NamedTuple):
 
 
 ENTERED = frozenset({"notify", "branch", "deadline", "escalated", "action", "action_skipped",
-                     "checklist", "wait", "approval"})
+                     "checklist", "wait", "approval", "rollcall"})
 """Timeline kinds written when the path enters a step."""
 MOVED = ENTERED | {"timeout", "resolved", "closed"}
 """Kinds that say the waiting step was left."""
@@ -179,7 +180,7 @@ class _Walk:
                 out.append(self._timeout(step))
         return out
 
-    def _timeout(self, step: ChecklistStep | WaitStep | ApprovalStep) -> Target:
+    def _timeout(self, step: ChecklistStep | WaitStep | ApprovalStep | RollCallStep) -> Target:
         assert step.timeout is not None
         label, entered = step.alias or step.id, self.at(step.id)
         due = entered + step.timeout if entered is not None else None
@@ -202,6 +203,11 @@ class _Walk:
         if isinstance(step, ApprovalStep):
             decision = inc.decisions.get(step.id)
             return decision[2] if decision else None
+        if isinstance(step, RollCallStep):
+            answers = list(inc.rollcall.get(step.id, {}).values())
+            if not answers:  # nobody to ask: done when it was reached
+                return self.at(step.id)
+            return None if None in answers else max(a for a in answers if a is not None)
         if left is None or left.kind == "timeout":
             return None
         if left.kind == "resolved" and left.step == step.id and not isinstance(step,
@@ -227,14 +233,16 @@ class _Walk:
                     out.append(StepRecord(*base, result.ts if result else
                                           entered if state == "skipped" else None,
                                           "acting" if state == "running" else state))
-                case ChecklistStep() | ApprovalStep() | WaitStep() | ResolveStep():
+                case ChecklistStep() | ApprovalStep() | WaitStep() | ResolveStep() \
+                        | RollCallStep():
                     out.append(self._waited(step, base, left))
                 case _:
                     out.append(StepRecord(*base, entered, "done"))
         return out
 
-    def _waited(self, step: ChecklistStep | ApprovalStep | WaitStep | ResolveStep,
-                base: tuple[str, str, str, float | None], left: Row | None) -> StepRecord:
+    def _waited(self, step: ChecklistStep | ApprovalStep | WaitStep | ResolveStep
+                | RollCallStep, base: tuple[str, str, str, float | None], left: Row | None
+                ) -> StepRecord:
         inc = self.inc
         loose = isinstance(step, ChecklistStep) and not step.blocking
         if loose:
@@ -287,13 +295,14 @@ class _Walk:
         return out
 
 
-def _timed(step: AnyStep) -> TypeGuard[ChecklistStep | WaitStep | ApprovalStep]:
-    """A step whose timeout is a target: a blocking checklist, a wait until, an approval."""
+def _timed(step: AnyStep) -> TypeGuard[ChecklistStep | WaitStep | ApprovalStep | RollCallStep]:
+    """A step whose timeout is a target: a blocking checklist, a wait until, an approval, a
+    roll call."""
     if isinstance(step, ChecklistStep):
         return step.blocking and step.timeout is not None
     if isinstance(step, WaitStep):
         return step.until is not None and step.timeout is not None
-    return isinstance(step, ApprovalStep) and step.timeout is not None
+    return isinstance(step, ApprovalStep | RollCallStep) and step.timeout is not None
 
 
 # -- runs side by side ------------------------------------------------------------------------

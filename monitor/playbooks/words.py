@@ -104,6 +104,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "s.deadline": ("时限目标", "deadline"),
     "s.escalate": ("升级", "escalate"),
     "s.resolve": ("解除", "resolve"),
+    "s.rollcall": ("点名", "roll call"),
     # timeline kinds
     "k.started": ("启动", "started"),
     "k.retriggered": ("再次触发", "triggered again"),
@@ -134,6 +135,10 @@ _WORDS: dict[str, tuple[str, str]] = {
     "k.closed": ("事件结束", "closed"),
     "k.note": ("备注", "note"),
     "k.linked": ("关联事件", "linked incident"),
+    "k.rollcall": ("点名", "roll call"),
+    "k.safe": ("确认安全", "reported safe"),
+    "k.safe_ignored": ("安全确认未计入", "safe report not counted"),
+    "k.rollcall_missing": ("未确认安全", "not reported safe"),
     # details of timeline lines
     "by_condition": ("条件满足", "its condition holds"),
     "wait_for": ("等待 {d}", "for {d}"),
@@ -147,6 +152,13 @@ _WORDS: dict[str, tuple[str, str]] = {
     "first_by": ("已由 {who} 确认", "already confirmed by {who}"),
     "not_waiting": ("当前不在等待: {what}", "not waiting for: {what}"),
     "path_end": ("结束", "the end"),
+    "asked_n": ("点名 {n} 人: {text}", "{n} asked: {text}"),
+    "nobody": ("无人可点名", "nobody to ask"),
+    "after_timeout": ("超时后", "after the timeout"),
+    "reported_by": ("由 {who} 代报", "reported by {who}"),
+    "already_safe": ("已确认过安全", "already reported safe"),
+    "not_listed": ("不在点名名单中", "not on the roll"),
+    "missing_n": ("{n} 人: {names}", "{n}: {names}"),
     "list_sep": ("、", ", "),
 }
 
