@@ -422,6 +422,25 @@ def cmd_incident_export(args: argparse.Namespace) -> int:
     return _report(args, f"/api/v1/incidents/{quote(args.incident, safe='')}/export")
 
 
+def cmd_drill_start(args: argparse.Namespace) -> int:
+    """Start a drill; with ``--scenario`` its inputs run on the daemon at their times."""
+    from monitor.playbooks.rehearse import load_scenario
+
+    script: list[dict[str, Any]] = []
+    if args.scenario:
+        try:
+            scenario = load_scenario(args.scenario)
+        except ConfigError as err:
+            raise CliError(str(err)) from err
+        script = [s.model_dump(by_alias=True, exclude_none=True) for s in scenario.inputs]
+    inc = _api(args, "POST", "/api/v1/incidents", {
+        "playbook": args.playbook, "scope": args.scope, "drill": True, "why": args.why,
+        "unsafe_allowed": args.unsafe, "who": args.who, "script": script})
+    print(f"{inc['id']}: 【演练】{inc['label']} 已开始" + (
+        f", 脚本 {len(script)} 步" if script else ", 现场演练"))
+    return 0
+
+
 def cmd_drill_report(args: argparse.Namespace) -> int:
     """A playbook's drills side by side."""
     return _report(args, "/api/v1/drills/report", playbook=args.playbook)
@@ -528,16 +547,33 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("playbook")
     t.add_argument("scenario")
     t.set_defaults(fn=cmd_playbook_rehearse)
+    verbs = {}
+    for group, help_ in (("incident", "incident reports"), ("drill", "drills and their reports")):
+        verbs[group] = sub.add_parser(group, help=help_).add_subparsers(
+            dest=f"{group}_command", required=True)
     for group, verb, name, fn, help_ in (
             ("incident", "export", "incident", cmd_incident_export,
              "an incident's review: times, targets passed or missed, steps, roles, timeline"),
             ("drill", "report", "playbook", cmd_drill_report,
              "a playbook's drills side by side, each against the one before")):
-        s = sub.add_parser(group, help=f"{group} reports")
-        t = s.add_subparsers(dest=f"{group}_command", required=True).add_parser(verb, help=help_)
+        t = verbs[group].add_parser(verb, help=help_)
         t.add_argument(name, help=f"the {name}'s {'id' if name == 'incident' else 'name'}")
         _report_args(t)
         t.set_defaults(fn=fn)
+    t = verbs["drill"].add_parser("start", help="start a playbook as a drill, live or with a "
+                                                "scripted scenario (its alarms and answers)")
+    t.add_argument("playbook")
+    t.add_argument("--scenario", help="a scenario file as for rehearse: its inputs are fed "
+                                      "at their times")
+    t.add_argument("--scope", default="site")
+    t.add_argument("--unsafe", action="store_true", help="run unsafe actions too")
+    t.add_argument("--why", default="演练")
+    who = t.add_mutually_exclusive_group(required=True)
+    who.add_argument("--who", help="who starts it (with the API token)")
+    who.add_argument("--as", dest="as_person", metavar="PERSON",
+                     help="sign in as this person (password: VIGIL_PASSWORD, or asked)")
+    _daemon_args(t)
+    t.set_defaults(fn=cmd_drill_start)
     t = sub.add_parser("report", help="reports on the site").add_subparsers(
         dest="report_command", required=True).add_parser(
         "alarms", help="a month's alarm-system review (ISA-18.2): rates, floods, the most "

@@ -325,3 +325,45 @@ async def test_a_roll_call_asks_each_person_and_their_link_answers_it(
         unknown = await client.post(f"/api/v1/incidents/{incident}/safe",
                                     json={"person": "nobody", "who": "李四"})
         assert unknown.status_code == 404
+
+
+async def test_a_scripted_drill_runs_its_own_alarms_and_inputs_through_a_restart(
+        tmp_path: Path, sim: Any, inbox: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A power-loss drill whose outage and answers are scripted: the site's UPS stays on line,
+    no real incident starts, and the script goes on after a restart."""
+    _, port = sim
+    cfg = site(tmp_path, port, monkeypatch, inbox)
+    script = [{"at": 0, "raise": {"alarm": "power:ups_a", "device_class": "ups",
+                                  "area": "machine_room"}},
+              {"at": 1, "confirm": "duration_asked", "who": "王五"},
+              {"at": 2.5, "clear": "power:ups_a"}]
+    first = Daemon(cfg)
+    await first.start()
+    try:
+        async with api(first) as client:
+            assert (await client.post("/api/v1/incidents", json={
+                "playbook": "power_loss", "who": "王五", "script": script})).status_code == 422
+            made = await client.post("/api/v1/incidents", json={
+                "playbook": "power_loss", "drill": True, "who": "王五", "script": script})
+            assert made.status_code == 200, made.text
+            drill = made.json()["id"]
+            assert made.json()["step"] == "wait_mains"         # the scripted outage holds it
+            again = await client.post("/api/v1/incidents", json={
+                "playbook": "power_loss", "drill": True, "who": "王五", "script": script})
+            assert again.status_code == 409
+            await eventually(lambda: "duration_asked" in first.incidents.running[drill].checked,
+                             5)
+    finally:
+        await first.stop()                      # the clear is still to come
+    second = Daemon(cfg)
+    await second.start()
+    try:
+        await eventually(lambda: second.incidents.running[drill].status == "recovery", 5)
+        async with api(second) as client:
+            steps = await timeline(client, drill)
+        assert steps.count(("scripted", None)) == 2 and ("resolved", "restored") in steps
+        assert ("deadline_met", "ask_deadline") in steps
+        assert not second.alarms.is_active("power:ups_a")           # the site never saw it
+        assert list(second.incidents.running) == [drill]            # and no real incident
+    finally:
+        await second.stop()

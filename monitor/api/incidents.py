@@ -18,6 +18,7 @@ from monitor.context import Context
 from monitor.playbooks.check import load_playbook_text
 from monitor.playbooks.engine import Ack, Confirm, Decide, Incident, Input, Note, Resolve, Safe
 from monitor.playbooks.export import MEDIA, Format, Names, drill_report, incident_report
+from monitor.playbooks.rehearse import Step as ScriptStep
 from monitor.playbooks.review import Review, Row, review
 from monitor.playbooks.runtime import IncidentConflict, IncidentError, Incidents
 from monitor.playbooks.words import Language
@@ -36,6 +37,10 @@ class StartRequest(Who):
     drill: bool = False
     unsafe_allowed: bool = Field(default=False, description="a drill runs unsafe actions too")
     why: str = Field(default="手动启动", max_length=200)
+    script: list[ScriptStep] = Field(
+        default_factory=list, max_length=500,
+        description="a drill's scripted inputs, as in a rehearsal scenario: {at, raise|clear|"
+                    "ack|confirm|approve|reject|resolve|safe, who}")
 
 
 class ConfirmRequest(Who):
@@ -152,9 +157,12 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
         try:
             inc = incidents().start(body.playbook, body.scope, f"{body.why} ({who})",
                                     drill=body.drill, unsafe_allowed=body.unsafe_allowed,
-                                    who=who)
+                                    who=who, script=body.script)
+        except IncidentConflict as err:
+            raise HTTPException(409, str(err)) from err
         except IncidentError as err:
-            raise HTTPException(404, str(err)) from err
+            raise HTTPException(422 if body.script and not body.drill else 404,
+                                str(err)) from err
         await ctx.store.call(lambda c: None)
         return view(inc)
 

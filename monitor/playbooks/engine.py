@@ -64,6 +64,10 @@ class Incident:
     """Linked incidents: what caused this one, or what it caused."""
     rollcall: dict[str, dict[str, float | None]] = field(default_factory=dict)
     """Roll-call step -> person -> when they said they are safe (None: not yet)."""
+    script: list[dict[str, Any]] = field(default_factory=list)
+    """A scripted drill's inputs (``{at, raise|clear|ack|confirm|...}``), fed at their times."""
+    scripted: dict[str, dict[str, str]] = field(default_factory=dict)
+    """A scripted drill's alarms now active (its world instead of the site's alarms)."""
 
 
 # -- the site as the engine sees it, and what comes in --------------------------------------

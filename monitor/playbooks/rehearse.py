@@ -189,8 +189,7 @@ class Rehearsal:
                feed: Any) -> None:
         pb = self.playbook
         if step.raise_ is not None:
-            facts = {"severity": "critical", "area": "", "device_class": "", "feed": "",
-                     **step.raise_}
+            facts = scripted_facts(step.raise_)
             active[facts["alarm"]] = facts
             trigger = next((tr for tr in pb.triggers if tr.alarm is not None
                             and tr.alarm.matches(facts)), None)
@@ -204,17 +203,28 @@ class Rehearsal:
                 feed(t, Start(f"事件 {step.event}"))
         elif step.start is not None:
             feed(t, Start(step.start))
-        elif step.ack is not None:
-            feed(t, Ack(step.ack))
-        elif step.confirm is not None:
-            feed(t, Confirm(step.confirm, step.who))
-        elif step.approve is not None or step.reject is not None:
-            feed(t, Decide(step.approve or step.reject or "", step.who,
-                           step.approve is not None))
-        elif step.safe is not None:
-            feed(t, Safe(step.safe, step.who if "who" in step.model_fields_set else step.safe))
-        elif step.resolve is not None:
-            feed(t, Resolve(step.resolve))
+        else:
+            feed(t, person_input(step))
+
+
+def scripted_facts(raised: dict[str, str]) -> dict[str, str]:
+    """A scripted alarm's facts (critical unless it says otherwise)."""
+    return {"severity": "critical", "area": "", "device_class": "", "feed": "", **raised}
+
+
+def person_input(step: Step) -> Input:
+    """What a person does in a scripted step: ack, confirm, approve or reject, answer a roll
+    call, resolve."""
+    if step.ack is not None:
+        return Ack(step.ack)
+    if step.confirm is not None:
+        return Confirm(step.confirm, step.who)
+    if step.approve is not None or step.reject is not None:
+        return Decide(step.approve or step.reject or "", step.who, step.approve is not None)
+    if step.safe is not None:
+        return Safe(step.safe, step.who if "who" in step.model_fields_set else step.safe)
+    assert step.resolve is not None
+    return Resolve(step.resolve)
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -51,6 +51,8 @@ from monitor.playbooks.engine import (
     World,
 )
 from monitor.playbooks.model import ActionStep, Playbook
+from monitor.playbooks.rehearse import Step as ScriptStep
+from monitor.playbooks.rehearse import person_input, scripted_facts
 
 log = logging.getLogger(__name__)
 
@@ -147,15 +149,22 @@ class Incidents:
                                f"事件: {event.kind} ({event.device})")
 
     def start(self, playbook: str, scope: str = "site", why: str = "手动启动", *,
-              drill: bool = False, unsafe_allowed: bool = False, who: str | None = None
-              ) -> Incident:
+              drill: bool = False, unsafe_allowed: bool = False, who: str | None = None,
+              script: Sequence[ScriptStep] = ()) -> Incident:
         """A new incident, or the running one of this playbook and scope (a re-trigger is
-        written on its timeline). A drill never joins a real incident, nor one a drill."""
+        written on its timeline). A drill never joins a real incident, nor one a drill. A
+        drill with a ``script`` gets its alarms and the inputs not left to people from it,
+        at their times (durable timers), and sees no alarm of the site."""
         pb = self.playbooks.get(playbook)
         if pb is None:
             raise IncidentError(f"no playbook {playbook!r}")
+        if script and not drill:
+            raise IncidentError("a script is for drills only (drill: true)")
         for inc in self.running.values():
             if (inc.playbook, inc.scope, inc.drill) == (playbook, scope, drill):
+                if script:
+                    raise IncidentConflict(f"the drill {inc.id} of this playbook is running: "
+                                           f"resolve it first")
                 if not drill:
                     self.ctx.store.submit(self._writer(
                         inc, [Entry(time.time(), "retriggered", why, actor=who)]))
@@ -166,10 +175,17 @@ class Incidents:
         inc = Incident(f"{'drill-' if drill else ''}{stamp}-{playbook}{where}-"
                        f"{secrets.token_hex(2)}", playbook,
                        version_of(self.texts[playbook]), scope, now, drill=drill,
-                       unsafe_allowed=unsafe_allowed)
+                       unsafe_allowed=unsafe_allowed,
+                       script=[s.model_dump(by_alias=True, exclude_none=True) for s in script])
+        for step in script:  # the alarms at 0 s are the drill's world when it starts
+            if step.at == 0 and step.raise_ is not None:
+                inc.scripted[step.raise_["alarm"]] = scripted_facts(step.raise_)
         self.running[inc.id] = inc
         log.warning("incident %s: %s started (%s)", inc.id, pb.label, why)
         self._feed(inc, Start(why))
+        for n, step in enumerate(script):
+            if step.at > 0 or step.raise_ is None:
+                self.ctx.timers.arm("playbook", f"{inc.id}#script#{n}", now + step.at)
         for cause in [c for c in self.running.values() if c.playbook in pb.caused_by
                       and c.drill == drill and c.id != inc.id
                       and (scope == "site" or c.scope in ("site", scope))]:
@@ -250,9 +266,12 @@ class Incidents:
             log.info("incident %s closed", inc.id)
 
     def _world(self, inc: Incident) -> World:
-        active = tuple(f for f in (self.ctx.facts.of(a) for a in self.ctx.alarms.alarms.values()
-                                   if a.active)
-                       if inc.scope == "site" or f["area"] == inc.scope)
+        if inc.script:
+            active = tuple(inc.scripted.values())
+        else:
+            active = tuple(f for f in (self.ctx.facts.of(a)
+                                       for a in self.ctx.alarms.alarms.values() if a.active)
+                           if inc.scope == "site" or f["area"] == inc.scope)
         roster, labels = self._roster()
         return World(time.time(), active, roster, labels)
 
@@ -311,8 +330,31 @@ class Incidents:
     def _due(self, name: str) -> None:
         incident_id, _, timer = name.partition("#")
         inc = self.running.get(incident_id)
-        if inc is not None:
+        if inc is None:
+            return
+        if timer.startswith("script#"):
+            self._scripted(inc, ScriptStep.model_validate(inc.script[int(timer[7:])]))
+        else:
             self._feed(inc, Due(timer))
+
+    def _scripted(self, inc: Incident, step: ScriptStep) -> None:
+        """A scripted drill's input: its alarm comes or goes in the drill's own world, or
+        what the script says someone does is done; the timeline says it was the script."""
+        now = time.time()
+        inp: Input
+        if step.raise_ is not None:
+            facts = scripted_facts(step.raise_)
+            inc.scripted[facts["alarm"]] = facts
+            said, inp = f"演练脚本: 告警 {facts['alarm']} 出现", Changed()
+        elif step.clear is not None:
+            inc.scripted.pop(step.clear, None)
+            said, inp = f"演练脚本: 告警 {step.clear} 恢复", Changed()
+        elif step.start is not None or step.event is not None:
+            said, inp = "演练脚本: 启动和设备事件在演练中忽略", Changed()
+        else:
+            said, inp = "演练脚本: 以下操作由脚本代为执行", person_input(step)
+        self.ctx.store.submit(self._writer(inc, [Entry(now, "scripted", said)]))
+        self._feed(inc, inp)
 
     async def close(self) -> None:
         """Stop: actions still running are cancelled (after a restart their outcome is
