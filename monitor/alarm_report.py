@@ -9,18 +9,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
-
 from monitor.alarm_review import FLEETING, AlarmStats, Measure, Review, Shelve
 from monitor.alarms import SEVERITY_TEXT
-from monitor.playbooks.export import Format, _csv, pdf
+from monitor.documents import Format, csv_bytes, html_or_pdf
 from monitor.playbooks.words import Language
 from monitor.text import spoken_duration
-
-ENV = Environment(loader=ChoiceLoader([PackageLoader("monitor", "templates"),
-                                       PackageLoader("monitor.playbooks", "templates")]),
-                  autoescape=True, undefined=StrictUndefined, trim_blocks=True,
-                  lstrip_blocks=True)
 
 _WORDS: dict[str, tuple[str, str]] = {
     "title": ("告警系统月度评估", "Alarm system review"),
@@ -199,9 +192,8 @@ def summary_lines(data: dict[str, Any], language: Language) -> list[str]:
 def alarm_report(review: Review, fmt: Format, language: Language, site: str) -> bytes:
     say = _Say(language, review.period.timezone)
     if fmt == "csv":
-        return _csv(alarm_table(review.alarms, say))
-    html = ENV.get_template("alarm_review.html.j2").render(**_page(review, say, site))
-    return pdf(html) if fmt == "pdf" else html.encode()
+        return csv_bytes(alarm_table(review.alarms, say))
+    return html_or_pdf("alarm_review.html.j2", fmt, **_page(review, say, site))
 
 
 def alarm_table(alarms: list[AlarmStats], say: _Say) -> list[list[str]]:

@@ -15,9 +15,10 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from monitor.context import Context
+from monitor.documents import MEDIA, Format
 from monitor.playbooks.check import load_playbook_text
 from monitor.playbooks.engine import Ack, Confirm, Decide, Incident, Input, Note, Resolve, Safe
-from monitor.playbooks.export import MEDIA, Format, Names, drill_report, incident_report
+from monitor.playbooks.export import Names, drill_report, incident_report
 from monitor.playbooks.rehearse import Step as ScriptStep
 from monitor.playbooks.review import Review, Row, review
 from monitor.playbooks.runtime import IncidentConflict, IncidentError, Incidents

@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from monitor.alarm_report import alarm_report
 from monitor.alarm_review import Period, Row, alarm_infos, month_period, review_alarms
 from monitor.context import Context
-from monitor.playbooks.export import MEDIA, Format
+from monitor.documents import MEDIA, Format
 from monitor.playbooks.words import Language
 
 ACTIVITY = ("(action IN ('raised', 'cleared', 'retired') OR (action = 'acknowledged' AND "

@@ -4,16 +4,13 @@ zh-CN or English. Labels stand where the data has ids: steps, roles, areas."""
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
-
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from typing import Any
 
 from monitor.config.model import SiteConfig
+from monitor.documents import Format, csv_bytes, html_or_pdf
 from monitor.playbooks.model import (
     END,
     ApprovalStep,
@@ -30,16 +27,8 @@ from monitor.playbooks.review import Review, Row, Target, passed, quicker, targe
 from monitor.playbooks.words import Language, words
 from monitor.text import spoken_duration
 
-Format = Literal["html", "csv", "pdf"]
-MEDIA: dict[str, str] = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8",
-                         "pdf": "application/pdf"}
-
 MEASURES = {"ack": "acknowledged", "first": "first_action", "resolution": "resolution"}
 """The report's words for the times a review measures."""
-
-ENV = Environment(loader=PackageLoader("monitor.playbooks", "templates"), autoescape=True,
-                  undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-
 
 @dataclass(frozen=True)
 class Names:
@@ -115,10 +104,9 @@ class _Say:
 def incident_report(r: Review, fmt: Format, language: Language, names: Names) -> bytes:
     say = _Say(language, names)
     if fmt == "csv":
-        return _csv([[say["time"], say["actor"], say["step"], say["event"], say["detail"]],
-                     *timeline(r, say)])
-    html = ENV.get_template("incident.html.j2").render(**_incident(r, say))
-    return pdf(html) if fmt == "pdf" else html.encode()
+        return csv_bytes([[say["time"], say["actor"], say["step"], say["event"],
+                           say["detail"]], *timeline(r, say)])
+    return html_or_pdf("incident.html.j2", fmt, **_incident(r, say))
 
 
 def _incident(r: Review, say: _Say) -> dict[str, Any]:
@@ -250,14 +238,13 @@ def drill_report(runs: list[Review], fmt: Format, language: Language, names: Nam
     say = _Say(language, names)
     table = drill_table(runs, say)
     if fmt == "csv":
-        return _csv([[say["measure"], *(f"{say['runs']} {n} {start}"
-                                        for n, start in enumerate(table["runs"], 1))],
-                     *([label, *(_cell_text(c, say) for c in cells)]
-                       for label, cells in table["rows"])])
-    html = ENV.get_template("drills.html.j2").render(
-        w=say.w, lang=say.language, title=f"{say['drills']}: {runs[-1].playbook.label}",
-        generated=local_time(time.time()), **table)
-    return pdf(html) if fmt == "pdf" else html.encode()
+        return csv_bytes([[say["measure"], *(f"{say['runs']} {n} {start}"
+                                             for n, start in enumerate(table["runs"], 1))],
+                          *([label, *(_cell_text(c, say) for c in cells)]
+                            for label, cells in table["rows"])])
+    return html_or_pdf("drills.html.j2", fmt, w=say.w, lang=say.language,
+                       title=f"{say['drills']}: {runs[-1].playbook.label}",
+                       generated=local_time(time.time()), **table)
 
 
 Cell = tuple[str, str, str]
@@ -308,20 +295,3 @@ def _count(previous: Review | None, r: Review, say: _Say) -> Cell:
 def _cell_text(cell: Cell, say: _Say) -> str:
     text, _, trend = cell
     return f"{text} ({say[trend]})" if trend else text
-
-
-# -- formats --------------------------------------------------------------------------------------
-
-def _csv(rows: list[list[str]]) -> bytes:
-    out = io.StringIO()
-    csv.writer(out).writerows(rows)
-    return ("\ufeff" + out.getvalue()).encode()
-
-
-def pdf(html: str) -> bytes:
-    """The HTML as PDF; nothing is fetched (the report is self-contained)."""
-    import weasyprint
-
-    def refuse(url: str, *_: Any, **__: Any) -> dict[str, Any]:
-        raise ValueError(f"a report fetches nothing ({url})")
-    return bytes(weasyprint.HTML(string=html, url_fetcher=refuse).write_pdf())
