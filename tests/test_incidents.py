@@ -325,6 +325,12 @@ async def test_a_roll_call_asks_each_person_and_their_link_answers_it(
         unknown = await client.post(f"/api/v1/incidents/{incident}/safe",
                                     json={"person": "nobody", "who": "李四"})
         assert unknown.status_code == 404
+        await recorded(daemon)                     # every delivery is on the timeline too
+        got = (await client.get(f"/api/v1/incidents/{incident}")).json()
+        delivered = [(t["actor"], t["text"]) for t in got["timeline"] if t["kind"] == "delivered"]
+        assert ("it 负责人", "webhook") in delivered and len(delivered) == len(inbox.requests)
+        report = (await client.get(f"/api/v1/incidents/{incident}/export")).text
+        assert "消息送达" in report and "p_it" not in report
 
 
 async def test_a_scripted_drill_runs_its_own_alarms_and_inputs_through_a_restart(
@@ -359,6 +365,7 @@ async def test_a_scripted_drill_runs_its_own_alarms_and_inputs_through_a_restart
     await second.start()
     try:
         await eventually(lambda: second.incidents.running[drill].status == "recovery", 5)
+        await recorded(second)
         async with api(second) as client:
             steps = await timeline(client, drill)
         assert steps.count(("scripted", None)) == 2 and ("resolved", "restored") in steps

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -85,12 +86,11 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
 
     @router.get("/incidents/{incident_id}")
     async def one(incident_id: str) -> dict[str, Any]:
-        """The incident and its timeline (time, kind, step, who, text)."""
+        """The incident and its timeline (time, kind, step, who, text), each message's
+        delivery to each person included (delivered or undelivered)."""
         def read(c: Any) -> tuple[Any, list[Any]]:
             row = c.execute("SELECT data FROM incidents WHERE id = ?", (incident_id,)).fetchone()
-            lines = c.execute("SELECT ts, kind, step, actor, text FROM timeline WHERE incident "
-                              "= ? ORDER BY seq", (incident_id,)).fetchall()
-            return row, lines
+            return row, lines_of(c, incident_id)
         row, lines = await ctx.store.read(read)
         if row is None:
             raise HTTPException(404, f"no incident {incident_id!r}")
@@ -105,9 +105,7 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
             found = c.execute(f"SELECT i.id, i.data, v.text FROM incidents i LEFT JOIN "
                               f"playbook_versions v ON v.version = json_extract(i.data, "
                               f"'$.version') WHERE {where}", args).fetchall()
-            return [(data, text, c.execute(
-                "SELECT ts, kind, step, actor, text FROM timeline WHERE incident = ? "
-                "ORDER BY seq", (incident_id,)).fetchall()) for incident_id, data, text in found]
+            return [(data, text, lines_of(c, incident_id)) for incident_id, data, text in found]
         out = []
         for data, text, lines in await ctx.store.read(read):
             inc = Incident(**json.loads(data))
@@ -117,6 +115,21 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
             if pb is not None:
                 out.append(review(inc, [Row(*line) for line in lines], pb, time.time()))
         return sorted(out, key=lambda r: r.incident.started)
+
+    def lines_of(c: sqlite3.Connection, incident_id: str) -> list[tuple[Any, ...]]:
+        """The timeline, with every delivery attempt of the incident's messages (who, by
+        person label; the channel, and why it failed) in time order."""
+        lines = c.execute("SELECT ts, kind, step, actor, text FROM timeline WHERE incident = ? "
+                          "ORDER BY seq", (incident_id,)).fetchall()
+        sent = [(ts, "delivered" if ok else "undelivered", None, label(person),
+                 channel if ok else f"{channel}: {detail}") for ts, person, channel, ok, detail
+                in c.execute("SELECT ts, person, channel, ok, detail FROM notifications "
+                             "WHERE alarm = ? ORDER BY seq", (incident_id,))]
+        return sorted(lines + sent, key=lambda line: line[0])
+
+    def label(name: str) -> str:
+        person = ctx.cfg.person(name)
+        return (person.label or person.name) if person else name
 
     def report(content: bytes, fmt: Format, name: str) -> Response:
         """``name`` (an incident's id may hold a scope given through the API) is cut to

@@ -156,8 +156,11 @@ def describe(row: Row, r: Review, say: _Say) -> tuple[str, str]:
     pb = r.playbook
     step = next((s for s in pb.steps if s.id == row.step), None)
     if row.kind in ("started", "retriggered", "note", "action_ok", "action_failed",
-                    "confirmed", "linked"):
+                    "confirmed", "linked", "scripted"):
         return kind, row.text
+    if row.kind in ("delivered", "undelivered"):  # text: CHANNEL, or CHANNEL: why it failed
+        channel, _, why = row.text.partition(": ")
+        return kind, say.w.get(f"ch.{channel}", channel) + (f": {why}" if why else "")
     match step:
         case NotifyStep() if row.kind == "notify":
             return kind, f"{say.roles(step.roles)}: {step.message}"

@@ -139,6 +139,18 @@ _WORDS: dict[str, tuple[str, str]] = {
     "k.safe": ("确认安全", "reported safe"),
     "k.safe_ignored": ("安全确认未计入", "safe report not counted"),
     "k.rollcall_missing": ("未确认安全", "not reported safe"),
+    "k.delivered": ("消息送达", "message delivered"),
+    "k.undelivered": ("消息未送达", "message not delivered"),
+    "k.scripted": ("演练脚本", "drill script"),
+    # channels
+    "ch.wecom": ("企业微信", "WeCom"),
+    "ch.dingtalk": ("钉钉", "DingTalk"),
+    "ch.feishu": ("飞书", "Feishu"),
+    "ch.sms": ("短信", "SMS"),
+    "ch.email": ("邮件", "e-mail"),
+    "ch.webhook": ("Webhook", "webhook"),
+    "ch.mqtt": ("MQTT", "MQTT"),
+    "ch.inbox": ("站内信箱", "inbox"),
     # details of timeline lines
     "by_condition": ("条件满足", "its condition holds"),
     "wait_for": ("等待 {d}", "for {d}"),
