@@ -3,7 +3,7 @@
 # extras in .venv), then lint, type-check and run the whole suite against real peers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-APT_PKGS="victoria-metrics influxdb libmodbus-dev gcc pkg-config socat nut-server nut-client snmp libnss3-tools mosquitto libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk"
+APT_PKGS="victoria-metrics influxdb libmodbus-dev gcc pkg-config socat nut-server nut-client snmp libnss3-tools mosquitto libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk chromium"
 missing=$(for p in $APT_PKGS; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done)
 if [[ -n $missing ]]; then
   SUDO=""; [[ $(id -u) == 0 ]] || SUDO=sudo

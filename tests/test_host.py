@@ -162,3 +162,13 @@ async def test_each_check_runs_on_its_own_interval(tmp_path: Path) -> None:
         assert "fast" in later and "slow" not in later
     finally:
         listener.close()
+
+
+def test_each_reading_of_a_check_has_a_label_and_unit(tmp_path: Path) -> None:
+    device = config(tmp_path, [host("h", "127.0.0.1", [
+        {"key": "web", "check": "http", "url": "/", "label": "登录页"},
+        {"key": "ping", "check": "icmp"}])]).devices[0]
+    described = {k: (p.label, p.unit) for k, p in device.described_points().items()}
+    assert described["web.ms"] == ("登录页 响应时间", "ms")
+    assert described["ping.loss"] == ("ping 丢包率", "%")
+    assert set(described) == set(HostDriver(device).point_keys())

@@ -318,6 +318,10 @@ async def test_a_roll_call_asks_each_person_and_their_link_answers_it(
         assert len(safe) == 2 and "it 负责人 已确认安全, 由 李四 代报" in safe
         answered_by = sum(ts is not None for ts in got["rollcall"]["rollcall"].values())
         assert answered_by == 2 and len(got["rollcall"]["rollcall"]) == len(ROLES)
+        assert got["step_label"] == "人员点名 (每人确认安全)"      # what the console shows
+        assert got["todo"]["rollcall"] == {"asked": len(ROLES), "safe": 2}
+        assert got["todo"]["items"] == [{"item": "bank_told", "text": "已向委托银行报告地震影响",
+                                         "role": "compliance"}]
         take_on = links("点此确认收到并接手")[0]               # the alert's own link
         taken = await client.post(take_on, content=b"")
         assert taken.status_code == 200 and "已确认接手" in taken.text

@@ -11,6 +11,7 @@ from drivers.base import Driver, Issue, PollResult, register
 from drivers.host import checks
 from drivers.host.spec import (
     CHECK_KINDS,
+    EXTRA,
     Check,
     HostSpec,
     HttpCheck,
@@ -24,9 +25,6 @@ from monitor.model import Quality, Reading
 if TYPE_CHECKING:
     from monitor.config.model import DeviceConfig
 
-EXTRA = {"icmp": ("rtt", "loss", "detail"), "tcp": ("ms", "detail"),
-         "http": ("ms", "status", "detail"), "interface": ("status", "detail")}
-"""The readings of a check besides KEY (up or down): KEY.rtt, KEY.detail (why down), ..."""
 
 
 @register

@@ -90,11 +90,29 @@ class InterfaceCheck(CheckBase):
 Check = Annotated[IcmpCheck | TcpCheck | HttpCheck | InterfaceCheck,
                   Field(discriminator="check")]
 CHECK_KINDS = frozenset({"icmp", "tcp", "http", "interface"})
+_DETAIL = ("原因", "")
+EXTRA: dict[str, dict[str, tuple[str, str]]] = {
+    "icmp": {"rtt": ("往返时间", "ms"), "loss": ("丢包率", "%"), "detail": _DETAIL},
+    "tcp": {"ms": ("连接时间", "ms"), "detail": _DETAIL},
+    "http": {"ms": ("响应时间", "ms"), "status": ("HTTP 状态码", ""), "detail": _DETAIL},
+    "interface": {"status": ("接口状态", ""), "detail": _DETAIL}}
+"""The readings a check adds besides KEY (up or down): suffix -> (label, unit)."""
 
 
 class HostSpec(Strict):
     connection: HostConnection
     points: list[Check] = Field(min_length=1, description="the checks")
+
+    def described(self) -> dict[str, PointBase]:
+        """Each check, and the readings it adds, with labels and units."""
+        out: dict[str, PointBase] = {}
+        for c in self.points:
+            name = c.label or c.key
+            out[c.key] = c
+            for suffix, (label, unit) in EXTRA[c.check].items():
+                out[f"{c.key}.{suffix}"] = PointBase(key=f"{c.key}.{suffix}",
+                                                     label=f"{name} {label}", unit=unit)
+        return out
 
     @model_validator(mode="after")
     def _snmp_for_interfaces(self) -> HostSpec:

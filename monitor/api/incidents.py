@@ -20,6 +20,7 @@ from monitor.documents import MEDIA, Format
 from monitor.playbooks.check import load_playbook_text
 from monitor.playbooks.engine import Ack, Confirm, Decide, Incident, Input, Note, Resolve, Safe
 from monitor.playbooks.export import Names, drill_report, incident_report
+from monitor.playbooks.model import ApprovalStep, ChecklistStep, Playbook, RollCallStep
 from monitor.playbooks.rehearse import Step as ScriptStep
 from monitor.playbooks.review import Review, Row, review
 from monitor.playbooks.runtime import IncidentConflict, IncidentError, Incidents
@@ -75,7 +76,27 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
 
     def view(inc: Incident) -> dict[str, Any]:
         pb = incidents().versions.get(inc.version)
-        return {**inc.__dict__, "label": pb.label if pb else inc.playbook}
+        if pb is None:
+            return {**inc.__dict__, "label": inc.playbook}
+        step = pb.step(inc.step) if inc.step and inc.status != "closed" else None
+        return {**inc.__dict__, "label": pb.label,
+                "step_label": (step.alias or step.id) if step else "",
+                "todo": todo(inc, pb) if inc.status != "closed" else {}}
+
+    def todo(inc: Incident, pb: Playbook) -> dict[str, Any]:
+        """What the incident waits for from people: checklist items of the steps reached
+        and not yet confirmed, the approval asked for, the roll call's count."""
+        roles = {r.name: r.label or r.name for r in ctx.cfg.roles}
+        items = [{"item": i.id, "text": i.text, "role": roles.get(i.role, i.role)}
+                 for s in pb.steps if isinstance(s, ChecklistStep) and s.id in inc.reached
+                 for i in s.items if i.id not in inc.checked]
+        step = pb.step(inc.step) if inc.step else None
+        approval = {"step": step.id, "text": step.text, "role": roles.get(step.role, step.role)
+                    } if isinstance(step, ApprovalStep) else None
+        roll = inc.rollcall.get(inc.step or "", {})
+        rollcall = {"asked": len(roll), "safe": sum(t is not None for t in roll.values())
+                    } if isinstance(step, RollCallStep) else None
+        return {"items": items, "approval": approval, "rollcall": rollcall}
 
     @router.get("/incidents")
     async def listing(limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:

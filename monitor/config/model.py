@@ -94,7 +94,11 @@ class DeviceConfig(Strict):
         return self._spec
 
     def described_points(self) -> dict[str, PointBase]:
-        """Points by key as configured, a profile's included (labels and units)."""
+        """Points by key as configured, a profile's included, and what a driver derives from
+        them (labels and units)."""
+        described = getattr(self._spec, "described", None)
+        if callable(described):
+            return dict(described())
         return {p.key: p for p in getattr(self._spec, "points", [])}
 
 
