@@ -215,10 +215,26 @@ async def test_corrupt_files_of_a_stopped_daemon_never_stop_the_next_start(
     await second.stop()
 
 
+WAITING = """\
+name: waiting
+label: 等待中的预案
+roles: [it]
+triggers: [{manual: true}]
+steps:
+  - {id: work, kind: checklist, items: [{id: done, text: 完成, role: it}], timeout: 1h,
+     on_timeout: end}
+"""
+
+
 async def test_corruption_found_while_running_is_handled_without_a_restart(
         tmp_path: Path, modbus_peer: Path, daemon_factory: Any) -> None:
+    books = tmp_path / "playbooks"
+    books.mkdir()
+    (books / "waiting.yaml").write_text(WAITING, encoding="utf-8")
     daemon = await daemon_factory(config(tmp_path, [modbus_device(
-        "env", peers.MODBUS_PORT, [TEMP], interval=0.05, timeout=0.04)]))
+        "env", peers.MODBUS_PORT, [TEMP], interval=0.05, timeout=0.04)],
+        playbooks=str(books), roles=[{"name": "it"}]))
+    running = daemon.incidents.start("waiting")
     await eventually(lambda: "env.temperature" in daemon.state.latest)
     await asyncio.sleep(1.0)
     await daemon.store.call(lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
@@ -239,6 +255,10 @@ async def test_corruption_found_while_running_is_handled_without_a_restart(
     alarms = await daemon.store.read(lambda c: c.execute(
         "SELECT id FROM alarms WHERE id = 'store:recreated'").fetchall())
     assert alarms == [("store:recreated",)]         # alarms were written again
+    kept = await daemon.store.read(lambda c: c.execute(
+        "SELECT i.id, v.version FROM incidents i JOIN playbook_versions v "
+        "ON v.version = json_extract(i.data, '$.version')").fetchall())
+    assert kept == [(running.id, running.version)]  # and the running incident, restartable
 
 
 async def test_a_database_deleted_while_running_is_noticed_and_restored(

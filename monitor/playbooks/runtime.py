@@ -82,6 +82,7 @@ class Incidents:
         self.texts: dict[str, str] = {}
         self.playbooks: dict[str, Playbook] = {}
         self.versions: dict[str, Playbook] = {}
+        self.version_texts: dict[str, str] = {}
         self.running: dict[str, Incident] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
         self._roster_of: object = None
@@ -97,9 +98,20 @@ class Incidents:
         self.playbooks = {name: load_playbook_text(text, name) for name, text in playbooks.items()}
         for name, text in playbooks.items():
             self.versions[version_of(text)] = self.playbooks[name]
+            self.version_texts[version_of(text)] = text
         kept = [(version_of(t), t) for t in playbooks.values()]  # what a restart reads back
         self.ctx.store.submit(lambda c: c.executemany(
             "INSERT OR IGNORE INTO playbook_versions VALUES (?, ?)", kept))
+
+    def persist_all(self, conn: sqlite3.Connection) -> None:
+        """Writer op: the running incidents and their playbook versions again (into a
+        database made anew; their timelines before it are lost with the old one)."""
+        for inc in self.running.values():
+            self._writer(inc, [Entry(time.time(), "note", "数据库已重建, 此前的时间线丢失",
+                                     actor="Vigil")])(conn)
+        conn.executemany("INSERT OR IGNORE INTO playbook_versions VALUES (?, ?)",
+                         [(v, self.version_texts[v]) for v in
+                          {inc.version for inc in self.running.values()}])
 
     async def load(self) -> None:
         """Incidents that were running when the daemon stopped, on their own playbook
@@ -112,6 +124,7 @@ class Incidents:
             inc = Incident(**_tuples(json.loads(data)))
             if inc.version not in self.versions:
                 self.versions[inc.version] = load_playbook_text(text, inc.playbook)
+                self.version_texts[inc.version] = text
             self.running[inc.id] = inc
             self._feed(inc, Restarted())
         pending = await self.ctx.store.read(lambda c: c.execute(
