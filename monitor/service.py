@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from monitor.api.app import create_app
 from monitor.api.auth import api_token
+from monitor.api.session import Sessions
 from monitor.config.model import SiteConfig
 from monitor.daemon import Daemon
 from monitor.store import check_data_dir
@@ -41,7 +42,8 @@ async def reload(daemon: Daemon) -> None:
 
 async def serve(cfg: SiteConfig, config_path: Path | None, *,
                 routers: tuple[APIRouter, ...] = (),
-                on_ready: Callable[[Daemon, str], Awaitable[None]] | None = None) -> None:
+                on_ready: Callable[[Daemon, str, Sessions], Awaitable[None]] | None = None
+                ) -> None:
     """Start everything, wait for a stop signal, stop in order (nothing queued is lost)."""
     check_data_dir(cfg.data_dir)
     token = api_token(cfg.api, cfg.data_dir).get_secret_value() if cfg.api.enabled else ""
@@ -53,8 +55,9 @@ async def serve(cfg: SiteConfig, config_path: Path | None, *,
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload(daemon)))
     server = None
+    sessions = Sessions(daemon.ctx.store)
     if cfg.api.enabled:
-        app = create_app(daemon.ctx, daemon, SecretStr(token), routers)
+        app = create_app(daemon.ctx, daemon, SecretStr(token), routers, sessions)
         try:
             sock = socket.create_server((cfg.api.listen, cfg.api.port), reuse_port=False)
         except OSError as err:
@@ -66,7 +69,7 @@ async def serve(cfg: SiteConfig, config_path: Path | None, *,
         api_task = asyncio.create_task(server.serve(sockets=[sock]), name="api")
         log.info("API on http://%s:%d", cfg.api.listen, cfg.api.port)
     if on_ready is not None:
-        await on_ready(daemon, token)
+        await on_ready(daemon, token, sessions)
     await stop.wait()
     log.info("stopping")
     if server is not None:

@@ -61,6 +61,8 @@ CREATE TABLE IF NOT EXISTS timeline (seq INTEGER PRIMARY KEY, incident TEXT NOT 
 CREATE INDEX IF NOT EXISTS timeline_incident ON timeline (incident, seq);
 CREATE TABLE IF NOT EXISTS playbook_versions (version TEXT PRIMARY KEY, text TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS notices (key TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (key TEXT PRIMARY KEY, person TEXT NOT NULL,
+                                     csrf TEXT NOT NULL, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS held (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL,
                                  person TEXT NOT NULL, grp TEXT NOT NULL, item TEXT NOT NULL);
 """

@@ -1,6 +1,8 @@
-"""An ASGI guard in front of the app: the bearer token, or a person's name and password (HTTP
-Basic), is checked, and the body size limited, before any request body is read. A person
-signed in so may read, and act on alarms and silences; the person's name goes to the app in
+"""An ASGI guard in front of the app: the bearer token, a person's name and password (HTTP
+Basic), or a console session (cookie, and for changes the CSRF token from the same site) is
+checked, and the body size limited, before any request body is read. What a person may do
+follows their access: a viewer reads, an operator also acts on alarms, silences and
+incidents, an admin does everything the token does. The person's name goes to the app in
 ``scope["state"]["person"]``."""
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import hmac
 import json
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
+from monitor.api.session import COOKIE, Sessions
 from monitor.credentials import Throttle, check_password
 
 Scope = MutableMapping[str, Any]
@@ -23,9 +27,10 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_BODY = 2**20
-OPEN_PATHS = ("/", "/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
-OPEN_PREFIXES = ("/static-offline-docs/", "/ack/")
-"""/ack/ pages check their own credential: a signed, single-use link."""
+OPEN_PATHS = ("/", "/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
+              "/login")
+OPEN_PREFIXES = ("/static-offline-docs/", "/ack/", "/login/")
+"""/ack/ pages check their own credential: a signed, single-use link (/login/once/ too)."""
 PERSON_ACTIONS = re.compile(r"/api/v1/(alarms/[^/]+/(acknowledge|shelve|unshelve)|silences"
                             r"|silences/\d+/expire|incidents"
                             r"|incidents/[^/]+/(acknowledge|confirm|decide|resolve|note|link|safe))")
@@ -33,12 +38,17 @@ PERSON_ACTIONS = re.compile(r"/api/v1/(alarms/[^/]+/(acknowledge|shelve|unshelve
 
 Credentials = Callable[[str], "str | None"]
 """Person name -> the hash of their password (None: no such person, or no password)."""
+Access = Callable[[str], str]
+"""Person name -> viewer, operator or admin."""
+Refusal = tuple[int, str, list[tuple[bytes, bytes]]]
 
 
 class Guard:
     def __init__(self, app: App, token: str, credentials: Credentials | None = None,
-                 max_body: int = MAX_BODY):
+                 max_body: int = MAX_BODY, *, sessions: Sessions | None = None,
+                 access: Access = lambda name: "operator"):
         self.app, self.max_body, self.credentials = app, max_body, credentials
+        self.sessions, self.access = sessions, access
         self._expected = token.encode()
         self.throttle = Throttle()
         """Failed sign-ins per address."""
@@ -54,15 +64,19 @@ class Guard:
         headers = dict(scope.get("headers") or [])
         if path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
             scheme, _, given = headers.get(b"authorization", b"").partition(b" ")
+            refused: Refusal | None = None
             if scheme.lower() == b"basic" and self.credentials is not None:
                 refused = await self._person(scope, given.strip())
-                if refused is not None:
-                    await _reply(send, *refused)
-                    return
+            elif not scheme and self.sessions is not None and _cookie(headers) is not None:
+                refused = await self._session(scope, headers)
             elif scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(),
                                                                         self._expected):
-                await _reply(send, 401, "a valid bearer token is required",
-                             [(b"www-authenticate", b"Bearer")])
+                refused = (401, "a valid bearer token is required (or sign in)",
+                           [(b"www-authenticate", b"Bearer")])
+            if refused is None and "person" in scope.get("state", {}):
+                refused = self._permitted(scope)
+            if refused is not None:
+                await _reply(send, *refused)
                 return
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
@@ -85,11 +99,39 @@ class Guard:
         if stored is None or not await asyncio.to_thread(check_password, stored, password):
             self.throttle.failed(source)
             return 401, "wrong name or password", [(b"www-authenticate", b"Basic")]
-        method, path = scope["method"], scope["path"]
-        if method not in ("GET", "HEAD") and not PERSON_ACTIONS.fullmatch(path):
-            return 403, "a person may read, and act on alarms and silences; this needs the " \
-                        "API token", []
         scope.setdefault("state", {})["person"] = name
+        return None
+
+    async def _session(self, scope: Scope, headers: dict[bytes, bytes]) -> Refusal | None:
+        """A console session: its cookie, and for a change, a request from this site that
+        carries the session's CSRF token."""
+        assert self.sessions is not None
+        session = await self.sessions.find(_cookie(headers) or "")
+        if session is None:
+            return 401, "the session has ended: sign in again", []
+        if scope["method"] not in ("GET", "HEAD"):
+            origin = headers.get(b"origin")
+            here = f"{scope.get('scheme', 'http')}://".encode() + headers.get(b"host", b"")
+            if origin is not None and origin != here:
+                return 403, "a request from another site", []
+            if not hmac.compare_digest(headers.get(b"x-csrf-token", b""),
+                                       session.csrf.encode()):
+                return 403, "the CSRF token is missing or wrong: reload the page", []
+        state = scope.setdefault("state", {})
+        state["person"], state["session"] = session.person, session
+        return None
+
+    def _permitted(self, scope: Scope) -> Refusal | None:
+        """What the person's access allows: viewers read; operators also act on alarms,
+        silences and incidents; admins do everything."""
+        method, path = scope["method"], scope["path"]
+        access = self.access(scope["state"]["person"])
+        if method in ("GET", "HEAD") or path == "/logout" or access == "admin":
+            return None
+        if access == "viewer":
+            return 403, "a viewer may look, not act", []
+        if not PERSON_ACTIONS.fullmatch(path):
+            return 403, "this needs an administrator (or the API token)", []
         return None
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -115,6 +157,16 @@ class Guard:
             if not answered:
                 await send(message)
         await self.app(scope, limited_receive, guarded_send)
+
+
+def _cookie(headers: dict[bytes, bytes]) -> str | None:
+    """The session cookie's value, if the request has one."""
+    try:
+        jar = SimpleCookie(headers.get(b"cookie", b"").decode("latin-1"))
+    except CookieError:
+        return None
+    morsel = jar.get(COOKIE)
+    return morsel.value if morsel is not None else None
 
 
 async def _reply(send: Send, status: int, detail: str,

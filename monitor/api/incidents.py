@@ -219,6 +219,16 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
     @router.post("/incidents/{incident_id}/decide")
     async def decide(request: Request, incident_id: str, body: DecideRequest
                      ) -> dict[str, Any]:
+        name = request.scope.get("state", {}).get("person")
+        person = ctx.cfg.person(name) if name else None
+        inc = incidents().running.get(incident_id)
+        pb = incidents().versions.get(inc.version) if inc is not None else None
+        step = next((s for s in pb.steps if s.id == body.step), None) if pb else None
+        if person is not None and isinstance(step, ApprovalStep) \
+                and step.role not in person.roles:
+            role = next((r.label or r.name for r in ctx.cfg.roles if r.name == step.role),
+                        step.role)
+            raise HTTPException(403, f"only a person holding the role {role} may decide this")
         return await act(incident_id, Decide(body.step, actor(request, body.who), body.approve,
                                              body.note))
 

@@ -51,6 +51,10 @@ class Person(Strict):
     label: str = Field(default="", description="how colleagues call the person, e.g. 张三")
     language: Literal["zh-CN", "en"] = "zh-CN"
     roles: list[str] = Field(default_factory=list)
+    access: Literal["viewer", "operator", "admin"] = Field(
+        default="operator", description="in the console and the API: a viewer looks; an "
+                                        "operator also acts on alarms, silences and incidents; "
+                                        "an admin does everything")
     contacts: list[Contact] = Field(default_factory=list)
     credential: SecretRef | str | None = Field(
         default=None, description="the hash `vigil passwd` prints, for the console, the API "

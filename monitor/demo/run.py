@@ -10,6 +10,7 @@ import yaml
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel
 
+from monitor.api.session import Sessions
 from monitor.config import load_config_text
 from monitor.daemon import Daemon
 from monitor.demo import data_dir as default_data_dir
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 
 
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
+OPERATOR = "zhang_san"
+"""Who the demo's one-time link signs in (IT, on call)."""
 
 
 class ScenarioRequest(BaseModel):
@@ -70,8 +73,10 @@ async def run_demo(scenario: str | None, data_dir: Path | None, api_port: int,
     data_dir = data_dir or default_data_dir()
     sim = Simulator(modbus_port, scenario or "normal")
 
-    async def ready(daemon: Daemon, token: str) -> None:
+    async def ready(daemon: Daemon, token: str, sessions: Sessions) -> None:
         print(f"Vigil demo running. Status page: http://127.0.0.1:{api_port}/#token={token}\n"
+              f"Sign in as the operator on call ({OPERATOR}, once, within 10 minutes): "
+              f"http://127.0.0.1:{api_port}/login/once/{sessions.one_time(OPERATOR)}\n"
               f"API docs: http://127.0.0.1:{api_port}/docs   "
               f"scenarios: {', '.join(SCENARIOS)}\n"
               f"switch: curl -H 'Authorization: Bearer {token}' -H 'Content-Type: "

@@ -1,0 +1,164 @@
+"""Console sessions. A person of the directory signs in with name and password (in the demo,
+with a one-time link) and gets a session cookie: HttpOnly, SameSite=Strict, Secure behind
+TLS. Every request that changes something also carries the session's CSRF token in the
+``X-CSRF-Token`` header (the guard checks both). Sessions are kept by the hash of their id
+(``sessions`` table), so a restart signs nobody out and a copy of the database signs nobody
+in. Failed sign-ins are rate-limited per address and per person, and recorded as events."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import html
+import secrets
+import time
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from monitor.bus import DeviceEvent
+from monitor.context import Context
+from monitor.credentials import Throttle, check_password
+from monitor.store import Store
+
+COOKIE = "vigil_session"
+LIFETIME = 12 * 3600.0
+"""A shift: signed in for 12 hours."""
+ONCE_LIFETIME = 600.0
+
+
+@dataclass(frozen=True)
+class Session:
+    person: str
+    csrf: str
+    expires: float
+
+
+def _key(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+class Sessions:
+    def __init__(self, store: Store, lifetime: float = LIFETIME):
+        self.store, self.lifetime = store, lifetime
+        self.cache: dict[str, Session | None] = {}
+        self.once: dict[str, tuple[str, float]] = {}
+
+    async def open(self, person: str) -> tuple[str, Session]:
+        """A new session for ``person``, committed before it is handed out."""
+        sid = secrets.token_urlsafe(32)
+        session = Session(person, secrets.token_urlsafe(24), time.time() + self.lifetime)
+        await self.store.call(lambda c: c.execute(
+            "INSERT INTO sessions VALUES (?, ?, ?, ?)",
+            (_key(sid), session.person, session.csrf, session.expires)))
+        self.cache[_key(sid)] = session
+        return sid, session
+
+    async def find(self, sid: str) -> Session | None:
+        """The live session of a cookie, or None (unknown, ended or expired)."""
+        key = _key(sid)
+        if key not in self.cache:
+            row = await self.store.read(lambda c: c.execute(
+                "SELECT person, csrf, expires FROM sessions WHERE key = ?", (key,)).fetchone())
+            self.cache[key] = Session(*row) if row else None
+        session = self.cache[key]
+        return session if session is not None and session.expires > time.time() else None
+
+    async def close(self, sid: str) -> None:
+        key = _key(sid)
+        self.cache[key] = None
+        await self.store.call(lambda c: c.execute("DELETE FROM sessions WHERE key = ?", (key,)))
+
+    def one_time(self, person: str) -> str:
+        """A link's token that signs ``person`` in once, within 10 minutes (the demo)."""
+        token = secrets.token_urlsafe(24)
+        self.once[token] = (person, time.time() + ONCE_LIFETIME)
+        return token
+
+    def redeem(self, token: str) -> str | None:
+        person, expires = self.once.pop(token, ("", 0.0))
+        return person if expires > time.time() else None
+
+
+PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Vigil 登录</title>
+<style>body{{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:2em auto;padding:0 1em;
+max-width:24em}}input,button{{width:100%;box-sizing:border-box;font-size:18px;margin:.3em 0 .8em}}
+button{{padding:.5em}}.err{{color:#c62828}}</style></head>
+<body><h1>Vigil 登录</h1>{error}<form method="post" action="/login">
+<label>姓名 (通讯录中的名字)<input name="name" autocomplete="username" required></label>
+<label>密码<input type="password" name="password" autocomplete="current-password" required>
+</label><button type="submit">登录</button></form></body></html>"""
+
+
+def _page(error: str = "", status: int = 200) -> HTMLResponse:
+    shown = f'<p class="err">{html.escape(error)}</p>' if error else ""
+    return HTMLResponse(PAGE.format(error=shown), status_code=status)
+
+
+def secure(request: Request, public_url: str | None) -> bool:
+    """Whether cookies need ``Secure``: the request came over TLS, or the site's public
+    address is https (TLS ends at a proxy in front)."""
+    return request.url.scheme == "https" or (public_url or "").startswith("https://")
+
+
+def session_router(ctx: Context, sessions: Sessions) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    by_address, by_person = Throttle(), Throttle(failures=5)
+
+    def signed_in(request: Request, sid: str, session: Session) -> Response:
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(COOKIE, sid, max_age=int(session.expires - time.time()),
+                            httponly=True, samesite="strict", path="/",
+                            secure=secure(request, ctx.cfg.notify.public_url))
+        return response
+
+    def refused(request: Request, name: str, why: str) -> None:
+        source = request.client.host if request.client else "?"
+        ctx.bus.publish(DeviceEvent("vigil", "LOGIN_FAILED",
+                                    f"{why}: {name[:64]!r}, from {source}", time.time()))
+
+    @router.get("/login", response_class=HTMLResponse)
+    async def form() -> HTMLResponse:
+        return _page()
+
+    @router.post("/login")
+    async def login(request: Request) -> Response:
+        fields = parse_qs((await request.body()).decode("utf-8", "replace"))
+        name = fields.get("name", [""])[0].strip()
+        password = fields.get("password", [""])[0]
+        source = request.client.host if request.client else "?"
+        if by_address.blocked(source) or by_person.blocked(name):
+            refused(request, name, "too many failed sign-ins")
+            return _page("登录失败次数过多, 请 10 分钟后再试", 429)
+        person = ctx.cfg.person(name)
+        stored = person.password_hash() if person is not None else None
+        if stored is None or not await asyncio.to_thread(check_password, stored, password):
+            by_address.failed(source)
+            by_person.failed(name)
+            refused(request, name, "wrong name or password")
+            return _page("姓名或密码不正确", 401)
+        sid, session = await sessions.open(name)
+        return signed_in(request, sid, session)
+
+    @router.get("/login/once/{token}")
+    async def once(request: Request, token: str) -> Response:
+        name = sessions.redeem(token)
+        if name is None or ctx.cfg.person(name) is None:
+            refused(request, name or "", "a one-time link that is unknown, used or expired")
+            return _page("此登录链接无效或已使用, 请用姓名和密码登录", 403)
+        sid, session = await sessions.open(name)
+        return signed_in(request, sid, session)
+
+    @router.post("/logout")
+    async def logout(request: Request) -> Response:
+        sid = request.cookies.get(COOKIE)
+        if sid:
+            await sessions.close(sid)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    return router

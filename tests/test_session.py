@@ -1,0 +1,183 @@
+"""Console sessions: signing in, the cookie's flags, CSRF and same-site checks, what each
+access level may do, approvals only by the role's holders, the demo's one-time link, and
+sessions that outlive a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from monitor.api.app import create_app
+from monitor.api.session import COOKIE, Sessions
+from monitor.credentials import hash_password
+from monitor.daemon import Daemon
+from tests.conftest import config
+from tests.util import recorded
+
+TOKEN = "session-token-0123456789"
+PASSWORD = "correct horse battery"
+APPROVE = """\
+name: approve
+label: 审批预案
+roles: [gm, it]
+triggers: [{manual: true}]
+steps:
+  - {id: go, kind: approval, role: gm, text: 批准继续, timeout: 1h, on_timeout: end}
+  - {id: work, kind: checklist, items: [{id: done, text: 完成, role: it}], timeout: 1h,
+     on_timeout: end}
+"""
+
+
+def site(tmp_path: Path) -> Any:
+    books = tmp_path / "playbooks"
+    books.mkdir(exist_ok=True)
+    (books / "approve.yaml").write_text(APPROVE, encoding="utf-8")
+    secret = hash_password(PASSWORD)
+    return config(tmp_path, [], playbooks=str(books), roles=[{"name": "gm", "label": "总经理"},
+                                               {"name": "it"}],
+                  people=[{"name": "zhang_san", "label": "张三", "roles": ["it"],
+                           "credential": secret},
+                          {"name": "qian_zong", "label": "钱总", "roles": ["gm"],
+                           "credential": secret},
+                          {"name": "guest", "label": "访客", "access": "viewer",
+                           "credential": secret}])
+
+
+def client(daemon: Daemon, sessions: Sessions, base: str = "http://vigil:8320"
+           ) -> httpx.AsyncClient:
+    app = create_app(daemon.ctx, daemon, SecretStr(TOKEN), sessions=sessions)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base)
+
+
+async def sign_in(c: httpx.AsyncClient, name: str, password: str = PASSWORD) -> httpx.Response:
+    return await c.post("/login", data={"name": name, "password": password})
+
+
+async def csrf(c: httpx.AsyncClient) -> dict[str, str]:
+    return {"X-CSRF-Token": (await c.get("/api/v1/session")).json()["csrf"]}
+
+
+async def test_signing_in_gives_a_strict_cookie_and_acts_as_the_person(
+        tmp_path: Path, daemon_factory: Any) -> None:
+    daemon = await daemon_factory(site(tmp_path))
+    sessions = Sessions(daemon.ctx.store)
+    async with client(daemon, sessions) as c:
+        assert (await c.get("/api/v1/alarms")).status_code == 401
+        made = await sign_in(c, "zhang_san")
+        assert made.status_code == 303 and made.headers["location"] == "/"
+        cookie = made.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie and "secure" not in cookie
+        me = (await c.get("/api/v1/session")).json()
+        assert (me["label"], me["access"]) == ("张三", "operator") and me["csrf"]
+        incident = (await c.post("/api/v1/incidents", headers=await csrf(c), json={
+            "playbook": "approve", "who": "冒名"})).json()["id"]
+        noted = await c.post(f"/api/v1/incidents/{incident}/note", headers=await csrf(c),
+                             json={"text": "<script>alert(1)</script>", "who": "别人"})
+        assert noted.status_code == 200
+        await recorded(daemon)
+        line = (await c.get(f"/api/v1/incidents/{incident}")).json()["timeline"][-1]
+        assert line["actor"] == "张三"           # the person signed in, never a typed name
+    async with client(daemon, sessions, "https://vigil") as c:
+        assert "secure" in (await sign_in(c, "zhang_san")).headers["set-cookie"].lower()
+
+
+async def test_csrf_and_other_sites_are_refused(tmp_path: Path, daemon_factory: Any) -> None:
+    daemon = await daemon_factory(site(tmp_path))
+    async with client(daemon, Sessions(daemon.ctx.store)) as c:
+        await sign_in(c, "zhang_san")
+        body = {"playbook": "approve"}
+        missing = await c.post("/api/v1/incidents", json=body)
+        forged = await c.post("/api/v1/incidents", json=body, headers={"X-CSRF-Token": "x" * 32})
+        assert (missing.status_code, forged.status_code) == (403, 403)
+        assert "CSRF" in forged.json()["detail"]
+        other = await c.post("/api/v1/incidents", json=body, headers={
+            **await csrf(c), "Origin": "https://evil.example"})
+        assert other.status_code == 403 and "another site" in other.json()["detail"]
+        ok = await c.post("/api/v1/incidents", json=body, headers={
+            **await csrf(c), "Origin": "http://vigil:8320"})
+        assert ok.status_code == 200
+        stale = (await c.get("/api/v1/session")).json()["csrf"]
+        await c.post("/logout", headers={"X-CSRF-Token": stale})
+        after = await c.post("/api/v1/incidents", json=body, headers={"X-CSRF-Token": stale})
+        assert after.status_code == 401                # the session has ended
+
+
+async def test_what_each_access_may_do(tmp_path: Path, daemon_factory: Any) -> None:
+    daemon = await daemon_factory(site(tmp_path))
+    sessions = Sessions(daemon.ctx.store)
+    incident = daemon.incidents.start("approve").id
+    async with client(daemon, sessions) as viewer:
+        await sign_in(viewer, "guest")
+        assert (await viewer.get("/api/v1/incidents")).status_code == 200
+        acked = await viewer.post(f"/api/v1/incidents/{incident}/acknowledge",
+                                  headers=await csrf(viewer), json={})
+        assert acked.status_code == 403 and "viewer" in acked.json()["detail"]
+    async with client(daemon, sessions) as it:
+        await sign_in(it, "zhang_san")
+        refused = await it.post(f"/api/v1/incidents/{incident}/decide", headers=await csrf(it),
+                                json={"step": "go", "approve": True})
+        assert refused.status_code == 403 and "总经理" in refused.json()["detail"]
+        assert (await it.post("/api/v1/reload", headers=await csrf(it))).status_code == 403
+    async with client(daemon, sessions) as gm:
+        await sign_in(gm, "qian_zong")
+        done = await gm.post(f"/api/v1/incidents/{incident}/decide", headers=await csrf(gm),
+                             json={"step": "go", "approve": True})
+        assert done.status_code == 200 and done.json()["decisions"]["go"][:2] == ["钱总", True]
+
+
+async def test_failed_sign_ins_are_limited_and_recorded(tmp_path: Path,
+                                                        daemon_factory: Any) -> None:
+    daemon = await daemon_factory(site(tmp_path))
+    async with client(daemon, Sessions(daemon.ctx.store)) as c:
+        answers = [(await sign_in(c, "zhang_san", "wrong")).status_code for _ in range(6)]
+        assert answers == [401] * 5 + [429]
+        assert (await sign_in(c, "zhang_san")).status_code == 429   # even the right one, now
+        await recorded(daemon)
+        events = (await c.get("/api/v1/events", headers={
+            "Authorization": f"Bearer {TOKEN}"})).json()
+        failed = sorted((e["ts"], e["message"]) for e in events if e["kind"] == "LOGIN_FAILED")
+        assert [m.split(":")[0] for _, m in failed] == ["wrong name or password"] * 5 + [
+            "too many failed sign-ins"] * 2
+        assert all("'zhang_san', from 127.0.0.1" in m for _, m in failed)
+        assert PASSWORD not in str(events)                    # no password is ever written
+
+
+async def test_a_one_time_link_signs_in_once_and_sessions_outlive_a_restart(
+        tmp_path: Path) -> None:
+    cfg = site(tmp_path)
+    first = Daemon(cfg)
+    await first.start()
+    try:
+        sessions = Sessions(first.ctx.store)
+        link = f"/login/once/{sessions.one_time('zhang_san')}"
+        async with client(first, sessions) as c:
+            assert (await c.get(link)).status_code == 303
+            sid = c.cookies[COOKIE]
+            assert (await c.get("/api/v1/session")).json()["label"] == "张三"
+        async with client(first, sessions) as again:
+            assert (await again.get(link)).status_code == 403          # used
+    finally:
+        await first.stop()
+    second = Daemon(cfg)
+    await second.start()
+    try:
+        async with client(second, Sessions(second.ctx.store)) as c:
+            c.cookies.set(COOKIE, sid)
+            assert (await c.get("/api/v1/session")).json()["label"] == "张三"
+            c.cookies.set(COOKIE, "not-a-session")
+            assert (await c.get("/api/v1/session")).status_code == 401
+    finally:
+        await second.stop()
+
+
+@pytest.mark.parametrize("cookie", ["", "vigil_session", 'vigil_session="; bad'])
+async def test_a_malformed_cookie_is_not_a_session(tmp_path: Path, daemon_factory: Any,
+                                                   cookie: str) -> None:
+    daemon = await daemon_factory(site(tmp_path))
+    async with client(daemon, Sessions(daemon.ctx.store)) as c:
+        got = await c.get("/api/v1/alarms", headers={"Cookie": cookie})
+        assert got.status_code == 401
