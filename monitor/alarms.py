@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from monitor.bus import AlarmEvent, Bus
 from monitor.config.model import Severity
+from monitor.labels import ALARM_STATE, SEVERITY, table
 from monitor.store import Store
 from monitor.timers import Timers
 
@@ -83,11 +84,8 @@ class Alarm:
         return data
 
 
-STATE_TEXT = {"normal": "正常", "active_unacknowledged": "未确认", "active_acknowledged": "已确认",
-              "cleared_unacknowledged": "已恢复未确认", "shelved": "已搁置",
-              "suppressed": "已抑制"}
-SEVERITY_TEXT = {"critical": "紧急", "major": "重要", "minor": "次要", "warning": "警告",
-                 "info": "提示"}
+STATE_TEXT = table(ALARM_STATE)
+SEVERITY_TEXT = table(SEVERITY)
 
 SHELVING = ("shelved_until", "shelved_by", "shelve_note")
 SOURCE_CHANGES = ("raised", "cleared", "acknowledged", "retired")

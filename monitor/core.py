@@ -13,10 +13,12 @@ from collections.abc import Callable
 from drivers.base import PollResult
 from monitor.alarms import AlarmDef, escape
 from monitor.bus import DeviceEvent, Readings, UpsStatusChanged
-from monitor.config.model import DeviceClass, DeviceConfig, Severity, SiteConfig
+from monitor.config.model import DeviceClass, DeviceConfig, PointBase, Severity, SiteConfig
 from monitor.context import Context
+from monitor.labels import UPS_POINT, default_point
 from monitor.lineproto import line, tag_set
 from monitor.model import DeviceState, Quality, Reading
+from monitor.reasons import in_chinese
 from monitor.rules import RuleEngine
 from monitor.state import DeviceStatus
 from monitor.ups import UpsWatcher, parse_status
@@ -39,13 +41,22 @@ DEVICE_ALARMS = tuple(f"{kind}:" for kind, *_ in DEVICE_ALARM_KINDS)
 """The alarms every device has."""
 
 
-def point_labels(cfg: SiteConfig) -> dict[str, str]:
-    """What people call each configured point: its label, or its device's label and key."""
-    labels = {}
+def named_points(cfg: SiteConfig) -> dict[str, PointBase]:
+    """Each point as people call it (``DEVICE.KEY`` -> label and unit): the configured
+    points, and a UPS's canonical ones; without a label, the device's label and the point's
+    default label (or key)."""
+    named = {}
     for dev in cfg.devices:
-        for key, point in dev.described_points().items():
-            labels[f"{dev.name}.{key}"] = point.label or f"{dev.label or dev.name} {key}"
-    return labels
+        cls = dev.device_class.value
+        described = dev.described_points()
+        for key in dict.fromkeys([*(UPS_POINT if cls == "ups" else ()), *described]):
+            point = described.get(key)
+            label, unit = default_point(cls, key, cfg.site.language)
+            named[f"{dev.name}.{key}"] = PointBase(
+                key=key, label=(point.label if point else "")
+                or f"{dev.label or dev.name} {label or key}",
+                unit=(point.unit if point else "") or unit)
+    return named
 
 
 class Core:
@@ -67,7 +78,7 @@ class Core:
         alarms = self.ctx.alarms
         alarms.undefine([a for a in alarms.defs if a.startswith(DEVICE_ALARMS)])
         alarms.undefine(self.rules.alarm_ids)
-        self.rules = RuleEngine(cfg.rules, alarms, point_labels(cfg))
+        self.rules = RuleEngine(cfg.rules, alarms, named_points(cfg), cfg.site.language)
         self.tags = {}
         for dev in cfg.devices:
             label = dev.label or dev.name
@@ -162,7 +173,7 @@ class Core:
         if not ctx.alarms.is_active(comm):  # already lost before a restart: no second COMMBAD
             self.event(device.name, "COMMBAD", reason)
         ctx.alarms.set_condition(comm, True, reason, now,
-                                 f"{device.label or device.name} 通信中断: {reason}")
+                                 f"{device.label or device.name} 通信中断: {in_chinese(reason)}")
         if device.device_class is DeviceClass.UPS:
             self.ups.on_comm(device.name, False, now)
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 
 from monitor.alarms import AlarmDef, AlarmManager
 from monitor.config.model import (
+    PointBase,
     RateRule,
     Rule,
     Severity,
@@ -15,11 +16,12 @@ from monitor.config.model import (
     StateRule,
     ThresholdRule,
 )
+from monitor.labels import LEVEL, label, table
 from monitor.model import Quality, Reading
-from monitor.text import spoken_duration
+from monitor.playbooks.words import Language
+from monitor.text import quantity, spoken_duration
 
 LEVELS = ("high_high", "high", "low", "low_low")
-_LEVEL_TEXT = {"high_high": "过高(HH)", "high": "偏高(H)", "low": "偏低(L)", "low_low": "过低(LL)"}
 
 
 def _number(value: object) -> float | None:
@@ -29,8 +31,9 @@ def _number(value: object) -> float | None:
 
 
 class _Evaluator:
-    def __init__(self, rule: Rule, alarms: AlarmManager, label: str):
-        self.rule, self.alarms, self.label = rule, alarms, label
+    def __init__(self, rule: Rule, alarms: AlarmManager, point: PointBase, language: Language):
+        self.rule, self.alarms, self.point, self.language = rule, alarms, point, language
+        self.label = point.label
         self.alarm_ids: list[str] = []
 
     def _define(self, alarm_id: str, severity: Severity, message: str) -> None:
@@ -49,14 +52,26 @@ class _Evaluator:
 class _Threshold(_Evaluator):
     rule: ThresholdRule
 
-    def __init__(self, rule: ThresholdRule, alarms: AlarmManager, label: str):
-        super().__init__(rule, alarms, label)
+    def __init__(self, rule: ThresholdRule, alarms: AlarmManager, point: PointBase,
+                 language: Language):
+        super().__init__(rule, alarms, point, language)
         self.levels = [(lvl, getattr(rule, lvl)) for lvl in LEVELS
                        if getattr(rule, lvl) is not None]
         for lvl, limit in self.levels:
             sev = rule.severity_extreme if lvl in ("high_high", "low_low") else rule.severity
-            text = f"{rule.message or label} {_LEVEL_TEXT[lvl]}"  # a direction word always
-            self._define(f"{rule.name}.{lvl}", sev, f"{text} (限值 {limit:g})")
+            self._define(f"{rule.name}.{lvl}", sev, self.message(lvl, limit))
+
+    def message(self, level: str, limit: float, value: float | None = None) -> str:
+        """``办公区湿度偏低 (29.0 %RH, 限值 30)``: a direction word always (a rule's message
+        that ends in one keeps its own), the value once there is one (English: ``Office
+        humidity low (29.0 %RH, limit 30)``)."""
+        lang, unit, zh = self.language, self.point.unit, self.language == "zh-CN"
+        name = self.rule.message or self.label
+        said = name if name.endswith(tuple(table(LEVEL, lang).values())) \
+            else f"{name}{'' if zh else ' '}{label(LEVEL, level, lang)}"
+        now = "" if value is None else f"{quantity(value, unit, lang)}, "
+        limit_text = spoken_duration(limit, lang) if unit == "s" else f"{limit:g}"
+        return f"{said} ({now}{'限值' if zh else 'limit'} {limit_text})"
 
     def on_reading(self, reading: Reading) -> None:
         v = _number(reading.value)
@@ -70,16 +85,18 @@ class _Threshold(_Evaluator):
                 cond = v >= limit - band if was else v > limit
             else:
                 cond = v <= limit + band if was else v < limit
-            self.alarms.set_condition(alarm_id, cond, v, reading.ts)
+            self.alarms.set_condition(alarm_id, cond, v, reading.ts,
+                                      self.message(lvl, limit, v) if cond else None)
 
 
 class _State(_Evaluator):
     rule: StateRule
 
-    def __init__(self, rule: StateRule, alarms: AlarmManager, label: str):
-        super().__init__(rule, alarms, label)
+    def __init__(self, rule: StateRule, alarms: AlarmManager, point: PointBase,
+                 language: Language):
+        super().__init__(rule, alarms, point, language)
         shown = ", ".join(map(str, rule.equals))
-        self._define(rule.name, rule.severity, rule.message or f"{label} = {shown}")
+        self._define(rule.name, rule.severity, rule.message or f"{self.label} = {shown}")
 
     def on_reading(self, reading: Reading) -> None:
         if reading.quality is Quality.GOOD:
@@ -90,11 +107,12 @@ class _State(_Evaluator):
 class _Rate(_Evaluator):
     rule: RateRule
 
-    def __init__(self, rule: RateRule, alarms: AlarmManager, label: str):
-        super().__init__(rule, alarms, label)
+    def __init__(self, rule: RateRule, alarms: AlarmManager, point: PointBase,
+                 language: Language):
+        super().__init__(rule, alarms, point, language)
         self.samples: deque[tuple[float, float]] = deque()
         self._define(rule.name, rule.severity, rule.message or
-                     f"{label} 变化过快 (> {rule.max_per_minute:g}/分钟)")
+                     f"{self.label} 变化过快 (> {rule.max_per_minute:g}/分钟)")
 
     def on_reading(self, reading: Reading) -> None:
         v = _number(reading.value)
@@ -114,11 +132,12 @@ class _Rate(_Evaluator):
 class _Stale(_Evaluator):
     rule: StaleRule
 
-    def __init__(self, rule: StaleRule, alarms: AlarmManager, label: str):
-        super().__init__(rule, alarms, label)
+    def __init__(self, rule: StaleRule, alarms: AlarmManager, point: PointBase,
+                 language: Language):
+        super().__init__(rule, alarms, point, language)
         self.last_good = time.time()  # a fresh start gives the device max_age to answer
         self._define(rule.name, rule.severity, rule.message or
-                     f"{label} 超过 {spoken_duration(rule.max_age)}没有有效数据")
+                     f"{self.label} 超过 {spoken_duration(rule.max_age)}没有有效数据")
 
     def on_reading(self, reading: Reading) -> None:
         if reading.quality is Quality.GOOD:
@@ -139,8 +158,9 @@ class RuleEngine:
     """Routes each reading to the rules that watch its point."""
 
     def __init__(self, rules: Iterable[Rule], alarms: AlarmManager,
-                 labels: Mapping[str, str] | None = None):
-        """``labels``: what people call a point (``DEVICE.KEY`` -> label)."""
+                 points: Mapping[str, PointBase] | None = None, language: Language = "zh-CN"):
+        """``points``: what people call a point and its unit (``DEVICE.KEY`` -> point);
+        ``language``: the site's, that the messages are said in."""
         self.by_point: dict[str, list[_Evaluator]] = {}
         self.timed: list[_Evaluator] = []
         self.alarm_ids: list[str] = []
@@ -148,8 +168,9 @@ class RuleEngine:
         for rule in rules:
             if not rule.enabled:
                 continue
-            ev = _KINDS[type(rule)](rule, alarms,  # type: ignore[arg-type]
-                                    (labels or {}).get(rule.point, rule.point))
+            point = (points or {}).get(rule.point) \
+                or PointBase.model_construct(key=rule.point, label=rule.point, unit="")
+            ev = _KINDS[type(rule)](rule, alarms, point, language)  # type: ignore[arg-type]
             self.alarm_ids += ev.alarm_ids
             self.by_point.setdefault(rule.point, []).append(ev)
             if isinstance(rule, StaleRule):

@@ -1,6 +1,12 @@
-"""Words for people: durations as they are said."""
+"""Words for people: durations as they are said, and a point's value as a person reads it."""
 
 from __future__ import annotations
+
+import math
+
+from monitor.labels import UPS_FLAG, boolean_word, label
+from monitor.model import Value
+from monitor.playbooks.words import Language
 
 
 def spoken_duration(seconds: float, language: str = "zh-CN") -> str:
@@ -29,3 +35,37 @@ def _english(s: int) -> str:
     if s < 86400:
         return f"{s // 3600} h" + (f" {s % 3600 // 60} min" if s % 3600 // 60 else "")
     return f"{s // 86400} d" + (f" {s % 86400 // 3600} h" if s % 86400 // 3600 else "")
+
+
+def number(value: float) -> str:
+    """``23.456`` -> ``23.5``, ``0.123`` -> ``0.12``, ``1234.5`` -> ``1234``; integers as
+    they are."""
+    if isinstance(value, int) or not math.isfinite(value):
+        return str(value)
+    size = abs(value)
+    return f"{value:.0f}" if size >= 1000 else f"{value:.1f}" if size >= 1 or size == 0 \
+        else f"{value:.2f}"
+
+
+def quantity(value: float, unit: str, language: Language = "zh-CN") -> str:
+    """A number with its unit; seconds as a spoken duration (``5400`` s -> ``1 小时 30 分``)."""
+    if unit == "s" and math.isfinite(value):
+        return spoken_duration(value, language)
+    return f"{number(value)} {unit}" if unit else number(value)
+
+
+def display(device_class: str, key: str, value: Value, unit: str,
+            language: Language = "zh-CN") -> str:
+    """What a person reads for a point's value: booleans as the words of what they mean
+    (报警/正常, 开/关, ...), a UPS's status flags as words, numbers rounded with their unit,
+    durations spoken, and ``—`` for no value."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return boolean_word(device_class, key, value, language)
+    if isinstance(value, int | float):
+        return quantity(value, unit, language)
+    if device_class == "ups" and key == "ups.status":
+        return ("、" if language == "zh-CN" else ", ").join(
+            label(UPS_FLAG, flag, language) for flag in value.split())
+    return value

@@ -10,7 +10,14 @@ import pytest
 
 from monitor.alarms import AlarmDef, AlarmError, AlarmManager, AlarmState, alarm_log
 from monitor.bus import AlarmEvent, Bus
-from monitor.config.model import RateRule, Severity, StaleRule, StateRule, ThresholdRule
+from monitor.config.model import (
+    PointBase,
+    RateRule,
+    Severity,
+    StaleRule,
+    StateRule,
+    ThresholdRule,
+)
 from monitor.facts import AlarmFacts
 from monitor.inhibit import Inhibition
 from monitor.model import Quality, Reading
@@ -275,7 +282,8 @@ async def test_rule_messages_use_labels_direction_words_and_spoken_durations(
         ThresholdRule(name="t", point="env.t", kind="threshold", high=27, message="机房温度"),
         ThresholdRule(name="h", point="env.h", kind="threshold", low=30),
         StaleRule(name="s", point="env.t", kind="stale", max_age=5400)], m,
-        {"env.t": "机房温度", "env.h": "机房湿度"})
-    assert m.defs["t.high"].message == "机房温度 偏高(H) (限值 27)"
-    assert m.defs["h.low"].message == "机房湿度 偏低(L) (限值 30)"
+        {"env.t": PointBase(key="t", label="机房温度", unit="°C"),
+         "env.h": PointBase(key="h", label="机房湿度", unit="%RH")})
+    assert m.defs["t.high"].message == "机房温度偏高 (限值 27)"
+    assert m.defs["h.low"].message == "机房湿度偏低 (限值 30)"
     assert m.defs["s"].message == "机房温度 超过 1 小时 30 分没有有效数据"

@@ -81,8 +81,8 @@ async def test_escalates_level_by_level_and_an_ack_stops_it_and_tells_everyone(
     raise_alarm(daemon)
     await eventually(lambda: len(received(inbox, "/a")) == 1, 3)
     first = received(inbox, "/a")[0]
-    assert first["title"] == "【重要】机房温度 偏高(H) (限值 27)"
-    assert "告警: 机房温度 偏高(H) (限值 27)" in first["message"]
+    assert first["title"] == "【重要】机房温度偏高 (限值 27)"
+    assert "告警: 机房温度偏高 (限值 27)" in first["message"]
     assert "处置: 检查精密空调, 通知空调维保" in first["message"]
     assert received(inbox, "/b") == []                       # level 2 waits for 1 s
     await eventually(lambda: len(received(inbox, "/b")) == 1, 3)
@@ -213,7 +213,7 @@ async def test_a_signed_link_acknowledges_once(tmp_path: Path, inbox: Receiver,
     path = link_of(received(inbox, "/a")[0])
     async with app_client(daemon) as client:        # no bearer token: the link is enough
         page = await client.get(path)
-        assert page.status_code == 200 and "机房温度 偏高(H)" in page.text
+        assert page.status_code == 200 and "机房温度偏高" in page.text
         assert "确认人: 张三" in page.text and '<form method="post">' in page.text
         note = "note=" + quote("空调已报修")
         done = await client.post(path, content=note,
@@ -431,20 +431,20 @@ async def test_an_alarm_handled_during_the_window_is_not_announced(
 
 async def test_an_inhibited_alarm_waits_until_its_source_is_gone(
         tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
-    """A site's own rule: while 过高(HH) holds, its 偏高(H) is not sent; once HH clears and H
-    still holds, H goes out."""
+    """A site's own rule: while 过高 (high_high) holds, its 偏高 (high) is not sent; once
+    high_high clears and high still holds, high goes out."""
     daemon = await daemon_factory(site(tmp_path, inbox, wait=30, high_high=35, group_interval=0,
                                        inhibit=[
         {"source": {"alarm": ["mr_hot.high_high"]}, "target": {"alarm": [ALARM]}}]))
     daemon.alarms.set_condition("mr_hot.high_high", True, 36.0)
     raise_alarm(daemon)
     await eventually(lambda: len(received(inbox, "/a")) == 1, 3)
-    assert "过高(HH)" in received(inbox, "/a")[0]["title"]
+    assert "过高" in received(inbox, "/a")[0]["title"]
     assert daemon.alarms.alarms[ALARM].state().value == "suppressed"
     await asyncio.sleep(0.5)
     assert len(received(inbox, "/a")) == 1                  # H held back while HH holds
     daemon.alarms.set_condition("mr_hot.high_high", False, 30.5)
-    await eventually(lambda: any("偏高(H)" in m["title"] for m in received(inbox, "/a")), 3)
+    await eventually(lambda: any("偏高" in m["title"] for m in received(inbox, "/a")), 3)
 
 
 # -- delivery: retries, fallback, rate limits -------------------------------------------------
@@ -572,7 +572,7 @@ async def test_english_readers_and_sms_get_their_own_text(
     await eventually(lambda: len(received(inbox, "/b")) == 1, 3)
     sms = received(inbox, "/b")[0]
     text, link = sms["message"].split("\n")
-    assert text == "[MAJOR] 机房温度 偏高(H) (限值 27). 检查精密空调, 通知空调维保"
+    assert text == "[MAJOR] 机房温度偏高 (限值 27). 检查精密空调, 通知空调维保"
     assert "/ack/" in link                                  # short: text, what to do, link
     await daemon.alarms.acknowledge(ALARM, "张三")
     await eventually(lambda: len(received(inbox, "/b")) == 2, 3)

@@ -226,24 +226,24 @@ def test_contact_urls_are_given_by_reference_except_the_inbox() -> None:
 def test_alarm_texts_in_each_language_and_form() -> None:
     from monitor.notify.templates import render
 
-    facts = {"severity": "紧急", "message": "机房温度 过高(HH) (限值 32)", "site": "总部",
+    facts = {"severity": "紧急", "message": "机房温度过高 (33.5 °C, 限值 32)", "site": "总部",
              "area": "机房", "device": "机房温湿度", "raised": "2026-11-29 10:00:00",
              "since": "1 小时 30 分", "link": "https://vigil.example/ack/abc",
              "advice": "检查精密空调"}
     title, body = render("alarm", "zh-CN", "long", **facts)
-    assert title == "【紧急】机房温度 过高(HH) (限值 32)"
+    assert title == "【紧急】机房温度过高 (33.5 °C, 限值 32)"
     assert body.splitlines() == ["站点: 总部 / 机房", "设备: 机房温湿度",
-                                 "告警: 机房温度 过高(HH) (限值 32)", "级别: 紧急",
+                                 "告警: 机房温度过高 (33.5 °C, 限值 32)", "级别: 紧急",
                                  "开始: 2026-11-29 10:00:00 (1 小时 30 分前)",
                                  "处置: 检查精密空调",
                                  "点此确认: https://vigil.example/ack/abc"]
     title, body = render("alarm", "zh-CN", "short", **{**facts, "message": "温" * 100})
     assert len(title) == 70 and title.endswith("…") and body == "https://vigil.example/ack/abc"
     title, _ = render("alarm", "zh-CN", "short", **facts)
-    assert title == "【紧急】机房温度 过高(HH) (限值 32)。检查精密空调"
+    assert title == "【紧急】机房温度过高 (33.5 °C, 限值 32)。检查精密空调"
     title, body = render("alarm", "en", "long", **{**facts, "severity": "CRITICAL",
                                                     "since": "1 h 30 min"})
-    assert title == "[CRITICAL] 机房温度 过高(HH) (限值 32)"
+    assert title == "[CRITICAL] 机房温度过高 (33.5 °C, 限值 32)"
     assert "Since: 2026-11-29 10:00:00 (1 h 30 min ago)" in body
 
 

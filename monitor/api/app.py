@@ -24,16 +24,29 @@ from monitor.api.ack import ack_router
 from monitor.api.guard import Guard
 from monitor.api.incidents import incidents_router
 from monitor.api.reports import reports_router
-from monitor.api.session import Sessions, session_router
 from monitor.bus import AlarmEvent, DeviceEvent
 from monitor.config.notify import Match
 from monitor.context import Context
+from monitor.facts import alarm_device
 from monitor.health import health as health_report
+from monitor.labels import (
+    ALARM_STATE,
+    DEVICE_CLASS,
+    DEVICE_STATE,
+    QUALITY,
+    SEVERITY,
+    all_labels,
+    area_label,
+    default_point,
+    label,
+)
 from monitor.model import Reading, split_point_id
 from monitor.notify.silences import Silences
 from monitor.oncall import on_call
 from monitor.playbooks.runtime import Incidents
+from monitor.playbooks.words import Language
 from monitor.store import StoreUnavailable, history_rows, recent_events
+from monitor.text import display
 
 
 class Control(Protocol):
@@ -99,8 +112,13 @@ def _reading(r: Reading | None) -> dict[str, Any]:
     return {"value": r.value, "quality": r.quality.value, "ts": r.ts}
 
 
+Lang = Annotated[Language | None, Query(description="labels in zh-CN or en; default: the "
+                                                    "signed-in person's language, else the "
+                                                    "site's")]
+
+
 def create_app(ctx: Context, control: Control, token: SecretStr,
-               routers: tuple[APIRouter, ...] = (), sessions: Sessions | None = None) -> Guard:
+               routers: tuple[APIRouter, ...] = ()) -> Guard:
     """The app behind its guard; ``routers`` (the demo's) are mounted under /api/v1."""
     app = FastAPIOffline(title="Vigil", version=__version__,
                          description="Facility monitoring and emergency response")
@@ -142,15 +160,38 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
                 "areas": [a.model_dump() for a in cfg.areas],
                 "people": [{"name": p.name, "label": p.label} for p in cfg.people]}
 
+    def language(request: Request, lang: Language | None) -> Language:
+        """Asked for, else the signed-in person's, else the site's."""
+        person = ctx.cfg.person(request.scope.get("state", {}).get("person") or "")
+        return lang or (person.language if person is not None else ctx.cfg.site.language)
+
+    def areas(lang: Language) -> dict[str, str]:
+        return {a.name: area_label(a.name, a.label, a.purpose, lang) for a in ctx.cfg.areas}
+
+    @api.get("/labels")
+    async def labels(request: Request, lang: Lang = None) -> dict[str, Any]:
+        """The words for every id the API returns (severities, states, qualities, device
+        classes, event kinds, incident statuses, channels, directions, UPS flags and
+        points, boolean words), in one language."""
+        lang = language(request, lang)
+        return {"language": lang, **all_labels(lang)}
+
     @api.get("/devices")
-    async def devices() -> list[dict[str, Any]]:
+    async def devices(request: Request, lang: Lang = None) -> list[dict[str, Any]]:
+        """Each device, with its area's, class's and state's labels (``*_label``)."""
+        lang = language(request, lang)
+        named = areas(lang)
         out = []
         for dev in ctx.cfg.devices:
             st = ctx.state.devices.get(dev.name)
+            state = st.state.value if st else "unknown"
             out.append({"name": dev.name, "label": dev.label, "area": dev.area,
-                        "class": dev.device_class.value, "type": dev.type,
+                        "area_label": named.get(dev.area, dev.area),
+                        "class": dev.device_class.value,
+                        "class_label": label(DEVICE_CLASS, dev.device_class.value, lang),
+                        "type": dev.type,
                         "interval": dev.interval,
-                        "state": st.state.value if st else "unknown",
+                        "state": state, "state_label": label(DEVICE_STATE, state, lang),
                         "last_ok": st.last_ok if st else None,
                         "last_error": st.last_error if st else None,
                         "problems": st.problems if st else [],
@@ -158,20 +199,32 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
         return out
 
     @api.get("/points")
-    async def points(device: str | None = None) -> list[dict[str, Any]]:
+    async def points(request: Request, device: str | None = None,
+                     lang: Lang = None) -> list[dict[str, Any]]:
+        """Each point's latest reading; ``label`` and ``unit`` as configured, else a UPS
+        point's defaults; ``display``: the value as a person reads it (报警/正常, 1 小时 30 分)."""
+        lang = language(request, lang)
         out = []
         for dev in ctx.cfg.devices:
             if device and dev.name != device:
                 continue
+            cls = dev.device_class.value
             described = dev.described_points()
             found = [pid.partition(".")[2] for pid in ctx.state.latest
                      if pid.startswith(f"{dev.name}.")]
             for key in [*described, *(k for k in found if k not in described)]:
                 p = described.get(key)
                 pid = f"{dev.name}.{key}"
+                default_label, default_unit = default_point(cls, key, lang)
+                unit = (p.unit if p else "") or default_unit
+                reading = ctx.state.latest.get(pid)
                 out.append({"id": pid, "device": dev.name, "key": key,
-                            "label": p.label if p else "", "unit": p.unit if p else "",
-                            **_reading(ctx.state.latest.get(pid))})
+                            "label": (p.label if p else "") or default_label, "unit": unit,
+                            **_reading(reading),
+                            "quality_label": label(QUALITY, reading.quality.value, lang)
+                            if reading else "",
+                            "display": display(cls, key, reading.value if reading else None,
+                                               unit, lang)})
         return out
 
     @api.get("/points/{point_id}/history")
@@ -190,9 +243,26 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
                 "values": [{"ts": ts, "value": v, "quality": q} for ts, v, q in rows]}
 
     @api.get("/alarms")
-    async def alarms(all: bool = False) -> list[dict[str, Any]]:
+    async def alarms(request: Request, all: bool = False,
+                     lang: Lang = None) -> list[dict[str, Any]]:
+        """Current alarms (``all``: every one), newest first, with the labels of their
+        severity, state, device, area and device class."""
+        lang = language(request, lang)
         chosen = ctx.alarms.alarms.values() if all else ctx.alarms.current()
-        return [a.as_dict() for a in sorted(chosen, key=lambda a: -(a.raised_at or 0))]
+        named = areas(lang)
+        return [labelled(a, lang, named)
+                for a in sorted(chosen, key=lambda a: -(a.raised_at or 0))]
+
+    def labelled(alarm: Alarm, lang: Language, named: dict[str, str]) -> dict[str, Any]:
+        data, dev = alarm.as_dict(), alarm_device(ctx.cfg, alarm)
+        cls = dev.device_class.value if dev else ""
+        return {**data, "severity_label": label(SEVERITY, alarm.severity, lang),
+                "state_label": label(ALARM_STATE, data["state"], lang),
+                "device": dev.name if dev else "",
+                "device_label": (dev.label or dev.name) if dev else "",
+                "area": dev.area if dev else "",
+                "area_label": named.get(dev.area, dev.area) if dev else "",
+                "device_class": cls, "class_label": label(DEVICE_CLASS, cls, lang) if cls else ""}
 
     @api.get("/stream")
     async def stream() -> StreamingResponse:
@@ -264,20 +334,6 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
         """What happened at the devices (ONBATT, COMMBAD, SHUTDOWN, ...), newest first."""
         return await ctx.store.read(lambda c: recent_events(c, device, since, limit))
 
-    @api.get("/session")
-    async def session(request: Request) -> dict[str, Any]:
-        """Who is signed in (their access, language, and the CSRF token the console sends
-        with each change); for the API token: no person, admin access."""
-        state = request.scope.get("state", {})
-        person = ctx.cfg.person(state.get("person") or "")
-        if person is None:
-            return {"person": None, "label": None, "access": "admin", "language": "zh-CN",
-                    "csrf": None}
-        signed = state.get("session")
-        return {"person": person.name, "label": person.label or person.name,
-                "access": person.access, "language": person.language, "roles": person.roles,
-                "csrf": signed.csrf if signed is not None else None}
-
     def actor(request: Request, who: str | None) -> str:
         """Who acts: the person signed in with a password, else who the token holder says."""
         name = request.scope.get("state", {}).get("person")
@@ -323,14 +379,7 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
         api.include_router(router)
     app.include_router(api)
     app.include_router(ack_router(ctx, lambda: control.incidents))
-    sessions = sessions or Sessions(ctx.store)
-    app.include_router(session_router(ctx, sessions))
-
     def credentials(name: str) -> str | None:
         person = ctx.cfg.person(name)
         return person.password_hash() if person is not None else None
-
-    def access(name: str) -> str:
-        person = ctx.cfg.person(name)
-        return person.access if person is not None else "viewer"
-    return Guard(app, token.get_secret_value(), credentials, sessions=sessions, access=access)
+    return Guard(app, token.get_secret_value(), credentials)
