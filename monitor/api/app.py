@@ -24,6 +24,7 @@ from monitor.api.ack import ack_router
 from monitor.api.guard import Guard
 from monitor.api.incidents import incidents_router
 from monitor.api.reports import reports_router
+from monitor.api.session import Sessions, session_router
 from monitor.bus import AlarmEvent, DeviceEvent
 from monitor.config.notify import Match
 from monitor.context import Context
@@ -118,7 +119,7 @@ Lang = Annotated[Language | None, Query(description="labels in zh-CN or en; defa
 
 
 def create_app(ctx: Context, control: Control, token: SecretStr,
-               routers: tuple[APIRouter, ...] = ()) -> Guard:
+               routers: tuple[APIRouter, ...] = (), sessions: Sessions | None = None) -> Guard:
     """The app behind its guard; ``routers`` (the demo's) are mounted under /api/v1."""
     app = FastAPIOffline(title="Vigil", version=__version__,
                          description="Facility monitoring and emergency response")
@@ -334,6 +335,20 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
         """What happened at the devices (ONBATT, COMMBAD, SHUTDOWN, ...), newest first."""
         return await ctx.store.read(lambda c: recent_events(c, device, since, limit))
 
+    @api.get("/session")
+    async def session(request: Request) -> dict[str, Any]:
+        """Who is signed in (their access, language, and the CSRF token the console sends
+        with each change); for the API token: no person, admin access."""
+        state = request.scope.get("state", {})
+        person = ctx.cfg.person(state.get("person") or "")
+        if person is None:
+            return {"person": None, "label": None, "access": "admin", "language": "zh-CN",
+                    "csrf": None}
+        signed = state.get("session")
+        return {"person": person.name, "label": person.label or person.name,
+                "access": person.access, "language": person.language, "roles": person.roles,
+                "csrf": signed.csrf if signed is not None else None}
+
     def actor(request: Request, who: str | None) -> str:
         """Who acts: the person signed in with a password, else who the token holder says."""
         name = request.scope.get("state", {}).get("person")
@@ -379,7 +394,14 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
         api.include_router(router)
     app.include_router(api)
     app.include_router(ack_router(ctx, lambda: control.incidents))
+    sessions = sessions or Sessions(ctx.store)
+    app.include_router(session_router(ctx, sessions))
+
     def credentials(name: str) -> str | None:
         person = ctx.cfg.person(name)
         return person.password_hash() if person is not None else None
-    return Guard(app, token.get_secret_value(), credentials)
+
+    def access(name: str) -> str:
+        person = ctx.cfg.person(name)
+        return person.access if person is not None else "viewer"
+    return Guard(app, token.get_secret_value(), credentials, sessions=sessions, access=access)
