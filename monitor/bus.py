@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -47,6 +48,13 @@ class IncidentNotice:
     key: str = ""
     """Its row in ``notices``, stored with the change that made it and deleted once it was
     delivered: a restart in between sends it (again)."""
+
+    @staticmethod
+    def from_json(data: str) -> IncidentNotice:
+        """One stored in ``notices`` (as JSON of its fields)."""
+        fields = json.loads(data)
+        return IncidentNotice(**{**fields, "roles": tuple(fields["roles"]),
+                                 "people": tuple(fields["people"])})
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,16 @@ async def test_a_ups_on_battery_starts_the_power_loss_procedure(
         await eventually(lambda: daemon.alarms.is_active("power:ups_a"), 5)
         await recorded(daemon)
         assert list(daemon.incidents.running) == [incident]
+        await server.async_setValues(1, 4, 20, [ON_LINE])
+        await eventually(lambda: not daemon.alarms.is_active("power:ups_a"), 5)
+        first = daemon.incidents.running[incident]             # resolved 10 minutes ago, say
+        assert first.resolved is not None
+        first.resolved = (first.resolved[0], first.resolved[1] - 600)
+        await server.async_setValues(1, 4, 20, [ON_BATTERY])       # a new outage: a new one
+        await eventually(lambda: len(daemon.incidents.running) == 2, 5)
+        second = next(i for i in daemon.incidents.running.values() if i.id != incident)
+        assert second.links == [incident] and first.links == [second.id]
+        assert second.step == "wait_mains"                          # the procedure again
         for item, who in (("staff_told_restored", "王五"), ("equipment_checked", "李四"),
                           ("data_restored", "张三")):
             await client.post(f"/api/v1/incidents/{incident}/confirm",
@@ -378,3 +388,38 @@ async def test_a_scripted_drill_runs_its_own_alarms_and_inputs_through_a_restart
         assert list(second.incidents.running) == [drill]            # and no real incident
     finally:
         await second.stop()
+
+
+async def test_an_incident_message_nobody_got_raises_the_alarm_and_goes_again(
+        tmp_path: Path, sim: Any, daemon_factory: Any, inbox: Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The general rule's first message: the GM's webhook fails and compliance has nobody;
+    both show on the timeline, notify:failed is raised, and the message goes again until
+    it gets through."""
+    _, port = sim
+    cfg = site(tmp_path, port, monkeypatch, inbox)
+    data = cfg.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    data["people"] = [p for p in data["people"] if "compliance" not in p["roles"]]
+    data["notify"] = {"retries": 0, "resend": 0.3}
+    cfg = config(tmp_path, data.pop("devices"), **{k: v for k, v in data.items() if k not in (
+        "rules", "site", "data_dir", "areas", "api")})
+    inbox.mode = "500"
+    daemon = await daemon_factory(cfg)
+    incident = daemon.incidents.start("general_report", why="测试").id
+    await eventually(lambda: daemon.alarms.is_active("notify:failed"), 5)
+    await recorded(daemon)
+    async with api(daemon) as client:
+        lines = [(t["kind"], t["actor"], t["text"]) for t in (await client.get(
+            f"/api/v1/incidents/{incident}")).json()["timeline"]]
+    assert ("undelivered", "", "none: 无人可通知 (角色: compliance)") in lines
+    assert any(k == "undelivered" and who == "gm 负责人" for k, who, _ in lines)
+    inbox.mode = "ok"                                  # the GM's webhook works again
+    await eventually(lambda: any("发生突发事件" in json.loads(b)["title"]
+                                 for b in inbox.accepted), 5)
+    await recorded(daemon)
+
+    waiting = await daemon.store.read(lambda c: c.execute("SELECT data FROM notices")
+                                      .fetchall())
+    assert [json.loads(d)["text"] for (d,) in waiting] == ["请确认: 已向委托银行报告"]
+    assert daemon.alarms.is_active("notify:failed")    # compliance still has nobody
+    assert daemon.ctx.timers.get("notice", next(iter(daemon.notifier.unsent))) is not None

@@ -279,10 +279,26 @@ def test_rehearse_prints_the_timeline_and_sends_nothing() -> None:
 def test_fire_put_out_while_initial() -> None:
     got = steps(rehearse("fire", "fire_initial"))
     assert [k for k in got if k[1] in ("escalated", "timeout", "resolved", "closed")] == [
-        ("+0:20:00", "timeout", "watch"), ("+0:25:00", "resolved", "all_clear"),
-        ("+5:00:00", "closed", "")]
-    assert ("+0:21:00", "confirmed", "fire_out") in got
+        ("+0:25:00", "resolved", "all_clear"), ("+5:00:00", "closed", "")]
+    assert ("+0:12:00", "confirmed", "report_out") in got
+    assert ("+0:12:00", "branch", "out_or_major") in got
     assert not [k for k in got if k[2] == "major"]                  # never a major fire
+
+
+def test_fire_declared_major_or_a_release_escalates_even_late() -> None:
+    late = steps(rehearse("fire", "fire_late_major"))
+    assert ("+0:10:00", "escalated", "major") in late               # before it was put out
+    assert ("+0:11:00", "confirmed", "report_out") in late          # counted, not a way back
+    release = steps(rehearse("fire", "fire_release"))
+    assert ("+0:03:00", "escalated", "major") in release            # the agent was released
+
+
+def test_fire_not_put_out_within_20_minutes_escalates() -> None:
+    pb = load_playbook(ROOT / "playbooks" / "fire.yaml")
+    scenario = load_scenario(REHEARSALS / "fire_release.yaml").model_copy(update={
+        "inputs": load_scenario(REHEARSALS / "fire_release.yaml").inputs[:1]})
+    got = steps(Rehearsal(pb, scenario).run())
+    assert ("+0:20:00", "timeout", "watch") in got and ("+0:20:00", "escalated", "major") in got
 
 
 def test_fire_a_second_zone_makes_it_a_major_fire() -> None:

@@ -151,6 +151,11 @@ class Notifier:
         self.pacer = Pacer(ctx, self._send)
         ctx.timers.on("escalate", self._due)
         ctx.timers.on("resend", self._resend_due)
+        ctx.timers.on("notice", self._notice_due)
+        self.unsent: dict[str, int] = {}
+        """Incident message key -> times it reached nobody in a row."""
+        self.unheard: dict[str, str] = {}
+        """Alarm id or incident message key -> why ``notify:failed`` holds for it."""
         self.unreached: dict[str, int] = {}
         """``alarm#person`` -> pages in a row that reached that person on no channel."""
         ctx.alarms.define(AlarmDef(FAILED, Severity.CRITICAL, "通知发送全部失败, 无人收到告警"))
@@ -199,10 +204,41 @@ class Notifier:
         self._spawn(self._told(event, who, compose))
 
     async def _told(self, event: IncidentNotice, who: list[Person], compose: Compose) -> None:
-        await self._deliver([event.incident], who, compose, paging=False)
-        if event.key:
+        """Deliver; a message that reached nobody (or found nobody holding its roles) is
+        recorded so, raises ``notify:failed``, and goes again later, until it gets through
+        (its ``notices`` row stays until then)."""
+        if who:
+            reached = any(await self._deliver([event.incident], who, compose, paging=False))
+        else:
+            reached = False
+            roles = ", ".join(event.roles) or ", ".join(event.people)
+            self._record([event.incident], "", "none", False, f"无人可通知 (角色: {roles})",
+                         event.text, False)
+        key = event.key or event.incident
+        if reached:
+            self.unheard.pop(key, None)
+        else:
+            self.unheard[key] = f"应急事件 {event.playbook} 的通知无人收到: {event.text}"[:200]
+        self._judge_failed()
+        if not event.key:
+            return
+        if reached:
+            self.unsent.pop(event.key, None)
             self.ctx.store.submit(lambda c: c.execute("DELETE FROM notices WHERE key = ?",
                                                       (event.key,)))
+            return
+        n = self.unsent[event.key] = self.unsent.get(event.key, 0) + 1
+        delay = min(self.ctx.cfg.notify.resend * 2 ** (n - 1), RESEND_MAX)
+        self.ctx.timers.arm("notice", event.key, time.time() + delay)
+
+    def _notice_due(self, key: str) -> None:
+        """An incident message that reached nobody goes again (if it is still undelivered)."""
+        async def again() -> None:
+            row = await self.ctx.store.read(lambda c: c.execute(
+                "SELECT data FROM notices WHERE key = ?", (key,)).fetchone())
+            if row is not None:
+                self._incident_notice(IncidentNotice.from_json(row[0]))
+        self._spawn(again())
 
     def _start(self, alarm_id: str) -> None:
         alarm = self.ctx.alarms.alarms.get(alarm_id)
@@ -230,6 +266,8 @@ class Notifier:
                 if name.split("#")[0] == alarm_id:
                     self.ctx.timers.cancel(kind, name)
                     self.unreached.pop(name, None)
+        if self.unheard.pop(alarm_id, None) is not None:  # handled: nobody is to be paged
+            self._judge_failed()
 
     def _keep_trying(self, alarm_ids: list[str], person: Person, reached: bool) -> None:
         """A page that reached its person on no channel goes again later (a durable timer),
@@ -374,26 +412,37 @@ class Notifier:
                 self._notice(person, event)
 
     # -- delivery ---------------------------------------------------------------------------
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
     async def _deliver(self, alarm_ids: list[str], who: list[Person], compose: Compose, *,
-                       paging: bool) -> None:
+                       paging: bool) -> list[bool]:
         """Each person on all their channels (their fallback ones when every other failed),
         in their language and the channel's form; ``notify:failed`` when a page reached
-        nobody."""
+        nobody. Whether each person was reached."""
         reached = await asyncio.gather(*(self._to_person(alarm_ids, p, compose, paging)
                                          for p in who))
         if paging and any(p.contacts for p in who):
-            ok = any(reached)
-            self.ctx.alarms.set_condition(
-                FAILED, not ok, alarm_ids[0], None,
-                None if ok else f"告警 {alarm_ids[0]} 的通知全部发送失败, 无人收到")
+            for alarm_id in alarm_ids:
+                if any(reached):
+                    self.unheard.pop(alarm_id, None)
+                else:
+                    self.unheard[alarm_id] = f"告警 {alarm_id} 的通知全部发送失败, 无人收到"
+            self._judge_failed()
             for person, got in zip(who, reached, strict=True):
                 if person.contacts:
                     self._keep_trying(alarm_ids, person, got)
+        return reached
+
+    def _judge_failed(self) -> None:
+        """``notify:failed`` holds while any page or incident message has reached nobody."""
+        first = next(iter(self.unheard.items()), None)
+        self.ctx.alarms.set_condition(
+            FAILED, first is not None, first[0] if first else None, None,
+            (first[1] + (f" (另有 {len(self.unheard) - 1} 条)" if len(self.unheard) > 1
+                         else "")) if first else None)
 
     async def _to_person(self, alarm_ids: list[str], person: Person, compose: Compose,
                          paging: bool) -> bool:

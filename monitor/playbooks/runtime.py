@@ -61,6 +61,8 @@ MILESTONES = frozenset({"started", "acknowledged", "approved", "rejected", "esca
                         "action_failed", "action_timeout", "action_unknown", "resolved",
                         "closed"})
 """Timeline kinds published as milestones (InfluxDB's ``incident`` measurement)."""
+FLAP_WINDOW = 120.0
+"""A trigger this soon after the emergency was resolved is a flap of the same one."""
 
 
 class IncidentError(Exception):
@@ -133,9 +135,7 @@ class Incidents:
             log.warning("%d messages of incidents were not delivered before the daemon "
                         "stopped: sending them now", len(pending))
         for (data,) in pending:  # stored with their change, not yet delivered: send them now
-            notice = json.loads(data)
-            self.ctx.bus.publish(IncidentNotice(**{**notice, "roles": tuple(notice["roles"]),
-                                                   "people": tuple(notice["people"])}))
+            self.ctx.bus.publish(IncidentNotice.from_json(data))
 
     # -- what starts and moves incidents --------------------------------------------------------
     def on_event(self, event: AlarmEvent | DeviceEvent) -> None:
@@ -165,16 +165,23 @@ class Incidents:
               drill: bool = False, unsafe_allowed: bool = False, who: str | None = None,
               script: Sequence[ScriptStep] = ()) -> Incident:
         """A new incident, or the running one of this playbook and scope (a re-trigger is
-        written on its timeline). A drill never joins a real incident, nor one a drill. A
-        drill with a ``script`` gets its alarms and the inputs not left to people from it,
-        at their times (durable timers), and sees no alarm of the site."""
+        written on its timeline). One in its recovery phase for more than ``FLAP_WINDOW`` is
+        over: a trigger then starts a new incident, linked to it. A drill never joins a real
+        incident, nor one a drill. A drill with a ``script`` gets its alarms and the inputs
+        not left to people from it, at their times (durable timers), and sees no alarm of
+        the site."""
         pb = self.playbooks.get(playbook)
         if pb is None:
             raise IncidentError(f"no playbook {playbook!r}")
         if script and not drill:
             raise IncidentError("a script is for drills only (drill: true)")
+        before = None
         for inc in self.running.values():
             if (inc.playbook, inc.scope, inc.drill) == (playbook, scope, drill):
+                if inc.status == "recovery" and not script and inc.resolved is not None \
+                        and time.time() - inc.resolved[1] > FLAP_WINDOW:
+                    before = inc  # over a while ago: this is a new emergency
+                    continue
                 if script:
                     raise IncidentConflict(f"the drill {inc.id} of this playbook is running: "
                                            f"resolve it first")
@@ -199,9 +206,10 @@ class Incidents:
         for n, step in enumerate(script):
             if step.at > 0 or step.raise_ is None:
                 self.ctx.timers.arm("playbook", f"{inc.id}#script#{n}", now + step.at)
-        for cause in [c for c in self.running.values() if c.playbook in pb.caused_by
-                      and c.drill == drill and c.id != inc.id
-                      and (scope == "site" or c.scope in ("site", scope))]:
+        causes = [c for c in self.running.values() if c.playbook in pb.caused_by
+                  and c.drill == drill and c.id != inc.id
+                  and (scope == "site" or c.scope in ("site", scope))]
+        for cause in [*causes, *([before] if before is not None else [])]:
             self.ctx.store.submit(self._linked(cause, inc, who))
             _link(cause, inc)
         return inc

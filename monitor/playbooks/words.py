@@ -151,6 +151,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "ch.webhook": ("Webhook", "webhook"),
     "ch.mqtt": ("MQTT", "MQTT"),
     "ch.inbox": ("站内信箱", "inbox"),
+    "ch.none": ("无人可通知", "nobody to tell"),
     # details of timeline lines
     "by_condition": ("条件满足", "its condition holds"),
     "wait_for": ("等待 {d}", "for {d}"),
