@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -46,6 +48,8 @@ async def serve(cfg: SiteConfig, config_path: Path | None, *,
                 ) -> None:
     """Start everything, wait for a stop signal, stop in order (nothing queued is lost)."""
     check_data_dir(cfg.data_dir)
+    os.environ["TZ"] = cfg.site.timezone  # times shown, logged and reported: the site's
+    time.tzset()
     token = api_token(cfg.api, cfg.data_dir).get_secret_value() if cfg.api.enabled else ""
     daemon = Daemon(cfg, config_path)
     await daemon.start()

@@ -104,20 +104,24 @@ class Timers:
                                           self._fire, key)
 
     def _fire(self, key: str) -> None:
+        """Run the handler, then forget the timer: its row goes in the same or a later
+        transaction than what the handler wrote, so a kill in between fires it again at
+        start rather than losing it (handlers take a repeat as a no-op)."""
         self._handles.pop(key, None)
         due = self.due.pop(key, None)
         if due is None:
             return  # cancelled meanwhile
-        self.store.submit(lambda c: c.execute("DELETE FROM timers WHERE key = ?", (key,)))
         kind, _, name = key.partition(":")
         handler = self.handlers.get(kind)
         if handler is None:
             log.error("timer %s fired but nothing handles timers of kind %r", key, kind)
-            return
-        try:
-            handler(name)
-        except Exception:
-            log.exception("timer %s: its handler failed", key)
+        else:
+            try:
+                handler(name)
+            except Exception:
+                log.exception("timer %s: its handler failed", key)
+        if key not in self.due:  # not armed again by its handler
+            self.store.submit(lambda c: c.execute("DELETE FROM timers WHERE key = ?", (key,)))
 
 
 def _ago(seconds: float) -> str:

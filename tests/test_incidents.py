@@ -4,6 +4,7 @@ incident for a flapping trigger, and a restart in the middle with its waits re-a
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -418,8 +419,52 @@ async def test_an_incident_message_nobody_got_raises_the_alarm_and_goes_again(
                                  for b in inbox.accepted), 5)
     await recorded(daemon)
 
-    waiting = await daemon.store.read(lambda c: c.execute("SELECT data FROM notices")
-                                      .fetchall())
-    assert [json.loads(d)["text"] for (d,) in waiting] == ["请确认: 已向委托银行报告"]
+    async def waiting() -> list[str]:
+        rows = await daemon.store.read(lambda c: c.execute("SELECT data FROM notices")
+                                       .fetchall())
+        return [json.loads(d)["text"] for (d,) in rows]
+    for _ in range(100):                               # the others are resent and delivered
+        if await waiting() == ["请确认: 已向委托银行报告"]:
+            break
+        await asyncio.sleep(0.05)
+    assert await waiting() == ["请确认: 已向委托银行报告"]
     assert daemon.alarms.is_active("notify:failed")    # compliance still has nobody
     assert daemon.ctx.timers.get("notice", next(iter(daemon.notifier.unsent))) is not None
+
+
+async def test_two_people_confirming_at_once_count_once_in_order(
+        tmp_path: Path, sim: Any, daemon_factory: Any, inbox: Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _, port = sim
+    daemon = await daemon_factory(site(tmp_path, port, monkeypatch, inbox))
+    incident = daemon.incidents.start("general_report", why="测试").id
+    async with api(daemon) as client:
+        both = await asyncio.gather(*(client.post(
+            f"/api/v1/incidents/{incident}/confirm", json={"item": item, "who": who})
+            for item, who in (("risk_gathered", "甲"), ("risk_gathered", "乙"),
+                              ("bank_reported", "丙"))))
+        assert [r.status_code for r in both] == [200, 200, 200]
+        await recorded(daemon)
+        lines = [(t["kind"], t["actor"]) for t in (await client.get(
+            f"/api/v1/incidents/{incident}")).json()["timeline"] if t["kind"] in (
+            "confirmed", "confirm_ignored", "approval")]
+    assert lines == [("confirmed", "甲"), ("confirm_ignored", "乙"), ("confirmed", "丙"),
+                     ("approval", None)]                    # each once, nothing judged twice
+    await eventually(lambda: len([r for r in inbox.requests
+                                  if "请审批" in json.loads(r.body)["title"]]) == 1, 5)
+    assert not await daemon.store.read(lambda c: c.execute("SELECT * FROM notices").fetchall())
+
+
+async def test_a_shelved_alarm_starts_no_procedure_until_unshelved_still_active(
+        tmp_path: Path, sim: Any, daemon_factory: Any, inbox: Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    server, port = sim
+    daemon = await daemon_factory(site(tmp_path, port, monkeypatch, inbox))
+    await eventually(lambda: "ups_a.ups.status" in daemon.state.latest)
+    await daemon.alarms.shelve("power:ups_a", "王五", "UPS 维护", 7200)
+    await server.async_setValues(1, 4, 20, [ON_BATTERY])       # the maintenance outage
+    await eventually(lambda: daemon.alarms.alarms["power:ups_a"].active, 5)
+    await recorded(daemon)
+    assert not daemon.incidents.running                         # nobody is called out
+    await daemon.alarms.unshelve("power:ups_a", "王五")          # still on battery after it
+    await eventually(lambda: bool(daemon.incidents.running), 5)

@@ -716,3 +716,20 @@ def test_the_status_page_runs_an_incident_in_a_real_browser(
             browser.close()
     got = running.get(f"/api/v1/incidents/{incident}").json()
     assert got["checked"]["told"][0] == "张三" and got["decisions"]["go_on"][:2] == ["张三", True]
+
+
+def test_times_are_the_sites_whatever_the_servers_time_zone(
+        tmp_path: Path, daemons: Callable[..., Running], inbox: Any) -> None:
+    """A server on UTC, a site in Asia/Shanghai: an incident's report shows the site's time."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    cfg, hooks = every_kind_site(tmp_path, inbox)
+    running = daemons(cfg, {**hooks, "TZ": "UTC"})
+    made = running.post("/api/v1/incidents", {"playbook": "every_kind", "who": "王五"}).json()
+    report = running.wait(lambda: (lambda r: r if r.status_code == 200 else None)(running.get(
+        f"/api/v1/incidents/{made['id']}/export?format=csv")))
+    first = report.text.lstrip("\ufeff").splitlines()[1].split(",")[0]
+    expected = datetime.fromtimestamp(made["started"], ZoneInfo("Asia/Shanghai"))
+    assert first == expected.strftime("%Y-%m-%d %H:%M:%S")
+    assert made["id"].startswith(expected.strftime("%Y%m%d-%H%M%S"))

@@ -181,3 +181,18 @@ async def test_a_malformed_cookie_is_not_a_session(tmp_path: Path, daemon_factor
     async with client(daemon, Sessions(daemon.ctx.store)) as c:
         got = await c.get("/api/v1/alarms", headers={"Cookie": cookie})
         assert got.status_code == 401
+
+
+async def test_a_scope_must_be_the_site_or_an_area_and_unsafe_drills_need_an_admin(
+        tmp_path: Path, daemon_factory: Any) -> None:
+    daemon = await daemon_factory(site(tmp_path))
+    async with client(daemon, Sessions(daemon.ctx.store)) as c:
+        await sign_in(c, "zhang_san")
+        for scope in ("a#b", "x/y", "<b>机房</b>", "machine_room"):
+            made = await c.post("/api/v1/incidents", headers=await csrf(c),
+                                json={"playbook": "approve", "scope": scope})
+            assert made.status_code == 422, scope        # a site procedure: site only
+        unsafe = await c.post("/api/v1/incidents", headers=await csrf(c), json={
+            "playbook": "approve", "drill": True, "unsafe_allowed": True})
+        assert unsafe.status_code == 403 and "administrator" in unsafe.json()["detail"]
+        assert not daemon.incidents.running

@@ -189,6 +189,15 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
     async def start(request: Request, body: StartRequest) -> dict[str, Any]:
         """Start a playbook by hand (or as a drill); committed before it answers."""
         who = actor(request, body.who)
+        pb = incidents().playbooks.get(body.playbook)
+        if pb is not None and body.scope != "site" and (
+                pb.scope == "site" or body.scope not in {a.name for a in ctx.cfg.areas}):
+            raise HTTPException(422, f"scope {body.scope!r}: " + (
+                "this procedure is for the whole site (site)" if pb.scope == "site"
+                else "not an area of the site"))
+        person = ctx.cfg.person(request.scope.get("state", {}).get("person") or "")
+        if body.unsafe_allowed and person is not None and person.access != "admin":
+            raise HTTPException(403, "a drill that runs unsafe actions needs an administrator")
         try:
             inc = incidents().start(body.playbook, body.scope, f"{body.why} ({who})",
                                     drill=body.drill, unsafe_allowed=body.unsafe_allowed,

@@ -88,6 +88,9 @@ class Incidents:
         self.running: dict[str, Incident] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
         self._roster_of: object = None
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.deferred: dict[str, list[Input]] = {}
+        """Incident -> inputs that came while a person's input was being committed."""
         self._roster_cache: tuple[dict[str, tuple[str, ...]], dict[str, str]] = ({}, {})
         self.use(playbooks)
         ctx.timers.on("playbook", self._due)
@@ -140,7 +143,9 @@ class Incidents:
     # -- what starts and moves incidents --------------------------------------------------------
     def on_event(self, event: AlarmEvent | DeviceEvent) -> None:
         if isinstance(event, AlarmEvent):
-            if event.action == "raised":
+            # a shelved or suppressed alarm starts nothing, until it is let out still active
+            if (event.action == "raised" and event.state not in ("shelved", "suppressed")) \
+                    or (event.action in ("unshelved", "unsuppressed") and event.active):
                 alarm = self.ctx.alarms.alarms.get(event.alarm)
                 if alarm is not None:
                     found = self.ctx.facts.of(alarm)
@@ -249,27 +254,37 @@ class Incidents:
 
     async def act(self, incident_id: str, inp: Input) -> Incident:
         """A person's input: judged on a copy, committed, and only then taken on and carried
-        out. When the database cannot commit it (StoreUnavailable), nothing changed."""
-        inc = self.running.get(incident_id)
-        if inc is None:
-            raise IncidentError(f"no running incident {incident_id!r}")
-        before = json.dumps(asdict(inc))
-        trial = Incident(**_tuples(json.loads(before)))
-        pb = self.versions[inc.version]
-        effects = Engine(pb).feed(trial, inp, self._world(trial))
-        notices = _notices(trial, pb, effects)
-        await self.ctx.store.call(self._writer(trial, effects, notices))
-        live = self.running.get(incident_id)
-        if live is None or json.dumps(asdict(live)) != before:  # it moved meanwhile
-            if live is not None:
-                self._feed(live, inp)
-            return live or trial
-        self.running[incident_id] = trial
-        self._carry_out(trial, pb, effects, notices)
-        return trial
+        out. When the database cannot commit it (StoreUnavailable), nothing changed. People's
+        inputs to one incident take turns; what the site or a timer says meanwhile waits
+        until the input is taken on, then follows it."""
+        async with self.locks.setdefault(incident_id, asyncio.Lock()):
+            inc = self.running.get(incident_id)
+            if inc is None:
+                raise IncidentError(f"no running incident {incident_id!r}")
+            trial = Incident(**_tuples(json.loads(json.dumps(asdict(inc)))))
+            pb = self.versions[inc.version]
+            effects = Engine(pb).feed(trial, inp, self._world(trial))
+            notices = _notices(trial, pb, effects)
+            self.deferred[incident_id] = []
+            try:
+                await self.ctx.store.call(self._writer(trial, effects, notices))
+                self.running[incident_id] = trial
+                self._carry_out(trial, pb, effects, notices)
+            finally:
+                for later in self.deferred.pop(incident_id):
+                    live = self.running.get(incident_id)
+                    if live is not None:
+                        self._feed(live, later)
+        if incident_id not in self.running:  # closed: nobody acts on it again
+            self.locks.pop(incident_id, None)
+        return self.running.get(incident_id, trial)
 
     # -- carrying out what the engine says ------------------------------------------------------
     def _feed(self, inc: Incident, inp: Input) -> None:
+        waiting = self.deferred.get(inc.id)
+        if waiting is not None:  # a person's input is being committed: after it
+            waiting.append(inp)
+            return
         pb = self.versions[inc.version]
         effects = Engine(pb).feed(inc, inp, self._world(inc))
         notices = _notices(inc, pb, effects)
