@@ -1,4 +1,5 @@
-"""The action runner: the one place that runs a command or makes an HTTP call.
+"""The action runner: the one place that runs a command, makes an HTTP call or publishes an
+MQTT message.
 
 Commands are argv lists whose program is in ``actions.allowed_commands``, run without a
 shell; HTTP calls have a timeout. Every attempt and its result is published as a
@@ -12,12 +13,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 
 from monitor.bus import Bus, DeviceEvent
 from monitor.config.actions import Action
+from monitor.notify import mqtt
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,8 @@ class ActionRunner:
             try:
                 async with asyncio.timeout(action.timeout):
                     ok, detail = await (_command(action.command) if action.command
-                                        else _http(action))
+                                        else _http(action) if action.http
+                                        else _mqtt(action))
             except asyncio.CancelledError:  # vigil stops: say so, then stop
                 self.bus.publish(DeviceEvent(subject, kind, f"{action.name} ({why}): cancelled "
                                              f"unfinished, vigil stopped", time.time()))
@@ -92,8 +95,10 @@ class ActionRunner:
 def _describe(action: Action) -> str:
     if action.command:
         return "run " + " ".join(action.command)
-    assert action.http is not None
-    return f"{action.http.method} {action.http.url}"
+    if action.http is not None:
+        return f"{action.http.method} {action.http.url}"
+    assert action.mqtt is not None
+    return f"publish to {action.mqtt.url}"
 
 
 async def _command(argv: list[str]) -> tuple[bool, str]:
@@ -116,3 +121,14 @@ async def _http(action: Action) -> tuple[bool, str]:
         resp = await client.request(action.http.method, action.http.url,
                                     json=action.http.body or None)
     return resp.status_code < 400, f"HTTP {resp.status_code}"
+
+
+async def _mqtt(action: Action) -> tuple[bool, str]:
+    spec = action.mqtt
+    assert spec is not None
+    broker = mqtt.parse(spec.url)
+    if broker is None:
+        return False, f"not an MQTT topic URL: {spec.url}"
+    password = spec.password.resolve().get_secret_value() if spec.password else None
+    broker = replace(broker, user=spec.user, password=password)
+    return await asyncio.to_thread(mqtt.send, broker, dict(spec.payload), action.timeout)

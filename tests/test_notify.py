@@ -324,3 +324,31 @@ async def test_a_broker_that_takes_the_connection_and_never_answers_times_out() 
     finally:
         hung.close()
     assert (sent.ok, sent.detail) == (False, "no answer within 1 s") and sent.duration < 3
+
+
+async def test_an_action_publishes_to_mqtt(broker: peers.Peer) -> None:
+    """A playbook or power action that publishes to a topic (e.g. the building's gateway)."""
+    from monitor.actions import ActionRunner
+    from monitor.bus import Bus
+    from monitor.config.actions import Action
+
+    client, got = subscribe("building/doors/#")
+    try:
+        runner = ActionRunner(Bus(), lambda: [])
+        action = Action.model_validate({"name": "unlock_exits", "timeout": 5, "mqtt": {
+            "url": f"mqtt://127.0.0.1:{peers.MQTT_PORT}/building/doors/exits",
+            "payload": {"command": "unlock", "why": "火警疏散"}}})
+        result = await runner.run(action, subject="incident:x", kind="PLAYBOOK_ACTION",
+                                  why="疏散")
+        assert result.ok and result.detail == "published to building/doors/exits"
+        await eventually(lambda: got == [{"command": "unlock", "why": "火警疏散"}], 5)
+        down = Action.model_validate({"name": "x", "timeout": 2, "mqtt": {
+            "url": f"mqtt://127.0.0.1:{peers.free_port()}/t"}})
+        failed = await runner.run(down, subject="x", kind="K", why="y")
+        assert not failed.ok and "cannot reach the broker" in failed.detail
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    with pytest.raises(ValueError, match="exactly one of command, http or mqtt"):
+        Action.model_validate({"name": "x", "command": ["/bin/true"], "mqtt": {
+            "url": "mqtt://h/t"}})

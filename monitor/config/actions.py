@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from monitor.config.types import Duration, Strict
+from monitor.config.types import Duration, SecretRef, Strict
 
 
 class HttpAction(Strict):
@@ -15,19 +15,33 @@ class HttpAction(Strict):
     body: dict[str, str] = Field(default_factory=dict)
 
 
+class MqttAction(Strict):
+    """A message published to a topic (a building system, a gateway): JSON of ``payload``,
+    counted done when the broker accepts it."""
+
+    url: str = Field(pattern=r"^mqtts?://[^@/]+/[^#+]+$",
+                     description="mqtt[s]://HOST[:PORT]/TOPIC[?qos=1&retain=no]; no password "
+                                 "in it")
+    user: str | None = None
+    password: SecretRef | None = None
+    payload: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
 class Runnable(Strict):
-    """Exactly one of an argv (never a shell string) or an HTTP call, under a timeout."""
+    """Exactly one of an argv (never a shell string), an HTTP call or an MQTT publish,
+    under a timeout."""
 
     command: list[str] | None = Field(default=None, min_length=1,
                                       description="argv; argv[0] must be in "
                                                   "actions.allowed_commands")
     http: HttpAction | None = None
+    mqtt: MqttAction | None = None
     timeout: Duration = Field(default=60.0, gt=0)
 
     @model_validator(mode="after")
     def _one_action(self) -> Runnable:
-        if (self.command is None) == (self.http is None):
-            raise ValueError("give exactly one of command or http")
+        if sum(x is not None for x in (self.command, self.http, self.mqtt)) != 1:
+            raise ValueError("give exactly one of command, http or mqtt")
         return self
 
 

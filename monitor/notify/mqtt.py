@@ -61,7 +61,13 @@ def parse(url: str) -> Broker | None:
 
 
 def publish(broker: Broker, title: str, body: str, within: float) -> tuple[bool, str]:
-    """Connect, publish, wait for the broker's acknowledgement, disconnect (blocking)."""
+    """A page: its title and body as JSON (blocking)."""
+    return send(broker, {"title": title, "body": body, "ts": time.time()}, within)
+
+
+def send(broker: Broker, message: dict[str, Any], within: float) -> tuple[bool, str]:
+    """Connect, publish ``message`` as JSON, wait for the broker's acknowledgement,
+    disconnect (blocking)."""
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"vigil-{secrets.token_hex(4)}",
                          protocol=paho.MQTTv311)
     if broker.user:
@@ -88,8 +94,7 @@ def publish(broker: Broker, title: str, body: str, within: float) -> tuple[bool,
             return False, "the broker did not answer the connection"
         if refused:
             return False, f"the broker refused the connection: {refused[0]}"
-        payload = json.dumps({"title": title, "body": body, "ts": time.time()},
-                             ensure_ascii=False).encode()
+        payload = json.dumps(message, ensure_ascii=False).encode()
         info = client.publish(broker.topic, payload, qos=broker.qos, retain=broker.retain)
         info.wait_for_publish(max(0.0, end - time.monotonic()))
         if not info.is_published():
