@@ -256,7 +256,8 @@ def test_power_loss_long_outage_misses_the_bank_deadline() -> None:
     assert ("+0:25:00", "refused", "") in got                         # not asked yet
     assert ("+0:50:00", "confirm_ignored", "long_actions") in got     # 赵六 after 张三
     assert ("+1:00:00", "deadline_missed", "bank_deadline") in got
-    assert ("+1:00:00", "timeout", "long_actions") in got
+    assert ("+1:00:00", "deadline_missed", "long_actions_deadline") in got
+    assert ("+1:15:00", "deadline_late", "long_actions_deadline") in got
     assert ("+2:01:00", "resolved", "restored") in got                # both UPSes back
     assert got[-1] == ("+6:01:00", "closed", "")
     missed = [x for x in lines if x.what == "notify" and x.step == "bank_deadline"]
@@ -353,7 +354,8 @@ def test_earthquake_roll_call_by_person_names_who_did_not_answer() -> None:
 def test_a_roll_call_everyone_answers_goes_on_at_once() -> None:
     pb = load_playbook(ROOT / "playbooks" / "earthquake.yaml")
     engine, inc = Engine(pb), Incident("i", "earthquake", "v", "site", 0.0)
-    world = World(0.0, (), {"*": ("张三", "李四"), "it": ("张三",)})
+    world = World(0.0, (), {"*": ("张三", "李四", "物业周工"), "it": ("张三",),
+                            "dept_head": ("李四",), "property": ("物业周工",)})
     engine.feed(inc, Start("演练"), world)
     assert inc.step == "rollcall" and inc.rollcall == {"rollcall": {"张三": None, "李四": None}}
     engine.feed(inc, Safe("张三", "张三"), replace(world, now=60.0))

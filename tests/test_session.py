@@ -196,3 +196,20 @@ async def test_a_scope_must_be_the_site_or_an_area_and_unsafe_drills_need_an_adm
             "playbook": "approve", "drill": True, "unsafe_allowed": True})
         assert unsafe.status_code == 403 and "administrator" in unsafe.json()["detail"]
         assert not daemon.incidents.running
+
+
+async def test_a_person_never_sees_anothers_answer_link(tmp_path: Path,
+                                                         daemon_factory: Any) -> None:
+    daemon = await daemon_factory(site(tmp_path))
+    daemon.ctx.store.submit(lambda c: c.execute(
+        "INSERT INTO notifications (ts, alarm, person, channel, ok, detail, text, paging) "
+        "VALUES (1, 'inc', 'qian_zong', 'webhook', 1, 'ok', "
+        "'请审批 点此确认: http://vigil/ack/eyJhIjoi.c2lnbmVk', 0)"))
+    await recorded(daemon)
+    async with client(daemon, Sessions(daemon.ctx.store)) as c:
+        await sign_in(c, "zhang_san")
+        seen = (await c.get("/api/v1/notifications")).json()
+        assert seen[0]["text"] == "请审批 点此确认: http://vigil/ack/…"
+        machine = (await c.get("/api/v1/notifications", headers={
+            "Authorization": f"Bearer {TOKEN}"})).json()
+        assert machine[0]["text"].endswith("/ack/eyJhIjoi.c2lnbmVk")
