@@ -199,6 +199,22 @@ def test_check_reports_unreachable_steps_and_cycles() -> None:
         "broken.yaml:10: steps[4]: step 'lost' is never reached"]
 
 
+def test_a_spin_that_shares_a_step_with_a_waiting_loop_is_found() -> None:
+    text = """\
+name: spin
+label: 自旋
+roles: [it]
+triggers: [{manual: true}]
+steps:
+  - {id: b, kind: branch, when: {elapsed: 1h}, then: w, else: c}
+  - {id: w, kind: wait, for: 1m, next: c}
+  - {id: c, kind: branch, when: {elapsed: 2h}, then: end, else: b}
+"""
+    with pytest.raises(ConfigError) as info:
+        load_playbook_text(text, "spin.yaml")
+    assert str(info.value) == "spin.yaml:6: steps[0]: steps go round without waiting: b -> c -> b"
+
+
 def test_field_errors_name_the_line() -> None:
     text = OUTAGE.replace("kind: approval", "kind: aproval").replace("timeout: 30s", "timeout: x")
     with pytest.raises(ConfigError) as info:

@@ -211,9 +211,10 @@ def _reach_issues(pb: Playbook, src: Source, index: dict[str, int]) -> list[Conf
     issues = [src.issue(("steps", index[s.id]), f"step {s.id!r} is never reached")
               for s in pb.steps if s.enabled and s.id not in seen]
     waiting = {s.id for s in pb.steps if _holds_the_path(s)}
+    spinning = {node: [n for n in nxt if n not in waiting]  # loops that never stop
+                for node, nxt in graph.items() if node not in waiting}
     issues += [src.issue(("steps", index[cycle[0]]), "steps go round without waiting: "
-                         + " -> ".join([*cycle, cycle[0]])) for cycle in _cycles(graph)
-               if not waiting.intersection(cycle)]
+                         + " -> ".join([*cycle, cycle[0]])) for cycle in _cycles(spinning)]
     return issues
 
 
@@ -226,7 +227,8 @@ def _holds_the_path(step: object) -> bool:
 
 
 def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
-    """One cycle per strongly connected loop (depth-first search, each found once)."""
+    """Cycles of ``graph``, at least one through every loop (depth-first search: one per
+    edge back to a step on the current path)."""
     found: list[list[str]] = []
     state: dict[str, int] = {}
     path: list[str] = []
