@@ -295,13 +295,12 @@ class _Walk:
         return out
 
 
-def _timed(step: AnyStep) -> TypeGuard[ChecklistStep | WaitStep | ApprovalStep | RollCallStep]:
-    """A step whose timeout is a target: a blocking checklist, a wait until, an approval, a
-    roll call."""
+def _timed(step: AnyStep) -> TypeGuard[ChecklistStep | ApprovalStep | RollCallStep]:
+    """A step whose timeout is a target for people: a blocking checklist, an approval, a
+    roll call. (A ``wait until`` waits for the site, e.g. mains back within 30 minutes or a
+    fire put out: its timeout chooses the path, it is not people's performance.)"""
     if isinstance(step, ChecklistStep):
         return step.blocking and step.timeout is not None
-    if isinstance(step, WaitStep):
-        return step.until is not None and step.timeout is not None
     return isinstance(step, ApprovalStep | RollCallStep) and step.timeout is not None
 
 
