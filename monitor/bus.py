@@ -45,6 +45,8 @@ class IncidentNotice:
     ts: float
     people: tuple[str, ...] = ()
     """A roll call: these people, each asked for themself (``roles`` is then empty)."""
+    cause: str = ""
+    """What started the incident (an alarm and where): every message says it."""
     key: str = ""
     """Its row in ``notices``, stored with the change that made it and deleted once it was
     delivered: a restart in between sends it (again)."""

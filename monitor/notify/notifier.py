@@ -199,6 +199,7 @@ class Notifier:
         def compose(person: Person, form: str) -> tuple[str, str]:
             return render("incident", person.language, form, drill=event.drill,
                           playbook=event.playbook, step=event.step, text=event.text,
+                          cause=event.cause,
                           incident=event.incident, console=f"{public_base(cfg)}/",
                           rollcall=bool(event.people), link=self.ack_url(subject, person.name))
         self._spawn(self._told(event, who, compose))

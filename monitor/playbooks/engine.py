@@ -62,6 +62,8 @@ class Incident:
     resolved: tuple[str, float] | None = None
     links: list[str] = field(default_factory=list)
     """Linked incidents: what caused this one, or what it caused."""
+    cause: str = ""
+    """What started it (an alarm and where, an event, by whom), said in every message."""
     rollcall: dict[str, dict[str, float | None]] = field(default_factory=dict)
     """Roll-call step -> person -> when they said they are safe (None: not yet)."""
     script: list[dict[str, Any]] = field(default_factory=list)
@@ -219,6 +221,7 @@ class Engine:
             return out
         match inp:
             case Start(why):
+                inc.cause = why
                 out.append(Entry(now, "started", why))
                 first = next((s.id for s in self.pb.steps if s.enabled), END)
                 self._go(inc, first, world, out)
@@ -309,7 +312,8 @@ class Engine:
                 return after
             case BranchStep():
                 taken = step.then if self.holds(step.when, inc, world) else step.else_
-                out.append(Entry(now, "branch", f"{label}: 转到 {taken}", step.id))
+                said = taken if taken == END else (self.pb.step(taken).alias or taken)
+                out.append(Entry(now, "branch", f"{label}: 转到 {said}", step.id))
                 return taken
             case DeadlineStep():
                 due = inc.started + step.within

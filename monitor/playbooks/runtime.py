@@ -31,6 +31,7 @@ from typing import Any
 from monitor.bus import AlarmEvent, DeviceEvent, IncidentMilestone, IncidentNotice
 from monitor.config.actions import Action
 from monitor.context import Context
+from monitor.labels import EVENT, label
 from monitor.playbooks.check import load_playbook_text
 from monitor.playbooks.engine import (
     Arm,
@@ -149,11 +150,13 @@ class Incidents:
                 alarm = self.ctx.alarms.alarms.get(event.alarm)
                 if alarm is not None:
                     found = self.ctx.facts.of(alarm)
+                    area = next((a.label or a.name for a in self.ctx.cfg.areas
+                                 if a.name == found["area"]), "")
+                    why = f"告警: {alarm.message}" + (f" ({area})" if area else "")
                     for pb in self.playbooks.values():
                         if any(t.alarm is not None and t.alarm.matches(found)
                                for t in pb.triggers):
-                            self.start(pb.name, _scope(pb, found["area"]),
-                                       f"告警: {alarm.message}")
+                            self.start(pb.name, _scope(pb, found["area"]), why)
             if event.action in ("raised", "cleared", "acknowledged", "retired"):
                 for inc in list(self.running.values()):
                     self._feed(inc, Changed())
@@ -164,7 +167,8 @@ class Incidents:
                        for t in pb.triggers):
                     dev = self.ctx.cfg.device(event.device)
                     self.start(pb.name, _scope(pb, dev.area if dev else ""),
-                               f"事件: {event.kind} ({event.device})")
+                               f"事件: {label(EVENT, event.kind)} "
+                               f"({(dev.label or dev.name) if dev else event.device})")
 
     def start(self, playbook: str, scope: str = "site", why: str = "手动启动", *,
               drill: bool = False, unsafe_allowed: bool = False, who: str | None = None,
@@ -229,6 +233,8 @@ class Incidents:
             raise IncidentConflict("an incident cannot be linked to itself")
         if other.id in inc.links:
             raise IncidentConflict(f"{inc.id} and {other.id} are already linked")
+        if inc.drill != other.drill:
+            raise IncidentConflict("a drill and a real incident are never linked")
         await self.ctx.store.call(self._linked(inc, other, who))
         _link(inc, other)
         return inc
@@ -247,6 +253,11 @@ class Incidents:
             for w in writes:
                 w(c)
         return write
+
+    def _alarm_name(self, alarm_id: str) -> str:
+        """What people call an alarm: its message, when the site defines it."""
+        defn = self.ctx.alarms.defs.get(alarm_id)
+        return defn.message if defn is not None and defn.message else alarm_id
 
     def _label(self, inc: Incident) -> str:
         pb = self.versions.get(inc.version)
@@ -381,10 +392,10 @@ class Incidents:
         if step.raise_ is not None:
             facts = scripted_facts(step.raise_)
             inc.scripted[facts["alarm"]] = facts
-            said, inp = f"演练脚本: 告警 {facts['alarm']} 出现", Changed()
+            said, inp = f"演练脚本: 告警 {self._alarm_name(facts['alarm'])} 出现", Changed()
         elif step.clear is not None:
             inc.scripted.pop(step.clear, None)
-            said, inp = f"演练脚本: 告警 {step.clear} 恢复", Changed()
+            said, inp = f"演练脚本: 告警 {self._alarm_name(step.clear)} 恢复", Changed()
         elif step.start is not None or step.event is not None:
             said, inp = "演练脚本: 启动和设备事件在演练中忽略", Changed()
         else:
@@ -412,7 +423,8 @@ def _notices(inc: Incident, pb: Playbook, effects: list[Effect]) -> list[Inciden
         if isinstance(e, Notify | RollCall):
             roles, people = (e.roles, ()) if isinstance(e, Notify) else ((), e.people)
             out.append(IncidentNotice(inc.id, pb.label, pb.step(e.step).alias, roles, e.text,
-                                      inc.drill, time.time(), people, secrets.token_hex(8)))
+                                      inc.drill, time.time(), people, inc.cause,
+                                      secrets.token_hex(8)))
     return out
 
 
