@@ -410,3 +410,14 @@ def test_system_outage_without_authorisation_is_handled_routinely() -> None:
     assert ("+0:15:00", "rejected", "authorise") in got
     assert not [k for k in got if k[2] in ("report", "bank_deadline")]   # the plan never ran
     assert ("+0:40:00", "resolved", "restored") in got and got[-1] == ("+1:10:00", "closed", "")
+
+
+def test_a_threshold_rule_named_earthquake_starts_the_procedure_at_any_level() -> None:
+    pb = load_playbook(ROOT / "playbooks" / "earthquake.yaml")
+    for alarm in ("earthquake", "earthquake.high", "earthquake.high_high"):
+        assert any(t.alarm is not None and t.alarm.matches(
+            {"alarm": alarm, "severity": "critical", "area": "", "device_class": "",
+             "feed": ""}) for t in pb.triggers), alarm
+    assert not any(t.alarm is not None and t.alarm.matches(
+        {"alarm": "earthquakes", "severity": "critical", "area": "", "device_class": "",
+         "feed": ""}) for t in pb.triggers)

@@ -47,13 +47,16 @@ class Match(Strict):
     device_class: list[str] = Field(default_factory=list)
     feed: list[str] = Field(default_factory=list, description="the UPS a device hangs on, or "
                                                               "mains")
-    alarm: list[str] = Field(default_factory=list, description="alarm ids or prefixes like comm:")
+    alarm: list[str] = Field(default_factory=list,
+                             description="alarm ids, a rule's name (each of its levels: "
+                                         "NAME.high, ...), or prefixes like comm:")
 
     def matches(self, found: dict[str, str]) -> bool:
-        """Every list given holds the alarm's value (alarm ids also by prefix ``x:``)."""
-        if self.alarm and not any(found["alarm"] == a or (a.endswith(":") and
-                                                          found["alarm"].startswith(a))
-                                  for a in self.alarm):
+        """Every list given holds the alarm's value (alarm ids also by a rule's name for its
+        levels, ``x.high``, and by prefix ``x:``)."""
+        alarm = found["alarm"]
+        if self.alarm and not any(alarm == a or alarm.startswith(f"{a}.") or (
+                a.endswith(":") and alarm.startswith(a)) for a in self.alarm):
             return False
         return all(not allowed or found[key] in allowed for key, allowed in (
             ("severity", self.severity), ("area", self.area),
