@@ -251,6 +251,13 @@ class AlarmManager:
         log.info("alarm %s acknowledged by %s", alarm_id, escape(who))
         return alarm
 
+    async def note(self, alarm_id: str, who: str, note: str) -> Alarm:
+        """A note on the alarm's journal; its state does not change."""
+        async with self._operator:
+            alarm = self._get(alarm_id)
+            await self._commit(alarm, {}, "noted", time.time(), who, note)
+        return alarm
+
     async def shelve(self, alarm_id: str, who: str, note: str, duration: float) -> Alarm:
         async with self._operator:
             alarm = self._get(alarm_id)

@@ -137,8 +137,17 @@ BOOLEAN: dict[str, tuple[Pair, Pair]] = {
     "flag": (("是", "否"), ("yes", "no"))}
 """Meaning -> ((zh-CN true, false), (en true, false)); see ``boolean_meaning``."""
 
+ALARM_ACTION: dict[str, Pair] = {
+    "raised": ("报警", "raised"), "cleared": ("恢复", "cleared"),
+    "acknowledged": ("确认", "acknowledged"), "shelved": ("搁置", "shelved"),
+    "unshelved": ("取消搁置", "unshelved"), "suppressed": ("抑制", "suppressed"),
+    "unsuppressed": ("解除抑制", "unsuppressed"), "retired": ("撤销", "withdrawn"),
+    "noted": ("备注", "note")}
+"""What happened to an alarm, as its journal (``alarm_log``) says."""
+
 TABLES: dict[str, Mapping[str, Pair]] = {
-    "severity": SEVERITY, "alarm_state": ALARM_STATE, "device_state": DEVICE_STATE,
+    "severity": SEVERITY, "alarm_state": ALARM_STATE, "alarm_action": ALARM_ACTION,
+    "device_state": DEVICE_STATE,
     "quality": QUALITY, "device_class": DEVICE_CLASS, "event": EVENT,
     "incident_status": INCIDENT_STATUS, "channel": CHANNEL, "level": LEVEL,
     "area_purpose": AREA_PURPOSE, "ups_flag": UPS_FLAG}

@@ -213,3 +213,29 @@ async def test_a_person_never_sees_anothers_answer_link(tmp_path: Path,
         machine = (await c.get("/api/v1/notifications", headers={
             "Authorization": f"Bearer {TOKEN}"})).json()
         assert machine[0]["text"].endswith("/ack/eyJhIjoi.c2lnbmVk")
+
+
+async def test_a_note_on_an_alarm_goes_on_its_journal_as_the_person(
+        tmp_path: Path, daemon_factory: Any) -> None:
+    from monitor.alarms import AlarmDef
+    from monitor.config.model import Severity
+
+    daemon = await daemon_factory(site(tmp_path))
+    daemon.alarms.define(AlarmDef("test:door", Severity.MAJOR, "机房门未关"))
+    daemon.alarms.set_condition("test:door", True)
+    async with client(daemon, Sessions(daemon.ctx.store)) as c:
+        await sign_in(c, "zhang_san")
+        noted = await c.post("/api/v1/alarms/test:door/note", headers=await csrf(c),
+                             json={"note": "已通知物业, 10 分钟内到场", "who": "别人"})
+        assert noted.status_code == 200 and noted.json()["state"] == "active_unacknowledged"
+        empty = await c.post("/api/v1/alarms/test:door/note", headers=await csrf(c),
+                             json={"note": "  "})
+        assert empty.status_code == 422
+        journal = (await c.get("/api/v1/alarms/history", params={"alarm": "test:door"})).json()
+        assert [(e["action"], e["who"], e["note"]) for e in journal][:1] == [
+            ("noted", "张三", "已通知物业, 10 分钟内到场")]
+    async with client(daemon, Sessions(daemon.ctx.store)) as viewer:
+        await sign_in(viewer, "guest")
+        refused = await viewer.post("/api/v1/alarms/test:door/note",
+                                    headers=await csrf(viewer), json={"note": "x"})
+        assert refused.status_code == 403

@@ -383,6 +383,13 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
         return await _act(ctx.alarms.shelve, alarm_id, actor(request, body.who), body.note,
                           body.duration)
 
+    @api.post("/alarms/{alarm_id}/note")
+    async def note(request: Request, alarm_id: str, body: Operator) -> dict[str, Any]:
+        """A note on the alarm's journal (who and when are recorded; nothing else changes)."""
+        if not body.note.strip():
+            raise HTTPException(422, "a note needs text")
+        return await _act(ctx.alarms.note, alarm_id, actor(request, body.who), body.note)
+
     @api.post("/alarms/{alarm_id}/unshelve")
     async def unshelve(request: Request, alarm_id: str, body: Operator) -> dict[str, Any]:
         return await _act(ctx.alarms.unshelve, alarm_id, actor(request, body.who), body.note)

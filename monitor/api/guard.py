@@ -31,7 +31,7 @@ OPEN_PATHS = ("/", "/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/open
               "/login")
 OPEN_PREFIXES = ("/static-offline-docs/", "/ack/", "/login/")
 """/ack/ pages check their own credential: a signed, single-use link (/login/once/ too)."""
-PERSON_ACTIONS = re.compile(r"/api/v1/(alarms/[^/]+/(acknowledge|shelve|unshelve)|silences"
+PERSON_ACTIONS = re.compile(r"/api/v1/(alarms/[^/]+/(acknowledge|shelve|unshelve|note)|silences"
                             r"|silences/\d+/expire|incidents"
                             r"|incidents/[^/]+/(acknowledge|confirm|decide|resolve|note|link|safe))")
 """What a person signed in with a password may POST (besides reading)."""
