@@ -88,6 +88,9 @@ async def test_signing_in_gives_a_strict_cookie_and_acts_as_the_person(
 async def test_csrf_and_other_sites_are_refused(tmp_path: Path, daemon_factory: Any) -> None:
     daemon = await daemon_factory(site(tmp_path))
     async with client(daemon, Sessions(daemon.ctx.store)) as c:
+        planted = await c.post("/login", data={"name": "zhang_san", "password": PASSWORD},
+                               headers={"Origin": "https://evil.example"})
+        assert planted.status_code == 403 and COOKIE not in c.cookies   # no login CSRF
         await sign_in(c, "zhang_san")
         body = {"playbook": "approve"}
         missing = await c.post("/api/v1/incidents", json=body)
@@ -239,3 +242,13 @@ async def test_a_note_on_an_alarm_goes_on_its_journal_as_the_person(
         refused = await viewer.post("/api/v1/alarms/test:door/note",
                                     headers=await csrf(viewer), json={"note": "x"})
         assert refused.status_code == 403
+
+
+async def test_an_ended_session_signs_nobody_in_and_is_forgotten(
+        tmp_path: Path, daemon_factory: Any) -> None:
+    daemon = await daemon_factory(site(tmp_path))
+    sessions = Sessions(daemon.ctx.store, lifetime=0.0)        # every session ends at once
+    sid, _ = await sessions.open("zhang_san")
+    assert await sessions.find(sid) is None
+    await recorded(daemon)
+    assert not await daemon.store.read(lambda c: c.execute("SELECT * FROM sessions").fetchall())

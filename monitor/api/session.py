@@ -64,7 +64,11 @@ class Sessions:
                 "SELECT person, csrf, expires FROM sessions WHERE key = ?", (key,)).fetchone())
             self.cache[key] = Session(*row) if row else None
         session = self.cache[key]
-        return session if session is not None and session.expires > time.time() else None
+        if session is not None and session.expires <= time.time():  # ended: forget it
+            self.cache[key] = None
+            self.store.submit(lambda c: c.execute("DELETE FROM sessions WHERE key = ?", (key,)))
+            return None
+        return session
 
     async def close(self, sid: str) -> None:
         key = _key(sid)
@@ -126,6 +130,10 @@ def session_router(ctx: Context, sessions: Sessions) -> APIRouter:
 
     @router.post("/login")
     async def login(request: Request) -> Response:
+        origin = request.headers.get("origin")
+        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+            refused(request, "", "a sign-in posted from another site")
+            return _page("请从本站的登录页登录", 403)
         fields = parse_qs((await request.body()).decode("utf-8", "replace"))
         name = fields.get("name", [""])[0].strip()
         password = fields.get("password", [""])[0]
