@@ -322,9 +322,9 @@ async def test_a_roll_call_asks_each_person_and_their_link_answers_it(
         assert len(set(rollcall)) == staff                      # one link per person
         page = await client.get(rollcall[0])
         assert page.status_code == 200 and "我已安全" in page.text
-        answered = await client.post(rollcall[0], content=b"")
+        answered = await client.post(rollcall[0], content=b"do=safe")
         assert answered.status_code == 200 and "已记录: 您已安全" in answered.text
-        again = await client.post(rollcall[0], content=b"")
+        again = await client.post(rollcall[0], content=b"do=safe")
         assert again.status_code == 403 and "已使用过" in again.text
         by_api = await client.post(f"/api/v1/incidents/{incident}/safe",
                                    json={"person": "p_it", "who": "李四"})
@@ -338,11 +338,24 @@ async def test_a_roll_call_asks_each_person_and_their_link_answers_it(
         assert got["step_label"] == "人员点名 (每人确认安全)"      # what the console shows
         assert got["todo"]["rollcall"] == {"asked": staff, "safe": 2}
         assert got["todo"]["items"] == [{"item": "bank_told", "text": "已向委托银行报告地震影响",
-                                         "role": "compliance"}]
-        take_on = links("点此确认收到并接手")[0]               # the alert's own link
-        taken = await client.post(take_on, content=b"")
+                                         "role": "compliance", "role_id": "compliance"}]
+        take_on = links("点此接手或处理")[0]               # the alert's own link
+        taken = await client.post(take_on, content=b"do=ack")
         assert taken.status_code == 200 and "已确认接手" in taken.text
         assert daemon.incidents.running[incident].acked is not None
+        # the compliance officer's message asks for their item: their link confirms it
+        asked = next(re.search(r"点此接手或处理: \S+(/ack/\S+)", json.loads(r.body)[
+            "message"]).group(1) for r in inbox.requests
+            if "请确认: 已向委托银行报告地震影响" in json.loads(r.body)["title"])
+        page = (await client.get(asked)).text
+        assert "确认: 已向委托银行报告地震影响" in page and "确认收到并接手" not in page
+        done = await client.post(asked, content=b"do=confirm%3Abank_told")
+        assert done.status_code == 200 and "已确认" in done.text
+        assert daemon.incidents.running[incident].checked["bank_told"][0] == "compliance 负责人"
+        again = await client.post(asked, content=b"do=confirm%3Abank_told")
+        assert again.status_code == 403 and "已使用过" in again.text   # once, and audited
+        other = await client.post(asked, content=b"do=approve%3Aanything")
+        assert "不需要您处理" in other.text
         unknown = await client.post(f"/api/v1/incidents/{incident}/safe",
                                     json={"person": "nobody", "who": "李四"})
         assert unknown.status_code == 404

@@ -22,8 +22,8 @@ from monitor.context import Context
 from monitor.credentials import Throttle, check_password
 from monitor.facts import alarm_device
 from monitor.notify.links import EXPIRED, AckLink, LinkError, link_key, verify
-from monitor.playbooks.engine import Ack, Incident, Safe
-from monitor.playbooks.model import RollCallStep
+from monitor.playbooks.engine import Ack, Confirm, Decide, Incident, Input, Safe
+from monitor.playbooks.model import ApprovalStep, ChecklistStep, RollCallStep
 from monitor.playbooks.runtime import IncidentError, Incidents
 from monitor.text import spoken_duration
 
@@ -128,42 +128,78 @@ def ack_router(ctx: Context, incidents: Callable[[], Incidents]) -> APIRouter:
             lines.append(f"<p>当前步骤: {html.escape(step.alias or step.id)}</p>")
         return "".join(lines) + f"<p>答复人: {html.escape(name)}</p>"
 
+    def asks(link: AckLink, inc: Incident) -> dict[str, str]:
+        """What the incident asks of this link's person now: ``do`` -> button text (take it
+        on; confirm the items of their roles; decide an approval of their role; say they
+        are safe)."""
+        person = ctx.cfg.person(link.person)
+        pb = incidents().versions.get(inc.version)
+        if person is None or pb is None:
+            return {}
+        if _subject(link)[0] == "safe":
+            asked = any(people.get(link.person, 0) is None for people in inc.rollcall.values())
+            return {"safe": "我已安全"} if asked else {}
+        out = {} if inc.acked is not None else {"ack": "确认收到并接手"}
+        for s in pb.steps:
+            if isinstance(s, ChecklistStep) and s.id in inc.reached:
+                out |= {f"confirm:{i.id}": f"确认: {i.text}" for i in s.items
+                        if i.id not in inc.checked and i.role in person.roles}
+        step = pb.step(inc.step) if inc.step else None
+        if isinstance(step, ApprovalStep) and step.role in person.roles \
+                and step.id not in inc.decisions:
+            out |= {f"approve:{step.id}": f"批准: {step.text}", f"reject:{step.id}": "不批准"}
+        return out
+
     def incident_form(link: AckLink) -> HTMLResponse:
         kind, target = _subject(link)
         inc = incidents().running[target]
-        name = name_of(link)
-        head = describe_incident(inc, name)
-        if kind == "safe":
-            if all(people.get(link.person) is not None for people in inc.rollcall.values()
-                   if link.person in people):
-                return _page(head + "<p>您已确认安全, 无需再答复。</p>", kind=kind)
-            button = "我已安全"
-        else:
-            if inc.acked is not None:
-                return _page(head + f"<p>已由 {html.escape(inc.acked[0])} 确认接手, "
-                                    f"无需再处理。</p>", kind=kind)
-            button = "确认收到并接手"
+        head = describe_incident(inc, name_of(link))
+        asked = asks(link, inc)
+        if not asked:
+            done = "您已确认安全" if kind == "safe" else (
+                f"已由 {html.escape(inc.acked[0])} 接手, 没有需要您处理的事项"
+                if inc.acked else "没有需要您处理的事项")
+            return _page(head + f"<p>{done}。</p>", kind=kind)
         sign_in = ('<p>链接已过期。输入您的 Vigil 密码仍可答复:</p><input type="password" '
                    'name="password" autocomplete="current-password" required>'
                    if expired(link) else "")
-        return _page(head + f'<form method="post">{sign_in}<button type="submit">{button}'
-                     f'</button></form>', kind=kind)
+        forms = "".join(f'<form method="post">{sign_in}<input type="hidden" name="do" '
+                        f'value="{html.escape(do)}"><button type="submit">'
+                        f'{html.escape(text)}</button></form>' for do, text in asked.items())
+        return _page(head + forms, kind=kind)
 
-    async def answer_incident(link: AckLink) -> HTMLResponse:
+    async def answer_incident(request: Request, link: AckLink, do: str) -> HTMLResponse:
+        """Carry out one of the things asked (each once per link)."""
         kind, target = _subject(link)
         name = name_of(link)
+        inc = incidents().running.get(target)
+        if inc is None:
+            return _page("<p>此事件已结束, 无需再答复。</p>", kind=kind)
+        used = await ctx.store.read(lambda c: c.execute(
+            "SELECT used FROM ack_links WHERE nonce = ?", (f"{link.nonce}:{do}",)).fetchone())
+        if used is not None:
+            return refused(request, "this link was already used", link)
+        if do not in asks(link, inc):
+            return _page(describe_incident(inc, name) + "<p>这一项已经处理过, 或不需要您处理。"
+                         "</p>", kind=kind)
         try:
-            inc = await incidents().act(target, Safe(link.person, name) if kind == "safe"
-                                        else Ack(name))
+            await ctx.store.call(lambda c: c.execute(
+                "INSERT INTO ack_links VALUES (?, ?, ?, ?)",
+                (f"{link.nonce}:{do}", time.time(), link.alarm, link.person)))
+        except sqlite3.IntegrityError:
+            return refused(request, "this link was already used", link)
+        what, _, which = do.partition(":")
+        inp: Input = Safe(link.person, name) if what == "safe" else Ack(name) \
+            if what == "ack" else Confirm(which, name) if what == "confirm" \
+            else Decide(which, name, what == "approve")
+        try:
+            inc = await incidents().act(target, inp)
         except IncidentError:
             return _page("<p>此事件已结束, 无需再答复。</p>", kind=kind)
-        head = describe_incident(inc, name)
-        if kind == "safe":
-            return _page(head + "<p><b>已记录: 您已安全。</b></p>", bg="#e2f5e6", kind=kind)
-        if inc.acked is not None and inc.acked[0] != name:
-            return _page(head + f"<p>已由 {html.escape(inc.acked[0])} 先行确认接手。</p>",
-                         kind=kind)
-        return _page(head + "<p><b>已确认接手。</b></p>", bg="#e2f5e6", kind=kind)
+        said = {"safe": "已记录: 您已安全", "ack": "已确认接手", "confirm": "已确认",
+                "approve": "已批准", "reject": "已记录: 不批准"}[what]
+        return _page(describe_incident(inc, name) + f"<p><b>{said}。</b></p>", bg="#e2f5e6",
+                     kind=kind)
 
     def describe(link: AckLink) -> str:
         alarm = ctx.alarms.alarms[link.alarm]
@@ -214,14 +250,14 @@ def ack_router(ctx: Context, incidents: Callable[[], Incidents]) -> APIRouter:
                 return wrong
         note = fields.get("note", [""])[0]
         note = "".join(ch for ch in note if ch.isprintable() or ch == "\n")[:1000]
+        if _subject(link)[0] != "alarm":
+            return await answer_incident(request, link, fields.get("do", [""])[0])
         try:
             await ctx.store.call(lambda c: c.execute(
                 "INSERT INTO ack_links VALUES (?, ?, ?, ?)",
                 (link.nonce, time.time(), link.alarm, link.person)))
         except sqlite3.IntegrityError:
             return refused(request, "this link was already used", link)
-        if _subject(link)[0] != "alarm":
-            return await answer_incident(link)
         who = name_of(link)
         try:
             await ctx.alarms.acknowledge(link.alarm, who, note)
