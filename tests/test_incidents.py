@@ -427,10 +427,14 @@ async def test_an_incident_message_nobody_got_raises_the_alarm_and_goes_again(
     daemon = await daemon_factory(cfg)
     incident = daemon.incidents.start("general_report", why="测试").id
     await eventually(lambda: daemon.alarms.is_active("notify:failed"), 5)
-    await recorded(daemon)
     async with api(daemon) as client:
-        lines = [(t["kind"], t["actor"], t["text"]) for t in (await client.get(
-            f"/api/v1/incidents/{incident}")).json()["timeline"]]
+        for _ in range(100):                           # until the GM's failure is recorded
+            await recorded(daemon)
+            lines = [(t["kind"], t["actor"], t["text"]) for t in (await client.get(
+                f"/api/v1/incidents/{incident}")).json()["timeline"]]
+            if any(k == "undelivered" and who == "gm 负责人" for k, who, _ in lines):
+                break
+            await asyncio.sleep(0.05)
     assert ("undelivered", "", "none: 无人可通知 (角色: compliance)") in lines
     assert any(k == "undelivered" and who == "gm 负责人" for k, who, _ in lines)
     inbox.mode = "ok"                                  # the GM's webhook works again
@@ -492,3 +496,39 @@ async def test_a_shelved_alarm_starts_no_procedure_until_unshelved_still_active(
     assert not daemon.incidents.running                         # nobody is called out
     await daemon.alarms.unshelve("power:ups_a", "王五")          # still on battery after it
     await eventually(lambda: bool(daemon.incidents.running), 5)
+
+
+async def test_an_incident_message_that_missed_one_person_goes_to_them_again(
+        tmp_path: Path, sim: Any, daemon_factory: Any, inbox: Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The general rule tells the GM and compliance at once: compliance's webhook is down.
+    The GM hears once; compliance hears when it is back, and nobody hears it twice."""
+    _, port = sim
+    down = Receiver(mode="500").start()
+    try:
+        monkeypatch.setenv("VIGIL_TEST_DOWN_HOOK", f"json://127.0.0.1:{down.port}/down")
+        cfg = site(tmp_path, port, monkeypatch, inbox)
+        data = cfg.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        for person in data["people"]:
+            if person["name"] == "p_compliance":
+                person["contacts"] = [{"channel": "webhook",
+                                       "url": {"env": "VIGIL_TEST_DOWN_HOOK"}}]
+        data["notify"] = {"retries": 0, "resend": 0.3}
+        cfg = config(tmp_path, data.pop("devices"), **{k: v for k, v in data.items()
+                                                       if k not in ("rules", "site", "data_dir",
+                                                                    "areas", "api")})
+        daemon = await daemon_factory(cfg)
+        daemon.incidents.start("general_report", why="测试")
+
+        def told(receiver: Receiver) -> list[str]:
+            return [json.loads(b)["title"] for b in receiver.accepted]
+        await eventually(lambda: any("发生突发事件" in t for t in told(inbox)), 5)
+        await eventually(lambda: len(down.requests) >= 2, 5)     # tried again, still down
+        down.mode = "ok"
+        await eventually(lambda: any("发生突发事件" in t for t in told(down)), 5)
+        await recorded(daemon)
+        assert [t for t in told(inbox) if "发生突发事件" in t] == [
+            "【突发事件报告】发生突发事件, 请总经理和合规知悉; 一小时内须向委托银行报告。"]
+        assert len([t for t in told(down) if "发生突发事件" in t]) == 1
+    finally:
+        down.stop()
