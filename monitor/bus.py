@@ -44,7 +44,10 @@ class IncidentNotice:
     drill: bool
     ts: float
     people: tuple[str, ...] = ()
-    """A roll call: these people, each asked for themself (``roles`` is then empty)."""
+    """These people (``roles`` is then empty): a roll call's, or those a message did not
+    reach the first time."""
+    rollcall: bool = False
+    """Each person is asked whether they are safe (their link answers that)."""
     cause: str = ""
     """What started the incident (an alarm and where): every message says it."""
     key: str = ""

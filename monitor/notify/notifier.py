@@ -11,10 +11,12 @@ was paged is told who acknowledged and when.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import secrets
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -194,22 +196,25 @@ class Notifier:
             who = people(cfg, [Target(role=r) for r in event.roles
                                if any(role.name == r for role in cfg.roles)],
                          datetime.now().astimezone())
-        subject = f"{'safe' if event.people else 'incident'}:{event.incident}"
+        subject = f"{'safe' if event.rollcall else 'incident'}:{event.incident}"
 
         def compose(person: Person, form: str) -> tuple[str, str]:
             return render("incident", person.language, form, drill=event.drill,
                           playbook=event.playbook, step=event.step, text=event.text,
                           cause=event.cause,
                           incident=event.incident, console=f"{public_base(cfg)}/",
-                          rollcall=bool(event.people), link=self.ack_url(subject, person.name))
+                          rollcall=event.rollcall, link=self.ack_url(subject, person.name))
         self._spawn(self._told(event, who, compose))
 
     async def _told(self, event: IncidentNotice, who: list[Person], compose: Compose) -> None:
         """Deliver; a message that reached nobody (or found nobody holding its roles) is
         recorded so, raises ``notify:failed``, and goes again later, until it gets through
         (its ``notices`` row stays until then)."""
+        missed: list[str] = []
         if who:
-            reached = any(await self._deliver([event.incident], who, compose, paging=False))
+            got = await self._deliver([event.incident], who, compose, paging=False)
+            reached = any(got)
+            missed = [p.name for p, ok in zip(who, got, strict=True) if not ok and p.contacts]
         else:
             reached = False
             roles = ", ".join(event.roles) or ", ".join(event.people)
@@ -227,7 +232,19 @@ class Notifier:
             self.unsent.pop(event.key, None)
             self.ctx.store.submit(lambda c: c.execute("DELETE FROM notices WHERE key = ?",
                                                       (event.key,)))
+            if missed:  # the others heard it: those it missed get it again, as for a page
+                self._again(replace(event, roles=(), people=tuple(missed),
+                                    key=secrets.token_hex(8)))
             return
+        self._again(event)
+
+    def _again(self, event: IncidentNotice) -> None:
+        """``event`` (stored in ``notices``) goes again later, each time later up to
+        ``RESEND_MAX``."""
+        if event.key not in self.unsent:
+            row = (event.key, json.dumps(asdict(event), ensure_ascii=False))
+            self.ctx.store.submit(lambda c: c.execute(
+                "INSERT OR IGNORE INTO notices VALUES (?, ?)", row))
         n = self.unsent[event.key] = self.unsent.get(event.key, 0) + 1
         delay = min(self.ctx.cfg.notify.resend * 2 ** (n - 1), RESEND_MAX)
         self.ctx.timers.arm("notice", event.key, time.time() + delay)

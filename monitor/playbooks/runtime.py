@@ -423,8 +423,9 @@ def _notices(inc: Incident, pb: Playbook, effects: list[Effect]) -> list[Inciden
         if isinstance(e, Notify | RollCall):
             roles, people = (e.roles, ()) if isinstance(e, Notify) else ((), e.people)
             out.append(IncidentNotice(inc.id, pb.label, pb.step(e.step).alias, roles, e.text,
-                                      inc.drill, time.time(), people, inc.cause,
-                                      secrets.token_hex(8)))
+                                      inc.drill, time.time(), people,
+                                      rollcall=isinstance(e, RollCall), cause=inc.cause,
+                                      key=secrets.token_hex(8)))
     return out
 
 
