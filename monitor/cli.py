@@ -513,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("demo", help="run the daemon on a simulated site")
     s.add_argument("--scenario", default=None, help="push the simulated site into a situation")
     s.add_argument("--data-dir", default=None)
-    s.add_argument("--port", type=int, default=8320, help="API and status page port")
+    s.add_argument("--port", type=int, default=8320, help="API and console port")
     s.add_argument("--modbus-port", type=int, default=15020, help="the simulator's Modbus port")
     s.set_defaults(fn=cmd_demo)
     s = sub.add_parser("notify", help="notifications")

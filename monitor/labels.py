@@ -1,6 +1,7 @@
 """What people read instead of ids, in zh-CN and English: severities, states, qualities,
-device classes, event kinds, incident statuses, channels, limit directions, area purposes,
-UPS status flags and variables, and the words each kind of boolean point is said in."""
+device classes, event kinds, incident statuses and timeline lines, alarm journal lines,
+channels, limit directions, area purposes, UPS status flags and variables, the words each
+kind of boolean point is said in, and the console's own words."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from monitor.console import CONSOLE
 from monitor.playbooks.words import Language, words
 from monitor.ups import STATUS_FLAGS
 
@@ -56,6 +58,11 @@ EVENT: dict[str, Pair] = {
 INCIDENT_STATUS: dict[str, Pair] = {
     status: (words("zh-CN")[status], words("en")[status])
     for status in ("running", "recovery", "closed")}
+
+TIMELINE: dict[str, Pair] = {
+    key[2:]: (said, words("en")[key]) for key, said in words("zh-CN").items()
+    if key.startswith("k.")}
+"""What each kind of line of an incident's timeline means."""
 
 CHANNEL: dict[str, Pair] = {
     "inbox": ("站内信", "inbox"), "email": ("邮件", "e-mail"), "wecom": ("企业微信", "WeCom"),
@@ -150,7 +157,8 @@ TABLES: dict[str, Mapping[str, Pair]] = {
     "device_state": DEVICE_STATE,
     "quality": QUALITY, "device_class": DEVICE_CLASS, "event": EVENT,
     "incident_status": INCIDENT_STATUS, "channel": CHANNEL, "level": LEVEL,
-    "area_purpose": AREA_PURPOSE, "ups_flag": UPS_FLAG}
+    "area_purpose": AREA_PURPOSE, "ups_flag": UPS_FLAG, "timeline": TIMELINE,
+    "console": CONSOLE}
 
 
 def _i(language: Language) -> int:

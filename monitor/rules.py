@@ -30,6 +30,17 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
+def point_limits(rules: Iterable[Rule]) -> dict[str, dict[str, float]]:
+    """Each point's threshold limits, by level (``high``, ``low``, ...), for charts."""
+    limits: dict[str, dict[str, float]] = {}
+    for rule in rules:
+        if isinstance(rule, ThresholdRule):
+            found = limits.setdefault(rule.point, {})
+            found.update({lvl: getattr(rule, lvl) for lvl in LEVELS
+                          if getattr(rule, lvl) is not None})
+    return limits
+
+
 class _Evaluator:
     def __init__(self, rule: Rule, alarms: AlarmManager, point: PointBase, language: Language):
         self.rule, self.alarms, self.point, self.language = rule, alarms, point, language

@@ -24,11 +24,16 @@ def test_demo_shows_values_and_scenarios_raise_alarms(tmp_path: Path) -> None:
                             env={k: v for k, v in os.environ.items() if k != "VIGIL_API_TOKEN"})
     try:
         assert proc.stdout is not None
-        first = proc.stdout.readline()
-        assert first.startswith("Vigil demo running. Status page: ")
-        token = first.split("#token=")[1].strip()
+        first, second = proc.stdout.readline(), proc.stdout.readline()
+        assert first.startswith("Vigil demo running. Console, signed in as the operator")
+        link = first.split(": ")[-1].strip()
+        token = second.removeprefix("API token (for curl and the CLI): ").strip()
         auth = {"Authorization": f"Bearer {token}"}
         url = f"http://127.0.0.1:{api}"
+        with httpx.Client(base_url=url) as browser:       # the link signs the operator in
+            assert browser.get(link).status_code == 303
+            assert browser.get("/api/v1/session").json()["label"] == "张三"
+            assert browser.get(link).status_code == 403           # once
         points: list[dict[str, object]] = []
         while time.monotonic() - started < 10:
             points = httpx.get(f"{url}/api/v1/points", headers=auth).json()
@@ -40,8 +45,9 @@ def test_demo_shows_values_and_scenarios_raise_alarms(tmp_path: Path) -> None:
         assert 15 < by_id["mr_env.temperature"] < 30            # type: ignore[operator]
         assert by_id["ups1.input.voltage"] > 200                 # type: ignore[operator]
         assert by_id["fire_panel.zone2.alarm"] is True
-        page = httpx.get(url + "/").text
-        assert "活动告警" in page and "/api/v1/alarms" in page
+        page = httpx.get(url + "/").text               # the console, which holds no data
+        assert "/web/js/main.js" in page
+        assert httpx.get(url + "/web/js/main.js").status_code == 200
 
         def active() -> set[str]:
             return {a["id"] for a in httpx.get(f"{url}/api/v1/alarms", headers=auth).json()

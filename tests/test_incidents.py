@@ -338,7 +338,7 @@ async def test_a_roll_call_asks_each_person_and_their_link_answers_it(
         assert got["step_label"] == "人员点名 (每人确认安全)"      # what the console shows
         assert got["todo"]["rollcall"] == {"asked": staff, "safe": 2}
         assert got["todo"]["items"] == [{"item": "bank_told", "text": "已向委托银行报告地震影响",
-                                         "role": "compliance"}]
+                                         "role": "compliance", "role_id": "compliance"}]
         take_on = links("点此接手或处理")[0]               # the alert's own link
         taken = await client.post(take_on, content=b"do=ack")
         assert taken.status_code == 200 and "已确认接手" in taken.text

@@ -1,1 +1,1 @@
-"""HTTP API and status page."""
+"""HTTP API and the console's page."""

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPBearer
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from pydantic import AfterValidator, BaseModel, Field, SecretStr
 
@@ -26,7 +27,7 @@ from monitor.api.guard import Guard
 from monitor.api.incidents import incidents_router
 from monitor.api.reports import reports_router
 from monitor.api.session import Sessions, session_router
-from monitor.bus import AlarmEvent, DeviceEvent
+from monitor.bus import AlarmEvent, DeviceEvent, IncidentMilestone
 from monitor.config.notify import Match
 from monitor.context import Context
 from monitor.facts import alarm_device
@@ -47,6 +48,7 @@ from monitor.notify.silences import Silences
 from monitor.oncall import on_call
 from monitor.playbooks.runtime import Incidents
 from monitor.playbooks.words import Language
+from monitor.rules import point_limits
 from monitor.store import StoreUnavailable, history_rows, recent_events
 from monitor.text import display
 
@@ -150,8 +152,12 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
 
     @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse,
                    include_in_schema=False)
-    async def status_page() -> str:
-        return resources.files("monitor.web").joinpath("status.html").read_text("utf-8")
+    async def console() -> HTMLResponse:
+        """The console's page: it holds no data (that comes from the API, signed in)."""
+        page = resources.files("monitor.web").joinpath("index.html").read_text("utf-8")
+        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+
+    app.mount("/web", StaticFiles(packages=[("monitor.web", "static")]), name="web")
 
     @app.get("/metrics", response_class=Response, dependencies=bearer)
     async def metrics() -> Response:
@@ -206,8 +212,10 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
     async def points(request: Request, device: str | None = None,
                      lang: Lang = None) -> list[dict[str, Any]]:
         """Each point's latest reading; ``label`` and ``unit`` as configured, else a UPS
-        point's defaults; ``display``: the value as a person reads it (报警/正常, 1 小时 30 分)."""
+        point's defaults; ``display``: the value as a person reads it (报警/正常, 1 小时 30 分);
+        ``limits``: its threshold rules' limits by level (``high``, ``low``, ...)."""
         lang = language(request, lang)
+        limits = point_limits(ctx.cfg.rules)
         out = []
         for dev in ctx.cfg.devices:
             if device and dev.name != device:
@@ -228,7 +236,8 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
                             "quality_label": label(QUALITY, reading.quality.value, lang)
                             if reading else "",
                             "display": display(cls, key, reading.value if reading else None,
-                                               unit, lang)})
+                                               unit, lang),
+                            "limits": limits.get(pid, {})})
         return out
 
     @api.get("/points/{point_id}/history")
@@ -270,14 +279,17 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
 
     @api.get("/stream")
     async def stream() -> StreamingResponse:
-        """Alarm transitions and device events as they happen (server-sent events)."""
+        """Alarm transitions, device events and incident milestones as they happen
+        (server-sent events ``alarm``, ``event``, ``incident``)."""
         async def events() -> AsyncIterator[str]:
-            sub = ctx.bus.subscribe("api-stream", kinds=(AlarmEvent, DeviceEvent),
+            sub = ctx.bus.subscribe("api-stream", kinds=(AlarmEvent, DeviceEvent,
+                                                         IncidentMilestone),
                                     maxsize=1000, lossy=True)
+            kinds = {AlarmEvent: "alarm", DeviceEvent: "event", IncidentMilestone: "incident"}
             try:
                 yield ": connected\n\n"
                 async for event in sub:
-                    kind = "alarm" if isinstance(event, AlarmEvent) else "event"
+                    kind = kinds[type(event)]
                     data = json.dumps(asdict(event), ensure_ascii=False, default=str)
                     yield f"event: {kind}\ndata: {data}\n\n"
             finally:

@@ -29,8 +29,9 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 MAX_BODY = 2**20
 OPEN_PATHS = ("/", "/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
               "/login")
-OPEN_PREFIXES = ("/static-offline-docs/", "/ack/", "/login/")
-"""/ack/ pages check their own credential: a signed, single-use link (/login/once/ too)."""
+OPEN_PREFIXES = ("/static-offline-docs/", "/ack/", "/login/", "/web/")
+"""/ack/ pages check their own credential: a signed, single-use link (/login/once/ too).
+/web/ holds the console's scripts and styles, which hold no data."""
 PERSON_ACTIONS = re.compile(r"/api/v1/(alarms/[^/]+/(acknowledge|shelve|unshelve|note)|silences"
                             r"|silences/\d+/expire|incidents"
                             r"|incidents/[^/]+/(acknowledge|confirm|decide|resolve|note|link|safe))")

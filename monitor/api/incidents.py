@@ -85,14 +85,16 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
 
     def todo(inc: Incident, pb: Playbook) -> dict[str, Any]:
         """What the incident waits for from people: checklist items of the steps reached
-        and not yet confirmed, the approval asked for, the roll call's count."""
+        and not yet confirmed, the approval asked for (``role``: its label, ``role_id``: the
+        role a person holds), the roll call's count."""
         roles = {r.name: r.label or r.name for r in ctx.cfg.roles}
-        items = [{"item": i.id, "text": i.text, "role": roles.get(i.role, i.role)}
+        items = [{"item": i.id, "text": i.text, "role": roles.get(i.role, i.role),
+                  "role_id": i.role}
                  for s in pb.steps if isinstance(s, ChecklistStep) and s.id in inc.reached
                  for i in s.items if i.id not in inc.checked]
         step = pb.step(inc.step) if inc.step else None
-        approval = {"step": step.id, "text": step.text, "role": roles.get(step.role, step.role)
-                    } if isinstance(step, ApprovalStep) else None
+        approval = {"step": step.id, "text": step.text, "role": roles.get(step.role, step.role),
+                    "role_id": step.role} if isinstance(step, ApprovalStep) else None
         roll = inc.rollcall.get(inc.step or "", {})
         rollcall = {"asked": len(roll), "safe": sum(t is not None for t in roll.values())
                     } if isinstance(step, RollCallStep) else None

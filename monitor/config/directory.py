@@ -15,7 +15,7 @@ NOT_A_HASH = "give the hash `vigil passwd` prints, never the password itself"
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=64)]
 
 INBOX = "inbox://"
-"""The local inbox: messages kept by Vigil itself, shown on the status page (the demo's)."""
+"""The local inbox: messages kept by Vigil itself, shown on the console's overview (the demo's)."""
 
 
 class Role(Strict):

@@ -1,4 +1,5 @@
-"""``vigil demo``: the simulator plus the daemon on the embedded store with API and web page."""
+"""``vigil demo``: the simulator plus the daemon on the embedded store with the API and the
+console, into which a one-time link signs the operator on call."""
 
 from __future__ import annotations
 
@@ -74,9 +75,10 @@ async def run_demo(scenario: str | None, data_dir: Path | None, api_port: int,
     sim = Simulator(modbus_port, scenario or "normal")
 
     async def ready(daemon: Daemon, token: str, sessions: Sessions) -> None:
-        print(f"Vigil demo running. Status page: http://127.0.0.1:{api_port}/#token={token}\n"
-              f"Sign in as the operator on call ({OPERATOR}, once, within 10 minutes): "
+        print(f"Vigil demo running. Console, signed in as the operator on call ({OPERATOR}; "
+              f"the link works once, within 10 minutes): "
               f"http://127.0.0.1:{api_port}/login/once/{sessions.one_time(OPERATOR)}\n"
+              f"API token (for curl and the CLI): {token}\n"
               f"API docs: http://127.0.0.1:{api_port}/docs   "
               f"scenarios: {', '.join(SCENARIOS)}\n"
               f"switch: curl -H 'Authorization: Bearer {token}' -H 'Content-Type: "

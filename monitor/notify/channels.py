@@ -90,7 +90,7 @@ def _send(url: str, title: str, body: str) -> tuple[bool, str]:
 async def send(url: str, title: str, body: str, within: float) -> Delivery:
     """Send, waiting at most ``within`` seconds (a hung channel is a failure, not a wait)."""
     started = time.monotonic()
-    if url.startswith(INBOX):  # kept in the notifications table, shown on the status page
+    if url.startswith(INBOX):  # kept in the notifications table, shown on the console
         return Delivery(True, "in the local inbox", 0.0)
     robot = robots.parse(url)
     if robot is not None:  # our own sender: the robot's errcode decides

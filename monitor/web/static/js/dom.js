@@ -1,0 +1,49 @@
+// Building the page from API data: every value is escaped (labels, notes and device names
+// may hold HTML); only markup built here with ``html`` is kept as markup.
+import {ago, clock} from "./words.js";
+
+class Markup {
+  constructor(text) { this.text = text; }
+}
+
+export const esc = value => String(value ?? "").replace(/[&<>"']/g, c => (
+  {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
+
+const part = value => value instanceof Markup ? value.text
+  : Array.isArray(value) ? value.map(part).join("") : esc(value);
+
+/** A template tag: the literal parts are markup, every value put in is escaped. */
+export const html = (strings, ...values) =>
+  new Markup(strings.reduce((out, literal, i) => out + part(values[i - 1]) + literal));
+
+export function show(element, markup) {
+  element.innerHTML = markup.text;
+}
+
+export const $ = (selector, root = document) => root.querySelector(selector);
+
+/** A point's or alarm's id in a URL (hash routes and API paths). */
+export const enc = encodeURIComponent;
+
+const said = {when: ts => `${clock(ts)} · ${ago(ts)}`, ago};
+
+/** A time as ``14:03:12 · 3 分钟前`` (``how``: ``when``) or ``3 分钟前`` (``ago``), kept
+ * fresh by ``refreshTimes``. */
+export const time = (ts, how = "when") => ts ? html`<time data-ts="${ts}" data-say="${how}"
+  title="${new Date(ts * 1000).toLocaleString()}">${said[how](ts)}</time>` : "";
+
+export function refreshTimes() {
+  for (const el of document.querySelectorAll("time[data-ts]")) {
+    el.textContent = said[el.dataset.say](Number(el.dataset.ts));
+  }
+}
+
+let hide = null;
+
+export function toast(message) {
+  const box = $("#toast");
+  box.textContent = message;
+  box.hidden = false;
+  clearTimeout(hide);
+  hide = setTimeout(() => { box.hidden = true; }, 6000);
+}

@@ -1,0 +1,50 @@
+// The words people read: every label comes from GET /api/v1/labels (the signed-in person's
+// language); times and durations are said as people say them (1 小时 30 分).
+export const L = {language: "zh-CN", console: {}};
+
+export function useLabels(data) {
+  Object.assign(L, data);
+  document.documentElement.lang = data.language;
+}
+
+/** The console's word for ``key``, with ``{name}`` filled in from ``vars``. */
+export function t(key, vars = {}) {
+  return (L.console[key] ?? key).replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
+}
+
+/** The label of an id in one of the API's tables (severity, alarm_state, device_class, ...). */
+export const word = (table, id) => (L[table] || {})[id] ?? id;
+
+/** An area as people call it: its label, else its purpose's word, else its name. */
+export const areaName = area => area.label || (L.area_purpose || {})[area.purpose] || area.name;
+
+const english = () => L.language === "en";
+
+/** ``5400`` -> ``1 小时 30 分`` (``1 h 30 min``), as monitor/text.py says it. */
+export function duration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  const [d, h, m] = [Math.floor(s / 86400), Math.floor(s % 86400 / 3600), Math.floor(s % 3600 / 60)];
+  if (english()) {
+    if (s < 60) return `${s} s`;
+    if (s < 3600) return `${m} min`;
+    if (s < 86400) return `${h} h` + (m ? ` ${m} min` : "");
+    return `${d} d` + (h ? ` ${h} h` : "");
+  }
+  if (s < 60) return `${s} 秒`;
+  if (s < 3600) return `${m} 分钟` + (s % 60 ? ` ${s % 60} 秒` : "");
+  if (s < 86400) return `${h} 小时` + (m ? ` ${m} 分` : "");
+  return `${d} 天` + (h ? ` ${h} 小时` : "");
+}
+
+/** A time: the clock today, with the date on other days. */
+export function clock(ts) {
+  if (!ts) return "";
+  const when = new Date(ts * 1000);
+  const today = when.toDateString() === new Date().toDateString();
+  return when.toLocaleString(L.language, today
+    ? {hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false}
+    : {month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false});
+}
+
+/** How long ago: ``3 分钟前``. */
+export const ago = ts => t("ago", {d: duration(Date.now() / 1000 - ts)});
