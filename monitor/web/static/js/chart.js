@@ -24,6 +24,8 @@ const drawLimits = limits => ({hooks: {draw: u => {
   ctx.setLineDash([8, 5]);
   ctx.lineWidth = 2;
   ctx.font = `${12 * devicePixelRatio}px sans-serif`;
+  ctx.textAlign = "left";
+  ctx.textBaseline = "bottom";
   for (const {value, colour, text} of limits) {
     const y = u.valToPos(value, "y", true);
     ctx.strokeStyle = ctx.fillStyle = colour;
@@ -45,13 +47,18 @@ function range(limits) {
   };
 }
 
-/** Times on the axis as the page's language says them, 24-hour; the date too over a day. */
-const clockTick = span => ts => new Date(ts * 1000).toLocaleString(document.documentElement.lang, span > 86400
-  ? {month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false}
-  : {hour: "2-digit", minute: "2-digit", hour12: false});
+/** Times on the axis as the page's language says them, 24-hour: with the date over a day,
+ * with seconds under ten minutes. */
+function clockTick(span) {
+  const shown = {hour: "2-digit", minute: "2-digit", hour12: false};
+  if (span > 86400) Object.assign(shown, {month: "2-digit", day: "2-digit"});
+  if (span < 600) shown.second = "2-digit";
+  return ts => new Date(ts * 1000).toLocaleString(document.documentElement.lang, shown);
+}
 
-/** ``series``: {times, values, label, unit, limits: [{value, colour, text}], words}; ``words``
- * ({true, false}) makes it a true/false chart. */
+/** ``series``: {times, values, label, unit, limits: [{value, colour, text}], words, since,
+ * until}; ``words`` ({true, false}) makes it a true/false chart; the time axis spans
+ * ``since`` to ``until``. */
 export async function chart(element, series) {
   const uPlot = await uPlotLoaded();
   const {words, limits, unit} = series;
@@ -60,8 +67,9 @@ export async function chart(element, series) {
     : {values: (u, ticks) => ticks.map(v => `${v} ${unit}`.trim()), size: 70};
   const plot = new uPlot({
     width: element.clientWidth, height: 300,
-    scales: {x: {time: true}, y: {range: words ? () => [-0.2, 1.2] : range(limits)}},
-    series: [{}, {label: series.label, stroke: "#0b5cad", width: 2, points: {show: false},
+    scales: {x: {time: true, range: () => [series.since, series.until]}, y: {range: words ? () => [-0.2, 1.2] : range(limits)}},
+    series: [{}, {label: series.label, stroke: "#0b5cad", width: 2,
+                  points: {show: series.values.length < 60, size: 6, fill: "#0b5cad"},
                   paths: words ? uPlot.paths.stepped({align: 1}) : undefined}],
     axes: [{values: (u, ticks) => ticks.map(clockTick(u.scales.x.max - u.scales.x.min)),
             size: 40}, axis],

@@ -43,7 +43,8 @@ const person = name => S.site.people.find(p => p.name === name)?.label || name;
 /** The messages Vigil sent last (the demo's people read them here, in their inbox). */
 const sent = n => html`<tr><td>${clock(n.ts)}</td><td>${person(n.person)}</td>
   <td>${word("channel", n.channel)}</td><td class="${n.ok ? "" : "q-comm_lost"}">${n.ok
-    ? t("delivered") : `${t("undelivered")}: ${n.detail}`}</td><td>${n.text.split("\n")[0]}</td></tr>`;
+    ? t("delivered") : t("undelivered")}</td>
+  <td>${n.ok ? "" : html`<small class="q-comm_lost">${n.detail}</small><br>`}${n.text.split("\n")[0]}</td></tr>`;
 
 export const overview = {
   parts: ["alarms", "devices", "points", "incidents", "notifications"],

@@ -53,6 +53,7 @@ export const point = {
     if (!rows.length) return show(box, html`${t("no_history")}`);
     if (kind !== "number" && kind !== "boolean") return show(box, recent(rows));
     await chart(box, {times: rows.map(r => r.ts), label: p.label || p.key, unit: p.unit, limits,
+                      since: until - hours * 3600, until,
                       values: rows.map(r => (r.value === null ? null : Number(r.value))),
                       words: kind === "boolean" ? boolWords(device, p.key) : null})
       .catch(err => toast(err.message));
