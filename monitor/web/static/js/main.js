@@ -61,8 +61,8 @@ const title = () => `${S.site.label || S.site.name} — Vigil`;
 function situation() {
   const found = situations(S.alarms, S.site);
   banner($("#banner"), found, S.alarms);
-  const waiting = S.alarms.some(a => a.severity === "critical" && !a.acked);
-  flash(waiting, found[0]?.text ?? "", title());
+  const waiting = S.alarms.find(a => a.severity === "critical" && !a.acked);
+  flash(Boolean(waiting), found[0]?.text ?? waiting?.message, title());
 }
 
 function muteButton() {
