@@ -372,3 +372,11 @@ def test_a_dropped_stream_shows_offline_and_recovers(
     fire(modbus)
     expect(page.locator("#banner.fire")).to_be_visible(timeout=3000)   # live again
     assert httpx.get(again.url + "/health").json()["status"] == "ok"
+
+
+def test_the_page_asks_for_every_module_at_once() -> None:
+    """On a slow link the chain of imports would cost a round trip per level."""
+    page = (Path(__file__).parent.parent / "monitor" / "web" / "index.html").read_text()
+    js = Path(__file__).parent.parent / "monitor" / "web" / "static" / "js"
+    preloaded = set(re.findall(r'rel="modulepreload" href="/web/js/([a-z_]+\.js)"', page))
+    assert preloaded == {p.name for p in js.glob("*.js")} - {"main.js"}

@@ -119,12 +119,12 @@ function every10s() {
 }
 
 async function start() {
-  const session = await get("/api/v1/session");
+  // all at once: on a slow link each round trip counts
+  const [session, labels, site] = await Promise.all([
+    get("/api/v1/session"), get("/api/v1/labels"), get("/api/v1/site"), ...PARTS.map(load)]);
   useCsrf(session.csrf);
-  const [labels, site] = await Promise.all([get("/api/v1/labels"), get("/api/v1/site")]);
   useLabels(labels);
   Object.assign(S, {session, site});
-  await Promise.all(PARTS.map(load));
   header();
   route();
   situation();
