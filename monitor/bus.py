@@ -154,6 +154,19 @@ class Subscription:
             self.wake.clear()
             await self.wake.wait()
 
+    async def drain(self, within: float) -> list[Any]:
+        """Every event that has come, waiting up to ``within`` seconds for one ([] then)."""
+        if not self.queue:
+            self.wake.clear()
+            try:
+                async with asyncio.timeout(within):
+                    await self.wake.wait()
+            except TimeoutError:
+                return []
+        out = list(self.queue)
+        self.queue.clear()
+        return out
+
     async def run(self) -> None:
         """Hand every event to the handler; one that raises is logged, counted, and the next
         event is handed on as usual."""

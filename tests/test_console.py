@@ -380,3 +380,19 @@ def test_the_page_asks_for_every_module_at_once() -> None:
     js = Path(__file__).parent.parent / "monitor" / "web" / "static" / "js"
     preloaded = set(re.findall(r'rel="modulepreload" href="/web/js/([a-z_]+\.js)"', page))
     assert preloaded == {p.name for p in js.glob("*.js")} - {"main.js"}
+
+
+def test_values_change_live_on_the_page(browser: Browser, daemon: Running,
+                                        modbus: tuple[int, Path]) -> None:
+    """A new reading reaches the tile over the stream, without fetching the points again."""
+    page = sign_in(browser, daemon)
+    tile = page.locator(".tile", has_text="机房")
+    expect(tile).to_contain_text("21.5 °C")
+    fetched: list[str] = []
+    page.on("request", lambda r: fetched.append(r.url) if "/api/v1/points" in r.url else None)
+    peers.set_modbus_state(modbus[1], hr={40: 255, 41: 450}, di={0: False})
+    try:
+        expect(tile).to_contain_text("25.5 °C", timeout=3000)
+        assert fetched == []                    # it came on the stream
+    finally:
+        peers.set_modbus_state(modbus[1], hr={40: 215, 41: 450}, di={0: False})

@@ -364,3 +364,18 @@ async def test_stale_rules_fire_while_the_store_is_stuck(tmp_path: Path,
     started = time.monotonic()
     await eventually(lambda: daemon.alarms.is_active("t_stale"), 3)
     assert time.monotonic() - started < 3           # judged while the store is still stuck
+
+
+async def test_a_stream_subscriber_hears_nothing_then_everything_that_came() -> None:
+    """What the live stream reads: silence within the wait is [] (then it says ping), and
+    a burst comes as one batch, in order."""
+    from monitor.bus import Bus, DeviceEvent
+
+    bus = Bus()
+    sub = bus.subscribe("stream", kinds=(DeviceEvent,), maxsize=10, lossy=True)
+    assert await sub.drain(0.05) == []
+    sent = [DeviceEvent("ups1", "ONBATT", f"第 {n} 次", float(n)) for n in range(3)]
+    for event in sent:
+        bus.publish(event)
+    assert await sub.drain(0.05) == sent
+    sub.close()

@@ -27,7 +27,7 @@ from monitor.api.guard import Guard
 from monitor.api.incidents import incidents_router
 from monitor.api.reports import reports_router
 from monitor.api.session import Sessions, session_router
-from monitor.bus import AlarmEvent, DeviceEvent, IncidentMilestone
+from monitor.bus import AlarmEvent, DeviceEvent, IncidentMilestone, Readings
 from monitor.config.notify import Match
 from monitor.context import Context
 from monitor.facts import alarm_device
@@ -116,6 +116,8 @@ def _reading(r: Reading | None) -> dict[str, Any]:
     return {"value": r.value, "quality": r.quality.value, "ts": r.ts}
 
 
+PING = 15.0
+"""Seconds of silence on the live stream before it says ``ping``."""
 LINK = re.compile(r"/ack/[A-Za-z0-9_.-]+")
 """A signed answer link in a message's text."""
 Lang = Annotated[Language | None, Query(description="labels in zh-CN or en; default: the "
@@ -278,24 +280,54 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
                 "device_class": cls, "class_label": label(DEVICE_CLASS, cls, lang) if cls else ""}
 
     @api.get("/stream")
-    async def stream() -> StreamingResponse:
-        """Alarm transitions, device events and incident milestones as they happen
-        (server-sent events ``alarm``, ``event``, ``incident``)."""
+    async def stream(request: Request, lang: Lang = None) -> StreamingResponse:
+        """Alarm transitions, device events, incident milestones and readings as they happen
+        (server-sent events ``alarm``, ``event``, ``incident``, ``readings`` with each
+        value's ``display``), and a ``ping`` every 15 s when nothing else was said, so a
+        connection that died silently is noticed."""
+        lang = language(request, lang)
+
+        def said(event: Any) -> tuple[str, Any]:
+            if isinstance(event, Readings):
+                return "readings", shown(event, lang)
+            kind = {AlarmEvent: "alarm", DeviceEvent: "event",
+                    IncidentMilestone: "incident"}[type(event)]
+            return kind, asdict(event)
+
         async def events() -> AsyncIterator[str]:
             sub = ctx.bus.subscribe("api-stream", kinds=(AlarmEvent, DeviceEvent,
-                                                         IncidentMilestone),
+                                                         IncidentMilestone, Readings),
                                     maxsize=1000, lossy=True)
-            kinds = {AlarmEvent: "alarm", DeviceEvent: "event", IncidentMilestone: "incident"}
             try:
                 yield ": connected\n\n"
-                async for event in sub:
-                    kind = kinds[type(event)]
-                    data = json.dumps(asdict(event), ensure_ascii=False, default=str)
-                    yield f"event: {kind}\ndata: {data}\n\n"
+                while True:
+                    batch = await sub.drain(PING)
+                    if not batch:
+                        yield "event: ping\ndata: {}\n\n"
+                    for event in batch:
+                        kind, body = said(event)
+                        data = json.dumps(body, ensure_ascii=False, default=str)
+                        yield f"event: {kind}\ndata: {data}\n\n"
             finally:
                 sub.close()
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store"})
+
+    def shown(event: Readings, lang: Language) -> list[dict[str, Any]]:
+        """A poll's readings as the console shows them (value, quality, time, display)."""
+        dev = ctx.cfg.device(event.device)
+        if dev is None:
+            return []
+        described, cls = dev.described_points(), dev.device_class.value
+        out = []
+        for r in event.readings:
+            key = r.point[len(dev.name) + 1:]
+            p = described.get(key)
+            unit = (p.unit if p else "") or default_point(cls, key, lang)[1]
+            out.append({"id": r.point, **_reading(r),
+                        "quality_label": label(QUALITY, r.quality.value, lang),
+                        "display": display(cls, key, r.value, unit, lang)})
+        return out
 
     @api.get("/notifications")
     async def notifications(request: Request, alarm: str | None = None,

@@ -14,7 +14,7 @@ import {live} from "./live.js";
 import {overview} from "./overview.js";
 import {point} from "./point.js";
 import {situations} from "./situation.js";
-import {PARTS, S, load, soon, watch} from "./state.js";
+import {PARTS, S, load, patch, soon, watch} from "./state.js";
 import {clock, t, useLabels} from "./words.js";
 
 const ROUTES = {"": overview, alarms, alarm, devices, point, incidents, incident};
@@ -93,6 +93,7 @@ function follow() {
       if (e.action === "raised" && e.severity === "critical" && !beep()) toast(t("click_for_sound"));
     },
     event: () => soon("devices"),
+    readings: rows => arrived.push(...rows),
     incident() {
       soon("incidents");
       soon("notifications", 1000);
@@ -107,14 +108,26 @@ function follow() {
   });
 }
 
-/** Readings are not on the stream: the values shown are fetched again every 10 s. */
+/** Readings come on the stream: those of the last half second are shown together. */
+const arrived = [];
+function showReadings() {
+  if (!arrived.length) return;
+  const rows = arrived.splice(0);
+  patch("points", points => {
+    const byId = new Map(points.map(p => [p.id, p]));
+    for (const r of rows) {
+      const p = byId.get(r.id);
+      if (p) Object.assign(p, r);
+    }
+  });
+}
+
+/** What the stream does not carry (devices' latency and age, others' confirmations) is
+ * fetched again every 10 s. */
 function every10s() {
   refreshTimes();
   if (document.hidden) return;
-  if (current.view.parts.includes("points")) {
-    soon("points", 0);
-    soon("devices", 0);
-  }
+  if (current.view.parts.includes("devices")) soon("devices", 0);
   if (current.route.name === "incident") draw(false);
 }
 
@@ -137,6 +150,7 @@ async function start() {
   allowSound();
   follow();
   setInterval(every10s, 10000);
+  setInterval(showReadings, 500);
 }
 
 start().catch(err => toast(err.message));

@@ -20,6 +20,13 @@ export async function load(part) {
   for (const fn of watchers) fn(part);
 }
 
+/** Change ``part`` in place (a live update), and tell who watches. */
+export function patch(part, change) {
+  if (S[part] === undefined) return;
+  change(S[part]);
+  for (const fn of watchers) fn(part);
+}
+
 const pending = {};
 
 /** Fetch ``part`` again shortly: a burst of changes (a storm of alarms) is one request. */
