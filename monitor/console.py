@@ -85,6 +85,7 @@ CONSOLE: dict[str, tuple[str, str]] = {
     "drill_mark": ("【演练】", "[DRILL] "),
     "started": ("开始", "Started"),
     "at_step": ("当前步骤", "Now at"),
+    "step": ("步骤", "Step"),
     "waiting_n": ("{n} 项待办", "{n} to do"),
     "taken_by": ("{who} 已接手", "taken on by {who}"),
     "status": ("状态", "Status"),

@@ -252,3 +252,16 @@ async def test_an_ended_session_signs_nobody_in_and_is_forgotten(
     assert await sessions.find(sid) is None
     await recorded(daemon)
     assert not await daemon.store.read(lambda c: c.execute("SELECT * FROM sessions").fetchall())
+
+
+async def test_the_sign_in_page_speaks_the_browsers_language(tmp_path: Path,
+                                                            daemon_factory: Any) -> None:
+    daemon = await daemon_factory(site(tmp_path))
+    async with client(daemon, Sessions(daemon.ctx.store)) as c:
+        zh = await c.get("/login", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+        en = await c.get("/login", headers={"Accept-Language": "en-GB,en;q=0.8"})
+        assert "姓名" in zh.text and 'lang="zh-CN"' in zh.text
+        assert "Password" in en.text and 'lang="en"' in en.text and "密码" not in en.text
+        wrong = await c.post("/login", data={"name": "zhang_san", "password": "x"},
+                             headers={"Accept-Language": "en"})
+        assert wrong.status_code == 401 and "Wrong name or password" in wrong.text

@@ -81,6 +81,7 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
         step = pb.step(inc.step) if inc.step and inc.status != "closed" else None
         return {**inc.__dict__, "label": pb.label,
                 "step_label": (step.alias or step.id) if step else "",
+                "step_labels": {s.id: s.alias or s.id for s in pb.steps},
                 "todo": todo(inc, pb) if inc.status != "closed" else {}}
 
     def todo(inc: Incident, pb: Playbook) -> dict[str, Any]:

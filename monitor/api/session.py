@@ -86,20 +86,34 @@ class Sessions:
         return person if expires > time.time() else None
 
 
-PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>Vigil 登录</title>
+PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Vigil {title}</title>
 <style>body{{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:2em auto;padding:0 1em;
 max-width:24em}}input,button{{width:100%;box-sizing:border-box;font-size:18px;margin:.3em 0 .8em}}
 button{{padding:.5em}}.err{{color:#c62828}}</style></head>
-<body><h1>Vigil 登录</h1>{error}<form method="post" action="/login">
-<label>姓名 (通讯录中的名字)<input name="name" autocomplete="username" required></label>
-<label>密码<input type="password" name="password" autocomplete="current-password" required>
-</label><button type="submit">登录</button></form></body></html>"""
+<body><h1>Vigil {title}</h1>{error}<form method="post" action="/login">
+<label>{name}<input name="name" autocomplete="username" required></label>
+<label>{password}<input type="password" name="password" autocomplete="current-password"
+required></label><button type="submit">{title}</button></form></body></html>"""
+WORDS = {"zh-CN": {"title": "登录", "name": "姓名 (通讯录中的名字)", "password": "密码",
+                   "busy": "登录失败次数过多, 请 10 分钟后再试", "wrong": "姓名或密码不正确",
+                   "used": "此登录链接无效或已使用, 请用姓名和密码登录",
+                   "elsewhere": "请从本站的登录页登录"},
+         "en": {"title": "Sign in", "name": "Name (as in the directory)", "password": "Password",
+                "busy": "Too many failed sign-ins: try again in 10 minutes",
+                "wrong": "Wrong name or password",
+                "used": "This sign-in link is unknown or used: sign in with name and password",
+                "elsewhere": "Sign in from this site's sign-in page"}}
+"""The page's words: English for a browser that prefers it, else Chinese."""
 
 
-def _page(error: str = "", status: int = 200) -> HTMLResponse:
-    shown = f'<p class="err">{html.escape(error)}</p>' if error else ""
-    return HTMLResponse(PAGE.format(error=shown), status_code=status)
+def _page(request: Request, error: str = "", status: int = 200) -> HTMLResponse:
+    lang = "en" if request.headers.get("accept-language", "").lower().startswith("en") \
+        else "zh-CN"
+    words = WORDS[lang]
+    shown = f'<p class="err">{html.escape(words[error])}</p>' if error else ""
+    return HTMLResponse(PAGE.format(lang=lang, error=shown, **{k: words[k] for k in (
+        "title", "name", "password")}), status_code=status)
 
 
 def secure(request: Request, public_url: str | None) -> bool:
@@ -125,29 +139,29 @@ def session_router(ctx: Context, sessions: Sessions) -> APIRouter:
                                     f"{why}: {name[:64]!r}, from {source}", time.time()))
 
     @router.get("/login", response_class=HTMLResponse)
-    async def form() -> HTMLResponse:
-        return _page()
+    async def form(request: Request) -> HTMLResponse:
+        return _page(request)
 
     @router.post("/login")
     async def login(request: Request) -> Response:
         origin = request.headers.get("origin")
         if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
             refused(request, "", "a sign-in posted from another site")
-            return _page("请从本站的登录页登录", 403)
+            return _page(request, "elsewhere", 403)
         fields = parse_qs((await request.body()).decode("utf-8", "replace"))
         name = fields.get("name", [""])[0].strip()
         password = fields.get("password", [""])[0]
         source = request.client.host if request.client else "?"
         if by_address.blocked(source) or by_person.blocked(name):
             refused(request, name, "too many failed sign-ins")
-            return _page("登录失败次数过多, 请 10 分钟后再试", 429)
+            return _page(request, "busy", 429)
         person = ctx.cfg.person(name)
         stored = person.password_hash() if person is not None else None
         if stored is None or not await asyncio.to_thread(check_password, stored, password):
             by_address.failed(source)
             by_person.failed(name)
             refused(request, name, "wrong name or password")
-            return _page("姓名或密码不正确", 401)
+            return _page(request, "wrong", 401)
         sid, session = await sessions.open(name)
         return signed_in(request, sid, session)
 
@@ -156,7 +170,7 @@ def session_router(ctx: Context, sessions: Sessions) -> APIRouter:
         name = sessions.redeem(token)
         if name is None or ctx.cfg.person(name) is None:
             refused(request, name or "", "a one-time link that is unknown, used or expired")
-            return _page("此登录链接无效或已使用, 请用姓名和密码登录", 403)
+            return _page(request, "used", 403)
         sid, session = await sessions.open(name)
         return signed_in(request, sid, session)
 

@@ -52,9 +52,10 @@ function page(i) {
       <textarea name="text" maxlength="2000" required></textarea></label>
       <div><button class="main">${t("add_note")}</button></div></form>` : ""}
     <h2>${t("timeline")}</h2>${strip(i)}
-    <table><thead><tr><th>${t("time")}</th><th>${t("what")}</th><th>${t("who")}</th><th>${t("detail")}</th></tr></thead>
+    <table class="timeline"><thead><tr><th>${t("time")}</th><th>${t("step")}</th><th>${t("what")}</th><th>${t("who")}</th><th>${t("detail")}</th></tr></thead>
       <tbody>${[...i.timeline].reverse().map(l => html`<tr><td>${clock(l.ts)}</td>
-        <td>${word("timeline", l.kind)}</td><td>${l.actor || ""}</td><td>${said(l)}</td></tr>`)}</tbody></table>`;
+        <td>${(i.step_labels || {})[l.step] || ""}</td><td>${word("timeline", l.kind)}</td>
+        <td>${l.actor || ""}</td><td>${said(l)}</td></tr>`)}</tbody></table>`;
 }
 
 const BODIES = {
