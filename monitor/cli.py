@@ -599,7 +599,8 @@ def main(argv: list[str] | None = None) -> int:
         _daemon_args(s)
         if name in ("ack", "shelve", "unshelve"):
             s.add_argument("alarm")
-            s.add_argument("--note", default="")
+            s.add_argument("--note", default="", required=name == "shelve",
+                           help="why (required to shelve)" if name == "shelve" else None)
         if name in ("ack", "shelve", "unshelve", "silence"):
             who = s.add_mutually_exclusive_group(required=True)
             who.add_argument("--who", help="who acts (with the API token)")

@@ -26,6 +26,7 @@ CONSOLE: dict[str, tuple[str, str]] = {
     "situation_heat": ("机房超温", "Machine room too hot"),
     "situation_offline": ("设备离线 {n} 台", "{n} devices offline"),
     "situation_other": ("{n} 条告警", "{n} alarms"),
+    "situation_shelved": ("{n} 条告警已搁置, 仍在报警", "{n} alarms shelved, still in alarm"),
     "all_normal": ("一切正常", "All normal"),
     "since": ("开始于", "since"),
     "active_count": ("活动告警 {n} 条", "{n} active alarms"),

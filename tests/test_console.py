@@ -243,6 +243,8 @@ def test_acknowledging_noting_and_shelving_from_a_phone(
     page.locator("#ask").get_by_role("button", name="搁置").click()
     expect(card).to_contain_text("已搁置")
     expect(page.locator("#banner")).to_contain_text("已搁置 1 条")
+    expect(page.locator("#banner .head")).to_contain_text("1 条告警已搁置, 仍在报警")
+    expect(page.locator("#banner")).not_to_contain_text("一切正常")  # the fire still stands
     card.get_by_role("link", name="机房火警").click()
     journal = page.locator("table")
     expect(journal).to_contain_text("消防维保测试")

@@ -173,14 +173,16 @@ def test_acknowledge_and_shelve_by_cli_and_api(daemon: Running, modbus_peer: Pat
     assert "已确认" in out.stdout and "张三" in out.stdout
     again = daemon.post("/api/v1/alarms/mr_hot.high/acknowledge", {"who": "李四"})
     assert again.status_code == 409 and "already acknowledged by 张三" in again.text
-    out = cli("shelve", "mr_hot.high", "--who", "王五", "--for", "30m", "--url", daemon.url)
+    out = cli("shelve", "mr_hot.high", "--who", "王五", "--for", "30m", "--note", "空调维修",
+              "--url", daemon.url)
     assert out.returncode == 0, out.stderr
     alarm = next(a for a in daemon.get("/api/v1/alarms").json() if a["id"] == "mr_hot.high")
     assert alarm["state"] == "shelved" and alarm["shelved_by"] == "王五"
     assert alarm["shelved_until"] == pytest.approx(time.time() + 1800, abs=30)
     out = cli("unshelve", "mr_hot.high", "--who", "王五", "--url", daemon.url)
     assert out.returncode == 0 and "已确认" in out.stdout, out.stderr
-    out = cli("shelve", "mr_hot.high", "--who", "王五", "--for", "30m", "--url", daemon.url)
+    out = cli("shelve", "mr_hot.high", "--who", "王五", "--for", "30m", "--note", "空调维修",
+              "--url", daemon.url)
     hist = daemon.get("/api/v1/alarms/history?alarm=mr_hot.high").json()
     assert [h["action"] for h in hist][:5] == ["shelved", "unshelved", "shelved",
                                                "acknowledged", "raised"]
@@ -360,13 +362,15 @@ def test_an_empty_or_short_token_refuses_to_start(tmp_path: Path, token_file: st
 
 
 def test_cli_errors_are_one_line(daemon: Running) -> None:
-    out = cli("shelve", "mr_hot.high", "--who", "王五", "--for", "abc", "--url", daemon.url)
+    out = cli("shelve", "mr_hot.high", "--who", "王五", "--for", "abc", "--note", "维修",
+              "--url", daemon.url)
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert out.stderr.startswith("vigil: --for 'abc': expected a duration such as")
     out = cli("alarms", "--url", f"http://127.0.0.1:{peers.free_port()}")
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert out.stderr.startswith("vigil: cannot reach the daemon at http://127.0.0.1:")
-    out = cli("shelve", "mr_hot.high", "--who", "王五", "--for", "0", "--url", daemon.url)
+    out = cli("shelve", "mr_hot.high", "--who", "王五", "--for", "0", "--note", "维修",
+              "--url", daemon.url)
     assert out.returncode == 2
     assert out.stderr.strip() == "vigil: HTTP 422: duration: Input should be greater than 0"
 

@@ -96,8 +96,9 @@ class Operator(BaseModel):
 
 
 class ShelveRequest(Operator):
-    duration: float = Field(gt=0, le=7 * 86400, strict=True, allow_inf_nan=False,
-                            description="seconds")
+    duration: float = Field(gt=0, le=86400, strict=True, allow_inf_nan=False,
+                            description="seconds, at most a day (a shift or two)")
+    note: Note = Field(min_length=1, description="why (a reason is required)")
 
 
 class SilenceRequest(BaseModel):

@@ -61,7 +61,8 @@ const title = () => `${S.site.label || S.site.name} — Vigil`;
 function situation() {
   const found = situations(S.alarms, S.site);
   banner($("#banner"), found, S.alarms);
-  const waiting = S.alarms.find(a => a.severity === "critical" && !a.acked);
+  const waiting = S.alarms.find(a => a.severity === "critical" && !a.acked
+                                     && a.state !== "shelved");
   flash(Boolean(waiting), found[0]?.text ?? waiting?.message, title());
 }
 

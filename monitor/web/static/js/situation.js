@@ -35,8 +35,14 @@ export function situations(alarms, site) {
     found.push({kind: "other", alarms: left,
                 text: left.length === 1 ? left[0].message : t("situation_other", {n: left.length})});
   }
+  // shelved, yet still in alarm: never "all normal" while one stands
+  const held = alarms.filter(a => a.active && a.state === "shelved");
+  if (held.length) {
+    found.push({kind: "shelved", alarms: held, text: t("situation_shelved", {n: held.length})});
+  }
   for (const s of found) {
-    s.severity = s.kind === "fire" ? "critical" : worst(s.alarms);
+    s.severity = s.kind === "fire" ? "critical" : s.kind === "shelved" ? "warning"
+      : worst(s.alarms);
     s.since = Math.min(...s.alarms.map(a => a.raised_at || Infinity));
   }
   return found.sort((a, b) => rank(a.severity) - rank(b.severity));
