@@ -17,6 +17,15 @@ def alarm_device(cfg: SiteConfig, alarm: Alarm) -> DeviceConfig | None:
                       else alarm.id.partition(":")[2])
 
 
+def alarm_area(cfg: SiteConfig, alarm: Alarm) -> str:
+    """Where an alarm is: its point's own area (a fire zone), else its device's."""
+    dev = alarm_device(cfg, alarm)
+    if dev is None:
+        return ""
+    point = dev.described_points().get(split_point_id(alarm.point)[1]) if alarm.point else None
+    return (point.area if point is not None else None) or dev.area
+
+
 def feeders(cfg: SiteConfig) -> dict[str, str]:
     """Device -> the UPS that feeds it (or ``mains``): the first feed that names the device
     or its area."""
@@ -39,7 +48,7 @@ def facts(cfg: SiteConfig, alarm: Alarm, feeder: dict[str, str] | None = None) -
         else:
             feed = (feeders(cfg) if feeder is None else feeder).get(dev.name, "")
     return {"severity": alarm.severity, "alarm": alarm.id, "feed": feed,
-            "area": dev.area if dev else "", "device_class": dev.device_class.value if dev else ""}
+            "area": alarm_area(cfg, alarm), "device_class": dev.device_class.value if dev else ""}
 
 
 class AlarmFacts:

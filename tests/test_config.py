@@ -123,3 +123,27 @@ def test_a_short_api_token_is_a_check_error(monkeypatch: pytest.MonkeyPatch) -> 
         load_config_text(text, "site.yaml")
     assert str(info.value) == ("site.yaml:3: api.token: the API token has 5 characters; it "
                                "needs at least 16")
+
+
+def test_a_point_may_be_in_another_area_than_its_device(tmp_path: Path) -> None:
+    """A fire panel in the machine room with a zone in the office: the zone's alarm is the
+    office's (routes, banner, tiles), and an unknown area is an error with its line."""
+    from monitor.alarms import Alarm
+    from monitor.facts import facts
+
+    zone = {"key": "zone1.alarm", "table": "discrete_input", "address": 0, "area": "office"}
+    text = f"""
+site: {{name: hq}}
+data_dir: {tmp_path}
+areas: [{{name: machine_room}}, {{name: office}}]
+devices:
+  - {{name: panel, area: machine_room, class: fire_panel, type: modbus,
+     connection: {{host: 127.0.0.1, port: 15020}}, points: [{json.dumps(zone)}]}}
+rules: [{{name: zone1, point: panel.zone1.alarm, kind: state, equals: [true]}}]
+"""
+    cfg = load_config_text(text)
+    alarm = Alarm("zone1", "critical", "办公区火警", point="panel.zone1.alarm")
+    assert facts(cfg, alarm)["area"] == "office"
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text.replace('"area": "office"', '"area": "archive"'), "s.yaml")
+    assert "devices[0].points[0].area: no area named 'archive'" in str(info.value)

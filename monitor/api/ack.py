@@ -206,7 +206,8 @@ def ack_router(ctx: Context, incidents: Callable[[], Incidents]) -> APIRouter:
         name = name_of(link)
         severity = SEVERITY_TEXT.get(alarm.severity, alarm.severity)
         dev = alarm_device(ctx.cfg, alarm)
-        area = next((a.label or a.name for a in ctx.cfg.areas if dev and a.name == dev.area), "")
+        where = ctx.facts.of(alarm)["area"]
+        area = next((a.label or a.name for a in ctx.cfg.areas if a.name == where), "")
         where = " / ".join(x for x in (area, (dev.label or dev.name) if dev else "") if x)
         defn = ctx.alarms.defs.get(alarm.id)
         lines = [f"<p><b>【{html.escape(severity)}】{html.escape(alarm.message)}</b></p>"]

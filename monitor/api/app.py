@@ -234,6 +234,7 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
                 unit = (p.unit if p else "") or default_unit
                 reading = ctx.state.latest.get(pid)
                 out.append({"id": pid, "device": dev.name, "key": key,
+                            "area": (p.area if p else None) or dev.area,
                             "label": (p.label if p else "") or default_label, "unit": unit,
                             **_reading(reading),
                             "quality_label": label(QUALITY, reading.quality.value, lang)
@@ -271,13 +272,12 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
 
     def labelled(alarm: Alarm, lang: Language, named: dict[str, str]) -> dict[str, Any]:
         data, dev = alarm.as_dict(), alarm_device(ctx.cfg, alarm)
-        cls = dev.device_class.value if dev else ""
+        cls, where = (dev.device_class.value if dev else ""), ctx.facts.of(alarm)["area"]
         return {**data, "severity_label": label(SEVERITY, alarm.severity, lang),
                 "state_label": label(ALARM_STATE, data["state"], lang),
                 "device": dev.name if dev else "",
                 "device_label": (dev.label or dev.name) if dev else "",
-                "area": dev.area if dev else "",
-                "area_label": named.get(dev.area, dev.area) if dev else "",
+                "area": where, "area_label": named.get(where, where),
                 "device_class": cls, "class_label": label(DEVICE_CLASS, cls, lang) if cls else ""}
 
     @api.get("/stream")

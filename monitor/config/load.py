@@ -133,6 +133,10 @@ def _cross_check(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
                                         f"duplicate point key {key!r} in device {dev.name!r}"))
             keys.add(str(key))
             points.add(f"{dev.name}.{key}")
+            where = p.get("area") if isinstance(p, dict) else None
+            if where is not None and where not in areas:
+                issues.append(src.issue(("devices", i, "points", j, "area"),
+                                        f"no area named {where!r}"))
     for i, rule in enumerate(cfg.rules):
         if rule.point not in points:
             hint = "" if "." in rule.point else " (write it as DEVICE.KEY)"

@@ -65,6 +65,9 @@ class PointBase(Strict):
     key: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=128)
     label: str = ""
     unit: str = ""
+    area: str | None = Field(default=None, description="where this point is, when not where "
+                                                       "its device is (a fire panel's zones, "
+                                                       "a door controller's doors)")
 
 
 class DeviceConfig(Strict):

@@ -29,13 +29,15 @@ function line(device, points) {
 }
 
 function tile(area) {
-  const devices = S.devices.filter(d => d.area === area.name);
+  const here = S.points.filter(p => p.area === area.name);   // a fire zone is where it is
+  const devices = S.devices.filter(d => d.area === area.name
+                                        || here.some(p => p.device === d.name));
   const alarms = standing(S.alarms).filter(a => a.area === area.name);
   const severity = alarms.length ? worst(alarms) : "ok";
   return html`<article class="tile sev-${severity}" data-area="${area.name}">
     <h2><a href="#/devices?area=${enc(area.name)}">${area.label}</a>
       <span class="sev sev-${severity}">${alarms.length ? t("n_alarms", {n: alarms.length}) : t("ok")}</span></h2>
-    <ul>${devices.map(d => line(d, S.points))}</ul></article>`;
+    <ul>${devices.map(d => line(d, here))}</ul></article>`;
 }
 
 const person = name => S.site.people.find(p => p.name === name)?.label || name;
