@@ -133,20 +133,59 @@ async def test_what_each_access_may_do(tmp_path: Path, daemon_factory: Any) -> N
 
 
 async def test_failed_sign_ins_are_limited_and_recorded(tmp_path: Path,
-                                                        daemon_factory: Any) -> None:
+                                                        daemon_factory: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The form and HTTP Basic share the limits: an address is stopped after 10 failures;
+    a name tried wrongly is slowed, never locked, so its owner still gets in."""
+    monkeypatch.setattr("monitor.api.session.SLOW_DOWN", 0.01)
     daemon = await daemon_factory(site(tmp_path))
     async with client(daemon, Sessions(daemon.ctx.store)) as c:
         answers = [(await sign_in(c, "zhang_san", "wrong")).status_code for _ in range(6)]
-        assert answers == [401] * 5 + [429]
-        assert (await sign_in(c, "zhang_san")).status_code == 429   # even the right one, now
+        assert answers == [401] * 6
+        assert (await sign_in(c, "zhang_san")).status_code == 303      # the owner gets in
+        basic = [(await c.get("/api/v1/alarms", auth=("qian_zong", "guess"))).status_code
+                 for _ in range(4)]
+        assert basic == [401] * 4
+        assert (await sign_in(c, "qian_zong")).status_code == 429      # 10 from here: stop
         await recorded(daemon)
         events = (await c.get("/api/v1/events", headers={
             "Authorization": f"Bearer {TOKEN}"})).json()
         failed = sorted((e["ts"], e["message"]) for e in events if e["kind"] == "LOGIN_FAILED")
-        assert [m.split(":")[0] for _, m in failed] == ["wrong name or password"] * 5 + [
-            "too many failed sign-ins"] * 2
-        assert all("'zhang_san', from 127.0.0.1" in m for _, m in failed)
+        assert [m.split(":")[0] for _, m in failed] == ["wrong name or password"] * 10 + [
+            "too many failed sign-ins"]
+        assert sum("'qian_zong', from 127.0.0.1" in m for _, m in failed) == 5
         assert PASSWORD not in str(events)                    # no password is ever written
+
+
+async def test_a_removed_person_is_signed_out_and_reports_only_themself_safe(
+        tmp_path: Path, daemon_factory: Any) -> None:
+    daemon = await daemon_factory(site(tmp_path))
+    sessions = Sessions(daemon.ctx.store)
+    async with client(daemon, sessions) as c:
+        await sign_in(c, "zhang_san")
+        incident = daemon.incidents.start("approve").id
+        other = await c.post(f"/api/v1/incidents/{incident}/safe", headers=await csrf(c),
+                             json={"person": "qian_zong"})
+        assert other.status_code == 403 and "only themself" in other.json()["detail"]
+        object.__setattr__(daemon.ctx.cfg, "people", [p for p in daemon.ctx.cfg.people
+                                                      if p.name != "zhang_san"])
+        gone = await c.get("/api/v1/session")
+        assert gone.status_code == 401 and "no longer" in gone.json()["detail"]
+
+
+async def test_a_proxys_public_address_is_this_site(tmp_path: Path,
+                                                    daemon_factory: Any) -> None:
+    """Behind a proxy the browser's Origin is the public address (notify.public_url)."""
+    cfg = site(tmp_path)
+    object.__setattr__(cfg.notify, "public_url", "https://vigil.example.com/")
+    daemon = await daemon_factory(cfg)
+    async with client(daemon, Sessions(daemon.ctx.store), "https://127.0.0.1:8320") as c:
+        signed = await c.post("/login", data={"name": "zhang_san", "password": PASSWORD},
+                              headers={"Origin": "https://vigil.example.com"})
+        assert signed.status_code == 303
+        made = await c.post("/api/v1/incidents", json={"playbook": "approve"}, headers={
+            **await csrf(c), "Origin": "https://vigil.example.com"})
+        assert made.status_code == 200, made.text
 
 
 async def test_a_one_time_link_signs_in_once_and_sessions_outlive_a_restart(

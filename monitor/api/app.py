@@ -26,7 +26,7 @@ from monitor.api.ack import ack_router
 from monitor.api.guard import Guard
 from monitor.api.incidents import incidents_router
 from monitor.api.reports import reports_router
-from monitor.api.session import Sessions, session_router
+from monitor.api.session import Sessions, SignIns, public_origin, session_router
 from monitor.bus import AlarmEvent, DeviceEvent, IncidentMilestone, Readings
 from monitor.config.notify import Match
 from monitor.context import Context
@@ -454,13 +454,16 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
     app.include_router(api)
     app.include_router(ack_router(ctx, lambda: control.incidents))
     sessions = sessions or Sessions(ctx.store)
-    app.include_router(session_router(ctx, sessions))
+    sign_ins = SignIns(lambda said: ctx.bus.publish(DeviceEvent("vigil", "LOGIN_FAILED", said,
+                                                                time.time())))
+    app.include_router(session_router(ctx, sessions, sign_ins))
 
     def credentials(name: str) -> str | None:
         person = ctx.cfg.person(name)
         return person.password_hash() if person is not None else None
 
-    def access(name: str) -> str:
+    def access(name: str) -> str | None:
         person = ctx.cfg.person(name)
-        return person.access if person is not None else "viewer"
-    return Guard(app, token.get_secret_value(), credentials, sessions=sessions, access=access)
+        return person.access if person is not None else None
+    return Guard(app, token.get_secret_value(), credentials, sessions=sessions,
+                 sign_ins=sign_ins, access=access, origins=(public_origin(ctx),))

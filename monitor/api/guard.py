@@ -7,7 +7,6 @@ incidents, an admin does everything the token does. The person's name goes to th
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hmac
@@ -17,8 +16,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
-from monitor.api.session import COOKIE, Sessions
-from monitor.credentials import Throttle, check_password
+from monitor.api.session import COOKIE, Sessions, SignIns
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -39,20 +37,21 @@ PERSON_ACTIONS = re.compile(r"/api/v1/(alarms/[^/]+/(acknowledge|shelve|unshelve
 
 Credentials = Callable[[str], "str | None"]
 """Person name -> the hash of their password (None: no such person, or no password)."""
-Access = Callable[[str], str]
-"""Person name -> viewer, operator or admin."""
+Access = Callable[[str], "str | None"]
+"""Person name -> viewer, operator or admin (None: no longer in the directory)."""
 Refusal = tuple[int, str, list[tuple[bytes, bytes]]]
 
 
 class Guard:
     def __init__(self, app: App, token: str, credentials: Credentials | None = None,
                  max_body: int = MAX_BODY, *, sessions: Sessions | None = None,
-                 access: Access = lambda name: "operator"):
+                 sign_ins: SignIns | None = None, access: Access = lambda name: "operator",
+                 origins: tuple[str, ...] = ()):
         self.app, self.max_body, self.credentials = app, max_body, credentials
         self.sessions, self.access = sessions, access
+        self.origins = tuple(o.encode() for o in origins if o)
+        self.sign_ins = sign_ins or SignIns(lambda said: None)
         self._expected = token.encode()
-        self.throttle = Throttle()
-        """Failed sign-ins per address."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":  # none served yet: refuse, rather than pass unchecked
@@ -90,15 +89,15 @@ class Guard:
         """Sign a person in by name and password; what to answer when that fails."""
         assert self.credentials is not None
         source = str((scope.get("client") or ("?",))[0])
-        if self.throttle.blocked(source):
-            return 429, "too many failed sign-ins from this address; try again later", []
         try:
             name, _, password = base64.b64decode(given, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             name = password = ""
-        stored = self.credentials(name) if name else None
-        if stored is None or not await asyncio.to_thread(check_password, stored, password):
-            self.throttle.failed(source)
+        failed = await self.sign_ins.check(name, password,
+                                           self.credentials(name) if name else None, source)
+        if failed == "busy":
+            return 429, "too many failed sign-ins from this address; try again later", []
+        if failed is not None:
             return 401, "wrong name or password", [(b"www-authenticate", b"Basic")]
         scope.setdefault("state", {})["person"] = name
         return None
@@ -110,10 +109,12 @@ class Guard:
         session = await self.sessions.find(_cookie(headers) or "")
         if session is None:
             return 401, "the session has ended: sign in again", []
+        if self.access(session.person) is None:
+            return 401, "this person is no longer in the directory", []
         if scope["method"] not in ("GET", "HEAD"):
             origin = headers.get(b"origin")
             here = f"{scope.get('scheme', 'http')}://".encode() + headers.get(b"host", b"")
-            if origin is not None and origin != here:
+            if origin is not None and origin != here and origin not in self.origins:
                 return 403, "a request from another site", []
             if not hmac.compare_digest(headers.get(b"x-csrf-token", b""),
                                        session.csrf.encode()):
@@ -129,7 +130,7 @@ class Guard:
         access = self.access(scope["state"]["person"])
         if method in ("GET", "HEAD") or path == "/logout" or access == "admin":
             return None
-        if access == "viewer":
+        if access in ("viewer", None):
             return 403, "a viewer may look, not act", []
         if not PERSON_ACTIONS.fullmatch(path):
             return 403, "this needs an administrator (or the API token)", []

@@ -252,7 +252,12 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
     async def safe(request: Request, incident_id: str, body: SafeRequest) -> dict[str, Any]:
         """A roll call: ``person`` (default: the person signed in) is safe."""
         who = actor(request, body.who)
-        name = body.person or request.scope.get("state", {}).get("person")
+        me = request.scope.get("state", {}).get("person")
+        mine = ctx.cfg.person(me) if me else None
+        if mine is not None and body.person not in (None, me) and mine.access != "admin":
+            raise HTTPException(403, "a person reports only themself safe (an administrator "
+                                     "or the API token may report others)")
+        name = body.person or me
         if name is None:
             raise HTTPException(422, "say which person is safe (person), or sign in as them")
         if ctx.cfg.person(name) is None:

@@ -12,6 +12,7 @@ import hashlib
 import html
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
@@ -27,6 +28,35 @@ COOKIE = "vigil_session"
 LIFETIME = 12 * 3600.0
 """A shift: signed in for 12 hours."""
 ONCE_LIFETIME = 600.0
+SLOW_DOWN = 2.0
+"""Seconds each answer for a name that failed 5 times waits."""
+
+
+class SignIns:
+    """Every sign-in by password (the form, HTTP Basic) in one place: 10 failures from an
+    address within 10 minutes block that address for the rest of them; failures for one name
+    slow its answers (2 s) but never lock its owner out, so nobody can keep the on-call
+    person from signing in. Each failure is recorded (name and address, never the
+    password)."""
+
+    def __init__(self, record: Callable[[str], None]):
+        self.record = record
+        self.by_address, self.by_person = Throttle(), Throttle(failures=5)
+
+    async def check(self, name: str, password: str, stored: str | None,
+                    source: str) -> str | None:
+        """None when the password is right; else ``busy`` or ``wrong``."""
+        if self.by_address.blocked(source):
+            self.record(f"too many failed sign-ins: {name[:64]!r}, from {source}")
+            return "busy"
+        if self.by_person.blocked(name):
+            await asyncio.sleep(SLOW_DOWN)
+        if stored is not None and await asyncio.to_thread(check_password, stored, password):
+            return None
+        self.by_address.failed(source)
+        self.by_person.failed(name)
+        self.record(f"wrong name or password: {name[:64]!r}, from {source}")
+        return "wrong"
 
 
 @dataclass(frozen=True)
@@ -43,7 +73,7 @@ def _key(sid: str) -> str:
 class Sessions:
     def __init__(self, store: Store, lifetime: float = LIFETIME):
         self.store, self.lifetime = store, lifetime
-        self.cache: dict[str, Session | None] = {}
+        self.cache: dict[str, Session] = {}
         self.once: dict[str, tuple[str, float]] = {}
 
     async def open(self, person: str) -> tuple[str, Session]:
@@ -59,20 +89,22 @@ class Sessions:
     async def find(self, sid: str) -> Session | None:
         """The live session of a cookie, or None (unknown, ended or expired)."""
         key = _key(sid)
-        if key not in self.cache:
+        session = self.cache.get(key)
+        if session is None:  # unknown ids are not kept: made-up cookies fill no memory
             row = await self.store.read(lambda c: c.execute(
                 "SELECT person, csrf, expires FROM sessions WHERE key = ?", (key,)).fetchone())
-            self.cache[key] = Session(*row) if row else None
-        session = self.cache[key]
-        if session is not None and session.expires <= time.time():  # ended: forget it
-            self.cache[key] = None
+            if row is None:
+                return None
+            session = self.cache[key] = Session(*row)
+        if session.expires <= time.time():  # ended: forget it
+            del self.cache[key]
             self.store.submit(lambda c: c.execute("DELETE FROM sessions WHERE key = ?", (key,)))
             return None
         return session
 
     async def close(self, sid: str) -> None:
         key = _key(sid)
-        self.cache[key] = None
+        self.cache.pop(key, None)
         await self.store.call(lambda c: c.execute("DELETE FROM sessions WHERE key = ?", (key,)))
 
     def one_time(self, person: str) -> str:
@@ -116,15 +148,21 @@ def _page(request: Request, error: str = "", status: int = 200) -> HTMLResponse:
         "title", "name", "password")}), status_code=status)
 
 
+def public_origin(ctx: Context) -> str:
+    """The origin people reach Vigil at through a proxy (``notify.public_url``), if any."""
+    url = (ctx.cfg.notify.public_url or "").rstrip("/")
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/')[0]}" if rest else ""
+
+
 def secure(request: Request, public_url: str | None) -> bool:
     """Whether cookies need ``Secure``: the request came over TLS, or the site's public
     address is https (TLS ends at a proxy in front)."""
     return request.url.scheme == "https" or (public_url or "").startswith("https://")
 
 
-def session_router(ctx: Context, sessions: Sessions) -> APIRouter:
+def session_router(ctx: Context, sessions: Sessions, sign_ins: SignIns) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    by_address, by_person = Throttle(), Throttle(failures=5)
 
     def signed_in(request: Request, sid: str, session: Session) -> Response:
         response = RedirectResponse("/", status_code=303)
@@ -145,23 +183,19 @@ def session_router(ctx: Context, sessions: Sessions) -> APIRouter:
     @router.post("/login")
     async def login(request: Request) -> Response:
         origin = request.headers.get("origin")
-        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+        if origin is not None and origin not in (
+                f"{request.url.scheme}://{request.url.netloc}", public_origin(ctx)):
             refused(request, "", "a sign-in posted from another site")
             return _page(request, "elsewhere", 403)
         fields = parse_qs((await request.body()).decode("utf-8", "replace"))
         name = fields.get("name", [""])[0].strip()
         password = fields.get("password", [""])[0]
         source = request.client.host if request.client else "?"
-        if by_address.blocked(source) or by_person.blocked(name):
-            refused(request, name, "too many failed sign-ins")
-            return _page(request, "busy", 429)
         person = ctx.cfg.person(name)
         stored = person.password_hash() if person is not None else None
-        if stored is None or not await asyncio.to_thread(check_password, stored, password):
-            by_address.failed(source)
-            by_person.failed(name)
-            refused(request, name, "wrong name or password")
-            return _page(request, "wrong", 401)
+        failed = await sign_ins.check(name, password, stored, source)
+        if failed is not None:
+            return _page(request, failed, 429 if failed == "busy" else 401)
         sid, session = await sessions.open(name)
         return signed_in(request, sid, session)
 
