@@ -304,3 +304,13 @@ async def test_the_sign_in_page_speaks_the_browsers_language(tmp_path: Path,
         wrong = await c.post("/login", data={"name": "zhang_san", "password": "x"},
                              headers={"Accept-Language": "en"})
         assert wrong.status_code == 401 and "Wrong name or password" in wrong.text
+
+
+async def test_every_answer_forbids_framing_sniffing_and_referrers(
+        tmp_path: Path, daemon_factory: Any) -> None:
+    daemon = await daemon_factory(site(tmp_path))
+    async with client(daemon, Sessions(daemon.ctx.store)) as c:
+        for path in ("/", "/login", "/health"):
+            got = (await c.get(path)).headers
+            assert (got["x-frame-options"], got["x-content-type-options"],
+                    got["referrer-policy"]) == ("DENY", "nosniff", "same-origin"), path

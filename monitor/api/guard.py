@@ -35,6 +35,11 @@ PERSON_ACTIONS = re.compile(r"/api/v1/(alarms/[^/]+/(acknowledge|shelve|unshelve
                             r"|incidents/[^/]+/(acknowledge|confirm|decide|resolve|note|link|safe))")
 """What a person signed in with a password may POST (besides reading)."""
 
+SAFE = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin")]
+"""On every answer: no guessing of types, no framing by another site, and no address (an
+answer link holds its token) sent on to another site."""
+
 Credentials = Callable[[str], "str | None"]
 """Person name -> the hash of their password (None: no such person, or no password)."""
 Access = Callable[[str], "str | None"]
@@ -156,6 +161,8 @@ class Guard:
             return message
 
         async def guarded_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *SAFE]}
             if not answered:
                 await send(message)
         await self.app(scope, limited_receive, guarded_send)

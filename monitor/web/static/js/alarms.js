@@ -32,7 +32,8 @@ function list(element) {
   const rest = shown.length - showing;
   show($(".cards", element), html`${shown.length ? shown.slice(0, showing).map(alarmCard) : t("none")}
     ${rest > 0 ? html`<button class="more" data-more>${t("show_more", {n: rest})}</button>` : ""}`);
-  $(".count", element).textContent = t("shown_of", {n: shown.length, of: S.alarms.length});
+  $(".count", element).textContent = t("shown_of", {n: Math.min(showing, shown.length),
+                                                     of: shown.length});
 }
 
 export const alarms = {

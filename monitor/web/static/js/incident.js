@@ -34,6 +34,7 @@ function page(i) {
   const open = i.status !== "closed";
   const act = canAct() && open;
   const report = `/api/v1/incidents/${enc(i.id)}/export`;
+  const lang = `&lang=${enc(S.session.language || "zh-CN")}`;   // the reader's language
   return html`<h1>${i.drill ? html`<span class="drill">${t("drill_mark")}</span>` : ""}${i.label}</h1>
     <dl class="facts"><dt>${t("status")}</dt><dd>${word("incident_status", i.status)}
         ${i.level ? html` <span class="sev sev-critical">${i.level}</span>` : ""}</dd>
@@ -41,9 +42,9 @@ function page(i) {
       <dt>${t("cause")}</dt><dd>${i.cause}</dd>
       ${i.step_label ? html`<dt>${t("at_step")}</dt><dd>${i.step_label}</dd>` : ""}
       <dt>${t("taken_on")}</dt><dd>${i.acked ? `${i.acked[0]} · ${clock(i.acked[1])}` : t("nobody_yet")}</dd>
-      <dt>${t("review")}</dt><dd><a href="${report}?format=html" target="_blank" rel="noopener">${t("review_html")}</a>
-        · <a href="${report}?format=pdf" target="_blank" rel="noopener">PDF</a>
-        · <a href="${report}?format=csv">CSV</a></dd></dl>
+      <dt>${t("review")}</dt><dd><a href="${report}?format=html${lang}" target="_blank" rel="noopener">${t("review_html")}</a>
+        · <a href="${report}?format=pdf${lang}" target="_blank" rel="noopener">PDF</a>
+        · <a href="${report}?format=csv${lang}">CSV</a></dd></dl>
     <div class="acts start">
       ${act && !i.acked ? html`<button class="main" data-do="acknowledge">${t("take_on")}</button>` : ""}
       ${act && i.status === "running" ? html`<button data-do="resolve">${t("resolve")}</button>` : ""}</div>

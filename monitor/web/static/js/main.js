@@ -66,6 +66,11 @@ function situation() {
   flash(Boolean(waiting), found[0]?.text ?? waiting?.message, title());
 }
 
+/** A critical alarm nobody has acknowledged sounds again every 30 s (unless muted). */
+function remind() {
+  if (S.alarms.some(a => a.severity === "critical" && !a.acked && a.state !== "shelved")) beep();
+}
+
 function muteButton() {
   const button = $("#mute");
   button.hidden = false;
@@ -152,6 +157,7 @@ async function start() {
   follow();
   setInterval(every10s, 10000);
   setInterval(showReadings, 500);
+  setInterval(remind, 30000);
 }
 
 start().catch(err => toast(err.message));

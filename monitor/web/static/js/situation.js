@@ -11,12 +11,14 @@ export const worst = alarms => alarms.map(a => a.severity).sort((a, b) => rank(a
 export const standing = alarms => alarms.filter(a => a.active && a.state !== "shelved");
 
 const KINDS = [
-  ["fire", () => a => a.device_class === "fire_panel" && a.point && a.severity === "critical"],
+  ["fire", () => a => a.device_class === "fire_panel" && /\.alarm$/.test(a.point || "")
+                      && a.severity === "critical"],
   ["power", () => a => /^power:(?!runtime:)/.test(a.id)],
   ["heat", site => {
     const rooms = new Set(site.areas.filter(a => (a.purpose || a.name) === "machine_room")
       .map(a => a.name));
-    return a => rooms.has(a.area) && /\.high(_high)?$/.test(a.id) && /temp/.test(a.point || "");
+    return a => rooms.has(a.area) && a.device_class !== "ups" && /\.high(_high)?$/.test(a.id)
+      && /temp/.test(a.point || "");
   }],
   ["offline", () => a => a.id.startsWith("comm:")],
 ];
