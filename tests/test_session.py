@@ -314,3 +314,17 @@ async def test_every_answer_forbids_framing_sniffing_and_referrers(
             got = (await c.get(path)).headers
             assert (got["x-frame-options"], got["x-content-type-options"],
                     got["referrer-policy"]) == ("DENY", "nosniff", "same-origin"), path
+
+
+async def test_refused_sign_ins_are_for_administrators_only(tmp_path: Path,
+                                                             daemon_factory: Any) -> None:
+    daemon = await daemon_factory(site(tmp_path))
+    async with client(daemon, Sessions(daemon.ctx.store)) as c:
+        await sign_in(c, "zhang_san", "my-other-password")         # typed into the wrong box
+        await recorded(daemon)
+        await sign_in(c, "zhang_san")
+        seen = [e["kind"] for e in (await c.get("/api/v1/events")).json()]
+        assert "LOGIN_FAILED" not in seen                           # an operator: not shown
+        machine = (await c.get("/api/v1/events", headers={
+            "Authorization": f"Bearer {TOKEN}"})).json()
+        assert [e["kind"] for e in machine].count("LOGIN_FAILED") == 1

@@ -117,6 +117,8 @@ def _reading(r: Reading | None) -> dict[str, Any]:
     return {"value": r.value, "quality": r.quality.value, "ts": r.ts}
 
 
+PRIVATE = frozenset({"LOGIN_FAILED", "ACK_LINK_REFUSED"})
+"""Events that name people and addresses (a password typed into the name box, too)."""
 PING = 15.0
 """Seconds of silence on the live stream before it says ``ping``."""
 LINK = re.compile(r"/ack/[A-Za-z0-9_.-]+")
@@ -288,6 +290,8 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
         connection that died silently is noticed."""
         lang = language(request, lang)
 
+        private = not admin(request)
+
         def said(event: Any) -> tuple[str, Any]:
             if isinstance(event, Readings):
                 return "readings", shown(event, lang)
@@ -306,6 +310,9 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
                     if not batch:
                         yield "event: ping\ndata: {}\n\n"
                     for event in batch:
+                        if private and isinstance(event, DeviceEvent) \
+                                and event.kind in PRIVATE:
+                            continue
                         kind, body = said(event)
                         data = json.dumps(body, ensure_ascii=False, default=str)
                         yield f"event: {kind}\ndata: {data}\n\n"
@@ -382,10 +389,17 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
         return await ctx.store.read(lambda c: alarm_log(c, alarm, limit))
 
     @api.get("/events")
-    async def events(device: str | None = None, since: float = 0.0,
+    async def events(request: Request, device: str | None = None, since: float = 0.0,
                      limit: int = Query(200, ge=1, le=10_000)) -> list[dict[str, Any]]:
-        """What happened at the devices (ONBATT, COMMBAD, SHUTDOWN, ...), newest first."""
-        return await ctx.store.read(lambda c: recent_events(c, device, since, limit))
+        """What happened at the devices (ONBATT, COMMBAD, SHUTDOWN, ...), newest first.
+        Refused sign-ins and answer links are for administrators (and the token) only."""
+        found = await ctx.store.read(lambda c: recent_events(c, device, since, limit))
+        return found if admin(request) else [e for e in found if e["kind"] not in PRIVATE]
+
+    def admin(request: Request) -> bool:
+        """The API token, or a person with admin access."""
+        person = ctx.cfg.person(request.scope.get("state", {}).get("person") or "")
+        return person is None or person.access == "admin"
 
     @api.get("/session")
     async def session(request: Request) -> dict[str, Any]:
