@@ -19,7 +19,7 @@ from monitor.config.model import (
 from monitor.labels import LEVEL, label, table
 from monitor.model import Quality, Reading
 from monitor.playbooks.words import Language
-from monitor.text import quantity, spoken_duration
+from monitor.text import display, quantity, spoken_duration
 
 LEVELS = ("high_high", "high", "low", "low_low")
 
@@ -106,8 +106,9 @@ class _State(_Evaluator):
     def __init__(self, rule: StateRule, alarms: AlarmManager, point: PointBase,
                  language: Language):
         super().__init__(rule, alarms, point, language)
-        shown = ", ".join(map(str, rule.equals))
-        self._define(rule.name, rule.severity, rule.message or f"{self.label} = {shown}")
+        key = rule.point.partition(".")[2]
+        shown = ", ".join(str(display("", key, v, point.unit, language)) for v in rule.equals)
+        self._define(rule.name, rule.severity, rule.message or f"{self.label}: {shown}")
 
     def on_reading(self, reading: Reading) -> None:
         if reading.quality is Quality.GOOD:
@@ -122,8 +123,9 @@ class _Rate(_Evaluator):
                  language: Language):
         super().__init__(rule, alarms, point, language)
         self.samples: deque[tuple[float, float]] = deque()
-        self._define(rule.name, rule.severity, rule.message or
-                     f"{self.label} 变化过快 (> {rule.max_per_minute:g}/分钟)")
+        self._define(rule.name, rule.severity, rule.message or (
+            f"{self.label} changing too fast (> {rule.max_per_minute:g}/min)"
+            if language == "en" else f"{self.label} 变化过快 (> {rule.max_per_minute:g}/分钟)"))
 
     def on_reading(self, reading: Reading) -> None:
         v = _number(reading.value)
@@ -147,8 +149,10 @@ class _Stale(_Evaluator):
                  language: Language):
         super().__init__(rule, alarms, point, language)
         self.last_good = time.time()  # a fresh start gives the device max_age to answer
-        self._define(rule.name, rule.severity, rule.message or
-                     f"{self.label} 超过 {spoken_duration(rule.max_age)}没有有效数据")
+        self._define(rule.name, rule.severity, rule.message or (
+            f"{self.label}: no valid data for over {spoken_duration(rule.max_age, 'en')}"
+            if language == "en"
+            else f"{self.label} 超过 {spoken_duration(rule.max_age)}没有有效数据"))
 
     def on_reading(self, reading: Reading) -> None:
         if reading.quality is Quality.GOOD:

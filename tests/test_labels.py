@@ -235,3 +235,26 @@ async def test_the_api_gives_labels_and_values_as_people_read_them(
     assert words["event"]["ONBATT"] == "on battery"
     assert words["boolean"]["open"] == {"true": "open", "false": "closed"}
     assert words["ups_point"]["battery.runtime"] == {"label": "runtime", "unit": "s"}
+
+
+@pytest.mark.parametrize(("language", "expected"), [
+    ("zh-CN", {"zone1_fire": "1 号防区火警: 报警",
+               "humidity_fast": "办公区湿度 变化过快 (> 5/分钟)",
+               "humidity_silent": "办公区湿度 超过 10 分钟没有有效数据"}),
+    ("en", {"zone1_fire": "1 号防区火警: alarm",
+            "humidity_fast": "办公区湿度 changing too fast (> 5/min)",
+            "humidity_silent": "办公区湿度: no valid data for over 10 min"}),
+])
+async def test_state_rate_and_stale_alarms_speak_the_sites_language(
+        tmp_path: Path, daemon_factory: Any, language: str, expected: dict[str, str]) -> None:
+    cfg = site(tmp_path, language)
+    data = cfg.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    rules = [{"name": "zone1_fire", "point": "fire.zone1.alarm", "kind": "state",
+              "equals": [True]},
+             {"name": "humidity_fast", "point": "office_env.humidity", "kind": "rate",
+              "max_per_minute": 5, "window": 60},
+             {"name": "humidity_silent", "point": "office_env.humidity", "kind": "stale",
+              "max_age": 600}]
+    daemon = await daemon_factory(config(tmp_path, data.pop("devices"), rules, **{
+        k: v for k, v in data.items() if k in ("site", "areas")}))
+    assert {r: daemon.alarms.defs[r].message for r in expected} == expected
