@@ -71,6 +71,7 @@ async def test_a_ups_on_battery_starts_the_power_loss_procedure(
     (incident,) = daemon.incidents.running
     first = "【停电应急预案】市电中断, UPS 电池供电。请立即向物业询问停电原因和预计停电时长。"
     await eventually(lambda: first in titles(inbox), 5)
+    await recorded(daemon)                     # the list is read from the database
     async with api(daemon) as client:
         listed = (await client.get("/api/v1/incidents")).json()
         assert [(i["id"], i["label"], i["status"]) for i in listed] == [
