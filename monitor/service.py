@@ -42,14 +42,19 @@ async def reload(daemon: Daemon) -> None:
         log.exception("reload failed")
 
 
+def site_time(zone: str) -> None:
+    """Run in the site's time zone: times shown, logged and reported are the site's."""
+    os.environ["TZ"] = zone
+    time.tzset()
+
+
 async def serve(cfg: SiteConfig, config_path: Path | None, *,
                 routers: tuple[APIRouter, ...] = (),
                 on_ready: Callable[[Daemon, str, Sessions], Awaitable[None]] | None = None
                 ) -> None:
     """Start everything, wait for a stop signal, stop in order (nothing queued is lost)."""
     check_data_dir(cfg.data_dir)
-    os.environ["TZ"] = cfg.site.timezone  # times shown, logged and reported: the site's
-    time.tzset()
+    site_time(cfg.site.timezone)
     token = api_token(cfg.api, cfg.data_dir).get_secret_value() if cfg.api.enabled else ""
     daemon = Daemon(cfg, config_path)
     await daemon.start()

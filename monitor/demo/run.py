@@ -16,7 +16,7 @@ from monitor.config import load_config_text
 from monitor.daemon import Daemon
 from monitor.demo import data_dir as default_data_dir
 from monitor.demo.simulator import SCENARIOS, Simulator
-from monitor.service import serve
+from monitor.service import serve, site_time
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ def scenario_router(sim: Simulator) -> APIRouter:
 async def run_demo(scenario: str | None, data_dir: Path | None, api_port: int,
                    modbus_port: int) -> None:
     data_dir = data_dir or default_data_dir()
+    site_time(yaml.safe_load(resources.files("monitor.demo").joinpath("site.yaml").read_text(
+        "utf-8"))["site"].get("timezone", "Asia/Shanghai"))  # from the first line logged
     sim = Simulator(modbus_port, scenario or "normal")
 
     async def ready(daemon: Daemon, token: str, sessions: Sessions) -> None:
