@@ -35,14 +35,19 @@ def inbox() -> Iterator[Receiver]:
 
 
 def site(tmp_path: Path, port: int, monkeypatch: pytest.MonkeyPatch, inbox: Receiver,
-         playbooks: Path = ROOT / "playbooks") -> Any:
+         playbooks: Path = ROOT / "playbooks", *, devices: list[dict[str, Any]] = (),
+         rules: list[dict[str, Any]] = (), vacant: tuple[str, ...] = (),
+         hooks: dict[str, str] | None = None, notify: dict[str, Any] | None = None) -> Any:
+    """A UPS on ``port`` and a person holding each role (none for the ``vacant`` ones), paged
+    at ``inbox`` unless ``hooks`` names another env variable for their role."""
     monkeypatch.setenv("VIGIL_TEST_ROLE_HOOK", f"json://127.0.0.1:{inbox.port}/role")
-    return config(tmp_path, [ups("ups_a", port)], playbooks=str(playbooks),
-                  roles=[{"name": r} for r in ROLES],
+    extra = {"notify": notify} if notify is not None else {}
+    return config(tmp_path, [ups("ups_a", port), *devices], list(rules),
+                  playbooks=str(playbooks), roles=[{"name": r} for r in ROLES],
                   people=[{"name": f"p_{r}", "label": f"{r} 负责人", "roles": [r],
-                           "contacts": [{"channel": "webhook",
-                                         "url": {"env": "VIGIL_TEST_ROLE_HOOK"}}]}
-                          for r in ROLES])
+                           "contacts": [{"channel": "webhook", "url": {
+                               "env": (hooks or {}).get(r, "VIGIL_TEST_ROLE_HOOK")}}]}
+                          for r in ROLES if r not in vacant], **extra)
 
 
 def api(daemon: Daemon) -> httpx.AsyncClient:
@@ -238,7 +243,6 @@ async def test_a_service_down_during_a_power_loss_is_a_linked_system_outage(
     server, port = sim
     web = Receiver(reply=b"ok").start()
     try:
-        cfg = site(tmp_path, port, monkeypatch, inbox)
         erp = {"name": "erp", "area": "machine_room", "class": "host", "type": "host",
                "label": "催收系统", "interval": 0.2, "timeout": 0.15, "jitter": 0,
                "connection": {"host": "127.0.0.1"},
@@ -246,11 +250,8 @@ async def test_a_service_down_during_a_power_loss_is_a_linked_system_outage(
                            "label": "登录页"}]}
         rule = {"name": "erp_down", "point": "erp.web", "kind": "state", "equals": [False],
                 "severity": "critical", "message": "催收系统登录页无法访问"}
-        data = cfg.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-        cfg = config(tmp_path, [*data["devices"], erp], [rule],
-                     **{k: v for k, v in data.items() if k not in ("devices", "rules", "site",
-                                                                  "data_dir", "areas", "api")})
-        daemon = await daemon_factory(cfg)
+        daemon = await daemon_factory(site(tmp_path, port, monkeypatch, inbox, devices=[erp],
+                                           rules=[rule]))
         await eventually(lambda: daemon.state.latest.get("erp.web") is not None
                          and daemon.state.latest["erp.web"].value is True, 5)
         await server.async_setValues(1, 4, 20, [ON_BATTERY])
@@ -418,12 +419,8 @@ async def test_an_incident_message_nobody_got_raises_the_alarm_and_goes_again(
     both show on the timeline, notify:failed is raised, and the message goes again until
     it gets through."""
     _, port = sim
-    cfg = site(tmp_path, port, monkeypatch, inbox)
-    data = cfg.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-    data["people"] = [p for p in data["people"] if "compliance" not in p["roles"]]
-    data["notify"] = {"retries": 0, "resend": 0.3}
-    cfg = config(tmp_path, data.pop("devices"), **{k: v for k, v in data.items() if k not in (
-        "rules", "site", "data_dir", "areas", "api")})
+    cfg = site(tmp_path, port, monkeypatch, inbox, vacant=("compliance",),
+               notify={"retries": 0, "resend": 0.3})
     inbox.mode = "500"
     daemon = await daemon_factory(cfg)
     incident = daemon.incidents.start("general_report", why="测试").id
@@ -508,17 +505,9 @@ async def test_an_incident_message_that_missed_one_person_goes_to_them_again(
     down = Receiver(mode="500").start()
     try:
         monkeypatch.setenv("VIGIL_TEST_DOWN_HOOK", f"json://127.0.0.1:{down.port}/down")
-        cfg = site(tmp_path, port, monkeypatch, inbox)
-        data = cfg.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-        for person in data["people"]:
-            if person["name"] == "p_compliance":
-                person["contacts"] = [{"channel": "webhook",
-                                       "url": {"env": "VIGIL_TEST_DOWN_HOOK"}}]
-        data["notify"] = {"retries": 0, "resend": 0.3}
-        cfg = config(tmp_path, data.pop("devices"), **{k: v for k, v in data.items()
-                                                       if k not in ("rules", "site", "data_dir",
-                                                                    "areas", "api")})
-        daemon = await daemon_factory(cfg)
+        daemon = await daemon_factory(site(
+            tmp_path, port, monkeypatch, inbox, hooks={"compliance": "VIGIL_TEST_DOWN_HOOK"},
+            notify={"retries": 0, "resend": 0.3}))
         daemon.incidents.start("general_report", why="测试")
 
         def told(receiver: Receiver) -> list[str]:

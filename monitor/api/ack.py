@@ -22,8 +22,17 @@ from monitor.context import Context
 from monitor.credentials import Throttle, check_password
 from monitor.facts import alarm_device
 from monitor.notify.links import EXPIRED, AckLink, LinkError, link_key, verify
-from monitor.playbooks.engine import Ack, Confirm, Decide, Incident, Input, Safe
-from monitor.playbooks.model import ApprovalStep, ChecklistStep, RollCallStep
+from monitor.playbooks.engine import (
+    Ack,
+    Confirm,
+    Decide,
+    Incident,
+    Input,
+    Safe,
+    open_items,
+    pending_approval,
+)
+from monitor.playbooks.model import RollCallStep
 from monitor.playbooks.runtime import IncidentError, Incidents
 from monitor.text import spoken_duration
 
@@ -140,13 +149,10 @@ def ack_router(ctx: Context, incidents: Callable[[], Incidents]) -> APIRouter:
             asked = any(people.get(link.person, 0) is None for people in inc.rollcall.values())
             return {"safe": "我已安全"} if asked else {}
         out = {} if inc.acked is not None else {"ack": "确认收到并接手"}
-        for s in pb.steps:
-            if isinstance(s, ChecklistStep) and s.id in inc.reached:
-                out |= {f"confirm:{i.id}": f"确认: {i.text}" for i in s.items
-                        if i.id not in inc.checked and i.role in person.roles}
-        step = pb.step(inc.step) if inc.step else None
-        if isinstance(step, ApprovalStep) and step.role in person.roles \
-                and step.id not in inc.decisions:
+        out |= {f"confirm:{i.id}": f"确认: {i.text}" for i in open_items(inc, pb)
+                if i.role in person.roles}
+        step = pending_approval(inc, pb)
+        if step is not None and step.role in person.roles:
             out |= {f"approve:{step.id}": f"批准: {step.text}", f"reject:{step.id}": "不批准"}
         return out
 

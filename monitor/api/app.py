@@ -28,6 +28,7 @@ from monitor.api.incidents import incidents_router
 from monitor.api.reports import reports_router
 from monitor.api.session import Sessions, SignIns, public_origin, session_router
 from monitor.bus import AlarmEvent, DeviceEvent, IncidentMilestone, Readings
+from monitor.config.model import DeviceConfig
 from monitor.config.notify import Match
 from monitor.context import Context
 from monitor.facts import alarm_device
@@ -115,6 +116,17 @@ def _reading(r: Reading | None) -> dict[str, Any]:
     if r is None:
         return {"value": None, "quality": None, "ts": None}
     return {"value": r.value, "quality": r.quality.value, "ts": r.ts}
+
+
+def _said(dev: DeviceConfig, key: str, reading: Reading | None,
+          lang: Language) -> dict[str, Any]:
+    """A reading as a person reads it: value, quality, time, unit (as configured, else a UPS
+    point's default), the quality's label, and the value in words (报警/正常, 1 小时 30 分)."""
+    p, cls = dev.described_points().get(key), dev.device_class.value
+    unit = (p.unit if p else "") or default_point(cls, key, lang)[1]
+    return {**_reading(reading), "unit": unit,
+            "quality_label": label(QUALITY, reading.quality.value, lang) if reading else "",
+            "display": display(cls, key, reading.value if reading else None, unit, lang)}
 
 
 PRIVATE = frozenset({"LOGIN_FAILED", "ACK_LINK_REFUSED"})
@@ -225,24 +237,17 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
         for dev in ctx.cfg.devices:
             if device and dev.name != device:
                 continue
-            cls = dev.device_class.value
             described = dev.described_points()
             found = [pid.partition(".")[2] for pid in ctx.state.latest
                      if pid.startswith(f"{dev.name}.")]
             for key in [*described, *(k for k in found if k not in described)]:
                 p = described.get(key)
                 pid = f"{dev.name}.{key}"
-                default_label, default_unit = default_point(cls, key, lang)
-                unit = (p.unit if p else "") or default_unit
-                reading = ctx.state.latest.get(pid)
                 out.append({"id": pid, "device": dev.name, "key": key,
                             "area": (p.area if p else None) or dev.area,
-                            "label": (p.label if p else "") or default_label, "unit": unit,
-                            **_reading(reading),
-                            "quality_label": label(QUALITY, reading.quality.value, lang)
-                            if reading else "",
-                            "display": display(cls, key, reading.value if reading else None,
-                                               unit, lang),
+                            "label": (p.label if p else "")
+                            or default_point(dev.device_class.value, key, lang)[0],
+                            **_said(dev, key, ctx.state.latest.get(pid), lang),
                             "limits": limits.get(pid, {})})
         return out
 
@@ -326,16 +331,8 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
         dev = ctx.cfg.device(event.device)
         if dev is None:
             return []
-        described, cls = dev.described_points(), dev.device_class.value
-        out = []
-        for r in event.readings:
-            key = r.point[len(dev.name) + 1:]
-            p = described.get(key)
-            unit = (p.unit if p else "") or default_point(cls, key, lang)[1]
-            out.append({"id": r.point, **_reading(r),
-                        "quality_label": label(QUALITY, r.quality.value, lang),
-                        "display": display(cls, key, r.value, unit, lang)})
-        return out
+        return [{"id": r.point, **_said(dev, r.point[len(dev.name) + 1:], r, lang)}
+                for r in event.readings]
 
     @api.get("/notifications")
     async def notifications(request: Request, alarm: str | None = None,

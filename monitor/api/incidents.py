@@ -18,9 +18,20 @@ from pydantic import BaseModel, Field
 from monitor.context import Context
 from monitor.documents import MEDIA, Format
 from monitor.playbooks.check import load_playbook_text
-from monitor.playbooks.engine import Ack, Confirm, Decide, Incident, Input, Note, Resolve, Safe
+from monitor.playbooks.engine import (
+    Ack,
+    Confirm,
+    Decide,
+    Incident,
+    Input,
+    Note,
+    Resolve,
+    Safe,
+    open_items,
+    pending_approval,
+)
 from monitor.playbooks.export import Names, drill_report, incident_report
-from monitor.playbooks.model import ApprovalStep, ChecklistStep, Playbook, RollCallStep
+from monitor.playbooks.model import ApprovalStep, Playbook, RollCallStep
 from monitor.playbooks.rehearse import Step as ScriptStep
 from monitor.playbooks.review import Review, Row, review
 from monitor.playbooks.runtime import IncidentConflict, IncidentError, Incidents
@@ -90,15 +101,14 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
         role a person holds), the roll call's count."""
         roles = {r.name: r.label or r.name for r in ctx.cfg.roles}
         items = [{"item": i.id, "text": i.text, "role": roles.get(i.role, i.role),
-                  "role_id": i.role}
-                 for s in pb.steps if isinstance(s, ChecklistStep) and s.id in inc.reached
-                 for i in s.items if i.id not in inc.checked]
-        step = pb.step(inc.step) if inc.step else None
+                  "role_id": i.role} for i in open_items(inc, pb)]
+        step = pending_approval(inc, pb)
         approval = {"step": step.id, "text": step.text, "role": roles.get(step.role, step.role),
-                    "role_id": step.role} if isinstance(step, ApprovalStep) else None
+                    "role_id": step.role} if step is not None else None
+        current = pb.step(inc.step) if inc.step else None
         roll = inc.rollcall.get(inc.step or "", {})
         rollcall = {"asked": len(roll), "safe": sum(t is not None for t in roll.values())
-                    } if isinstance(step, RollCallStep) else None
+                    } if isinstance(current, RollCallStep) else None
         return {"items": items, "approval": approval, "rollcall": rollcall}
 
     @router.get("/incidents")

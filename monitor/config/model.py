@@ -90,6 +90,7 @@ class DeviceConfig(Strict):
     profile: str | None = Field(default=None, description="a driver's ready-made point map")
     points: list[dict[str, Any]] = Field(default_factory=list)
     _spec: Any = PrivateAttr(default=None)
+    _described: dict[str, PointBase] | None = PrivateAttr(default=None)
 
     @property
     def spec(self) -> Any:
@@ -99,10 +100,14 @@ class DeviceConfig(Strict):
     def described_points(self) -> dict[str, PointBase]:
         """Points by key as configured, a profile's included, and what a driver derives from
         them (labels and units)."""
+        if self._described is not None:
+            return self._described
         described = getattr(self._spec, "described", None)
-        if callable(described):
-            return dict(described())
-        return {p.key: p for p in getattr(self._spec, "points", [])}
+        found = dict(described()) if callable(described) else {
+            p.key: p for p in getattr(self._spec, "points", [])}
+        if self._spec is not None:  # kept: the live stream asks for each reading
+            self._described = found
+        return found
 
 
 class RuleBase(Strict):

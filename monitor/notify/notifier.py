@@ -246,8 +246,7 @@ class Notifier:
             self.ctx.store.submit(lambda c: c.execute(
                 "INSERT OR IGNORE INTO notices VALUES (?, ?)", row))
         n = self.unsent[event.key] = self.unsent.get(event.key, 0) + 1
-        delay = min(self.ctx.cfg.notify.resend * 2 ** (n - 1), RESEND_MAX)
-        self.ctx.timers.arm("notice", event.key, time.time() + delay)
+        self.ctx.timers.arm("notice", event.key, self._again_at(n))
 
     def _notice_due(self, key: str) -> None:
         """An incident message that reached nobody goes again (if it is still undelivered)."""
@@ -296,8 +295,12 @@ class Notifier:
                 self.unreached.pop(key, None)
                 continue
             n = self.unreached[key] = self.unreached.get(key, 0) + 1
-            delay = min(self.ctx.cfg.notify.resend * 2 ** (n - 1), RESEND_MAX)
-            self.ctx.timers.arm("resend", key, time.time() + delay)
+            self.ctx.timers.arm("resend", key, self._again_at(n))
+
+    def _again_at(self, misses: int) -> float:
+        """When a message that reached nobody ``misses`` times in a row goes again: after
+        ``notify.resend``, doubling each time, at most every ``RESEND_MAX``."""
+        return time.time() + min(self.ctx.cfg.notify.resend * 2 ** (misses - 1), RESEND_MAX)
 
     def _resend_due(self, key: str) -> None:
         alarm_id, _, name = key.rpartition("#")

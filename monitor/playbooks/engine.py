@@ -19,6 +19,7 @@ from monitor.playbooks.model import (
     AnyStep,
     ApprovalStep,
     BranchStep,
+    ChecklistItem,
     ChecklistStep,
     Condition,
     DeadlineStep,
@@ -206,6 +207,18 @@ Effect = Notify | RollCall | Arm | Cancel | Run | Entry
 
 class PlaybookError(Exception):
     """The playbook sent the path round a cycle with no wait (a defect ``check`` reports)."""
+
+
+def open_items(inc: Incident, pb: Playbook) -> list[ChecklistItem]:
+    """The checklist items of the steps the incident reached that nobody has confirmed."""
+    return [i for s in pb.steps if isinstance(s, ChecklistStep) and s.id in inc.reached
+            for i in s.items if i.id not in inc.checked]
+
+
+def pending_approval(inc: Incident, pb: Playbook) -> ApprovalStep | None:
+    """The approval the incident waits for now, if any."""
+    step = pb.step(inc.step) if inc.step else None
+    return step if isinstance(step, ApprovalStep) and step.id not in inc.decisions else None
 
 
 class Engine:
