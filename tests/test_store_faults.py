@@ -327,3 +327,23 @@ async def test_an_incident_action_on_a_full_disk_is_refused_and_changes_nothing(
         "SELECT kind FROM timeline WHERE incident = ? ORDER BY seq", (incident,))])
     assert kinds.count("confirmed") == 1
     await api.aclose()
+
+
+async def test_a_sign_in_on_a_full_disk_is_refused_and_gives_no_session(
+        disk: Path, daemon_factory: Any) -> None:
+    """A session not committed is not handed out: 503, no cookie; the disk freed, it works."""
+    from monitor.credentials import hash_password
+
+    cfg = config(disk, [], data_dir=str(disk / "data"), people=[
+        {"name": "zhang_san", "label": "张三", "credential": hash_password("a-long-password")}])
+    daemon = await daemon_factory(cfg)
+    api = client(daemon)
+    filler = fill(disk)
+    form = {"name": "zhang_san", "password": "a-long-password"}
+    refused = await api.post("/login", data=form)
+    assert refused.status_code == 503 and "cannot commit" in refused.json()["detail"]
+    assert "set-cookie" not in refused.headers
+    filler.unlink()
+    signed = await api.post("/login", data=form)
+    assert signed.status_code == 303 and "vigil_session=" in signed.headers["set-cookie"]
+    await api.aclose()
