@@ -321,11 +321,11 @@ class Daemon:
                                       message)
 
     def _write_again(self) -> None:
-        """The database was made anew: write the alarms, timers, held messages and running
-        incidents again."""
+        """The database was made anew: write the alarms, timers, held messages, deliveries
+        under way and running incidents again."""
         self.ctx.store.submit(self.ctx.alarms.persist_all)
         self.ctx.store.submit(self.ctx.timers.persist_all)
-        self.ctx.store.submit(self.notifier.pacer.persist_all)
+        self.ctx.store.submit(self.notifier.persist_all)
         self.ctx.store.submit(self.incidents.persist_all)
 
     def _bus_overflow(self, sub: Subscription) -> None:

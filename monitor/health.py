@@ -1,6 +1,7 @@
 """What /health reports: ``ok``, or ``degraded`` with the reasons. Every fault the daemon
-cannot fix by itself is an alarm of its own (store, internal tasks, bus, sink, outbox);
-while one of those is active, the daemon is degraded."""
+cannot fix by itself is an alarm of its own (store, internal tasks, bus, sink, outbox, a
+page or incident message that reached nobody); while one of those is active, the daemon is
+degraded."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from monitor.alarms import AlarmManager
 
-SYSTEM_PREFIXES = ("store:", "internal:", "bus:", "sink:", "outbox:")
+SYSTEM_PREFIXES = ("store:", "internal:", "bus:", "sink:", "outbox:", "notify:failed")
 
 
 def health(alarms: AlarmManager) -> dict[str, Any]:

@@ -65,6 +65,9 @@ CREATE TABLE IF NOT EXISTS sessions (key TEXT PRIMARY KEY, person TEXT NOT NULL,
                                      csrf TEXT NOT NULL, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS held (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL,
                                  person TEXT NOT NULL, grp TEXT NOT NULL, item TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS deliveries (key TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS unheard (key TEXT PRIMARY KEY, subject TEXT NOT NULL,
+                                    why TEXT NOT NULL, drill INTEGER NOT NULL);
 """
 
 

@@ -37,13 +37,19 @@ def inbox() -> Iterator[Receiver]:
 
 def site(tmp_path: Path, inbox: Receiver, wait: float = 1.0, repeat: int = 0,
          notify: dict[str, Any] | None = None, high_high: float | None = None,
-         group_interval: float = 60,
+         group_interval: float = 60, areas: dict[str, str] | None = None,
          **extra: Any) -> Any:
+    """``areas``: name -> label; the device gets a point in each (its key the area's), and
+    the alarms of each are paged."""
+    if areas:
+        extra["areas"] = [{"name": a, "label": label} for a, label in areas.items()]
     return config(tmp_path, [{
         "name": "mr_env", "area": "machine_room", "class": "environment", "type": "modbus",
         "enabled": False, "connection": {"host": "127.0.0.1", "port": 1},
         "points": [{"key": "temperature", "table": "holding", "address": 0,
-                    "label": "机房温度"}]}],
+                    "label": "机房温度"}] + [
+            {"key": a, "area": a, "table": "holding", "address": n}
+            for n, a in enumerate(areas or (), 1)]}],
         [{"name": "mr_hot", "point": "mr_env.temperature", "kind": "threshold", "high": 27,
           "advice": "检查精密空调, 通知空调维保",
           **({"high_high": high_high} if high_high else {})}], **extra,
@@ -58,7 +64,8 @@ def site(tmp_path: Path, inbox: Receiver, wait: float = 1.0, repeat: int = 0,
                 {"notify": [{"role": "it"}], "wait": wait},
                 {"notify": [{"role": "dept_head"}], "wait": wait}]}],
             "routes": [{"match": {"severity": ["critical"]}, "policy": "major"},
-                       {"match": {"area": ["machine_room"]}, "policy": "major"}]})
+                       {"match": {"area": list(areas or ["machine_room"])},
+                        "policy": "major"}]})
 
 
 @pytest.fixture(autouse=True)
@@ -459,7 +466,7 @@ async def test_a_passing_failure_is_retried_and_every_attempt_recorded(
     daemon = await daemon_factory(cfg)
     raise_alarm(daemon)
     await eventually(lambda: len(received(inbox, "/a")) == 2, 3)
-    await eventually(lambda: not daemon.notifier.tasks, 3)    # the answer is in, and recorded
+    await eventually(lambda: not daemon.notifier.deliveries.tasks, 3)  # answered, recorded
     await daemon.store.call(lambda c: None)
     rows = await daemon.store.read(lambda c: c.execute(
         "SELECT person, ok, detail FROM notifications ORDER BY seq").fetchall())
@@ -487,6 +494,104 @@ async def test_the_fallback_channel_when_the_others_fail(
         assert not daemon.alarms.is_active("notify:failed")
     finally:
         spare.stop()
+
+
+def with_fallback(cfg: Any, spare: Receiver, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """张三 gets an SMS fallback at ``spare``."""
+    monkeypatch.setenv("VIGIL_TEST_HOOK_C", f"json://127.0.0.1:{spare.port}/sms")
+    person = cfg.people[0]
+    fallback = person.contacts[0].model_copy(update={"fallback": True, "channel": "sms"})
+    object.__setattr__(fallback, "url", type(person.contacts[0].url)(env="VIGIL_TEST_HOOK_C"))
+    object.__setattr__(person, "contacts", [person.contacts[0], fallback])
+    return cfg
+
+
+@pytest.mark.parametrize("severity", ["critical", "major"])
+async def test_a_critical_page_goes_to_the_fallback_after_the_first_failure(
+        tmp_path: Path, inbox: Receiver, daemon_factory: Any,
+        monkeypatch: pytest.MonkeyPatch, severity: str) -> None:
+    """Critical: the fallback right after the first failed attempt, the first channel
+    retried beside it. Otherwise the fallback waits for the first channel's retries."""
+    from monitor.alarms import AlarmDef
+    from monitor.config.model import Severity
+
+    spare = Receiver().start()
+    try:
+        inbox.mode = "500"
+        cfg = with_fallback(site(tmp_path, inbox, wait=30), spare, monkeypatch)
+        object.__setattr__(cfg.notify, "retries", 2)
+        object.__setattr__(cfg.notify, "retry_delay", 1.0)
+        daemon = await daemon_factory(cfg)
+        daemon.alarms.define(AlarmDef("fire:z1", Severity(severity), "1 号防区火警",
+                                      "mr_env.temperature"))
+        started = time.monotonic()
+        daemon.alarms.set_condition("fire:z1", True)
+        await eventually(lambda: len(received(spare, "/sms")) == 1, 6)
+        took = time.monotonic() - started
+        if severity == "critical":
+            assert len(received(inbox, "/a")) == 1 and took < 1.0   # no wait for retries
+        else:
+            assert len(received(inbox, "/a")) == 3 and took >= 3.0  # 1 s, then 2 s
+        await asyncio.sleep(1.5)
+        assert len(received(inbox, "/a")) in (1, 3) and len(received(spare, "/sms")) == 1
+        assert daemon.ctx.timers.pending("attempt") == {}           # reached: it ends
+    finally:
+        spare.stop()
+
+
+async def test_after_a_storm_clears_a_critical_alarm_goes_at_once(
+        tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
+    """300 alarms come and clear: the recovery notes are grouped like the pages, and a fire
+    alarm raised next is not held by the person limit."""
+    from monitor.alarms import AlarmDef
+    from monitor.config.model import Severity
+
+    cfg = site(tmp_path, inbox, wait=3600, group_interval=1.0)
+    daemon = await daemon_factory(cfg)
+    ids = [f"storm{n}" for n in range(300)]
+    for n, alarm_id in enumerate(ids):
+        daemon.alarms.define(AlarmDef(alarm_id, Severity.MAJOR, f"摄像机 {n} 离线",
+                                      "mr_env.temperature"))
+        daemon.alarms.set_condition(alarm_id, True)
+    await eventually(lambda: len(received(inbox, "/a")) == 2, 3)     # first, then the group
+    for alarm_id in ids:
+        daemon.alarms.set_condition(alarm_id, False)
+    await eventually(lambda: len(received(inbox, "/a")) >= 3, 3)
+    await asyncio.sleep(1.5)
+    told = [m["title"] for m in received(inbox, "/a")[2:]]
+    assert len(told) == 2 and told[1] == "【已处理】299 条告警已确认或已恢复", told
+    for n in range(30):        # the person limit (20 in 10 minutes) is used up by now
+        daemon.alarms.define(AlarmDef(f"door{n}", Severity.MINOR, f"门禁 {n} 离线"))
+        daemon.alarms.set_condition(f"door{n}", True)
+    daemon.alarms.define(AlarmDef("fire:z1", Severity.CRITICAL, "1 号防区火警",
+                                  "mr_env.temperature"))
+    await asyncio.sleep(0.3)
+    before = len(received(inbox, "/a"))
+    started = time.monotonic()
+    daemon.alarms.set_condition("fire:z1", True)
+    await eventually(lambda: any(m["title"] == "【紧急】1 号防区火警"
+                                 for m in received(inbox, "/a")), 2)
+    assert time.monotonic() - started < 1.0 and len(received(inbox, "/a")) == before + 1
+
+
+async def test_a_group_of_several_areas_names_what_they_share_and_counts_each(
+        tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
+    from monitor.alarms import AlarmDef
+    from monitor.config.model import Severity
+
+    areas = {"machine_room": "机房", "entrance": "入口", "office": "办公区"}
+    cfg = site(tmp_path, inbox, wait=3600, group_interval=1.0, areas=areas)
+    object.__setattr__(cfg.notify, "group_by", ["severity"])
+    daemon = await daemon_factory(cfg)
+    places = ["machine_room"] + ["entrance"] * 3 + ["office"] * 2 + ["machine_room"]
+    for n, area in enumerate(places):
+        daemon.alarms.define(AlarmDef(f"cam{n}", Severity.MAJOR, f"摄像机 {n} 离线",
+                                      f"mr_env.{area}"))
+        daemon.alarms.set_condition(f"cam{n}", True)
+    await eventually(lambda: len(received(inbox, "/a")) == 2, 3)
+    grouped = received(inbox, "/a")[1]
+    assert grouped["title"] == "【重要】6 条告警 (3 个区域)"
+    assert grouped["message"].splitlines()[0] == "入口 3 条, 办公区 2 条, 机房 1 条"
 
 
 async def test_a_robot_is_never_sent_more_than_its_limit() -> None:

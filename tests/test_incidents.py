@@ -522,3 +522,53 @@ async def test_an_incident_message_that_missed_one_person_goes_to_them_again(
         assert len([t for t in told(down) if "发生突发事件" in t]) == 1
     finally:
         down.stop()
+
+
+async def test_a_restart_sends_its_own_new_messages_once_even_on_a_slow_machine(
+        tmp_path: Path, sim: Any, inbox: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database of a daemon killed mid-action; its restart (where every read comes after
+    the writes before it, as on a loaded machine) sends the failure path's message to each
+    person once, not once for the bus and again from the stored messages."""
+    import sqlite3
+
+    from monitor.store import Store
+    from tests.test_service import KILLED_MID_ACTION
+
+    _, port = sim
+    marker = tmp_path / "ran.txt"
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "batch_stop.yaml").write_text(KILLED_MID_ACTION.replace("MARKER", str(marker))
+                                           .replace("sleep 30", "sleep 2"), encoding="utf-8")
+    cfg = site(tmp_path / "a", port, monkeypatch, inbox, books, notify={"retries": 0})
+    object.__setattr__(cfg.actions, "allowed_commands", ["/bin/sh"])
+    first = Daemon(cfg)
+    await first.start()
+    try:
+        first.incidents.start("batch_stop", why="测试")
+        await eventually(marker.exists, 5)
+        await first.store.call(lambda c: None)           # "running" is committed
+        crashed = tmp_path / "b" / "data"
+        crashed.mkdir(parents=True, mode=0o700)
+        with sqlite3.connect(crashed / "vigil.db") as copy:
+            await first.store.read(lambda c: c.backup(copy))  # the database as it was
+    finally:
+        await first.stop()
+    real_read = Store.read
+
+    async def slow_read(self: Store, fn: Any) -> Any:
+        await self.call(lambda c: None)
+        return await real_read(self, fn)
+    monkeypatch.setattr(Store, "read", slow_read)
+    second = Daemon(site(tmp_path / "b", port, monkeypatch, inbox, books,
+                         notify={"retries": 0}))
+    await second.start()
+    try:
+        def unknown() -> list[str]:
+            return [t for t in titles(inbox) if "结果不明" in t]
+        await eventually(lambda: len(unknown()) >= 1, 5)  # the one person holding role it
+        await eventually(lambda: not second.notifier.deliveries.active, 5)
+        await asyncio.sleep(0.3)
+        assert len(unknown()) == 1
+    finally:
+        await second.stop()

@@ -18,6 +18,7 @@ import yaml
 
 from monitor.config import ConfigError, load_config_text
 from monitor.notify import channels, robots
+from monitor.notify.templates import render
 from tests import peers
 from tests.servers.http_receiver import Receiver
 from tests.servers.smtp_receiver import SmtpReceiver
@@ -199,7 +200,30 @@ async def test_a_robot_counts_only_when_its_errcode_says_so(
 async def test_wecom_text_is_cut_to_2048_bytes_on_a_character(robot: Receiver) -> None:
     sent = await channels.send(f"wecombot://k?base={robot.url}", "标题", "温" * 1000, within=5)
     content = json.loads(robot.requests[0].body)["text"]["content"]
-    assert sent.ok and len(content.encode()) <= 2048 and content.endswith("温")
+    assert sent.ok and len(content.encode()) <= 2048 and content.endswith("温…")
+
+
+@pytest.mark.parametrize("scheme", ["wecombot", "dingtalk", "feishu"])
+async def test_a_long_page_keeps_its_first_line_and_link_on_every_robot(
+        robot: Receiver, scheme: str) -> None:
+    """The advice is what a robot's length limit cuts, with a mark; the first line and the
+    acknowledgement link always arrive."""
+    advice = "检查精密空调的压缩机、风机和回风温度设定, 通知空调维保单位到场; " * 200
+    title, body = render("alarm", "zh-CN", "long", severity="紧急", message="机房温度过高",
+                         site="总部", area="机房", device="精密空调", raised="10:00:00",
+                         since="5 分钟", advice=advice, link="http://vigil.example/ack/AbC.dEf")
+    url = f"{scheme}://{'tok' if scheme == 'wecombot' else 'SECx@tok'}?base={robot.url}"
+    if scheme == "feishu":
+        robot.reply = b'{"code":0,"msg":"success","data":{}}'
+    assert (await channels.send(url, title, body, within=5)).ok
+    data = json.loads(robot.requests[-1].body)
+    content = data["text"]["content"] if scheme != "feishu" else data["content"]["text"]
+    lines = content.splitlines()
+    assert len(content.encode()) <= robots.MAX_BYTES[scheme] < len(advice.encode())
+    assert lines[0] == "【紧急】机房温度过高"
+    assert "点此确认: http://vigil.example/ack/AbC.dEf" in lines
+    cut = next(x for x in lines if x.startswith("处置: "))
+    assert cut.endswith("…") and len(cut) < len(advice)
 
 
 def test_robot_urls_are_checked() -> None:
@@ -224,8 +248,6 @@ def test_contact_urls_are_given_by_reference_except_the_inbox() -> None:
 
 
 def test_alarm_texts_in_each_language_and_form() -> None:
-    from monitor.notify.templates import render
-
     facts = {"severity": "紧急", "message": "机房温度过高 (33.5 °C, 限值 32)", "site": "总部",
              "area": "机房", "device": "机房温湿度", "raised": "2026-11-29 10:00:00",
              "since": "1 小时 30 分", "link": "https://vigil.example/ack/abc",

@@ -531,6 +531,54 @@ def test_sigkill_while_a_message_is_held_back_sends_it_after_the_restart(
     assert len(inbox.requests) == 2
 
 
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM])
+def test_a_page_in_its_retry_window_goes_on_across_a_restart(
+        tmp_path: Path, modbus_peer: Path, daemons: Callable[..., Running], inbox: Any,
+        stop: signal.Signals) -> None:
+    """The first channel keeps failing: stopped between its attempts, the restarted daemon
+    makes the rest of them and then reaches the fallback, within the retry window;
+    notify:failed holds meanwhile (on /health too) and goes once the fallback got it."""
+    from tests.servers.http_receiver import Receiver
+
+    peers.set_modbus_state(modbus_peer, hr={40: 215})
+    spare = Receiver().start()
+    inbox.mode = "500"
+    hooks = {"VIGIL_TEST_HOOK_A": f"json://127.0.0.1:{inbox.port}/a",
+             "VIGIL_TEST_SMS_A": f"json://127.0.0.1:{spare.port}/sms"}
+    cfg = write_config(
+        tmp_path, [modbus_device("mr_env", peers.MODBUS_PORT, [TEMP])],
+        rules=[{"name": "mr_hot", "point": "mr_env.temperature", "kind": "threshold",
+                "high": 27}],
+        roles=[{"name": "it"}],
+        people=[{"name": "a_zhang", "roles": ["it"], "contacts": [
+            {"channel": "webhook", "url": {"env": "VIGIL_TEST_HOOK_A"}},
+            {"channel": "sms", "url": {"env": "VIGIL_TEST_SMS_A"}, "fallback": True}]}],
+        notify={"retries": 2, "retry_delay": 3, "policies": [{"name": "p", "levels": [
+            {"notify": [{"role": "it"}], "wait": 3600}]}], "routes": [{"policy": "p"}]})
+
+    def failing(r: Running) -> bool:
+        return any(x.startswith("notify:failed") for x in r.get("/health").json()["reasons"])
+    try:
+        first = daemons(cfg, hooks)
+        peers.set_modbus_state(modbus_peer, hr={40: 301})
+        first.wait(lambda: len(inbox.requests) == 1)
+        first.wait(lambda: first.db().execute(   # the next attempt's due time is committed
+            "SELECT COUNT(*) FROM timers WHERE key LIKE 'attempt:%'").fetchone()[0] == 1)
+        first.wait(lambda: failing(first))
+        stopped = time.monotonic()
+        first.proc.send_signal(stop)
+        first.proc.wait(15)
+        second = daemons(cfg, hooks)
+        assert failing(second)                             # still nobody reached
+        second.wait(lambda: len(spare.requests) == 1, 15)
+        assert time.monotonic() - stopped < 15             # 3 s, 6 s, then the fallback
+        assert len(inbox.requests) == 3                    # the retries went on, not anew
+        second.wait(lambda: not failing(second), 5)
+        assert "机房温度" in json.loads(spare.requests[0].body)["message"]  # the SMS form
+    finally:
+        spare.stop()
+
+
 KILLED_MID_ACTION = """\
 name: batch_stop
 label: 停止批处理
@@ -628,7 +676,8 @@ def test_sigkill_while_each_kind_of_step_waits_neither_repeats_nor_skips(
 
     def kill_and_restart(r: Running, sent: int) -> Running:
         r.wait(lambda: len(told()) == sent)      # what this step says is out
-        r.wait(lambda: r.db().execute("SELECT COUNT(*) FROM notices").fetchone()[0] == 0)
+        r.wait(lambda: r.db().execute("SELECT (SELECT COUNT(*) FROM notices) + "
+                                      "(SELECT COUNT(*) FROM deliveries)").fetchone()[0] == 0)
         armed = r.wait(lambda: timers(r))         # and its timers are committed
         r.proc.kill()
         r.proc.wait()
@@ -678,16 +727,18 @@ def test_sigkill_while_an_incident_message_is_in_flight_sends_it_after_the_resta
     first = daemons(cfg, hooks)
     first.post("/api/v1/incidents", {"playbook": "every_kind", "who": "王五"})
     first.wait(lambda: len(inbox.requests) == 2)           # both messages are in flight
-    first.wait(lambda: first.db().execute("SELECT COUNT(*) FROM notices").fetchone()[0] == 2)
+    first.wait(lambda: first.db().execute(
+        "SELECT COUNT(*) FROM deliveries").fetchone()[0] == 2)
     first.proc.kill()
     first.proc.wait()
     inbox.mode = "ok"
     second = daemons(cfg, hooks)
     second.wait(lambda: second.db().execute(
-        "SELECT COUNT(*) FROM notices").fetchone()[0] == 0)  # delivered, and said so
+        "SELECT (SELECT COUNT(*) FROM deliveries) + (SELECT COUNT(*) FROM notices)"
+    ).fetchone()[0] == 0)                                   # delivered, and said so
     titles = sorted(json.loads(r.body)["title"] for r in inbox.requests)
     assert titles == sorted(["【各类步骤】开始处置", "【各类步骤】请确认: 已报告"] * 2)
-    assert "messages of incidents were not delivered" in second.log.read_text()
+    assert "2 messages were being delivered when the daemon stopped" in second.log.read_text()
 
 
 def test_times_are_the_sites_whatever_the_servers_time_zone(

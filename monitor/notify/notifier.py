@@ -11,27 +11,27 @@ was paged is told who acknowledged and when.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
+import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.alarms import Alarm, AlarmDef
-from monitor.bus import AlarmEvent, IncidentNotice
+from monitor.bus import AlarmEvent, IncidentMilestone, IncidentNotice
 from monitor.config.directory import Contact, Person
 from monitor.config.model import Severity, SiteConfig
 from monitor.config.notify import Policy, Target
 from monitor.context import Context
 from monitor.facts import alarm_device
-from monitor.notify import channels
-from monitor.notify.limits import RateLimiter
+from monitor.notify.delivery import Deliveries, Delivery, resend_at
 from monitor.notify.links import link_key, sign
-from monitor.notify.pacing import Pacer
+from monitor.notify.pacing import URGENT, Pacer
 from monitor.notify.silences import Silences
 from monitor.notify.templates import SEVERITY, render
 from monitor.oncall import covers, on_call
@@ -41,10 +41,10 @@ log = logging.getLogger(__name__)
 
 ADVICE = {"zh-CN": "请到现场查看并处理, 处理后点链接确认", "en": "check on site, then acknowledge"}
 """What to do, for an alarm that says nothing more."""
-RESEND_MAX = 600.0
-"""The longest wait between pages to someone no channel reached."""
 STOPS = ("acknowledged", "cleared", "shelved", "suppressed", "retired")
 FAILED = "notify:failed"
+FAILED_DRILL = "notify:drill_failed"
+"""A drill's message reached nobody: the drill's finding, labelled, ended with the drill."""
 
 
 Compose = Callable[[Person, str], tuple[str, str]]
@@ -149,33 +149,52 @@ class Notifier:
         self.ctx = ctx
         self.tasks: set[asyncio.Task[None]] = set()
         self.key = link_key(ctx.cfg.data_dir)
-        self.limiter = RateLimiter()
         self.pacer = Pacer(ctx, self._send)
+        self.deliveries = Deliveries(ctx, self._record, self._outcome, self._wanted)
         ctx.timers.on("escalate", self._due)
-        ctx.timers.on("resend", self._resend_due)
         ctx.timers.on("notice", self._notice_due)
         self.unsent: dict[str, int] = {}
-        """Incident message key -> times it reached nobody in a row."""
-        self.unheard: dict[str, str] = {}
-        """Alarm id or incident message key -> why ``notify:failed`` holds for it."""
-        self.unreached: dict[str, int] = {}
-        """``alarm#person`` -> pages in a row that reached that person on no channel."""
+        """Incident message key -> times it found nobody holding its roles in a row."""
+        self.unheard: dict[str, tuple[str, str, bool]] = {}
+        """Alarm id or incident message key -> (subject, why ``notify:failed`` holds for it,
+        whether it is a drill's); kept in ``unheard``."""
         ctx.alarms.define(AlarmDef(FAILED, Severity.CRITICAL, "通知发送全部失败, 无人收到告警"))
+        ctx.alarms.define(AlarmDef(FAILED_DRILL, Severity.MINOR,
+                                   "【演练】演练通知无人收到"))
         self.subscription = ctx.bus.subscribe("notifier", self.on_event,
-                                              kinds=(AlarmEvent, IncidentNotice))
+                                              kinds=(AlarmEvent, IncidentNotice,
+                                                     IncidentMilestone))
         self.silences = Silences(ctx, self._announce)
 
     async def load(self) -> None:
-        """Take back the maintenance windows and what was held back for pacing."""
+        """Take back the maintenance windows, what was held back for pacing, the deliveries
+        under way and the messages that reached nobody."""
         await self.silences.load()
         await self.pacer.load()
+        await self.deliveries.load()
+        rows = await self.ctx.store.read(lambda c: c.execute(
+            "SELECT key, subject, why, drill FROM unheard").fetchall())
+        self.unheard = {key: (subject, why, bool(drill)) for key, subject, why, drill in rows}
+        self._judge_failed()
+
+    def persist_all(self, conn: sqlite3.Connection) -> None:
+        """Writer op: the deliveries under way and what reached nobody again (into a
+        database made anew); the pacer's held messages too."""
+        self.pacer.persist_all(conn)
+        self.deliveries.persist_all(conn)
+        conn.executemany("INSERT OR REPLACE INTO unheard VALUES (?, ?, ?, ?)",
+                         [(k, s, w, int(d)) for k, (s, w, d) in self.unheard.items()])
 
     # -- what happens to alarms -----------------------------------------------------------
-    def on_event(self, event: AlarmEvent | IncidentNotice) -> None:
+    def on_event(self, event: AlarmEvent | IncidentNotice | IncidentMilestone) -> None:
         if isinstance(event, IncidentNotice):
             self._incident_notice(event)
             return
-        if event.alarm == FAILED:
+        if isinstance(event, IncidentMilestone):
+            if event.kind == "closed" and event.drill:
+                self._drill_over(event.incident)
+            return
+        if event.alarm in (FAILED, FAILED_DRILL):
             return  # said on the console and /health; a page about paging reaches no one
         if event.action == "raised" and event.state == "active_unacknowledged":
             self._start(event.alarm)
@@ -188,8 +207,13 @@ class Notifier:
     def _incident_notice(self, event: IncidentNotice) -> None:
         """A playbook step tells roles something, each message with the person's link to
         take the incident on; a roll call asks each person, with their link to say they are
-        safe. In a drill every message says so."""
+        safe. In a drill every message says so. Once it is someone's to deliver, its
+        ``notices`` row gives way to the deliveries (one transaction); one that finds nobody
+        holding its roles is recorded so, keeps ``notify:failed`` up, and is tried again
+        later (its row stays until then)."""
         cfg = self.ctx.cfg
+        if event.key and self.deliveries.batch(event.key):
+            return  # already being delivered (a copy published again at a restart)
         if event.people:
             who = [p for p in (cfg.person(n) for n in event.people) if p is not None]
         else:
@@ -204,58 +228,46 @@ class Notifier:
                           cause=event.cause,
                           incident=event.incident, console=f"{public_base(cfg)}/",
                           rollcall=event.rollcall, link=self.ack_url(subject, person.name))
-        self._spawn(self._told(event, who, compose))
-
-    async def _told(self, event: IncidentNotice, who: list[Person], compose: Compose) -> None:
-        """Deliver; a message that reached nobody (or found nobody holding its roles) is
-        recorded so, raises ``notify:failed``, and goes again later, until it gets through
-        (its ``notices`` row stays until then)."""
-        missed: list[str] = []
-        if who:
-            got = await self._deliver([event.incident], who, compose, paging=False)
-            reached = any(got)
-            missed = [p.name for p, ok in zip(who, got, strict=True) if not ok and p.contacts]
-        else:
-            reached = False
-            roles = ", ".join(event.roles) or ", ".join(event.people)
-            self._record([event.incident], "", "none", False, f"无人可通知 (角色: {roles})",
+        reachable = [p for p in who if p.contacts]
+        key = event.key or secrets.token_hex(8)
+        if reachable:
+            self.unsent.pop(key, None)
+            self._deliver("incident", [event.incident], reachable, compose, batch=key,
+                          drill=event.drill, also=lambda c: c.execute(
+                              "DELETE FROM notices WHERE key = ?", (key,)))
+            return
+        roles = ", ".join(event.roles) or ", ".join(event.people)
+        self._record_row([event.incident], "", "none", False, f"无人可通知 (角色: {roles})",
                          event.text, False)
-        key = event.key or event.incident
-        if reached:
-            self.unheard.pop(key, None)
-        else:
-            self.unheard[key] = f"应急事件 {event.playbook} 的通知无人收到: {event.text}"[:200]
-        self._judge_failed()
-        if not event.key:
-            return
-        if reached:
-            self.unsent.pop(event.key, None)
-            self.ctx.store.submit(lambda c: c.execute("DELETE FROM notices WHERE key = ?",
-                                                      (event.key,)))
-            if missed:  # the others heard it: those it missed get it again, as for a page
-                self._again(replace(event, roles=(), people=tuple(missed),
-                                    key=secrets.token_hex(8)))
-            return
-        self._again(event)
+        self._unheard(key, event.incident, f"应急事件 {event.playbook} 的通知无人收到: "
+                      f"{event.text}"[:200], event.drill)
+        if event.key:
+            self._again(event)
 
     def _again(self, event: IncidentNotice) -> None:
         """``event`` (stored in ``notices``) goes again later, each time later up to
         ``RESEND_MAX``."""
-        if event.key not in self.unsent:
-            row = (event.key, json.dumps(asdict(event), ensure_ascii=False))
-            self.ctx.store.submit(lambda c: c.execute(
-                "INSERT OR IGNORE INTO notices VALUES (?, ?)", row))
         n = self.unsent[event.key] = self.unsent.get(event.key, 0) + 1
-        self.ctx.timers.arm("notice", event.key, self._again_at(n))
+        self.ctx.timers.arm("notice", event.key, resend_at(self.ctx.cfg.notify.resend, n))
 
     def _notice_due(self, key: str) -> None:
-        """An incident message that reached nobody goes again (if it is still undelivered)."""
+        """An incident message that found nobody goes again (if it is still undelivered)."""
         async def again() -> None:
             row = await self.ctx.store.read(lambda c: c.execute(
                 "SELECT data FROM notices WHERE key = ?", (key,)).fetchone())
             if row is not None:
                 self._incident_notice(IncidentNotice.from_json(row[0]))
         self._spawn(again())
+
+    def _drill_over(self, incident: str) -> None:
+        """A drill closed: its messages still undelivered, and its failures, end with it."""
+        self.deliveries.drop(lambda d: d.kind == "incident" and d.subjects == [incident])
+        for key in [k for k, (s, _, _) in self.unheard.items() if s == incident]:
+            self.ctx.timers.cancel("notice", key)
+            self.unsent.pop(key, None)
+            self._heard(key)
+        self.ctx.store.submit(lambda c: c.execute(
+            "DELETE FROM notices WHERE json_extract(data, '$.incident') = ?", (incident,)))
 
     def _start(self, alarm_id: str) -> None:
         alarm = self.ctx.alarms.alarms.get(alarm_id)
@@ -277,38 +289,21 @@ class Notifier:
                 self._start(alarm_id)
 
     def _cancel(self, alarm_id: str) -> None:
-        """Stop every pending escalation step and resend of ``alarm_id``."""
-        for kind in ("escalate", "resend"):
-            for name in self.ctx.timers.pending(kind):
-                if name.split("#")[0] == alarm_id:
-                    self.ctx.timers.cancel(kind, name)
-                    self.unreached.pop(name, None)
-        if self.unheard.pop(alarm_id, None) is not None:  # handled: nobody is to be paged
-            self._judge_failed()
+        """Stop every pending escalation step and delivery of pages for ``alarm_id``."""
+        for name in self.ctx.timers.pending("escalate"):
+            if name.split("#")[0] == alarm_id:
+                self.ctx.timers.cancel("escalate", name)
+        self.deliveries.drop(lambda d: d.kind == "page" and alarm_id in d.subjects
+                             and not self._wanted(d))
+        self._heard(alarm_id)  # handled: nobody is to be paged
 
-    def _keep_trying(self, alarm_ids: list[str], person: Person, reached: bool) -> None:
-        """A page that reached its person on no channel goes again later (a durable timer),
-        until it gets through or the alarm is handled."""
-        for alarm_id in alarm_ids:
-            key = f"{alarm_id}#{person.name}"
-            if reached:
-                self.unreached.pop(key, None)
-                continue
-            n = self.unreached[key] = self.unreached.get(key, 0) + 1
-            self.ctx.timers.arm("resend", key, self._again_at(n))
-
-    def _again_at(self, misses: int) -> float:
-        """When a message that reached nobody ``misses`` times in a row goes again: after
-        ``notify.resend``, doubling each time, at most every ``RESEND_MAX``."""
-        return time.time() + min(self.ctx.cfg.notify.resend * 2 ** (misses - 1), RESEND_MAX)
-
-    def _resend_due(self, key: str) -> None:
-        alarm_id, _, name = key.rpartition("#")
-        alarm = self.ctx.alarms.alarms.get(alarm_id)
-        person = self.ctx.cfg.person(name)
-        if alarm is not None and person is not None and alarm.active and not alarm.acked \
-                and alarm.shelved_until is None and alarm.suppressed_by is None:
-            self._page(alarm, person)
+    def _wanted(self, d: Delivery) -> bool:
+        """A page matters while one of its alarms is active, unacknowledged and neither
+        shelved nor suppressed; other messages until they are delivered."""
+        if d.kind != "page":
+            return True
+        return any(a is not None and _pageable(a)
+                   for a in (self.ctx.alarms.alarms.get(i) for i in d.subjects))
 
     def _due(self, name: str) -> None:
         alarm_id, policy_name, round_, level = name.rsplit("#", 3)
@@ -320,8 +315,7 @@ class Notifier:
         """Notify one level, having first stored when the next one is due (a restart then
         neither repeats this level nor forgets the next)."""
         alarm = self.ctx.alarms.alarms.get(alarm_id)
-        if alarm is None or not alarm.active or alarm.acked or alarm.shelved_until is not None \
-                or alarm.suppressed_by is not None:
+        if alarm is None or not _pageable(alarm):
             return
         step = policy.levels[level]
         if level + 1 < len(policy.levels):
@@ -339,14 +333,17 @@ class Notifier:
 
     # -- pacing: a storm becomes one message per person and group (monitor.notify.pacing) ---
     def _page(self, alarm: Alarm, person: Person) -> None:
+        """A critical alarm is paged as ``urgent``: never held by the person limit."""
         cfg = self.ctx.cfg.notify
         found = self.ctx.facts.of(alarm)
-        self.pacer.pace("page", person.name, "|".join(found[k] for k in cfg.group_by),
+        kind = URGENT if alarm.severity == Severity.CRITICAL else "page"
+        self.pacer.pace(kind, person.name, "|".join(found[k] for k in cfg.group_by),
                         alarm.id, cfg.group_interval)
 
     def _notice(self, person: Person, event: AlarmEvent) -> None:
-        """Tell a person paged for an alarm what became of it."""
-        self.pacer.pace("notice", person.name, "", asdict(event), 0.0)
+        """Tell a person paged for an alarm what became of it (grouped as pages are)."""
+        self.pacer.pace("notice", person.name, "", asdict(event),
+                        self.ctx.cfg.notify.group_interval)
 
     def _send(self, kind: str, name: str, items: list[Any]) -> bool:
         """One message to ``name`` of what the pacer held; False when none of it matters
@@ -354,13 +351,13 @@ class Notifier:
         person = self.ctx.cfg.person(name)
         if person is None:
             return False
-        if kind == "page":
+        if kind in ("page", URGENT):
             alarms = [a for a in (self.ctx.alarms.alarms.get(i) for i in dict.fromkeys(items))
                       if a is not None and a.active and not a.acked]
             if not alarms:
                 return False
-            self._spawn(self._deliver([a.id for a in alarms], [person],
-                                      self._alarm_text(alarms), paging=True))
+            self._deliver("page", [a.id for a in alarms], [person], self._alarm_text(alarms),
+                          urgent=any(a.severity == Severity.CRITICAL for a in alarms))
             return True
         events = [AlarmEvent(**item) for item in items]
 
@@ -370,9 +367,13 @@ class Notifier:
                               what=_handled(events[0], person.language))
             return render("handled_group", person.language, form, events=[
                 {"message": e.message, "what": _handled(e, person.language)} for e in events])
-        self._spawn(self._deliver(list(dict.fromkeys(e.alarm for e in events)), [person],
-                                  compose, paging=False))
+        self._deliver("note", list(dict.fromkeys(e.alarm for e in events)), [person], compose)
         return True
+
+    def _area(self, alarm: Alarm) -> str:
+        """The label of the alarm's area ("" for none)."""
+        name = self.ctx.facts.of(alarm)["area"]
+        return next((a.label or a.name for a in self.ctx.cfg.areas if a.name == name), name)
 
     def _advice(self, alarm: Alarm, language: str) -> str:
         """What to do: the alarm's own advice, else to go and look."""
@@ -392,10 +393,11 @@ class Notifier:
         """The page for one alarm (with the person's own link) or a group of them."""
         cfg = self.ctx.cfg
         first = alarms[0]
-        found = self.ctx.facts.of(first)
-        area = next((a.label or a.name for a in cfg.areas if a.name == found["area"]), "")
+        area = self._area(first)
         dev = alarm_device(cfg, first)
         base = public_base(cfg)
+
+        areas = Counter(self._area(a) for a in alarms)
 
         def compose(person: Person, form: str) -> tuple[str, str]:
             words = SEVERITY.get(person.language, SEVERITY["zh-CN"])
@@ -404,7 +406,9 @@ class Notifier:
                 top = min((a.severity for a in alarms),
                           key=lambda s: order.index(s) if s in order else len(order))
                 return render("group", person.language, form, severity=words.get(top, top),
-                              area=area, console=f"{base}/", alarms=[
+                              area=area if len(areas) == 1 else "",
+                              areas=areas.most_common() if len(areas) > 1 else [],
+                              console=f"{base}/", alarms=[
                                   {"message": a.message, "raised": _local(a.raised_at)[11:]}
                                   for a in alarms])
             return render("alarm", person.language, form,
@@ -438,69 +442,66 @@ class Notifier:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _deliver(self, alarm_ids: list[str], who: list[Person], compose: Compose, *,
-                       paging: bool) -> list[bool]:
-        """Each person on all their channels (their fallback ones when every other failed),
-        in their language and the channel's form; ``notify:failed`` when a page reached
-        nobody. Whether each person was reached."""
-        reached = await asyncio.gather(*(self._to_person(alarm_ids, p, compose, paging)
-                                         for p in who))
-        if paging and any(p.contacts for p in who):
-            for alarm_id in alarm_ids:
-                if any(reached):
-                    self.unheard.pop(alarm_id, None)
+    def _deliver(self, kind: str, subjects: list[str], who: list[Person], compose: Compose,
+                 *, urgent: bool = False, drill: bool = False, batch: str | None = None,
+                 also: Callable[[sqlite3.Connection], Any] | None = None) -> None:
+        """One message to each person (who has contacts) on all their channels, in their
+        language and each channel's form: deliveries that go on until they get through
+        (``monitor.notify.delivery``). SMS gets the short form, as one text."""
+        def texts(person: Person) -> dict[str, list[str]]:
+            short = "\n".join(x for x in compose(person, "short") if x)
+            return {"long": list(compose(person, "long")), "short": ["", short]}
+        batch = batch or secrets.token_hex(8)
+        self.deliveries.start([Delivery(batch, p.name, kind, subjects, texts(p), urgent=urgent,
+                                        again=kind != "note", drill=drill)
+                               for p in who if p.contacts], also)
+
+    def _outcome(self, d: Delivery, what: str) -> None:
+        """A delivery got through, or is failing: ``notify:failed`` holds while a page (for
+        an alarm) or an incident message has reached nobody."""
+        if d.kind == "note":
+            return
+        keys = d.subjects if d.kind == "page" else [d.batch]
+        if what == "reached":
+            for key in keys:
+                self._heard(key)
+        elif what == "failing" and self.deliveries.silent(d.batch):
+            for key in keys:
+                if d.kind == "page":
+                    why = f"告警 {key} 的通知全部发送失败, 无人收到"
                 else:
-                    self.unheard[alarm_id] = f"告警 {alarm_id} 的通知全部发送失败, 无人收到"
+                    why = f"应急事件 {d.texts['long'][0]} 的通知无人收到"[:200]
+                self._unheard(key, d.subjects[0], why, d.drill)
+
+    def _unheard(self, key: str, subject: str, why: str, drill: bool) -> None:
+        self.unheard[key] = (subject, why, drill)
+        self.ctx.store.submit(lambda c: c.execute(
+            "INSERT OR REPLACE INTO unheard VALUES (?, ?, ?, ?)", (key, subject, why, drill)))
+        self._judge_failed()
+
+    def _heard(self, key: str) -> None:
+        if self.unheard.pop(key, None) is not None:
+            self.ctx.store.submit(lambda c: c.execute("DELETE FROM unheard WHERE key = ?",
+                                                      (key,)))
             self._judge_failed()
-            for person, got in zip(who, reached, strict=True):
-                if person.contacts:
-                    self._keep_trying(alarm_ids, person, got)
-        return reached
 
     def _judge_failed(self) -> None:
-        """``notify:failed`` holds while any page or incident message has reached nobody."""
-        first = next(iter(self.unheard.items()), None)
-        self.ctx.alarms.set_condition(
-            FAILED, first is not None, first[0] if first else None, None,
-            (first[1] + (f" (另有 {len(self.unheard) - 1} 条)" if len(self.unheard) > 1
-                         else "")) if first else None)
+        """``notify:failed`` holds while any page or incident message has reached nobody;
+        ``notify:drill_failed`` while a drill's message has."""
+        for alarm_id, drill in ((FAILED, False), (FAILED_DRILL, True)):
+            whys = [w for _, w, d in self.unheard.values() if d == drill]
+            first = (whys[0] + (f" (另有 {len(whys) - 1} 条)" if len(whys) > 1 else "")
+                     ) if whys else None
+            self.ctx.alarms.set_condition(
+                alarm_id, bool(whys), None, None,
+                (f"【演练】{first}" if drill and first else first))
 
-    async def _to_person(self, alarm_ids: list[str], person: Person, compose: Compose,
-                         paging: bool) -> bool:
-        for contacts in ([c for c in person.contacts if not c.fallback],
-                         [c for c in person.contacts if c.fallback]):
-            if contacts and any(await asyncio.gather(*(
-                    self._attempts(alarm_ids, person, c, compose, paging)
-                    for c in contacts))):
-                return True
-        return False
+    def _record(self, d: Delivery, contact: Contact, ok: bool, detail: str, text: str) -> None:
+        self._record_row(d.subjects, d.person, contact.channel, ok, detail, text,
+                         d.kind == "page")
 
-    async def _attempts(self, alarm_ids: list[str], person: Person, contact: Contact,
-                        compose: Compose, paging: bool) -> bool:
-        """Send with retries and backoff, within the channel's rate limit; each attempt
-        recorded. SMS gets the short form."""
-        cfg = self.ctx.cfg.notify
-        url = contact.resolved()
-        if contact.channel == "sms":  # one text, no title: what a phone shows
-            title, body = "", "\n".join(x for x in compose(person, "short") if x)
-        else:
-            title, body = compose(person, "long")
-        delay = cfg.retry_delay
-        for attempt in range(1, cfg.retries + 2):
-            await self.limiter.turn(url, channels.scheme(url))
-            sent = await channels.send(url, title, body, cfg.timeout)
-            detail = sent.detail if attempt == 1 else f"{sent.detail} (attempt {attempt})"
-            self._record(alarm_ids, person.name, contact.channel, sent.ok, detail,
-                         f"{title}\n{body}", paging)
-            if sent.ok:
-                return True
-            if attempt <= cfg.retries:
-                await asyncio.sleep(delay)
-                delay *= 2
-        return False
-
-    def _record(self, alarm_ids: list[str], person: str, channel: str, ok: bool, detail: str,
-                text: str, paging: bool) -> None:
+    def _record_row(self, alarm_ids: list[str], person: str, channel: str, ok: bool,
+                    detail: str, text: str, paging: bool) -> None:
         """One row per alarm the message was about (a grouped one is about several)."""
         now = time.time()
         if not ok:
@@ -514,5 +515,12 @@ class Notifier:
             [(now, a, person, channel, ok, detail, text, paging) for a in alarm_ids]))
 
     async def close(self) -> None:
+        await self.deliveries.close()
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=5)
+
+
+def _pageable(alarm: Alarm) -> bool:
+    """Whether an alarm is still one to page for."""
+    return alarm.active and not alarm.acked and alarm.shelved_until is None \
+        and alarm.suppressed_by is None

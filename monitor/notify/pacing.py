@@ -2,7 +2,9 @@
 
 A message to a person goes at once, unless that person had a message of the same group within
 the group interval, or has had as many as the person limit allows; then it is held and goes
-with the others of its group, as one message, when that ends. What is held is durable: each
+with the others of its group, as one message, when that ends. A page for a critical alarm
+(kind ``urgent``) is never held by the person limit, only by its group's interval (it counts
+towards the limit all the same). What is held is durable: each
 held item is a row of the ``held`` table and each hold a durable timer (kind ``held``), so a
 daemon killed during a hold sends the held message after its restart, at the time it was due.
 """
@@ -22,8 +24,9 @@ from monitor.config.notify import PERSON_LIMIT_MAX
 from monitor.context import Context
 
 Key = tuple[str, str, str]
-"""(kind, person, group): kind is ``page`` (items are alarm ids) or ``notice`` (items are
-what became of an alarm, as dicts)."""
+"""(kind, person, group): kind is ``page`` or ``urgent`` (items are alarm ids; urgent: a
+critical one's) or ``notice`` (items are what became of an alarm, as dicts)."""
+URGENT = "urgent"
 Send = Callable[[str, str, list[Any]], bool]
 """(kind, person, items) -> whether a message went (False: nothing held still mattered)."""
 
@@ -62,7 +65,7 @@ class Pacer:
         key = (kind, person, grp)
         group = self.groups.setdefault(key, _Held())
         now = asyncio.get_running_loop().time()
-        at = max(group.last + interval, self._free_at(person))
+        at = max(group.last + interval, self._free_at(kind, person))
         group.pending.append(item)
         if len(group.pending) == 1 and at <= now:
             self._release(key, stored=False)
@@ -96,23 +99,25 @@ class Pacer:
         kind, person, _ = key
         group = self.groups[key]
         now = asyncio.get_running_loop().time()
-        free = self._free_at(person)
+        free = self._free_at(kind, person)
         if free > now:
             self._hold(key, free)
             return
         items, group.pending = group.pending, []
+        went = bool(items) and self.send(kind, person, items)  # stored before the rows go
         if stored:
             self.ctx.store.submit(lambda c: c.execute(
                 "DELETE FROM held WHERE kind = ? AND person = ? AND grp = ?", key))
-        if items and self.send(kind, person, items):
+        if went:
             group.last = now
             self.sent.setdefault(person, deque(maxlen=PERSON_LIMIT_MAX)).append(now)
 
-    def _free_at(self, person: str) -> float:
-        """When (loop time) the person limit next lets a message to ``person`` go."""
+    def _free_at(self, kind: str, person: str) -> float:
+        """When (loop time) the person limit next lets a message of ``kind`` to ``person``
+        go (an urgent one: now)."""
         limit = self.ctx.cfg.notify.person_limit
         sent = self.sent.get(person)
-        if limit is None or sent is None or len(sent) < limit.messages:
+        if kind == URGENT or limit is None or sent is None or len(sent) < limit.messages:
             return float("-inf")
         return sent[-limit.messages] + limit.per
 

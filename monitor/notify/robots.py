@@ -28,7 +28,11 @@ import httpx
 
 SCHEMES = {"wecombot": "https://qyapi.weixin.qq.com", "dingtalk": "https://oapi.dingtalk.com",
            "feishu": "https://open.feishu.cn"}
-WECOM_MAX_BYTES = 2048
+MAX_BYTES = {"wecombot": 2048, "dingtalk": 4000, "feishu": 18000}
+"""The longest text each robot takes, in UTF-8 bytes: WeCom's documented 2048; Feishu's
+whole body is at most 20 KB; DingTalk's limit is not documented where we could read it, so
+we keep to a size robots of its kind take."""
+CUT = "…"
 
 
 @dataclass(frozen=True)
@@ -70,12 +74,41 @@ def _clip(text: str, limit: int) -> str:
     return text if len(data) <= limit else data[:limit].decode(errors="ignore")
 
 
+def fit(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` bytes. Its first line and every line with a link (the
+    acknowledgement link, the console) are kept whole; the lines between are kept in order
+    while they fit, and the first that does not is cut with a mark (the advice or the list,
+    in our messages), the rest left out."""
+    if len(text.encode()) <= limit:
+        return text
+    lines = text.split("\n")
+    kept = {0} | {n for n, line in enumerate(lines) if "://" in line}
+    budget = limit - sum(len(lines[n].encode()) + 1 for n in kept)
+    if budget < 0:  # the kept lines alone are too long: the first line gives way
+        first = _clip(lines[0], max(0, len(lines[0].encode()) + budget - len(CUT.encode())))
+        return _clip("\n".join([first + CUT, *(lines[n] for n in sorted(kept - {0}))]),
+                     limit)
+    out = []
+    for n, line in enumerate(lines):
+        if n in kept:
+            out.append(line)
+            continue
+        size = len(line.encode()) + 1
+        if budget >= size:
+            out.append(line)
+            budget -= size
+        elif budget > len(CUT.encode()) + 1:
+            out.append(_clip(line, budget - len(CUT.encode()) - 1) + CUT)
+            budget = 0
+    return "\n".join(out)
+
+
 def request(robot: Robot, title: str, body: str, now: float) -> tuple[str, dict[str, Any]]:
     """The URL (with the query built once, never encoded twice) and the JSON to post."""
-    text = f"{title}\n{body}"
+    text = fit(f"{title}\n{body}", MAX_BYTES[robot.kind])
     if robot.kind == "wecombot":
         return (f"{robot.base}/cgi-bin/webhook/send?key={quote(robot.token, safe='')}",
-                {"msgtype": "text", "text": {"content": _clip(text, WECOM_MAX_BYTES)}})
+                {"msgtype": "text", "text": {"content": text}})
     if robot.kind == "dingtalk":
         url = f"{robot.base}/robot/send?access_token={quote(robot.token, safe='')}"
         if robot.secret:

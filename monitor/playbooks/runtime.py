@@ -126,6 +126,13 @@ class Incidents:
             "SELECT i.data, v.text FROM incidents i JOIN playbook_versions v "
             "ON v.version = json_extract(i.data, '$.version') "
             "WHERE i.status != 'closed'").fetchall())
+        pending = await self.ctx.store.read(lambda c: c.execute(  # before the restart's own
+            "SELECT data FROM notices ORDER BY rowid").fetchall())
+        if pending:
+            log.warning("%d messages of incidents were not delivered before the daemon "
+                        "stopped: sending them now", len(pending))
+        for (data,) in pending:  # stored with their change, not yet delivered: send them now
+            self.ctx.bus.publish(IncidentNotice.from_json(data))
         for data, text in rows:
             inc = Incident(**_tuples(json.loads(data)))
             if inc.version not in self.versions:
@@ -133,13 +140,6 @@ class Incidents:
                 self.version_texts[inc.version] = text
             self.running[inc.id] = inc
             self._feed(inc, Restarted())
-        pending = await self.ctx.store.read(lambda c: c.execute(
-            "SELECT data FROM notices ORDER BY rowid").fetchall())
-        if pending:
-            log.warning("%d messages of incidents were not delivered before the daemon "
-                        "stopped: sending them now", len(pending))
-        for (data,) in pending:  # stored with their change, not yet delivered: send them now
-            self.ctx.bus.publish(IncidentNotice.from_json(data))
 
     # -- what starts and moves incidents --------------------------------------------------------
     def on_event(self, event: AlarmEvent | DeviceEvent) -> None:
