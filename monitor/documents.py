@@ -24,10 +24,29 @@ def html_or_pdf(template: str, fmt: Format, **context: Any) -> bytes:
     return pdf(html) if fmt == "pdf" else html.encode()
 
 
-def csv_bytes(rows: list[list[str]]) -> bytes:
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; " \
+    "frame-ancestors 'none'"
+"""An HTML report has its style inline (it is a file to keep and send on) and no script."""
+FORMULA = ("=", "+", "-", "@", "\t", "\r")
+"""How a cell starts that a spreadsheet would run as a formula."""
+
+
+def csv_bytes(rows: list[list[Any]]) -> bytes:
+    """CSV with a BOM; a text cell that a spreadsheet would take for a formula (an operator's
+    note starting with ``=``, ``+``, ``-`` or ``@``) is kept as text with a leading ``'``."""
     out = io.StringIO()
-    csv.writer(out).writerows(rows)
+    csv.writer(out).writerows([[_inert(cell) for cell in row] for row in rows])
     return ("\ufeff" + out.getvalue()).encode()
+
+
+def _inert(cell: Any) -> Any:
+    if not isinstance(cell, str) or not cell.startswith(FORMULA):
+        return cell
+    try:
+        float(cell)
+        return cell  # a number (-3.5) stays a number
+    except ValueError:
+        return "'" + cell
 
 
 def pdf(html: str) -> bytes:

@@ -73,8 +73,11 @@ async def serve(cfg: SiteConfig, config_path: Path | None, *,
             await daemon.stop()
             raise SystemExit(f"vigil: cannot serve the API on {cfg.api.listen}:{cfg.api.port}: "
                              f"{err.strerror}") from err
+        proxies = cfg.api.trusted_proxies  # forwarded headers from anyone else are ignored
         server = _Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                        lifespan="off", timeout_graceful_shutdown=2))
+                                        lifespan="off", timeout_graceful_shutdown=2,
+                                        proxy_headers=bool(proxies),
+                                        forwarded_allow_ips=list(proxies)))
         api_task = asyncio.create_task(server.serve(sockets=[sock]), name="api")
         log.info("API on http://%s:%d", cfg.api.listen, cfg.api.port)
     if on_ready is not None:

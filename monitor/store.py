@@ -23,6 +23,9 @@ from monitor.model import Reading
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+ADDED = (("sessions", "credential", "TEXT NOT NULL DEFAULT ''"),)
+"""Columns added since a table was first made: (table, column, declaration), for a
+database made by an earlier version."""
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS history (point TEXT NOT NULL, ts REAL NOT NULL, value,
                                     quality TEXT NOT NULL);
@@ -62,7 +65,8 @@ CREATE INDEX IF NOT EXISTS timeline_incident ON timeline (incident, seq);
 CREATE TABLE IF NOT EXISTS playbook_versions (version TEXT PRIMARY KEY, text TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS notices (key TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (key TEXT PRIMARY KEY, person TEXT NOT NULL,
-                                     csrf TEXT NOT NULL, expires REAL NOT NULL);
+                                     csrf TEXT NOT NULL, expires REAL NOT NULL,
+                                     credential TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS held (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL,
                                  person TEXT NOT NULL, grp TEXT NOT NULL, item TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deliveries (key TEXT PRIMARY KEY, data TEXT NOT NULL);
@@ -202,6 +206,9 @@ class Store:
         db = _connect(self.path)
         try:
             db.executescript(SCHEMA)
+            for table, column, declared in ADDED:
+                if column not in {r[1] for r in db.execute(f"PRAGMA table_info({table})")}:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declared}")
             size, lines = db.execute(
                 "SELECT COALESCE(SUM(LENGTH(body)), 0), COALESCE(SUM(lines), 0) FROM outbox"
             ).fetchone()

@@ -314,7 +314,7 @@ async def daemon(tmp_path: Path, daemon_factory: Any) -> Any:
 
 def client(daemon: Any, token: str | None = TOKEN) -> httpx.AsyncClient:
     app = create_app(daemon.ctx, daemon, SecretStr(TOKEN))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://vigil",
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
                              headers={"Authorization": f"Bearer {token}"} if token else {})
 
 

@@ -203,7 +203,7 @@ def link_of(message: dict[str, Any]) -> str:
 
 def app_client(daemon: Daemon) -> httpx.AsyncClient:
     app = create_app(daemon.ctx, daemon, SecretStr("escalation-token-0123"))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://vigil")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
 
 
 async def refusals(daemon: Daemon) -> list[str]:
@@ -296,6 +296,50 @@ async def test_a_link_for_an_alarm_already_cleared_acknowledges_the_clear(
         assert daemon.alarms.alarms[ALARM].state().value == "normal"
         again = await client.get(link)
         assert again.status_code == 403 and "此链接已使用过" in again.text
+
+
+async def test_an_old_link_does_not_acknowledge_the_alarm_raised_anew(
+        tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
+    """A link sent for an occurrence that was acknowledged elsewhere and cleared: when the
+    alarm comes back, the old link is refused, and the new occurrence keeps escalating."""
+    daemon = await daemon_factory(site(tmp_path, inbox, wait=1.0, group_interval=0))
+    raise_alarm(daemon)
+    await eventually(lambda: len(received(inbox, "/a")) == 1, 3)
+    old = link_of(received(inbox, "/a")[0])
+    await daemon.alarms.acknowledge(ALARM, "李四")
+    daemon.alarms.set_condition(ALARM, False, 25.0)
+    await asyncio.sleep(0.05)
+    raise_alarm(daemon)                                        # the same alarm, again
+    await eventually(lambda: len([m for m in received(inbox, "/a")
+                                  if m["title"].startswith("【重要】")]) == 2, 3)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    async with app_client(daemon) as client:
+        page = await client.post(old, content="note=", headers=form)
+    assert page.status_code == 403 and "告警已再次发生" in page.text
+    assert not daemon.alarms.alarms[ALARM].acked
+    await eventually(lambda: len(received(inbox, "/b")) == 1, 3)   # it still escalates
+    assert (await refusals(daemon))[0].startswith(
+        "this link was sent for an earlier occurrence of the alarm (zhang_san")
+
+
+def test_a_links_signature_has_one_spelling() -> None:
+    """A changed last character that decodes to the same bytes (base64's spare bits) is
+    refused like any other change."""
+    import base64
+
+    from monitor.notify.links import LinkError, verify
+
+    key = b"k" * 32
+    token = sign(key, ALARM, "zhang_san", lifetime=60)
+    assert verify(key, token).person == "zhang_san"
+    body, mac = token.split(".")
+    last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    twins = [mac[:-1] + c for c in last if c != mac[-1] and base64.urlsafe_b64decode(
+        mac[:-1] + c + "=") == base64.urlsafe_b64decode(mac + "=")]
+    assert twins                                               # 43 characters: 2 spare bits
+    for twin in twins:
+        with pytest.raises(LinkError, match="altered or forged"):
+            verify(key, f"{body}.{twin}")
 
 
 def with_password(cfg: Any, password: str) -> Any:
@@ -395,7 +439,7 @@ TOKEN = "escalation-token-0123"
 
 def api(daemon: Daemon) -> httpx.AsyncClient:
     app = create_app(daemon.ctx, daemon, SecretStr(TOKEN))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://vigil",
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
                              headers={"Authorization": f"Bearer {TOKEN}"})
 
 

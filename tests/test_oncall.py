@@ -134,7 +134,7 @@ async def test_the_api_answers(tmp_path: Path, daemon_factory: object) -> None:
     token = "oncall-token-0123456789"
     app = create_app(daemon.ctx, daemon, SecretStr(token))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://vigil",
+                                 base_url="http://127.0.0.1",
                                  headers={"Authorization": f"Bearer {token}"}) as client:
         resp = await client.get("/api/v1/oncall", params={
             "role": "it", "at": at("2026-11-07T12:00").timestamp()})

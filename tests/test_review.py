@@ -34,6 +34,7 @@ from monitor.playbooks.engine import (
     Entry,
     Incident,
     Input,
+    Note,
     Resolve,
     Start,
     World,
@@ -211,6 +212,20 @@ def test_the_csv_has_a_bom_and_one_row_per_timeline_line() -> None:
         row[1:] for row in rows]
 
 
+def test_csv_cells_a_spreadsheet_would_run_are_kept_as_text() -> None:
+    """An operator's note that starts like a formula opens as the text it is."""
+    notes = ["=HYPERLINK(\"http://evil.example\",\"点我\")", "+1-1", "-2+3", "@SUM(A1)",
+             "\t=1"]
+    r = made([*GOOD[:1], *((300 + n, Note("张三", text)) for n, text in enumerate(notes))],
+             now=1000)
+    rows = list(csv.reader(io.StringIO(incident_report(r, "csv", "zh-CN", NAMES)
+                                       .decode("utf-8-sig"))))
+    cells = [cell for row in rows for cell in row]
+    for text in notes:
+        assert "'" + text in cells and text not in cells, text
+    assert not [c for c in cells if c[:1] in ("=", "+", "@") or c.startswith("\t=")]
+
+
 def pdf_text(data: bytes) -> set[str]:
     """The characters a PDF's fonts map back to Unicode (their ToUnicode tables): what it
     shows as text."""
@@ -273,7 +288,7 @@ def app_of(daemon: Any) -> Any:
 
 
 def client_of(app: Any, token: str | None = TOKEN) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://vigil",
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
                              headers={"Authorization": f"Bearer {token}"} if token else {})
 
 

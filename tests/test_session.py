@@ -4,6 +4,7 @@ sessions that outlive a restart."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ def site(tmp_path: Path) -> Any:
                            "credential": secret}])
 
 
-def client(daemon: Daemon, sessions: Sessions, base: str = "http://vigil:8320"
+def client(daemon: Daemon, sessions: Sessions, base: str = "http://127.0.0.1:8320"
            ) -> httpx.AsyncClient:
     app = create_app(daemon.ctx, daemon, SecretStr(TOKEN), sessions=sessions)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base)
@@ -81,7 +82,7 @@ async def test_signing_in_gives_a_strict_cookie_and_acts_as_the_person(
         await recorded(daemon)
         line = (await c.get(f"/api/v1/incidents/{incident}")).json()["timeline"][-1]
         assert line["actor"] == "张三"           # the person signed in, never a typed name
-    async with client(daemon, sessions, "https://vigil") as c:
+    async with client(daemon, sessions, "https://127.0.0.1") as c:
         assert "secure" in (await sign_in(c, "zhang_san")).headers["set-cookie"].lower()
 
 
@@ -101,7 +102,7 @@ async def test_csrf_and_other_sites_are_refused(tmp_path: Path, daemon_factory: 
             **await csrf(c), "Origin": "https://evil.example"})
         assert other.status_code == 403 and "another site" in other.json()["detail"]
         ok = await c.post("/api/v1/incidents", json=body, headers={
-            **await csrf(c), "Origin": "http://vigil:8320"})
+            **await csrf(c), "Origin": "http://127.0.0.1:8320"})
         assert ok.status_code == 200
         stale = (await c.get("/api/v1/session")).json()["csrf"]
         await c.post("/logout", headers={"X-CSRF-Token": stale})
@@ -287,7 +288,7 @@ async def test_an_ended_session_signs_nobody_in_and_is_forgotten(
         tmp_path: Path, daemon_factory: Any) -> None:
     daemon = await daemon_factory(site(tmp_path))
     sessions = Sessions(daemon.ctx.store, lifetime=0.0)        # every session ends at once
-    sid, _ = await sessions.open("zhang_san")
+    sid, _ = await sessions.open("zhang_san", None)
     assert await sessions.find(sid) is None
     await recorded(daemon)
     assert not await daemon.store.read(lambda c: c.execute("SELECT * FROM sessions").fetchall())
@@ -308,12 +309,106 @@ async def test_the_sign_in_page_speaks_the_browsers_language(tmp_path: Path,
 
 async def test_every_answer_forbids_framing_sniffing_and_referrers(
         tmp_path: Path, daemon_factory: Any) -> None:
+    """The guard's own refusals (401, 403, 413, 429, 421) too; and a policy that allows no
+    inline script or style anywhere but the offline API docs."""
     daemon = await daemon_factory(site(tmp_path))
     async with client(daemon, Sessions(daemon.ctx.store)) as c:
-        for path in ("/", "/login", "/health"):
-            got = (await c.get(path)).headers
+        answers = {path: await c.get(path) for path in ("/", "/login", "/health", "/ack/x.y")}
+        answers["401"] = await c.get("/api/v1/alarms")
+        answers["413"] = await c.post("/api/v1/reload", content=b"x" * (2**20 + 1),
+                                      headers={"Authorization": f"Bearer {TOKEN}"})
+        await sign_in(c, "guest")
+        answers["403"] = await c.post("/api/v1/silences", headers=await csrf(c), json={})
+        answers["421"] = await c.get("/health", headers={"Host": "rebound.example"})
+        for n in range(11):
+            answers["429"] = await c.get("/api/v1/alarms", headers={
+                "Authorization": "Basic " + base64.b64encode(f"n{n}:wrong".encode()).decode()})
+        for what, answer in answers.items():
+            got = answer.headers
+            assert what in ("/", "/login", "/health", "/ack/x.y") or \
+                str(answer.status_code) == what, (what, answer.status_code)
             assert (got["x-frame-options"], got["x-content-type-options"],
-                    got["referrer-policy"]) == ("DENY", "nosniff", "same-origin"), path
+                    got["referrer-policy"]) == ("DENY", "nosniff", "same-origin"), what
+            policy = got["content-security-policy"]
+            assert "script-src 'self';" in policy and "style-src 'self';" in policy, what
+            assert "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
+        for path in ("/login", "/ack/x.y"):              # their style is a file
+            assert "<style" not in answers[path].text and "/web/pages.css" in answers[path].text
+        assert (await c.get("/web/pages.css")).status_code == 200
+
+
+def failed_sign_ins(running: Any) -> list[str]:
+    return [e["message"] for e in running.get("/api/v1/events").json()
+            if e["kind"] == "LOGIN_FAILED"]
+
+
+def test_forwarded_headers_count_only_from_the_proxies_named(tmp_path: Path) -> None:
+    """A rotating X-Forwarded-For from 127.0.0.1 gets no more wrong passwords past the
+    limit, and the record names the real address; a proxy named in api.trusted_proxies is
+    believed."""
+    from tests import peers
+    from tests.test_service import start, write_config
+
+    secret = hash_password(PASSWORD)
+    for trusted in ([], ["127.0.0.1"]):
+        work = tmp_path / str(len(trusted))
+        work.mkdir()
+        cfg = write_config(work, [], people=[{"name": "zhang_san", "credential": secret}],
+                           api_port=peers.free_port())
+        text = cfg.read_text().replace("api:\n", f"api:\n  trusted_proxies: {trusted}\n", 1)
+        cfg.write_text(text)
+        running = start(cfg)
+        try:
+            codes = [httpx.post(f"{running.url}/login", timeout=10, headers={
+                "X-Forwarded-For": f"203.0.113.{n}"}, data={"name": f"name{n}",
+                                                            "password": "guess"}).status_code
+                     for n in range(12)]
+            running.wait(lambda r=running: len(failed_sign_ins(r)) == 12)  # each recorded
+            said = failed_sign_ins(running)
+        finally:
+            running.proc.kill()
+            running.proc.wait()
+        if not trusted:
+            assert codes[:10] == [401] * 10 and codes[10:] == [429, 429]
+            assert all(x.endswith("from 127.0.0.1") for x in said), said
+        else:                                           # each address its own count
+            assert codes == [401] * 12
+            assert any(x.endswith("from 203.0.113.0") for x in said), said
+
+
+async def test_a_foreign_host_name_is_refused(tmp_path: Path, daemon_factory: Any) -> None:
+    """A page of another site whose name resolves to Vigil (DNS rebinding) cannot sign in:
+    the Host must be an address, localhost, notify.public_url's host or one of api.hosts."""
+    cfg = site(tmp_path)
+    object.__setattr__(cfg.notify, "public_url", "https://vigil.example.com/")
+    object.__setattr__(cfg.api, "hosts", ["vigil.corp.local"])
+    daemon = await daemon_factory(cfg)
+    async with client(daemon, Sessions(daemon.ctx.store), "http://rebound.example") as c:
+        planted = await c.post("/login", data={"name": "zhang_san", "password": PASSWORD},
+                               headers={"Origin": "http://rebound.example"})
+        assert planted.status_code == 421 and COOKIE not in c.cookies
+    for base in ("http://127.0.0.1:8320", "http://[::1]:8320", "http://localhost:8320",
+                 "https://vigil.example.com", "http://VIGIL.corp.local:8320"):
+        async with client(daemon, Sessions(daemon.ctx.store), base) as c:
+            assert (await c.get("/health")).status_code == 200, base
+
+
+async def test_a_changed_password_ends_that_persons_sessions(
+        tmp_path: Path, daemon_factory: Any) -> None:
+    daemon = await daemon_factory(site(tmp_path))
+    sessions = Sessions(daemon.ctx.store)
+    async with client(daemon, sessions) as zhang, client(daemon, sessions) as qian:
+        await sign_in(zhang, "zhang_san")
+        await sign_in(qian, "qian_zong")
+        changed = daemon.ctx.cfg.people[0].model_copy(
+            update={"credential": hash_password("a new password")})
+        object.__setattr__(daemon.ctx.cfg, "people", [changed, *daemon.ctx.cfg.people[1:]])
+        gone = await zhang.get("/api/v1/session")
+        assert gone.status_code == 401 and "password changed" in gone.json()["detail"]
+        assert (await zhang.get("/api/v1/session")).status_code == 401   # ended, not paused
+        assert (await qian.get("/api/v1/session")).status_code == 200    # the others stay
+        await sign_in(zhang, "zhang_san", "a new password")
+        assert (await zhang.get("/api/v1/session")).status_code == 200
 
 
 async def test_refused_sign_ins_are_for_administrators_only(tmp_path: Path,

@@ -56,7 +56,7 @@ def fill(disk: Path) -> Path:
 
 def client(daemon: Daemon) -> httpx.AsyncClient:
     app = create_app(daemon.ctx, daemon, SecretStr(TOKEN))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://vigil",
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
                              headers={"Authorization": f"Bearer {TOKEN}"})
 
 

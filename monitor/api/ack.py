@@ -21,7 +21,15 @@ from monitor.bus import DeviceEvent
 from monitor.context import Context
 from monitor.credentials import Throttle, check_password
 from monitor.facts import alarm_device
-from monitor.notify.links import EXPIRED, AckLink, LinkError, link_key, verify
+from monitor.notify.links import (
+    EARLIER,
+    EXPIRED,
+    AckLink,
+    LinkError,
+    link_key,
+    same_occurrence,
+    verify,
+)
 from monitor.playbooks.engine import (
     Ack,
     Confirm,
@@ -40,11 +48,8 @@ log = logging.getLogger(__name__)
 
 PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Vigil {title}</title>
-<style>body{{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:1em auto;padding:0 1em;
-max-width:36em;font-size:18px}}
-.box{{border-radius:8px;padding:1em;background:{bg}}}textarea,input{{width:100%;box-sizing:border-box;font-size:16px}}
-button{{font-size:20px;padding:.5em 1.5em;margin-top:.8em}}</style></head>
-<body><h1>Vigil {title}</h1><div class="box">{content}</div></body></html>"""
+<link rel="stylesheet" href="/web/pages.css"></head>
+<body class="answer"><h1>Vigil {title}</h1><div class="box {tone}">{content}</div></body></html>"""
 TITLES = {"alarm": "告警确认", "incident": "应急事件", "safe": "安全点名"}
 
 
@@ -55,13 +60,16 @@ SAID = {"this link is not one Vigil signed (altered or forged)":
         "too many wrong passwords": "密码错误次数过多, 请稍后再试或在控制台确认",
         "this link is damaged": "此链接已损坏",
         "this link was already used": "此链接已使用过",
+        EARLIER: "此链接是该告警上一次发生时发出的; 告警已再次发生, "
+                 "请用最新消息中的链接或在控制台确认",
         "the alarm or the person is no longer known": "告警或确认人已不存在"}
 """What the page says (the audit record keeps the English reason)."""
 
 
-def _page(content: str, status: int = 200, bg: str = "#f4f4f4", kind: str = "alarm"
+def _page(content: str, status: int = 200, tone: str = "", kind: str = "alarm"
           ) -> HTMLResponse:
-    return HTMLResponse(PAGE.format(content=content, bg=bg, title=TITLES[kind]),
+    """``tone``: ``done`` (green), ``refused`` (red), or plain."""
+    return HTMLResponse(PAGE.format(content=content, tone=tone, title=TITLES[kind]),
                         status_code=status)
 
 
@@ -83,7 +91,7 @@ def ack_router(ctx: Context, incidents: Callable[[], Incidents]) -> APIRouter:
         ctx.bus.publish(DeviceEvent("vigil", "ACK_LINK_REFUSED", f"{why}{who}, from {source}",
                                     time.time()))
         return _page(f"<p><b>无法确认:</b> {html.escape(SAID.get(why, why))}</p>", 403,
-                     "#fde0e0")
+                     "refused")
 
     async def checked(request: Request, token: str) -> AckLink | HTMLResponse:
         try:
@@ -101,6 +109,8 @@ def ack_router(ctx: Context, incidents: Callable[[], Incidents]) -> APIRouter:
             else target in incidents().running
         if not known or ctx.cfg.person(link.person) is None:
             return refused(request, "the alarm or the person is no longer known", link)
+        if kind == "alarm" and not same_occurrence(link, ctx.alarms.alarms[target].raised_at):
+            return refused(request, EARLIER, link)
         return link
 
     def expired(link: AckLink) -> bool:
@@ -204,7 +214,7 @@ def ack_router(ctx: Context, incidents: Callable[[], Incidents]) -> APIRouter:
             return _page("<p>此事件已结束, 无需再答复。</p>", kind=kind)
         said = {"safe": "已记录: 您已安全", "ack": "已确认接手", "confirm": "已确认",
                 "approve": "已批准", "reject": "已记录: 不批准"}[what]
-        return _page(describe_incident(inc, name) + f"<p><b>{said}。</b></p>", bg="#e2f5e6",
+        return _page(describe_incident(inc, name) + f"<p><b>{said}。</b></p>", tone="done",
                      kind=kind)
 
     def describe(link: AckLink) -> str:
@@ -273,6 +283,6 @@ def ack_router(ctx: Context, incidents: Callable[[], Incidents]) -> APIRouter:
             return _page(describe(link) + f"<p>已由 {html.escape(alarm.acked_by or '')} 先行确认,"
                          f" 无需再处理。</p>")
         return _page(describe(link) + "<p><b>已确认。</b>所有收到通知的人都会收到确认消息。</p>",
-                     bg="#e2f5e6")
+                     tone="done")
 
     return router

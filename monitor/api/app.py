@@ -26,7 +26,7 @@ from monitor.api.ack import ack_router
 from monitor.api.guard import Guard
 from monitor.api.incidents import incidents_router
 from monitor.api.reports import reports_router
-from monitor.api.session import Sessions, SignIns, public_origin, session_router
+from monitor.api.session import Sessions, SignIns, own_host, public_origin, session_router
 from monitor.bus import AlarmEvent, DeviceEvent, IncidentMilestone, Readings
 from monitor.config.model import DeviceConfig
 from monitor.config.notify import Match
@@ -477,4 +477,5 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
         person = ctx.cfg.person(name)
         return person.access if person is not None else None
     return Guard(app, token.get_secret_value(), credentials, sessions=sessions,
-                 sign_ins=sign_ins, access=access, origins=(public_origin(ctx),))
+                 sign_ins=sign_ins, access=access, origins=(public_origin(ctx),),
+                 hosts=lambda host: own_host(ctx, host))

@@ -3,7 +3,10 @@ Basic), or a console session (cookie, and for changes the CSRF token from the sa
 checked, and the body size limited, before any request body is read. What a person may do
 follows their access: a viewer reads, an operator also acts on alarms, silences and
 incidents, an admin does everything the token does. The person's name goes to the app in
-``scope["state"]["person"]``."""
+``scope["state"]["person"]``. A request naming a host that is not one of the site's (a page
+of another site whose name was pointed at this address: DNS rebinding) is refused first.
+Every answer, the guard's own refusals too, carries the security headers and a
+Content-Security-Policy."""
 
 from __future__ import annotations
 
@@ -39,20 +42,31 @@ SAFE = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
         (b"referrer-policy", b"same-origin")]
 """On every answer: no guessing of types, no framing by another site, and no address (an
 answer link holds its token) sent on to another site."""
+CSP = (b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+"""Scripts, styles and everything else from this site only, nothing inline: the console,
+the sign-in and answer pages keep their scripts and styles in files."""
+DOCS_CSP = (b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+            b"'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+            b"frame-ancestors 'none'")
+"""The OpenAPI pages (served offline) start their viewer with an inline script."""
+DOCS = ("/docs", "/redoc")
 
 Credentials = Callable[[str], "str | None"]
 """Person name -> the hash of their password (None: no such person, or no password)."""
 Access = Callable[[str], "str | None"]
 """Person name -> viewer, operator or admin (None: no longer in the directory)."""
 Refusal = tuple[int, str, list[tuple[bytes, bytes]]]
+Hosts = Callable[[str], bool]
+"""Whether a request's Host (name or address, with its port) is one of this site's."""
 
 
 class Guard:
     def __init__(self, app: App, token: str, credentials: Credentials | None = None,
                  max_body: int = MAX_BODY, *, sessions: Sessions | None = None,
                  sign_ins: SignIns | None = None, access: Access = lambda name: "operator",
-                 origins: tuple[str, ...] = ()):
-        self.app, self.max_body, self.credentials = app, max_body, credentials
+                 origins: tuple[str, ...] = (), hosts: Hosts = lambda host: True):
+        self.app, self.max_body, self.credentials, self.hosts = app, max_body, credentials, hosts
         self.sessions, self.access = sessions, access
         self.origins = tuple(o.encode() for o in origins if o)
         self.sign_ins = sign_ins or SignIns(lambda said: None)
@@ -67,6 +81,10 @@ class Guard:
             return
         path = scope["path"]
         headers = dict(scope.get("headers") or [])
+        host = headers.get(b"host")
+        if host is not None and not self.hosts(host.decode("latin-1")):
+            await _reply(send, 421, "this name is not one of this site's (api.hosts)")
+            return
         if path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
             scheme, _, given = headers.get(b"authorization", b"").partition(b" ")
             refused: Refusal | None = None
@@ -111,11 +129,16 @@ class Guard:
         """A console session: its cookie, and for a change, a request from this site that
         carries the session's CSRF token."""
         assert self.sessions is not None
-        session = await self.sessions.find(_cookie(headers) or "")
+        sid = _cookie(headers) or ""
+        session = await self.sessions.find(sid)
         if session is None:
             return 401, "the session has ended: sign in again", []
         if self.access(session.person) is None:
             return 401, "this person is no longer in the directory", []
+        if self.credentials is not None and not session.signed_with(
+                self.credentials(session.person)):
+            await self.sessions.close(sid)
+            return 401, "the password changed since this sign-in: sign in again", []
         if scope["method"] not in ("GET", "HEAD"):
             origin = headers.get(b"origin")
             here = f"{scope.get('scheme', 'http')}://".encode() + headers.get(b"host", b"")
@@ -162,10 +185,19 @@ class Guard:
 
         async def guarded_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *SAFE]}
+                message = {**message, "headers": _safe(message.get("headers", []),
+                                                       scope["path"])}
             if not answered:
                 await send(message)
         await self.app(scope, limited_receive, guarded_send)
+
+
+def _safe(headers: list[tuple[bytes, bytes]], path: str) -> list[tuple[bytes, bytes]]:
+    """The security headers added; a policy the answer brings (a report's) is kept."""
+    out = [*headers, *SAFE]
+    if not any(name.lower() == b"content-security-policy" for name, _ in headers):
+        out.append((b"content-security-policy", DOCS_CSP if path in DOCS else CSP))
+    return out
 
 
 def _cookie(headers: dict[bytes, bytes]) -> str | None:
@@ -182,6 +214,7 @@ async def _reply(send: Send, status: int, detail: str,
                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
     body = json.dumps({"detail": detail}).encode()
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()), *(headers or [])]})
+                "headers": _safe([(b"content-type", b"application/json"),
+                                  (b"content-length", str(len(body)).encode()),
+                                  *(headers or [])], "")})
     await send({"type": "http.response.body", "body": body})

@@ -16,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from monitor.context import Context
-from monitor.documents import MEDIA, Format
+from monitor.documents import MEDIA, REPORT_CSP, Format
 from monitor.playbooks.check import load_playbook_text
 from monitor.playbooks.engine import (
     Ack,
@@ -171,7 +171,8 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
         how = "attachment" if fmt == "csv" else "inline"
         plain = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
         return Response(content, media_type=MEDIA[fmt],
-                        headers={"Content-Disposition": f'{how}; filename="{plain}.{fmt}"'})
+                        headers={"Content-Disposition": f'{how}; filename="{plain}.{fmt}"',
+                                 "Content-Security-Policy": REPORT_CSP})
 
     @router.get("/incidents/{incident_id}/export", response_class=Response)
     async def export(incident_id: str, fmt: FormatQuery = "html",

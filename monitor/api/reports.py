@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from monitor.alarm_report import alarm_report
 from monitor.alarm_review import Period, Row, alarm_infos, month_period, review_alarms
 from monitor.context import Context
-from monitor.documents import MEDIA, Format
+from monitor.documents import MEDIA, REPORT_CSP, Format
 from monitor.playbooks.words import Language
 
 ACTIVITY = ("(action IN ('raised', 'cleared', 'retired') OR (action = 'acknowledged' AND "
@@ -63,6 +63,7 @@ def reports_router(ctx: Context) -> APIRouter:
                                        cfg.site.label or cfg.site.name)
         how = "attachment" if fmt == "csv" else "inline"
         return Response(body, media_type=MEDIA[fmt], headers={
-            "Content-Disposition": f'{how}; filename="alarm-review-{period.month}.{fmt}"'})
+            "Content-Disposition": f'{how}; filename="alarm-review-{period.month}.{fmt}"',
+            "Content-Security-Policy": REPORT_CSP})
 
     return router

@@ -3,18 +3,22 @@ with a one-time link) and gets a session cookie: HttpOnly, SameSite=Strict, Secu
 TLS. Every request that changes something also carries the session's CSRF token in the
 ``X-CSRF-Token`` header (the guard checks both). Sessions are kept by the hash of their id
 (``sessions`` table), so a restart signs nobody out and a copy of the database signs nobody
-in. Failed sign-ins are rate-limited per address and per person, and recorded as events."""
+in. A session remembers a fingerprint of the password it was opened with: once the person's
+password changes (at a reload), their sessions end. Failed sign-ins are rate-limited per
+address and per person, and recorded as events."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import html
+import ipaddress
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -64,6 +68,17 @@ class Session:
     person: str
     csrf: str
     expires: float
+    credential: str = ""
+    """A fingerprint of the password hash it was opened with ("" for none)."""
+
+    def signed_with(self, stored: str | None) -> bool:
+        """Whether the person's password is still the one this session was opened with."""
+        return hmac.compare_digest(self.credential, fingerprint(stored))
+
+
+def fingerprint(stored: str | None) -> str:
+    """What a session keeps of a password hash: enough to tell it changed, nothing more."""
+    return hashlib.sha256((stored or "").encode()).hexdigest()[:32] if stored else ""
 
 
 def _key(sid: str) -> str:
@@ -76,13 +91,16 @@ class Sessions:
         self.cache: dict[str, Session] = {}
         self.once: dict[str, tuple[str, float]] = {}
 
-    async def open(self, person: str) -> tuple[str, Session]:
-        """A new session for ``person``, committed before it is handed out."""
+    async def open(self, person: str, stored: str | None) -> tuple[str, Session]:
+        """A new session for ``person`` (``stored``: their password hash now), committed
+        before it is handed out."""
         sid = secrets.token_urlsafe(32)
-        session = Session(person, secrets.token_urlsafe(24), time.time() + self.lifetime)
+        session = Session(person, secrets.token_urlsafe(24), time.time() + self.lifetime,
+                          fingerprint(stored))
         await self.store.call(lambda c: c.execute(
-            "INSERT INTO sessions VALUES (?, ?, ?, ?)",
-            (_key(sid), session.person, session.csrf, session.expires)))
+            "INSERT INTO sessions (key, person, csrf, expires, credential) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (_key(sid), session.person, session.csrf, session.expires, session.credential)))
         self.cache[_key(sid)] = session
         return sid, session
 
@@ -92,7 +110,8 @@ class Sessions:
         session = self.cache.get(key)
         if session is None:  # unknown ids are not kept: made-up cookies fill no memory
             row = await self.store.read(lambda c: c.execute(
-                "SELECT person, csrf, expires FROM sessions WHERE key = ?", (key,)).fetchone())
+                "SELECT person, csrf, expires, credential FROM sessions WHERE key = ?",
+                (key,)).fetchone())
             if row is None:
                 return None
             session = self.cache[key] = Session(*row)
@@ -120,10 +139,8 @@ class Sessions:
 
 PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Vigil {title}</title>
-<style>body{{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:2em auto;padding:0 1em;
-max-width:24em}}input,button{{width:100%;box-sizing:border-box;font-size:18px;margin:.3em 0 .8em}}
-button{{padding:.5em}}.err{{color:#c62828}}</style></head>
-<body><h1>Vigil {title}</h1>{error}<form method="post" action="/login">
+<link rel="stylesheet" href="/web/pages.css"></head>
+<body class="login"><h1>Vigil {title}</h1>{error}<form method="post" action="/login">
 <label>{name}<input name="name" autocomplete="username" required></label>
 <label>{password}<input type="password" name="password" autocomplete="current-password"
 required></label><button type="submit">{title}</button></form></body></html>"""
@@ -153,6 +170,27 @@ def public_origin(ctx: Context) -> str:
     url = (ctx.cfg.notify.public_url or "").rstrip("/")
     scheme, _, rest = url.partition("://")
     return f"{scheme}://{rest.split('/')[0]}" if rest else ""
+
+
+def own_host(ctx: Context, host: str) -> bool:
+    """Whether ``host`` (a Host header: name or address, maybe a port) is one of this site's
+    names: an IP address, localhost, the API's listen name, ``notify.public_url``'s host, or
+    one of ``api.hosts``. Another name pointed at this address (DNS rebinding) is not."""
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[1:].partition("]")[0]
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    name = name.rstrip(".")
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    cfg = ctx.cfg
+    public = urlsplit(cfg.notify.public_url or "").hostname or ""
+    return name in {"localhost", cfg.api.listen.lower(), public.lower(),
+                    *(h.lower() for h in cfg.api.hosts)}
 
 
 def secure(request: Request, public_url: str | None) -> bool:
@@ -196,16 +234,17 @@ def session_router(ctx: Context, sessions: Sessions, sign_ins: SignIns) -> APIRo
         failed = await sign_ins.check(name, password, stored, source)
         if failed is not None:
             return _page(request, failed, 429 if failed == "busy" else 401)
-        sid, session = await sessions.open(name)
+        sid, session = await sessions.open(name, stored)
         return signed_in(request, sid, session)
 
     @router.get("/login/once/{token}")
     async def once(request: Request, token: str) -> Response:
         name = sessions.redeem(token)
-        if name is None or ctx.cfg.person(name) is None:
+        person = ctx.cfg.person(name) if name is not None else None
+        if name is None or person is None:
             refused(request, name or "", "a one-time link that is unknown, used or expired")
             return _page(request, "used", 403)
-        sid, session = await sessions.open(name)
+        sid, session = await sessions.open(name, person.password_hash())
         return signed_in(request, sid, session)
 
     @router.post("/logout")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, PrivateAttr, model_validator
+from pydantic import AfterValidator, Field, PrivateAttr, field_validator, model_validator
 
 from monitor.config.actions import ActionsConfig
 from monitor.config.directory import Group, Person, Role
@@ -201,6 +202,22 @@ class ApiConfig(Strict):
     listen: str = "127.0.0.1"
     port: int = Field(default=8320, ge=1, le=65535)
     token: SecretRef | None = None
+    hosts: list[str] = Field(default_factory=list, description=(
+        "names people reach Vigil by, besides its addresses, localhost and the host of "
+        "notify.public_url; a request for any other name is refused (DNS rebinding)"))
+    trusted_proxies: list[str] = Field(default_factory=list, description=(
+        "addresses or networks of the reverse proxies in front: only their "
+        "X-Forwarded-For and X-Forwarded-Proto are believed (none by default)"))
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as err:
+                raise ValueError(f"{item!r} is not an IP address or network") from err
+        return value
 
 
 class TrapUser(Strict):

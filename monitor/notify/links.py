@@ -1,6 +1,9 @@
 """Acknowledgement links: signed, expiring, single-use. The link is the credential of the
 person it was sent to, so each names its alarm and person, carries an expiry and a nonce, and
-is signed with HMAC-SHA256 under a key of the daemon's (``DATA_DIR/link-key``, 0600)."""
+is signed with HMAC-SHA256 under a key of the daemon's (``DATA_DIR/link-key``, 0600). A link
+for an alarm also names the occurrence it was sent for (when the alarm was raised): once the
+alarm is raised anew, the old link no longer answers for it. Only the canonical base64 of
+the signed bytes is accepted, so no two spellings open one link."""
 
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ class AckLink:
     person: str
     expires: float
     nonce: str
+    occurrence: float | None = None
+    """When the alarm was raised that the link was sent for (None: not an alarm's)."""
 
 
 def _b64(data: bytes) -> str:
@@ -32,7 +37,11 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """The bytes of unpadded URL-safe base64, only in its one canonical spelling."""
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not canonical base64")
+    return data
 
 
 def link_key(data_dir: Path) -> bytes:
@@ -45,15 +54,26 @@ def link_key(data_dir: Path) -> bytes:
     return path.read_bytes()
 
 
-def sign(key: bytes, alarm: str, person: str, lifetime: float, now: float | None = None) -> str:
-    payload = {"a": alarm, "p": person, "e": round((now or time.time()) + lifetime),
-               "n": secrets.token_urlsafe(9)}
+def sign(key: bytes, alarm: str, person: str, lifetime: float, now: float | None = None,
+         occurrence: float | None = None) -> str:
+    payload: dict[str, object] = {"a": alarm, "p": person,
+                                  "e": round((now or time.time()) + lifetime),
+                                  "n": secrets.token_urlsafe(9)}
+    if occurrence is not None:
+        payload["o"] = round(occurrence, 3)
     body = _b64(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
     mac = hmac.new(key, body.encode(), hashlib.sha256).digest()
     return f"{body}.{_b64(mac)}"
 
 
 EXPIRED = "this link has expired"
+EARLIER = "this link was sent for an earlier occurrence of the alarm"
+
+
+def same_occurrence(link: AckLink, raised_at: float | None) -> bool:
+    """Whether the alarm, raised at ``raised_at``, is still the occurrence ``link`` was for."""
+    return link.occurrence is None or raised_at is None \
+        or abs(raised_at - link.occurrence) < 0.01
 
 
 def verify(key: bytes, token: str, now: float | None = None, *,
@@ -62,12 +82,16 @@ def verify(key: bytes, token: str, now: float | None = None, *,
     expired link is still read, for a sign-in with the person's password)."""
     body, _, mac = token.partition(".")
     try:
-        given = _unb64(mac)
+        try:
+            given = _unb64(mac)
+        except ValueError as err:
+            raise LinkError("this link is not one Vigil signed (altered or forged)") from err
         expected = hmac.new(key, body.encode(), hashlib.sha256).digest()
         if not body or not hmac.compare_digest(given, expected):
             raise LinkError("this link is not one Vigil signed (altered or forged)")
         data = json.loads(_unb64(body))
-        link = AckLink(str(data["a"]), str(data["p"]), float(data["e"]), str(data["n"]))
+        link = AckLink(str(data["a"]), str(data["p"]), float(data["e"]), str(data["n"]),
+                       float(data["o"]) if "o" in data else None)
     except LinkError:
         raise
     except (ValueError, KeyError, TypeError) as err:

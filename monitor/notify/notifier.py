@@ -380,12 +380,14 @@ class Notifier:
         defn = self.ctx.alarms.defs.get(alarm.id)
         return defn.advice if defn is not None and defn.advice else ADVICE[language]
 
-    def ack_url(self, subject: str, person: str) -> str:
+    def ack_url(self, subject: str, person: str, occurrence: float | None = None) -> str:
         """A signed, expiring, single-use link that answers as ``person``: acknowledges an
-        alarm (its id), takes on an incident (``incident:ID``) or says they are safe in its
-        roll call (``safe:ID``)."""
+        alarm (its id; ``occurrence``: when it was raised, the only occurrence it answers
+        for), takes on an incident (``incident:ID``) or says they are safe in its roll call
+        (``safe:ID``)."""
         cfg = self.ctx.cfg
-        token = sign(self.key, subject, person, cfg.notify.link_lifetime)
+        token = sign(self.key, subject, person, cfg.notify.link_lifetime,
+                     occurrence=occurrence)
         return f"{public_base(cfg)}/ack/{token}"
 
     # -- messages ---------------------------------------------------------------------------
@@ -419,7 +421,7 @@ class Notifier:
                           since=spoken_duration(time.time() - (first.raised_at or time.time()),
                                                 person.language),
                           advice=self._advice(first, person.language),
-                          link=self.ack_url(first.id, person.name))
+                          link=self.ack_url(first.id, person.name, first.raised_at))
         return compose
 
     async def _tell_paged(self, event: AlarmEvent) -> None:

@@ -16,8 +16,16 @@ const part = value => value instanceof Markup ? value.text
 export const html = (strings, ...values) =>
   new Markup(strings.reduce((out, literal, i) => out + part(values[i - 1]) + literal));
 
+/** Put markup in ``element``. A style of its own comes as ``data-css="prop: value; ..."``
+ * and is set through the CSSOM: the Content-Security-Policy allows no style attribute. */
 export function show(element, markup) {
   element.innerHTML = markup.text;
+  for (const el of element.querySelectorAll("[data-css]")) {
+    for (const rule of el.dataset.css.split(";")) {
+      const [prop, ...value] = rule.split(":");
+      if (prop.trim()) el.style.setProperty(prop.trim(), value.join(":").trim());
+    }
+  }
 }
 
 export const $ = (selector, root = document) => root.querySelector(selector);

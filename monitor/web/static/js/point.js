@@ -41,7 +41,7 @@ export const point = {
       <dl class="facts"><dt>${t("device")}</dt><dd><a href="#/devices?area=${enc(device.area)}">${device.label || device.name}</a></dd>
         <dt>${t("value")}</dt><dd>${p.display} ${time(p.ts, "ago")}</dd>
         ${limits.length ? html`<dt>${t("limits")}</dt><dd class="limits">${limits.map(l =>
-          html`<span style="--sev:${l.colour}">${l.text} ${p.unit}</span>`)}</dd>` : ""}</dl>
+          html`<span data-css="--sev:${l.colour}">${l.text} ${p.unit}</span>`)}</dd>` : ""}</dl>
       <nav class="ranges">${HOURS.map(h => html`<a class="${h === hours ? "here" : ""}"
         href="#/point/${enc(id)}?h=${h}">${duration(h * 3600)}</a>`)}</nav>
       <div class="chart"></div><p class="muted" id="cut"></p>`);

@@ -18,7 +18,7 @@ export function strip(incident) {
   const span = Math.max(end - incident.started, 1);
   const at = ts => Math.min(100, Math.max(0, (ts - incident.started) / span * 100)).toFixed(2);
   return html`<div class="strip" role="img"><div class="track">
-    ${marks.map((l, n) => html`<span class="mark ${TONE[l.kind]} row${n % 4}" style="left:${at(l.ts)}%"
+    ${marks.map((l, n) => html`<span class="mark ${TONE[l.kind]} row${n % 4}" data-css="left:${at(l.ts)}%"
       title="${clock(l.ts)} ${word("timeline", l.kind)} ${l.actor || ""}"><i></i><b>${word("timeline", l.kind)}</b></span>`)}
     </div><div class="ends"><span>${clock(incident.started)}</span><span>${clock(end)}</span></div></div>`;
 }
