@@ -53,6 +53,8 @@ class IncidentNotice:
     key: str = ""
     """Its row in ``notices``, stored with the change that made it and deleted once it was
     delivered: a restart in between sends it (again)."""
+    step_id: str = ""
+    """The step that sends it (``step`` is its alias), for the timeline's delivery lines."""
 
     @staticmethod
     def from_json(data: str) -> IncidentNotice:

@@ -436,6 +436,9 @@ def cmd_drill_start(args: argparse.Namespace) -> int:
     inc = _api(args, "POST", "/api/v1/incidents", {
         "playbook": args.playbook, "scope": args.scope, "drill": True, "why": args.why,
         "unsafe_allowed": args.unsafe, "who": args.who, "script": script})
+    if inc.get("joined"):
+        print(f"{inc['id']}: 【演练】{inc['label']} 已在进行中, 本次请求已记入其时间线")
+        return 0
     print(f"{inc['id']}: 【演练】{inc['label']} 已开始" + (
         f", 脚本 {len(script)} 步" if script else ", 现场演练"))
     return 0

@@ -23,7 +23,7 @@ from monitor.model import Reading
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-ADDED = (("sessions", "credential", "TEXT NOT NULL DEFAULT ''"),)
+ADDED = (("sessions", "credential", "TEXT NOT NULL DEFAULT ''"), ("notifications", "step", "TEXT"))
 """Columns added since a table was first made: (table, column, declaration), for a
 database made by an earlier version."""
 SCHEMA = """
@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS timers (key TEXT PRIMARY KEY, due REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS flags (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS notifications (seq INTEGER PRIMARY KEY, ts REAL NOT NULL,
                                           alarm TEXT, person TEXT, channel TEXT, ok INTEGER,
-                                          detail TEXT, text TEXT, paging INTEGER);
+                                          detail TEXT, text TEXT, paging INTEGER, step TEXT);
 CREATE INDEX IF NOT EXISTS notifications_alarm ON notifications (alarm, ts);
 CREATE TABLE IF NOT EXISTS silences (id INTEGER PRIMARY KEY, match TEXT NOT NULL,
                                      start REAL NOT NULL, end_ REAL NOT NULL, who TEXT,

@@ -363,8 +363,11 @@ async def test_a_roll_call_asks_each_person_and_their_link_answers_it(
         assert unknown.status_code == 404
         await recorded(daemon)                     # every delivery is on the timeline too
         got = (await client.get(f"/api/v1/incidents/{incident}")).json()
-        delivered = [(t["actor"], t["text"]) for t in got["timeline"] if t["kind"] == "delivered"]
-        assert ("it 负责人", "webhook") in delivered and len(delivered) == len(inbox.requests)
+        delivered = [(t["actor"], t["step"], t["text"]) for t in got["timeline"]
+                     if t["kind"] == "delivered"]
+        assert len(delivered) == len(inbox.requests)
+        assert ("it 负责人", "alert", "webhook | 【地震应急预案】地震! 有序疏散到远离高楼的"
+                "空旷地带, 不要乘电梯; 无法撤离时到本层安全区域避险。") in delivered  # step, what
         report = (await client.get(f"/api/v1/incidents/{incident}/export")).text
         assert "消息送达" in report and "p_it" not in report
 
@@ -433,7 +436,8 @@ async def test_an_incident_message_nobody_got_raises_the_alarm_and_goes_again(
             if any(k == "undelivered" and who == "gm 负责人" for k, who, _ in lines):
                 break
             await asyncio.sleep(0.05)
-    assert ("undelivered", "", "none: 无人可通知 (角色: compliance)") in lines
+    assert ("undelivered", "", "none: 无人可通知 (角色: compliance) | 请确认: 已向委托银行报告"
+            ) in lines                                 # who, which message, why
     assert any(k == "undelivered" and who == "gm 负责人" for k, who, _ in lines)
     inbox.mode = "ok"                                  # the GM's webhook works again
     await eventually(lambda: any("发生突发事件" in json.loads(b)["title"]
@@ -572,3 +576,58 @@ async def test_a_restart_sends_its_own_new_messages_once_even_on_a_slow_machine(
         assert len(unknown()) == 1
     finally:
         await second.stop()
+
+
+async def test_a_scripted_step_due_while_a_persons_input_commits_is_not_lost(
+        tmp_path: Path, sim: Any, daemon_factory: Any, inbox: Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The script's clear (mains back) falls due while a person's confirmation is being
+    committed: the drill still sees mains come back and goes on to recovery."""
+    from monitor.playbooks.engine import Confirm
+    from monitor.playbooks.rehearse import Step
+    from monitor.store import Store
+
+    _, port = sim
+    daemon = await daemon_factory(site(tmp_path, port, monkeypatch, inbox))
+    script = [{"at": 0, "raise": {"alarm": "power:ups_a", "device_class": "ups",
+                                  "area": "machine_room"}},
+              {"at": 1.0, "clear": "power:ups_a"}]
+    drill = daemon.incidents.start("power_loss", drill=True, who="王五", script=[
+        Step.model_validate(s) for s in script]).id
+    real_call = Store.call
+
+    async def slow_call(self: Store, fn: Any) -> Any:
+        await asyncio.sleep(1.0)                      # a slow disk: the commit takes 1 s
+        return await real_call(self, fn)
+    await asyncio.sleep(0.5)
+    monkeypatch.setattr(Store, "call", slow_call)
+    await daemon.incidents.act(drill, Confirm("duration_asked", "王五"))  # 0.5 s .. 1.5 s
+    monkeypatch.setattr(Store, "call", real_call)
+    inc = daemon.incidents.running[drill]
+    assert "duration_asked" in inc.checked
+    await eventually(lambda: daemon.incidents.running[drill].status == "recovery", 3)
+    assert "power:ups_a" not in daemon.incidents.running[drill].scripted
+
+
+async def test_a_drill_asked_for_twice_says_so_and_a_script_names_only_real_alarms(
+        tmp_path: Path, sim: Any, daemon_factory: Any, inbox: Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _, port = sim
+    daemon = await daemon_factory(site(tmp_path, port, monkeypatch, inbox))
+    async with api(daemon) as client:
+        typo = await client.post("/api/v1/incidents", json={
+            "playbook": "power_loss", "drill": True, "who": "王五", "script": [
+                {"at": 0, "raise": {"alarm": "power:ups_b"}}]})
+        assert typo.status_code == 422
+        assert "'power:ups_b', which this site does not define" in typo.json()["detail"]
+        assert not daemon.incidents.running
+        first = await client.post("/api/v1/incidents", json={
+            "playbook": "power_loss", "drill": True, "who": "王五"})
+        again = await client.post("/api/v1/incidents", json={
+            "playbook": "power_loss", "drill": True, "who": "赵六"})
+        assert (first.json()["joined"], again.json()["joined"]) == (False, True)
+        assert again.json()["id"] == first.json()["id"]
+        await recorded(daemon)
+        lines = [(t["kind"], t["actor"]) for t in (await client.get(
+            f"/api/v1/incidents/{first.json()['id']}")).json()["timeline"]]
+        assert ("retriggered", "赵六") in lines

@@ -42,7 +42,7 @@ from monitor.playbooks.engine import (
 from monitor.playbooks.export import Names, drill_report, incident_report, local_time
 from monitor.playbooks.model import ChecklistStep
 from monitor.playbooks.rehearse import Rehearsal, clock, load_scenario
-from monitor.playbooks.review import Review, Row, Target, review
+from monitor.playbooks.review import Review, Row, Target, passed, review
 from tests import peers
 from tests.conftest import config
 from tests.util import eventually
@@ -120,6 +120,65 @@ def test_acknowledged_after_three_minutes_a_deadline_met_one_late_one_open() -> 
     assert steps["all_clear"].outcome == "waiting" and "remind_gm" not in steps
     roles = {x.role: (x.asked, x.answered, x.average, x.people) for x in r.roles}
     assert roles == {"it": (2, 1, 900, ("张三",)), "gm": (1, 1, 400, ("赵总",))}
+
+
+def test_what_a_drills_script_did_is_the_scripts_and_counts_for_no_one() -> None:
+    """The script acknowledges and approves in people's place; 张三 himself confirms. Only
+    张三's confirmation counts as people's performance."""
+    from monitor.playbooks.rehearse import Step, person_input
+
+    script = [Step(at=180, ack="张三"), Step(at=400, approve="gm_ok", who="赵总")]
+    r = made([*((s.at, person_input(s, on_behalf=True)) for s in script),
+              (600, Due("report_deadline#deadline")), (900, Confirm("gm_told", "张三"))],
+             now=1000, drill=True)
+    assert (r.acknowledged, r.first_action) == (None, 900)
+    got = {k: t.state for k, t in targets(r).items()}
+    assert got == {"ack_within": "scripted", "ack_deadline": "scripted",
+                   "report_deadline": "missed", "bank_deadline": "open", "gm_ok": "scripted"}
+    assert {s.step: s.who for s in r.steps}["gm_ok"] == ("演练脚本 (代 赵总)",)
+    assert [(x.role, x.asked, x.answered, x.people) for x in r.roles] == [
+        ("it", 2, 1, ("张三",))]                           # the GM answered nothing himself
+    page = incident_report(r, "html", "zh-CN", NAMES).decode()
+    assert "演练脚本 (代 赵总)" in page and "脚本代办, 不计入" in page
+    assert passed(r) == (0, 1)                             # one judged: the late report
+
+
+WAITS = """\
+name: mains
+label: 停电应急预案
+roles: [it]
+triggers: [{manual: true}]
+steps:
+  - {id: tell, kind: notify, alias: 通知, roles: [it], message: 市电中断}
+  - {id: wait_mains, kind: wait, alias: 等待市电恢复, until: {no_alarm: {alarm: ["power:"]}},
+     timeout: 30m, on_timeout: long_outage}
+  - {id: long_outage, kind: notify, alias: 长时间停电处置, roles: [it], message: 转入长时间停电处置}
+"""
+
+
+def test_the_report_names_the_site_its_time_zone_designed_switches_and_each_message(
+        ) -> None:
+    pb = load_playbook_text(WAITS, "mains.yaml")
+    inc = Incident("i-mains", pb.name, "v1", "site", T0)
+    engine = Engine(pb)
+    outage = ({"alarm": "power:ups_a", "severity": "major", "area": "machine_room",
+               "device_class": "ups", "feed": "ups_a"},)
+    rows = [Row(e.ts, e.kind, e.step, e.actor, e.text)
+            for t, inp in [(0.0, Start("UPS 电池供电")), (1800.0, Due("wait_mains#timeout"))]
+            for e in engine.feed(inc, inp, World(T0 + t, outage)) if isinstance(e, Entry)]
+    rows.append(Row(T0 + 1, "delivered", "tell", "张三", "wecom | 【停电应急预案】市电中断"))
+    r = review(inc, sorted(rows), pb, T0 + 2000)
+    names = Names({"it": "信息技术部"}, {}, "总部大楼", "Asia/Shanghai")
+    page = incident_report(r, "html", "zh-CN", names).decode()
+    assert "总部大楼" in page and "均为站点时间, Asia/Shanghai (UTC+08:00)" in page
+    assert "按预案设计转到 长时间停电处置 (不是失误)" in page and "按预案转入" in page
+    assert "超时" not in page
+    table = list(csv.reader(io.StringIO(incident_report(r, "csv", "zh-CN", names)
+                                        .decode("utf-8-sig"))))
+    assert [row[1:] for row in table if row[3] == "消息送达"] == [
+        ["张三", "通知", "消息送达", "企业微信 — 【停电应急预案】市电中断"]]
+    english = incident_report(r, "html", "en", names).decode()
+    assert "time, Asia/Shanghai (UTC+08:00)" in english and "not a failure" in english
 
 
 def test_a_missed_deadline_met_later_is_on_the_timeline_with_how_late() -> None:

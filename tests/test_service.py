@@ -304,13 +304,13 @@ def raw(running: Running, request: bytes, body: bytes = b"") -> tuple[int, bytes
 
 
 def test_the_token_is_checked_before_the_body_is_read(daemon: Running) -> None:
-    huge = (b"POST /api/v1/alarms/mr_hot.high/acknowledge HTTP/1.1\r\nHost: x\r\n"
+    huge = (b"POST /api/v1/alarms/mr_hot.high/acknowledge HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: application/json\r\nContent-Length: 52428800\r\n")
     status, _, took = raw(daemon, huge + b"\r\n")      # 50 MiB announced, none sent
     assert status == 401 and took < 2
     status, _, _ = raw(daemon, huge + f"Authorization: Bearer {TOKEN}\r\n\r\n".encode())
     assert status == 413
-    chunked = (b"POST /api/v1/alarms/mr_hot.high/acknowledge HTTP/1.1\r\nHost: x\r\n"
+    chunked = (b"POST /api/v1/alarms/mr_hot.high/acknowledge HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
                + f"Authorization: Bearer {TOKEN}\r\n\r\n".encode())
     chunk = b"x" * 65536

@@ -30,11 +30,16 @@ from monitor.playbooks.engine import (
     open_items,
     pending_approval,
 )
-from monitor.playbooks.export import Names, drill_report, incident_report
+from monitor.playbooks.export import DELIVERED_SEP, Names, drill_report, incident_report
 from monitor.playbooks.model import ApprovalStep, Playbook, RollCallStep
 from monitor.playbooks.rehearse import Step as ScriptStep
 from monitor.playbooks.review import Review, Row, review
-from monitor.playbooks.runtime import IncidentConflict, IncidentError, Incidents
+from monitor.playbooks.runtime import (
+    IncidentConflict,
+    IncidentError,
+    IncidentInvalid,
+    Incidents,
+)
 from monitor.playbooks.words import Language
 
 Actor = Callable[[Request, "str | None"], str]
@@ -152,13 +157,17 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
 
     def lines_of(c: sqlite3.Connection, incident_id: str) -> list[tuple[Any, ...]]:
         """The timeline, with every delivery attempt of the incident's messages (who, by
-        person label; the channel, and why it failed) in time order."""
+        person label; its step; the channel, why it failed, and the message's first line) in
+        time order."""
         lines = c.execute("SELECT ts, kind, step, actor, text FROM timeline WHERE incident = ? "
                           "ORDER BY seq", (incident_id,)).fetchall()
-        sent = [(ts, "delivered" if ok else "undelivered", None, label(person),
-                 channel if ok else f"{channel}: {detail}") for ts, person, channel, ok, detail
-                in c.execute("SELECT ts, person, channel, ok, detail FROM notifications "
-                             "WHERE alarm = ? ORDER BY seq", (incident_id,))]
+        sent = [(ts, "delivered" if ok else "undelivered", step, label(person),
+                 (channel if ok else f"{channel}: {detail}")
+                 + (DELIVERED_SEP + title if title else ""))
+                for ts, person, channel, ok, detail, step, title in c.execute(
+                    "SELECT ts, person, channel, ok, detail, step, "
+                    "substr(text, 1, instr(text || char(10), char(10)) - 1) "
+                    "FROM notifications WHERE alarm = ? ORDER BY seq", (incident_id,))]
         return sorted(lines + sent, key=lambda line: line[0])
 
     def label(name: str) -> str:
@@ -212,17 +221,19 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
         person = ctx.cfg.person(request.scope.get("state", {}).get("person") or "")
         if body.unsafe_allowed and person is not None and person.access != "admin":
             raise HTTPException(403, "a drill that runs unsafe actions needs an administrator")
+        running = set(incidents().running)
         try:
             inc = incidents().start(body.playbook, body.scope, f"{body.why} ({who})",
                                     drill=body.drill, unsafe_allowed=body.unsafe_allowed,
                                     who=who, script=body.script)
         except IncidentConflict as err:
             raise HTTPException(409, str(err)) from err
+        except IncidentInvalid as err:
+            raise HTTPException(422, str(err)) from err
         except IncidentError as err:
-            raise HTTPException(422 if body.script and not body.drill else 404,
-                                str(err)) from err
+            raise HTTPException(404, str(err)) from err
         await ctx.store.call(lambda c: None)
-        return view(inc)
+        return {**view(inc), "joined": inc.id in running}
 
     async def act(incident_id: str, inp: Input) -> dict[str, Any]:
         try:

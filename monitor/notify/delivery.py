@@ -59,6 +59,8 @@ class Delivery:
     again: bool = False
     """Another round after one that reached the person on no channel."""
     drill: bool = False
+    step: str = ""
+    """An incident message's step (for the timeline)."""
     round: int = 1
     tries: dict[str, int] = field(default_factory=dict)
     """Contact index -> attempts made in this round."""

@@ -233,12 +233,12 @@ class Notifier:
         if reachable:
             self.unsent.pop(key, None)
             self._deliver("incident", [event.incident], reachable, compose, batch=key,
-                          drill=event.drill, also=lambda c: c.execute(
+                          drill=event.drill, step=event.step_id, also=lambda c: c.execute(
                               "DELETE FROM notices WHERE key = ?", (key,)))
             return
         roles = ", ".join(event.roles) or ", ".join(event.people)
         self._record_row([event.incident], "", "none", False, f"无人可通知 (角色: {roles})",
-                         event.text, False)
+                         event.text, False, event.step_id)
         self._unheard(key, event.incident, f"应急事件 {event.playbook} 的通知无人收到: "
                       f"{event.text}"[:200], event.drill)
         if event.key:
@@ -446,7 +446,8 @@ class Notifier:
 
     def _deliver(self, kind: str, subjects: list[str], who: list[Person], compose: Compose,
                  *, urgent: bool = False, drill: bool = False, batch: str | None = None,
-                 also: Callable[[sqlite3.Connection], Any] | None = None) -> None:
+                 step: str = "", also: Callable[[sqlite3.Connection], Any] | None = None
+                 ) -> None:
         """One message to each person (who has contacts) on all their channels, in their
         language and each channel's form: deliveries that go on until they get through
         (``monitor.notify.delivery``). SMS gets the short form, as one text."""
@@ -455,7 +456,7 @@ class Notifier:
             return {"long": list(compose(person, "long")), "short": ["", short]}
         batch = batch or secrets.token_hex(8)
         self.deliveries.start([Delivery(batch, p.name, kind, subjects, texts(p), urgent=urgent,
-                                        again=kind != "note", drill=drill)
+                                        again=kind != "note", drill=drill, step=step)
                                for p in who if p.contacts], also)
 
     def _outcome(self, d: Delivery, what: str) -> None:
@@ -500,10 +501,10 @@ class Notifier:
 
     def _record(self, d: Delivery, contact: Contact, ok: bool, detail: str, text: str) -> None:
         self._record_row(d.subjects, d.person, contact.channel, ok, detail, text,
-                         d.kind == "page")
+                         d.kind == "page", d.step)
 
     def _record_row(self, alarm_ids: list[str], person: str, channel: str, ok: bool,
-                    detail: str, text: str, paging: bool) -> None:
+                    detail: str, text: str, paging: bool, step: str = "") -> None:
         """One row per alarm the message was about (a grouped one is about several)."""
         now = time.time()
         if not ok:
@@ -512,9 +513,10 @@ class Notifier:
         for alarm_id in alarm_ids:
             self.ctx.bus.publish(Notified(alarm_id, person, channel, ok, detail, now))
         self.ctx.store.submit(lambda c: c.executemany(
-            "INSERT INTO notifications (ts, alarm, person, channel, ok, detail, text, paging) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(now, a, person, channel, ok, detail, text, paging) for a in alarm_ids]))
+            "INSERT INTO notifications (ts, alarm, person, channel, ok, detail, text, paging, "
+            "step) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(now, a, person, channel, ok, detail, text, paging, step or None)
+             for a in alarm_ids]))
 
     async def close(self) -> None:
         await self.deliveries.close()

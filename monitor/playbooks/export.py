@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from monitor.config.model import SiteConfig
 from monitor.documents import Format, csv_bytes, html_or_pdf
@@ -27,20 +28,25 @@ from monitor.playbooks.review import Review, Row, Target, passed, quicker, targe
 from monitor.playbooks.words import Language, words
 from monitor.text import spoken_duration
 
+DELIVERED_SEP = " | "
+"""Between a delivery line's channel (and why it failed) and the message it carried."""
 MEASURES = {"ack": "acknowledged", "first": "first_action", "resolution": "resolution"}
 """The report's words for the times a review measures."""
 
 @dataclass(frozen=True)
 class Names:
-    """The site's labels for role and area names."""
+    """The site's labels for role and area names, the site's and its time zone."""
 
     roles: dict[str, str]
     areas: dict[str, str]
+    site: str = ""
+    timezone: str = ""
 
     @classmethod
     def of(cls, cfg: SiteConfig) -> Names:
         return cls({r.name: r.label for r in cfg.roles if r.label},
-                   {a.name: a.label for a in cfg.areas if a.label})
+                   {a.name: a.label for a in cfg.areas if a.label},
+                   cfg.site.label or cfg.site.name, cfg.site.timezone)
 
 
 def local_time(ts: float | None) -> str:
@@ -58,6 +64,12 @@ class _Say:
 
     def duration(self, seconds: float | None) -> str:
         return "—" if seconds is None else spoken_duration(seconds, self.language)
+
+    def zone(self, at: float) -> str:
+        """The site's time zone and its offset from UTC at ``at``."""
+        offset = datetime.fromtimestamp(at, ZoneInfo(self.names.timezone)).strftime("%z")
+        return self.w["zone_is"].format(tz=self.names.timezone,
+                                        offset=f"{offset[:3]}:{offset[3:]}")
 
     def measure(self, r: Review, measure: str) -> str:
         """Acknowledged, first action or resolution after the start, or that it never was."""
@@ -119,10 +131,12 @@ def _incident(r: Review, say: _Say) -> dict[str, Any]:
         first_text += f" ({say['by'].format(who=first.actor, what=what) if first.actor else what})"
     return {
         "w": say.w, "lang": say.language, "title": say.title(r),
-        "header": [(say["playbook"], pb.label), (say["scope"], say.scope(inc.scope)),
+        "header": [*([(say["site_name"], say.names.site)] if say.names.site else []),
+                   (say["playbook"], pb.label), (say["scope"], say.scope(inc.scope)),
                    (say["type"], say["drill"] if inc.drill else say["real"]),
                    (say["start"], local_time(inc.started)), (say["end"], local_time(r.end)),
-                   (say["status"], say.status(r))],
+                   (say["status"], say.status(r)),
+                   *([(say["zone"], say.zone(inc.started))] if say.names.timezone else [])],
         "reference": inc.id, "generated": local_time(time.time()),
         "measures": [(say["ack"], say.measure(r, "ack")
                       + (f" ({inc.acked[0]})" if inc.acked else "")),
@@ -158,9 +172,11 @@ def describe(row: Row, r: Review, say: _Say) -> tuple[str, str]:
     if row.kind in ("started", "retriggered", "note", "action_ok", "action_failed",
                     "confirmed", "linked", "scripted"):
         return kind, row.text
-    if row.kind in ("delivered", "undelivered"):  # text: CHANNEL, or CHANNEL: why it failed
-        channel, _, why = row.text.partition(": ")
-        return kind, say.w.get(f"ch.{channel}", channel) + (f": {why}" if why else "")
+    if row.kind in ("delivered", "undelivered"):  # CHANNEL[: why it failed][ | the message]
+        sent, _, message = row.text.partition(DELIVERED_SEP)
+        channel, _, why = sent.partition(": ")
+        return kind, say.w.get(f"ch.{channel}", channel) + (f": {why}" if why else "") + (
+            f" — {message}" if message else "")
     match step:
         case NotifyStep() if row.kind == "notify":
             return kind, f"{say.roles(step.roles)}: {step.message}"
@@ -184,6 +200,11 @@ def describe(row: Row, r: Review, say: _Say) -> tuple[str, str]:
         case RollCallStep() if row.kind == "rollcall":
             n = len(r.incident.rollcall.get(step.id, {}))
             return kind, say["asked_n"].format(n=n, text=step.text) if n else say["nobody"]
+        case WaitStep() if row.kind == "timeout" and step.timeout is not None:
+            to = say["path_end"] if step.on_timeout in (None, END) \
+                else say.step(pb, step.on_timeout)
+            return say["k.switched"], say["switched_to"].format(d=say.duration(step.timeout),
+                                                                to=to)
         case ChecklistStep() | WaitStep() | ApprovalStep() | RollCallStep() \
                 if row.kind == "timeout" and step.timeout is not None:
             return kind, say["over"].format(d=say.duration(step.timeout))

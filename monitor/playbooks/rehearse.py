@@ -212,19 +212,32 @@ def scripted_facts(raised: dict[str, str]) -> dict[str, str]:
     return {"severity": "critical", "area": "", "device_class": "", "feed": "", **raised}
 
 
-def person_input(step: Step) -> Input:
+SCRIPT = "演练脚本"
+"""The actor of what a scripted drill's script does in a person's place."""
+
+
+def by_script(actor: str | None) -> bool:
+    """Whether a timeline's actor is a drill's script (not a person)."""
+    return actor is not None and actor.startswith(SCRIPT)
+
+
+def person_input(step: Step, on_behalf: bool = False) -> Input:
     """What a person does in a scripted step: ack, confirm, approve or reject, answer a roll
-    call, resolve."""
+    call, resolve. ``on_behalf``: the actor is the script, in that person's place (a live
+    drill's timeline and review never credit a person with what the script did)."""
+    def actor(who: str) -> str:
+        return f"{SCRIPT} (代 {who})" if on_behalf else who
     if step.ack is not None:
-        return Ack(step.ack)
+        return Ack(actor(step.ack))
     if step.confirm is not None:
-        return Confirm(step.confirm, step.who)
+        return Confirm(step.confirm, actor(step.who))
     if step.approve is not None or step.reject is not None:
-        return Decide(step.approve or step.reject or "", step.who, step.approve is not None)
+        return Decide(step.approve or step.reject or "", actor(step.who),
+                      step.approve is not None)
     if step.safe is not None:
-        return Safe(step.safe, step.who if "who" in step.model_fields_set else step.safe)
+        return Safe(step.safe, actor(step.who if "who" in step.model_fields_set else step.safe))
     assert step.resolve is not None
-    return Resolve(step.resolve)
+    return Resolve(actor(step.resolve))
 
 
 def load_scenario(path: str | Path) -> Scenario:

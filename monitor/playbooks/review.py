@@ -1,7 +1,11 @@
 """The management review of one incident or drill, from the incident, its timeline and its
 playbook, without I/O: how long until it was acknowledged, first acted on and resolved; each
 target of the playbook passed, missed (and how late) or still open; each step's times and
-people; how fast each role answered what it was asked. ``compare`` puts runs side by side."""
+people; how fast each role answered what it was asked. ``compare`` puts runs side by side.
+
+In a scripted drill, what the script did in a person's place (its actor ``演练脚本 (代 NAME)``)
+is shown as the script's and counts in no figure of people: not the times to acknowledge and
+to first action, not a target (it is ``scripted``), not a role's answers."""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from monitor.playbooks.model import (
     RollCallStep,
     WaitStep,
 )
+from monitor.playbooks.rehearse import by_script
 
 
 class Row(NamedTuple):
@@ -42,9 +47,10 @@ ACTED = frozenset({"confirmed", "approved", "rejected", "note", "resolved"})
 """Kinds that are a person's doing when they name the person."""
 ACTION_RESULTS = frozenset({"action_ok", "action_failed", "action_timeout", "action_unknown"})
 
-State = Literal["passed", "missed", "open", "void", "unreached"]
+State = Literal["passed", "missed", "open", "void", "unreached", "scripted"]
 """passed, missed; open: not due yet; void: the incident (or the step) ended before it was
-due, without it; unreached: the path never came to the step."""
+due, without it; unreached: the path never came to the step; scripted: a drill's script did
+it, in a person's place (not people's performance)."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +77,9 @@ class StepRecord:
     """None: the path passed it without a timeline line (nothing left to wait for)."""
     done: float | None
     outcome: str
-    """done, waiting, timeout, incomplete, approved, rejected, resolved, left (the path went
-    on without it), an action's (acting, ok, failed, timeout, skipped, unknown), or for a
+    """done, waiting, timeout, switched (a wait for the site that ended by its timeout into
+    the path the procedure has for that), incomplete, approved, rejected, resolved, left (the
+    path went on without it), an action's (acting, ok, failed, timeout, skipped, unknown), or for a
     deadline its target's state."""
     who: tuple[str, ...] = ()
 
@@ -109,12 +116,14 @@ def review(inc: Incident, rows: list[Row], pb: Playbook, now: float) -> Review:
     timeline = tuple(rows)
     end = next((r.ts for r in timeline if r.kind == "closed"), None)
     first = next((r for r in timeline if r.kind == "action"
-                  or (r.kind in ACTED and r.actor is not None)), None)
+                  or (r.kind in ACTED and r.actor is not None and not by_script(r.actor))),
+                 None)
+    acked = inc.acked if inc.acked and not by_script(inc.acked[0]) else None
     resolved = inc.resolved[1] if inc.resolved else end
     walk = _Walk(inc, timeline, pb, end if end is not None else now)
     targets = tuple(walk.targets())
     return Review(inc, pb, timeline, end,
-                  inc.acked[1] - inc.started if inc.acked else None,
+                  acked[1] - inc.started if acked else None,
                   first.ts - inc.started if first else None, first,
                   resolved - inc.started if resolved is not None else None,
                   targets, tuple(walk.steps({t.key: t for t in targets})),
@@ -153,6 +162,9 @@ class _Walk:
               limit: float | None = None, over: bool | None = None) -> Target:
         if due is None:
             return Target(key, what, label, within, None, None, "unreached")
+        if done is not None and any(by_script(r.actor) and abs(r.ts - done) < 0.05
+                                    for r in self.rows):
+            return Target(key, what, label, within, due, done, "scripted")
         limit = self.limit if limit is None else limit
         if done is not None:
             late = done - due if done > due else None
@@ -261,7 +273,7 @@ class _Walk:
         if done is not None:
             outcome = "resolved" if isinstance(step, ResolveStep) else "done"
         elif left is not None and left.kind == "timeout":
-            outcome = "timeout"
+            outcome = "switched" if isinstance(step, WaitStep) else "timeout"
         elif base[3] is None and left is None and inc.step != step.id:
             outcome = "done"  # nothing was left to wait for when it was reached
         elif left is None and not self.over and (inc.step == step.id or loose):
@@ -285,6 +297,8 @@ class _Walk:
                 decision = inc.decisions.get(step.id)
                 asks.setdefault(step.role, []).append(
                     (asked, (decision[0], decision[2]) if decision else None))
+        asks = {role: kept for role, asked_of in asks.items()  # the script's is no one's
+                if (kept := [a for a in asked_of if a[1] is None or not by_script(a[1][0])])}
         out = []
         for role in sorted(asks, key=self.pb.roles.index):
             answers = [(max(0.0, a[1] - t), a[0]) for t, a in asks[role] if a is not None]
@@ -321,7 +335,8 @@ def quicker(before: float | None, after: float | None) -> Trend | None:
 
 def target_trend(before: Target | None, after: Target | None) -> Trend | None:
     """Passed beats open beats missed; between two misses, less late is better."""
-    if before is None or after is None or "unreached" in (before.state, after.state):
+    if before is None or after is None or {"unreached", "scripted"} & {before.state,
+                                                                          after.state}:
         return None
     if RANK[before.state] != RANK[after.state]:
         return "better" if RANK[after.state] > RANK[before.state] else "worse"

@@ -74,6 +74,11 @@ class IncidentConflict(IncidentError):
     """The request contradicts the incident's state (already linked, ...)."""
 
 
+class IncidentInvalid(IncidentError):
+    """The request cannot be carried out as given (a script for a real incident, a script's
+    alarm the site does not define)."""
+
+
 def version_of(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -90,8 +95,9 @@ class Incidents:
         self.tasks: set[asyncio.Task[Any]] = set()
         self._roster_of: object = None
         self.locks: dict[str, asyncio.Lock] = {}
-        self.deferred: dict[str, list[Input]] = {}
-        """Incident -> inputs that came while a person's input was being committed."""
+        self.deferred: dict[str, list[Input | ScriptStep]] = {}
+        """Incident -> inputs (and a scripted drill's steps) that came while a person's
+        input was being committed."""
         self._roster_cache: tuple[dict[str, tuple[str, ...]], dict[str, str]] = ({}, {})
         self.use(playbooks)
         ctx.timers.on("playbook", self._due)
@@ -183,7 +189,12 @@ class Incidents:
         if pb is None:
             raise IncidentError(f"no playbook {playbook!r}")
         if script and not drill:
-            raise IncidentError("a script is for drills only (drill: true)")
+            raise IncidentInvalid("a script is for drills only (drill: true)")
+        for step in script:
+            alarm = step.raise_["alarm"] if step.raise_ is not None else step.clear
+            if alarm is not None and alarm not in self.ctx.alarms.defs:
+                raise IncidentInvalid(f"the script's step at {step.at:g} s names the alarm "
+                                      f"{alarm!r}, which this site does not define")
         before = None
         for inc in self.running.values():
             if (inc.playbook, inc.scope, inc.drill) == (playbook, scope, drill):
@@ -194,9 +205,8 @@ class Incidents:
                 if script:
                     raise IncidentConflict(f"the drill {inc.id} of this playbook is running: "
                                            f"resolve it first")
-                if not drill:
-                    self.ctx.store.submit(self._writer(
-                        inc, [Entry(time.time(), "retriggered", why, actor=who)]))
+                self.ctx.store.submit(self._writer(  # a drill asked for again says so too
+                    inc, [Entry(time.time(), "retriggered", why, actor=who)]))
                 return inc
         now = time.time()
         stamp = datetime.fromtimestamp(now).strftime("%Y%m%d-%H%M%S")
@@ -284,7 +294,11 @@ class Incidents:
             finally:
                 for later in self.deferred.pop(incident_id):
                     live = self.running.get(incident_id)
-                    if live is not None:
+                    if live is None:
+                        continue
+                    if isinstance(later, ScriptStep):
+                        self._scripted(live, later)
+                    else:
                         self._feed(live, later)
         if incident_id not in self.running:  # closed: nobody acts on it again
             self.locks.pop(incident_id, None)
@@ -386,7 +400,13 @@ class Incidents:
 
     def _scripted(self, inc: Incident, step: ScriptStep) -> None:
         """A scripted drill's input: its alarm comes or goes in the drill's own world, or
-        what the script says someone does is done; the timeline says it was the script."""
+        what the script says someone does is done; the timeline says it was the script.
+        While a person's input is being committed (on a copy of the incident) the step
+        waits, so that the copy taken on does not lose it."""
+        waiting = self.deferred.get(inc.id)
+        if waiting is not None:
+            waiting.append(step)
+            return
         now = time.time()
         inp: Input
         if step.raise_ is not None:
@@ -399,7 +419,7 @@ class Incidents:
         elif step.start is not None or step.event is not None:
             said, inp = "演练脚本: 启动和设备事件在演练中忽略", Changed()
         else:
-            said, inp = "演练脚本: 以下操作由脚本代为执行", person_input(step)
+            said, inp = "演练脚本: 以下操作由脚本代为执行", person_input(step, on_behalf=True)
         self.ctx.store.submit(self._writer(inc, [Entry(now, "scripted", said)]))
         self._feed(inc, inp)
 
@@ -425,7 +445,7 @@ def _notices(inc: Incident, pb: Playbook, effects: list[Effect]) -> list[Inciden
             out.append(IncidentNotice(inc.id, pb.label, pb.step(e.step).alias, roles, e.text,
                                       inc.drill, time.time(), people,
                                       rollcall=isinstance(e, RollCall), cause=inc.cause,
-                                      key=secrets.token_hex(8)))
+                                      key=secrets.token_hex(8), step_id=e.step))
     return out
 
 
