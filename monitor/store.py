@@ -158,6 +158,9 @@ class Store:
         """The database was made anew: what memory holds is written again once it opens."""
         self.generation = 0
         """Counts the files opened: a fault seen in an older one is not this one's."""
+        self.last_run: float | None = None
+        """When the daemon that ran before this one last committed (None: a new database):
+        how long Vigil was down, for the timelines."""
         self._db: sqlite3.Connection | None = self._open()
         self._readings: list[tuple[str, float, Any, str]] = []
         self._outbox: list[tuple[float, int, bytes]] = []
@@ -219,6 +222,9 @@ class Store:
         except sqlite3.Error:
             db.close()
             raise
+        if self.generation == 0:
+            row = db.execute("SELECT value FROM flags WHERE key = 'last_commit'").fetchone()
+            self.last_run = float(row[0]) if row else None
         self._inode = self.path.stat().st_ino
         return db
 
@@ -455,6 +461,8 @@ class Store:
                 res, exc = self._op(db, fn)
                 if fut is not None:
                     results.append((fut, res, exc))
+            db.execute("INSERT OR REPLACE INTO flags VALUES ('last_commit', ?)",
+                       (repr(time.time()),))
             db.execute("COMMIT")
         except Exception as err:  # storage refused it (or a bug): keep it all and retry
             if not isinstance(err, sqlite3.Error):

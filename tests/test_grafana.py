@@ -122,3 +122,21 @@ async def test_every_panel_query_returns_rows(fed_influx: str, influx1: str) -> 
         if not res.get("series"):
             empty.append(name)
     assert empty == [], f"panels without data: {empty}"
+
+
+async def test_drill_milestones_are_marked_apart_and_a_dashboard_can_hide_them(
+        fed_influx: str, influx1: str) -> None:
+    """Every dashboard has the real milestones and the drills' in a second annotation of
+    their own (its own colour, a switch to leave them out): none of a drill's among the
+    real ones, and the real ones' not among the drills'."""
+    for dash in DASHBOARDS:
+        notes = json.loads(dash.read_text())["annotations"]["list"]
+        assert len(notes) == 2 and notes[0]["iconColor"] != notes[1]["iconColor"], dash.stem
+        real, drills = (influxql(influx1, expand(n["query"].replace(
+            'SELECT "text", "label", "kind"', 'SELECT "text", "label", "kind", "drill"')),
+            fed_influx)["results"][0]["series"][0] for n in notes)
+        at = real["columns"].index("drill")
+        assert {row[at] for row in real["values"]} == {"false"}, dash.stem
+        at = drills["columns"].index("drill")
+        assert {row[at] for row in drills["values"]} == {"true"}, dash.stem
+        assert "演练" in notes[1]["name"] and "drill" in notes[1]["tagsColumn"]

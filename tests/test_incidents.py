@@ -631,3 +631,33 @@ async def test_a_drill_asked_for_twice_says_so_and_a_script_names_only_real_alar
         lines = [(t["kind"], t["actor"]) for t in (await client.get(
             f"/api/v1/incidents/{first.json()['id']}")).json()["timeline"]]
         assert ("retriggered", "赵六") in lines
+
+
+async def test_a_drills_undelivered_messages_are_the_drills_and_end_with_it(
+        tmp_path: Path, sim: Any, daemon_factory: Any, inbox: Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A drill's message to a role nobody holds: the drill's own, labelled alarm (not the
+    real critical notify:failed), which ends with the drill, and no resending after it."""
+    from monitor.playbooks.engine import Resolve
+
+    _, port = sim
+    daemon = await daemon_factory(site(tmp_path, port, monkeypatch, inbox,
+                                       vacant=("compliance",),
+                                       notify={"retries": 0, "resend": 0.3}))
+    drill = daemon.incidents.start("general_report", why="演练", drill=True).id
+    await eventually(lambda: daemon.alarms.is_active("notify:drill_failed"), 5)
+    failed = daemon.alarms.alarms["notify:drill_failed"]
+    assert failed.message.startswith("【演练】") and failed.severity != "critical"
+    assert not daemon.alarms.is_active("notify:failed")
+    while drill in daemon.incidents.running:
+        await daemon.incidents.act(drill, Resolve("王五"))
+        await asyncio.sleep(0.05)
+    await eventually(lambda: not daemon.alarms.is_active("notify:drill_failed"), 3)
+    await recorded(daemon)
+    left = await daemon.store.read(lambda c: c.execute(
+        "SELECT (SELECT COUNT(*) FROM notices) + (SELECT COUNT(*) FROM deliveries) + "
+        "(SELECT COUNT(*) FROM unheard)").fetchone()[0])
+    assert left == 0 and daemon.ctx.timers.pending("notice") == {}
+    tried = len(inbox.requests)
+    await asyncio.sleep(1.0)                        # three resend periods: nothing goes
+    assert len(inbox.requests) == tried

@@ -11,8 +11,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -608,19 +610,28 @@ def test_sigkill_mid_action_records_unknown_and_never_runs_it_twice(
     assert made.status_code == 200, made.text
     incident = made.json()["id"]
     first.wait(lambda: marker.exists())                 # the action is running
+    time.sleep(0.5)                                     # its "running" is committed
     first.proc.kill()                                   # SIGKILL in the middle of it
     first.proc.wait()
+    killed = time.time()
+    time.sleep(1.5)                                     # down for a while
     second = daemons(cfg)
     got = second.wait(lambda: [(t["kind"], t["step"]) for t in second.get(
         f"/api/v1/incidents/{incident}").json()["timeline"]
         if t["kind"] == "action_unknown"] and second.get(
         f"/api/v1/incidents/{incident}").json(), 10)
     steps = [(t["kind"], t["step"]) for t in got["timeline"]]
-    assert steps[:3] == [("started", None), ("action", "stop_batch"),
+    assert steps[:4] == [("started", None), ("action", "stop_batch"), ("restarted", None),
                          ("action_unknown", "stop_batch")]
     assert ("checklist", "check") in steps and got["step"] == "check"  # its failure path
     assert got["actions"] == {"stop_batch": "unknown"}
     assert marker.read_text() == "ran\n"             # never run a second time
+    gap = next(t for t in got["timeline"] if t["kind"] == "restarted")   # the time it was down
+    last = re.search(r"最后一次写入 (\S+ \S+), (\S+ \S+) 重新运行", gap["text"])
+    assert gap["actor"] == "Vigil" and last is not None, gap
+    went, came = (datetime.strptime(x, "%Y-%m-%d %H:%M:%S").replace(
+        tzinfo=ZoneInfo("Asia/Shanghai")).timestamp() for x in last.groups())  # site time
+    assert got["started"] - 1 <= went <= killed and came >= killed + 1
 
 
 EVERY_KIND = """\

@@ -169,7 +169,7 @@ def describe(row: Row, r: Review, say: _Say) -> tuple[str, str]:
     kind = say.w.get(f"k.{row.kind}", row.kind)
     pb = r.playbook
     step = next((s for s in pb.steps if s.id == row.step), None)
-    if row.kind in ("started", "retriggered", "note", "action_ok", "action_failed",
+    if row.kind in ("started", "retriggered", "restarted", "note", "action_ok", "action_failed",
                     "confirmed", "linked", "scripted"):
         return kind, row.text
     if row.kind in ("delivered", "undelivered"):  # CHANNEL[: why it failed][ | the message]

@@ -54,6 +54,7 @@ from monitor.playbooks.engine import (
 from monitor.playbooks.model import ActionStep, Playbook
 from monitor.playbooks.rehearse import Step as ScriptStep
 from monitor.playbooks.rehearse import person_input, scripted_facts
+from monitor.text import spoken_duration
 
 log = logging.getLogger(__name__)
 
@@ -139,13 +140,27 @@ class Incidents:
                         "stopped: sending them now", len(pending))
         for (data,) in pending:  # stored with their change, not yet delivered: send them now
             self.ctx.bus.publish(IncidentNotice.from_json(data))
+        down = self._downtime()
         for data, text in rows:
             inc = Incident(**_tuples(json.loads(data)))
             if inc.version not in self.versions:
                 self.versions[inc.version] = load_playbook_text(text, inc.playbook)
                 self.version_texts[inc.version] = text
             self.running[inc.id] = inc
+            if down is not None:
+                self.ctx.store.submit(self._writer(inc, [down]))
             self._feed(inc, Restarted())
+
+    def _downtime(self) -> Entry | None:
+        """What a restart writes on each running incident's timeline: since when Vigil was
+        down (its last commit) and when it came back, so management sees the gap."""
+        last = self.ctx.store.last_run
+        if last is None:
+            return None
+        now = time.time()
+        said = (f"Vigil 未运行: 最后一次写入 {_clock(last)}, {_clock(now)} 重新运行, "
+                f"中断 {spoken_duration(now - last)}; 其间的告警与操作未记录在此")
+        return Entry(now, "restarted", said, actor="Vigil")
 
     # -- what starts and moves incidents --------------------------------------------------------
     def on_event(self, event: AlarmEvent | DeviceEvent) -> None:
@@ -447,6 +462,10 @@ def _notices(inc: Incident, pb: Playbook, effects: list[Effect]) -> list[Inciden
                                       rollcall=isinstance(e, RollCall), cause=inc.cause,
                                       key=secrets.token_hex(8), step_id=e.step))
     return out
+
+
+def _clock(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _link(one: Incident, other: Incident) -> None:

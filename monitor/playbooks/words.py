@@ -113,6 +113,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     # timeline kinds
     "k.started": ("启动", "started"),
     "k.retriggered": ("再次触发", "triggered again"),
+    "k.restarted": ("Vigil 曾停止运行", "Vigil was down"),
     "k.acknowledged": ("确认事件", "acknowledged"),
     "k.notify": ("通知", "notified"),
     "k.branch": ("判断", "branched"),
