@@ -147,3 +147,11 @@ rules: [{{name: zone1, point: panel.zone1.alarm, kind: state, equals: [true]}}]
     with pytest.raises(ConfigError) as info:
         load_config_text(text.replace('"area": "office"', '"area": "archive"'), "s.yaml")
     assert "devices[0].points[0].area: no area named 'archive'" in str(info.value)
+
+
+def test_a_trusted_proxy_is_kept_as_the_network_it_names(tmp_path: Path) -> None:
+    cfg = load_config_text(
+        "site: {name: hq}\nareas: [{name: a}]\ndevices: []\n"
+        "api: {trusted_proxies: [10.0.0.5/24, 127.0.0.1]}\n",
+        "site.yaml")
+    assert cfg.api.trusted_proxies == ["10.0.0.0/24", "127.0.0.1/32"]

@@ -583,6 +583,28 @@ async def test_a_critical_page_goes_to_the_fallback_after_the_first_failure(
         spare.stop()
 
 
+async def test_a_channel_that_raises_is_a_failed_attempt_on_record(
+        tmp_path: Path, inbox: Receiver, daemon_factory: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A contact whose secret cannot be read any more (its variable gone): the attempt is a
+    failure with its reason, notify:failed is raised, and the page goes again."""
+    cfg = site(tmp_path, inbox, wait=30, notify={
+        "retries": 0, "resend": 0.3, "group_interval": 0, "policies": [
+            {"name": "only", "levels": [{"notify": [{"role": "it"}], "wait": 30}]}],
+        "routes": [{"policy": "only"}]})
+    daemon = await daemon_factory(cfg)
+    monkeypatch.delenv("VIGIL_TEST_HOOK_A")
+    raise_alarm(daemon)
+    await eventually(lambda: daemon.alarms.is_active("notify:failed"), 3)
+    await daemon.store.call(lambda c: None)
+    rows = await daemon.store.read(lambda c: c.execute(
+        "SELECT ok, detail FROM notifications WHERE person = 'zhang_san'").fetchall())
+    assert rows[0] == (0, "cannot send: ValueError")
+    monkeypatch.setenv("VIGIL_TEST_HOOK_A", f"json://127.0.0.1:{inbox.port}/a")
+    await eventually(lambda: len(received(inbox, "/a")) == 1, 3)       # the next round
+    await eventually(lambda: not daemon.alarms.is_active("notify:failed"), 3)
+
+
 async def test_after_a_storm_clears_a_critical_alarm_goes_at_once(
         tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
     """300 alarms come and clear: the recovery notes are grouped like the pages, and a fire

@@ -661,3 +661,21 @@ async def test_a_drills_undelivered_messages_are_the_drills_and_end_with_it(
     tried = len(inbox.requests)
     await asyncio.sleep(1.0)                        # three resend periods: nothing goes
     assert len(inbox.requests) == tried
+
+
+async def test_a_drills_last_message_goes_though_the_drill_closes_with_it(
+        tmp_path: Path, sim: Any, daemon_factory: Any, inbox: Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A drill that says one thing and ends at once: the message is sent, not dropped by
+    the close that follows it on the bus."""
+    _, port = sim
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "brief.yaml").write_text(
+        "name: brief\nlabel: 简短演练\nroles: [it]\ntriggers: [{manual: true}]\nsteps:\n"
+        "  - {id: tell, kind: notify, roles: [it], message: '演练结束, 请归位'}\n",
+        encoding="utf-8")
+    daemon = await daemon_factory(site(tmp_path, port, monkeypatch, inbox, books))
+    drill = daemon.incidents.start("brief", why="演练", drill=True).id
+    assert drill not in daemon.incidents.running                    # closed at once
+    await eventually(lambda: "【演练】【简短演练】演练结束, 请归位" in titles(inbox), 3)

@@ -85,11 +85,14 @@ SLOW = [(300, Due("ack_deadline#deadline")), (600, Due("report_deadline#deadline
 """Acknowledged only after 25 minutes, the approval never given."""
 
 
-def made(inputs: list[tuple[float, Input]], now: float, drill: bool = False) -> Review:
-    """An incident of OUTAGE fed ``inputs`` (seconds after T0), reviewed at T0 + ``now``."""
+def made(inputs: list[tuple[float, Input]], now: float, drill: bool = False,
+         script: list[dict[str, Any]] | None = None) -> Review:
+    """An incident of OUTAGE fed ``inputs`` (seconds after T0), reviewed at T0 + ``now``;
+    ``script``: a scripted drill's."""
     pb = load_playbook_text(OUTAGE, "review_outage.yaml")
     engine = Engine(pb)
-    inc = Incident(f"i{len(inputs)}-{now:g}", pb.name, "v1", "site", T0, drill=drill)
+    inc = Incident(f"i{len(inputs)}-{now:g}", pb.name, "v1", "site", T0, drill=drill,
+                   script=script or [])
     rows = []
     for t, inp in [(0.0, Start("手动启动 (王五)")), *inputs]:
         rows += [Row(e.ts, e.kind, e.step, e.actor, e.text)
@@ -128,9 +131,11 @@ def test_what_a_drills_script_did_is_the_scripts_and_counts_for_no_one() -> None
     from monitor.playbooks.rehearse import Step, person_input
 
     script = [Step(at=180, ack="张三"), Step(at=400, approve="gm_ok", who="赵总")]
-    r = made([*((s.at, person_input(s, on_behalf=True)) for s in script),
-              (600, Due("report_deadline#deadline")), (900, Confirm("gm_told", "张三"))],
-             now=1000, drill=True)
+    inputs = [*((s.at, person_input(s, on_behalf=True)) for s in script),
+              (600, Due("report_deadline#deadline")), (900, Confirm("gm_told", "张三"))]
+    r = made(inputs, now=1000, drill=True, script=[s.model_dump(by_alias=True,
+                                                                exclude_none=True)
+                                                   for s in script])
     assert (r.acknowledged, r.first_action) == (None, 900)
     got = {k: t.state for k, t in targets(r).items()}
     assert got == {"ack_within": "scripted", "ack_deadline": "scripted",
@@ -141,6 +146,8 @@ def test_what_a_drills_script_did_is_the_scripts_and_counts_for_no_one() -> None
     page = incident_report(r, "html", "zh-CN", NAMES).decode()
     assert "演练脚本 (代 赵总)" in page and "脚本代办, 不计入" in page
     assert passed(r) == (0, 1)                             # one judged: the late report
+    typed = made(inputs, now=1000)          # a real incident: a name is only a name
+    assert typed.acknowledged == 180 and targets(typed)["gm_ok"].state == "passed"
 
 
 WAITS = """\

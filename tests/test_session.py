@@ -5,6 +5,7 @@ sessions that outlive a restart."""
 from __future__ import annotations
 
 import base64
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -387,10 +388,15 @@ async def test_a_foreign_host_name_is_refused(tmp_path: Path, daemon_factory: An
         planted = await c.post("/login", data={"name": "zhang_san", "password": PASSWORD},
                                headers={"Origin": "http://rebound.example"})
         assert planted.status_code == 421 and COOKIE not in c.cookies
+    object.__setattr__(cfg.api, "hosts", ["vigil.corp.local.", "ops.corp.local:8320"])
+    own = socket.gethostname()
     for base in ("http://127.0.0.1:8320", "http://[::1]:8320", "http://localhost:8320",
-                 "https://vigil.example.com", "http://VIGIL.corp.local:8320"):
+                 "https://vigil.example.com", "http://VIGIL.corp.local:8320",
+                 "http://ops.corp.local", f"http://{own}:8320"):
         async with client(daemon, Sessions(daemon.ctx.store), base) as c:
             assert (await c.get("/health")).status_code == 200, base
+    async with client(daemon, Sessions(daemon.ctx.store)) as c:
+        assert (await c.get("/health", headers={"Host": ""})).status_code == 421
 
 
 async def test_a_changed_password_ends_that_persons_sessions(

@@ -10,11 +10,13 @@ address and per person, and recorded as events."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import html
 import ipaddress
 import secrets
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -175,7 +177,8 @@ def public_origin(ctx: Context) -> str:
 def own_host(ctx: Context, host: str) -> bool:
     """Whether ``host`` (a Host header: name or address, maybe a port) is one of this site's
     names: an IP address, localhost, the API's listen name, ``notify.public_url``'s host, or
-    one of ``api.hosts``. Another name pointed at this address (DNS rebinding) is not."""
+    one of ``api.hosts``, or this server's own host name. Another name pointed at this address
+    (DNS rebinding) is not, nor an empty one."""
     name = host.strip().lower()
     if name.startswith("["):
         name = name[1:].partition("]")[0]
@@ -189,8 +192,15 @@ def own_host(ctx: Context, host: str) -> bool:
         pass
     cfg = ctx.cfg
     public = urlsplit(cfg.notify.public_url or "").hostname or ""
-    return name in {"localhost", cfg.api.listen.lower(), public.lower(),
-                    *(h.lower() for h in cfg.api.hosts)}
+    return bool(name) and name in {
+        "localhost", cfg.api.listen.lower(), public.lower(), *_own_names(),
+        *((urlsplit(f"//{h}").hostname or "").rstrip(".") for h in cfg.api.hosts)}
+
+
+@functools.cache
+def _own_names() -> tuple[str, ...]:
+    """This server's host name and fully qualified name."""
+    return tuple({n.lower().rstrip(".") for n in (socket.gethostname(), socket.getfqdn()) if n})
 
 
 def secure(request: Request, public_url: str | None) -> bool:

@@ -212,12 +212,15 @@ class ApiConfig(Strict):
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
+        """Each as the network it names (``10.0.0.5/24`` is ``10.0.0.0/24``), the form the
+        server matches addresses against."""
+        out = []
         for item in value:
             try:
-                ipaddress.ip_network(item, strict=False)
+                out.append(str(ipaddress.ip_network(item, strict=False)))
             except ValueError as err:
                 raise ValueError(f"{item!r} is not an IP address or network") from err
-        return value
+        return out
 
 
 class TrapUser(Strict):

@@ -85,9 +85,12 @@ Record = Callable[[Delivery, Contact, bool, str, str], None]
 
 class Deliveries:
     def __init__(self, ctx: Context, record: Record, outcome: Outcome,
-                 wanted: Callable[[Delivery], bool]):
-        """``wanted``: whether a delivery still matters (asked before each attempt)."""
+                 wanted: Callable[[Delivery], bool],
+                 renew: Callable[[Delivery], dict[str, list[str]] | None]):
+        """``wanted``: whether a delivery still matters (asked before each attempt);
+        ``renew``: its texts said anew for another round (None: as they were)."""
         self.ctx, self.record, self.outcome, self.wanted = ctx, record, outcome, wanted
+        self.renew = renew
         self.active: dict[str, Delivery] = {}
         self.inflight: dict[str, set[int]] = {}
         self.limiter = RateLimiter()
@@ -182,28 +185,45 @@ class Deliveries:
         task.add_done_callback(self.tasks.discard)
 
     async def _attempt(self, d: Delivery, contact: Contact, index: int) -> None:
-        cfg = self.ctx.cfg.notify
-        url = contact.resolved()
+        """One attempt; whatever goes wrong in it (a secret file that cannot be read, a
+        sender that raises) is a failed attempt, recorded with its reason."""
         title, body = d.texts["short" if contact.channel == "sms" else "long"]
-        await self.limiter.turn(url, channels.scheme(url))
-        if self.active.get(d.key) is not d:  # reached on another channel, or dropped
+        try:
+            ok, said = await self._send(d, contact, title, body)
+        except Exception as err:  # any fault of a channel is its failure;
+            # the type only: a URL (with its token) may be in the exception's words
+            log.warning("delivery %s: an attempt on %s raised %s", d.key, contact.channel,
+                        type(err).__name__)
+            ok, said = False, f"cannot send: {type(err).__name__}"
+        if said is None:  # reached on another channel, or dropped, while it waited its turn
             self.inflight.get(d.key, set()).discard(index)
             return
-        sent = await channels.send(url, title, body, cfg.timeout)
         n = d.tries.get(str(index), 1)
-        detail = sent.detail if n == 1 and d.round == 1 else \
-            f"{sent.detail} (attempt {n}" + (f", round {d.round}" if d.round > 1 else "") + ")"
-        self.record(d, contact, sent.ok, detail, f"{title}\n{body}")
+        detail = said if n == 1 and d.round == 1 else \
+            f"{said} (attempt {n}" + (f", round {d.round}" if d.round > 1 else "") + ")"
+        self.record(d, contact, ok, detail, f"{title}\n{body}")
         self.inflight.get(d.key, set()).discard(index)
         if self.active.get(d.key) is not d:
             return
-        if sent.ok:
+        if ok:
             for other in self.batch(d.batch):
                 other.heard = True
+                self._save(other)
             self._end(d)
             self.outcome(d, "reached")
         else:
             self._failed(d, index)
+
+    async def _send(self, d: Delivery, contact: Contact, title: str, body: str
+                    ) -> tuple[bool, str | None]:
+        """Send within the channel's rate limit: (ok, detail); detail None when the
+        delivery ended while it waited its turn (nothing was sent)."""
+        url = contact.resolved()
+        await self.limiter.turn(url, channels.scheme(url))
+        if self.active.get(d.key) is not d:
+            return False, None
+        sent = await channels.send(url, title, body, self.ctx.cfg.notify.timeout)
+        return sent.ok, sent.detail
 
     def _failed(self, d: Delivery, index: int) -> None:
         """An attempt failed: retry it later, start the fallback, or end the round."""
@@ -216,6 +236,9 @@ class Deliveries:
         elif index not in d.given_up:
             d.given_up.append(index)
         ordinary = [i for i, c in enumerate(contacts) if not c.fallback]
+        for i in ordinary:  # one added since the round began (a reload) is tried too
+            if str(i) not in d.tries:
+                self._try(d, i)
         waiting = [i for i, c in enumerate(contacts)
                    if c.fallback and str(i) not in d.tries] if ordinary else []
         if waiting and (d.urgent or all(i in d.given_up for i in ordinary)):
@@ -232,10 +255,11 @@ class Deliveries:
             self._missed(d)
 
     def _missed(self, d: Delivery) -> None:
-        """A round reached the person on no channel: another later, or the end."""
+        """A round reached the person on no channel: another later, or the end (``dropped``
+        when the person has no channel left to try)."""
         if not d.again or not self._contacts(d):
             self._end(d)
-            self.outcome(d, "missed")
+            self.outcome(d, "missed" if self._contacts(d) else "dropped")
             return
         due = resend_at(self.ctx.cfg.notify.resend, d.round)
         d.round, d.tries, d.given_up = d.round + 1, {}, []
@@ -250,10 +274,16 @@ class Deliveries:
             self._try(d, int(index))
 
     def _round_due(self, key: str) -> None:
+        """The next round, with the message said anew (a fresh link, what still holds)."""
         d = self.active.get(key)
-        if d is not None and self._still(d):
-            for i in self._first(d):
-                self._try(d, i)
+        if d is None or not self._still(d):
+            return
+        d.texts = self.renew(d) or d.texts
+        first = self._first(d)
+        if not first:  # the person has no channel left
+            self._missed(d)
+        for i in first:
+            self._try(d, i)
 
     def _still(self, d: Delivery) -> bool:
         """Whether ``d`` still matters; one that no longer does ends here."""

@@ -150,7 +150,10 @@ class Notifier:
         self.tasks: set[asyncio.Task[None]] = set()
         self.key = link_key(ctx.cfg.data_dir)
         self.pacer = Pacer(ctx, self._send)
-        self.deliveries = Deliveries(ctx, self._record, self._outcome, self._wanted)
+        self.deliveries = Deliveries(ctx, self._record, self._outcome, self._wanted,
+                                     self._renew)
+        self.reached: dict[str, float] = {}
+        """Alarm id -> when the occurrence was raised that a page for it reached someone."""
         ctx.timers.on("escalate", self._due)
         ctx.timers.on("notice", self._notice_due)
         self.unsent: dict[str, int] = {}
@@ -175,6 +178,15 @@ class Notifier:
         rows = await self.ctx.store.read(lambda c: c.execute(
             "SELECT key, subject, why, drill FROM unheard").fetchall())
         self.unheard = {key: (subject, why, bool(drill)) for key, subject, why, drill in rows}
+        self.reached = dict(await self.ctx.store.read(lambda c: c.execute(
+            "SELECT alarm, MAX(ts) FROM notifications WHERE ok AND paging GROUP BY alarm"
+        ).fetchall()))
+        closed = await self.ctx.store.read(lambda c: [i for (i,) in c.execute(
+            "SELECT id FROM incidents WHERE drill AND status = 'closed'")])
+        drills = {d.subjects[0] for d in self.deliveries.active.values()
+                  if d.kind == "incident"} | {s for s, _, drill in self.unheard.values() if drill}
+        for incident in drills & set(closed):  # closed before its end reached the notifier
+            self._drill_over(incident, started=False)
         self._judge_failed()
 
     def persist_all(self, conn: sqlite3.Connection) -> None:
@@ -259,9 +271,15 @@ class Notifier:
                 self._incident_notice(IncidentNotice.from_json(row[0]))
         self._spawn(again())
 
-    def _drill_over(self, incident: str) -> None:
-        """A drill closed: its messages still undelivered, and its failures, end with it."""
-        self.deliveries.drop(lambda d: d.kind == "incident" and d.subjects == [incident])
+    def _drill_over(self, incident: str, started: bool = True) -> None:
+        """A drill closed: its messages still undelivered, and its failures, end with it. A
+        message of its last moments still gets its first round (``started``: in this run;
+        after a restart none is begun again)."""
+        mine = [d for d in self.deliveries.active.values()
+                if d.kind == "incident" and d.subjects == [incident]]
+        for d in mine:
+            d.again = False
+        self.deliveries.drop(lambda d: d in mine and (not started or d.round > 1))
         for key in [k for k, (s, _, _) in self.unheard.items() if s == incident]:
             self.ctx.timers.cancel("notice", key)
             self.unsent.pop(key, None)
@@ -296,6 +314,27 @@ class Notifier:
         self.deliveries.drop(lambda d: d.kind == "page" and alarm_id in d.subjects
                              and not self._wanted(d))
         self._heard(alarm_id)  # handled: nobody is to be paged
+
+    def _pageable_id(self, alarm_id: str) -> bool:
+        alarm = self.ctx.alarms.alarms.get(alarm_id)
+        return alarm is not None and _pageable(alarm)
+
+    def _heard_since_raised(self, alarm_id: str) -> bool:
+        """Whether a page for this occurrence of the alarm reached someone."""
+        alarm = self.ctx.alarms.alarms.get(alarm_id)
+        at = self.reached.get(alarm_id)
+        return alarm is not None and alarm.raised_at is not None and at is not None \
+            and at >= alarm.raised_at
+
+    def _renew(self, d: Delivery) -> dict[str, list[str]] | None:
+        """A page said anew for another round: a fresh link, and only the alarms still to
+        page for (other messages go as they were)."""
+        person = self.ctx.cfg.person(d.person)
+        alarms = [a for a in (self.ctx.alarms.alarms.get(i) for i in d.subjects)
+                  if a is not None and _pageable(a)]
+        if d.kind != "page" or person is None or not alarms:
+            return None
+        return _texts(self._alarm_text(alarms), person)
 
     def _wanted(self, d: Delivery) -> bool:
         """A page matters while one of its alarms is active, unacknowledged and neither
@@ -451,11 +490,9 @@ class Notifier:
         """One message to each person (who has contacts) on all their channels, in their
         language and each channel's form: deliveries that go on until they get through
         (``monitor.notify.delivery``). SMS gets the short form, as one text."""
-        def texts(person: Person) -> dict[str, list[str]]:
-            short = "\n".join(x for x in compose(person, "short") if x)
-            return {"long": list(compose(person, "long")), "short": ["", short]}
         batch = batch or secrets.token_hex(8)
-        self.deliveries.start([Delivery(batch, p.name, kind, subjects, texts(p), urgent=urgent,
+        self.deliveries.start([Delivery(batch, p.name, kind, subjects, _texts(compose, p),
+                                        urgent=urgent,
                                         again=kind != "note", drill=drill, step=step)
                                for p in who if p.contacts], also)
 
@@ -467,9 +504,18 @@ class Notifier:
         keys = d.subjects if d.kind == "page" else [d.batch]
         if what == "reached":
             for key in keys:
+                alarm = self.ctx.alarms.alarms.get(key)
+                if d.kind == "page" and alarm is not None and alarm.raised_at is not None:
+                    self.reached[key] = alarm.raised_at
                 self._heard(key)
+        elif what == "dropped" and not self.deliveries.batch(d.batch):
+            for key in keys:  # nothing is left to try: it no longer waits to be heard
+                if d.kind != "page" or not self._pageable_id(key):
+                    self._heard(key)
         elif what == "failing" and self.deliveries.silent(d.batch):
             for key in keys:
+                if d.kind == "page" and self._heard_since_raised(key):
+                    continue  # someone else got a page for this occurrence
                 if d.kind == "page":
                     why = f"告警 {key} 的通知全部发送失败, 无人收到"
                 else:
@@ -522,6 +568,13 @@ class Notifier:
         await self.deliveries.close()
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=5)
+
+
+def _texts(compose: Compose, person: Person) -> dict[str, list[str]]:
+    """A message in each form for ``person``: long (title, body), and short as one text (SMS
+    has no title)."""
+    return {"long": list(compose(person, "long")),
+            "short": ["", "\n".join(x for x in compose(person, "short") if x)]}
 
 
 def _pageable(alarm: Alarm) -> bool:

@@ -115,10 +115,11 @@ def review(inc: Incident, rows: list[Row], pb: Playbook, now: float) -> Review:
     """The measures of ``inc`` as of ``now`` (for what is still running)."""
     timeline = tuple(rows)
     end = next((r.ts for r in timeline if r.kind == "closed"), None)
+    script = _Script(inc)
     first = next((r for r in timeline if r.kind == "action"
-                  or (r.kind in ACTED and r.actor is not None and not by_script(r.actor))),
+                  or (r.kind in ACTED and r.actor is not None and not script.did(r.actor))),
                  None)
-    acked = inc.acked if inc.acked and not by_script(inc.acked[0]) else None
+    acked = inc.acked if inc.acked and not script.did(inc.acked[0]) else None
     resolved = inc.resolved[1] if inc.resolved else end
     walk = _Walk(inc, timeline, pb, end if end is not None else now)
     targets = tuple(walk.targets())
@@ -130,12 +131,23 @@ def review(inc: Incident, rows: list[Row], pb: Playbook, now: float) -> Review:
                   tuple(walk.roles()))
 
 
+class _Script:
+    """What a scripted drill's script did (only a scripted drill has a script)."""
+
+    def __init__(self, inc: Incident):
+        self.scripted = bool(inc.drill and inc.script)
+
+    def did(self, actor: str | None) -> bool:
+        return self.scripted and by_script(actor)
+
+
 class _Walk:
     """The timeline read against the playbook: where each step was entered and left."""
 
     def __init__(self, inc: Incident, rows: tuple[Row, ...], pb: Playbook, limit: float):
         self.inc, self.rows, self.pb, self.limit = inc, rows, pb, limit
         self.over = inc.status == "closed"
+        self.script = _Script(inc)
         resolves = {s.id for s in pb.steps if isinstance(s, ResolveStep)}
         self.entered: dict[str, int] = {}
         """Step -> index of the row that first entered it."""
@@ -162,7 +174,7 @@ class _Walk:
               limit: float | None = None, over: bool | None = None) -> Target:
         if due is None:
             return Target(key, what, label, within, None, None, "unreached")
-        if done is not None and any(by_script(r.actor) and abs(r.ts - done) < 0.05
+        if done is not None and any(self.script.did(r.actor) and abs(r.ts - done) < 0.05
                                     for r in self.rows):
             return Target(key, what, label, within, due, done, "scripted")
         limit = self.limit if limit is None else limit
@@ -298,7 +310,8 @@ class _Walk:
                 asks.setdefault(step.role, []).append(
                     (asked, (decision[0], decision[2]) if decision else None))
         asks = {role: kept for role, asked_of in asks.items()  # the script's is no one's
-                if (kept := [a for a in asked_of if a[1] is None or not by_script(a[1][0])])}
+                if (kept := [a for a in asked_of
+                             if a[1] is None or not self.script.did(a[1][0])])}
         out = []
         for role in sorted(asks, key=self.pb.roles.index):
             answers = [(max(0.0, a[1] - t), a[0]) for t, a in asks[role] if a is not None]

@@ -96,7 +96,7 @@ class Incidents:
         self.tasks: set[asyncio.Task[Any]] = set()
         self._roster_of: object = None
         self.locks: dict[str, asyncio.Lock] = {}
-        self.deferred: dict[str, list[Input | ScriptStep]] = {}
+        self.deferred: dict[str, list[Input | tuple[int, ScriptStep]]] = {}
         """Incident -> inputs (and a scripted drill's steps) that came while a person's
         input was being committed."""
         self._roster_cache: tuple[dict[str, tuple[str, ...]], dict[str, str]] = ({}, {})
@@ -311,8 +311,9 @@ class Incidents:
                     live = self.running.get(incident_id)
                     if live is None:
                         continue
-                    if isinstance(later, ScriptStep):
-                        self._scripted(live, later)
+                    if isinstance(later, tuple):
+                        self.ctx.timers.cancel("playbook", f"{incident_id}#script#{later[0]}")
+                        self._scripted(live, *later)
                     else:
                         self._feed(live, later)
         if incident_id not in self.running:  # closed: nobody acts on it again
@@ -409,18 +410,21 @@ class Incidents:
         if inc is None:
             return
         if timer.startswith("script#"):
-            self._scripted(inc, ScriptStep.model_validate(inc.script[int(timer[7:])]))
+            n = int(timer[7:])
+            self._scripted(inc, n, ScriptStep.model_validate(inc.script[n]))
         else:
             self._feed(inc, Due(timer))
 
-    def _scripted(self, inc: Incident, step: ScriptStep) -> None:
-        """A scripted drill's input: its alarm comes or goes in the drill's own world, or
-        what the script says someone does is done; the timeline says it was the script.
-        While a person's input is being committed (on a copy of the incident) the step
-        waits, so that the copy taken on does not lose it."""
+    def _scripted(self, inc: Incident, n: int, step: ScriptStep) -> None:
+        """A scripted drill's ``n``th input: its alarm comes or goes in the drill's own
+        world, or what the script says someone does is done; the timeline says it was the
+        script. While a person's input is being committed (on a copy of the incident) the
+        step waits, so that the copy taken on does not lose it; its timer is armed again
+        meanwhile, so a restart before then still has it."""
         waiting = self.deferred.get(inc.id)
         if waiting is not None:
-            waiting.append(step)
+            waiting.append((n, step))
+            self.ctx.timers.arm("playbook", f"{inc.id}#script#{n}", time.time() + 60)
             return
         now = time.time()
         inp: Input
