@@ -78,11 +78,12 @@ async def run(port: int, hook: Receiver, args: Any, storm: bool) -> tuple[list[f
         "SELECT point, ts FROM history ORDER BY point, ts").fetchall())
     deviations = [abs(b[1] - a[1] - 0.1) for _, group in itertools.groupby(rows, lambda r: r[0])
                   for a, b in itertools.pairwise(list(group)[5:])]
-    covered = await daemon.store.read(lambda c: c.execute(
-        "SELECT person, COUNT(DISTINCT alarm) FROM notifications GROUP BY person").fetchall())
+    covered = await daemon.store.read(lambda c: c.execute(  # the storm's pages
+        "SELECT person, COUNT(DISTINCT alarm) FROM notifications WHERE paging "
+        "AND alarm LIKE 'storm%' GROUP BY person").fetchall())
     sends = await daemon.store.read(lambda c: c.execute(
-        "SELECT person, ts FROM notifications GROUP BY person, ts ORDER BY person, ts")
-        .fetchall())
+        "SELECT person, ts FROM notifications WHERE paging AND alarm LIKE 'storm%' "
+        "GROUP BY person, ts ORDER BY person, ts").fetchall())
     gaps = [b[1] - a[1] for _, group in itertools.groupby(sends, lambda r: r[0])
             for a, b in itertools.pairwise(list(group))]
     await daemon.stop()
@@ -135,8 +136,9 @@ async def main() -> None:
           f"every 0.1 s; group interval {args.group_interval:g} s"
           + ("; an incident running" if args.incident else ""))
     print(f"  messages per person: {counts['a']} and {counts['b']} for all alarms on record "
-          f"{counts['covered']}; shortest gap between two messages to one person "
-          f"{counts['gap']:.2f} s   goal: at most one per person per group interval")
+          f"{counts['covered']}; shortest gap between two pages to one person "
+          f"{counts['gap']:.2f} s   goal: at most one per person per group "
+          f"interval")
     print(f"  recovery notes per person for the clear: {counts['clear_a']} and "
           f"{counts['clear_b']}   goal: at most one per person per group interval")
     late = [d for d in counts["critical"] if d == float("inf")]

@@ -106,4 +106,4 @@ class HostDriver(Driver):
         except checks.CheckError as err:
             return str(err)
         except TimeoutError:
-            return f"no result within {timeout:g} s"
+            return f"no answer from {self.host} within {timeout:g} s"

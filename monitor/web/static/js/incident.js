@@ -23,11 +23,13 @@ function todo(i) {
       ${act ? html`<button data-do="safe">${t("i_am_safe")}</button>` : ""}</div>` : ""}`;
 }
 
-/** A delivery's line names its channel (and why it failed): the channel by its word. */
+/** A delivery's line names its channel (and why it failed), then the message it carried
+ * (after " | "): the channel by its word. */
 function said(line) {
   if (!["delivered", "undelivered"].includes(line.kind)) return line.text;
-  const [channel, ...why] = line.text.split(": ");
-  return [word("channel", channel), ...why].join(": ");
+  const [sent, ...message] = line.text.split(" | ");
+  const [channel, ...why] = sent.split(": ");
+  return [word("channel", channel), ...why].join(": ") + (message.length ? ` — ${message.join(" | ")}` : "");
 }
 
 function page(i) {
