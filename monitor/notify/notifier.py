@@ -175,6 +175,8 @@ class Notifier:
         await self.silences.load()
         await self.pacer.load()
         await self.deliveries.load()
+        for name in self.ctx.timers.pending("resend"):  # an earlier version's resends: the
+            self.ctx.timers.cancel("resend", name)     # deliveries' rounds do this now
         rows = await self.ctx.store.read(lambda c: c.execute(
             "SELECT key, subject, why, drill FROM unheard").fetchall())
         self.unheard = {key: (subject, why, bool(drill)) for key, subject, why, drill in rows}
