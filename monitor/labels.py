@@ -67,7 +67,9 @@ TIMELINE: dict[str, Pair] = {
 CHANNEL: dict[str, Pair] = {
     "inbox": ("站内信", "inbox"), "email": ("邮件", "e-mail"), "wecom": ("企业微信", "WeCom"),
     "dingtalk": ("钉钉", "DingTalk"), "feishu": ("飞书", "Feishu"), "sms": ("短信", "SMS"),
-    "webhook": ("Webhook", "webhook"), "mqtt": ("MQTT", "MQTT"), "other": ("其他", "other")}
+    "webhook": ("Webhook", "webhook"), "mqtt": ("MQTT", "MQTT"), "other": ("其他", "other"),
+    "none": ("无渠道", "no channel")}
+"""How a message went; ``none``: it found nobody to go to."""
 
 LEVEL: dict[str, Pair] = {
     "high_high": ("过高", "very high"), "high": ("偏高", "high"), "low": ("偏低", "low"),
