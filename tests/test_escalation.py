@@ -78,6 +78,21 @@ def received(inbox: Receiver, path: str) -> list[dict[str, Any]]:
     return [json.loads(r.body) for r in inbox.requests if r.path == path]
 
 
+def raise_many(daemon: Daemon, prefix: str, message: str, points: list[str | None],
+               severity: str = "major") -> list[str]:
+    """One alarm per point (``message`` with its number as ``{n}``), each defined and raised
+    at once; their ids."""
+    from monitor.alarms import AlarmDef
+    from monitor.config.model import Severity
+
+    ids = []
+    for n, point in enumerate(points):
+        ids.append(f"{prefix}{n}")
+        daemon.alarms.define(AlarmDef(ids[-1], Severity(severity), message.format(n=n), point))
+        daemon.alarms.set_condition(ids[-1], True)
+    return ids
+
+
 def raise_alarm(daemon: Daemon) -> None:
     daemon.alarms.set_condition(ALARM, True, 30.5)  # as the rule does on a reading of 30.5
 
@@ -614,11 +629,7 @@ async def test_after_a_storm_clears_a_critical_alarm_goes_at_once(
 
     cfg = site(tmp_path, inbox, wait=3600, group_interval=1.0)
     daemon = await daemon_factory(cfg)
-    ids = [f"storm{n}" for n in range(300)]
-    for n, alarm_id in enumerate(ids):
-        daemon.alarms.define(AlarmDef(alarm_id, Severity.MAJOR, f"摄像机 {n} 离线",
-                                      "mr_env.temperature"))
-        daemon.alarms.set_condition(alarm_id, True)
+    ids = raise_many(daemon, "storm", "摄像机 {n} 离线", ["mr_env.temperature"] * 300)
     await eventually(lambda: len(received(inbox, "/a")) == 2, 3)     # first, then the group
     for alarm_id in ids:
         daemon.alarms.set_condition(alarm_id, False)
@@ -626,9 +637,7 @@ async def test_after_a_storm_clears_a_critical_alarm_goes_at_once(
     await asyncio.sleep(1.5)
     told = [m["title"] for m in received(inbox, "/a")[2:]]
     assert len(told) == 2 and told[1] == "【已处理】299 条告警已确认或已恢复", told
-    for n in range(30):        # the person limit (20 in 10 minutes) is used up by now
-        daemon.alarms.define(AlarmDef(f"door{n}", Severity.MINOR, f"门禁 {n} 离线"))
-        daemon.alarms.set_condition(f"door{n}", True)
+    raise_many(daemon, "door", "门禁 {n} 离线", [None] * 30, "minor")  # the person limit used up
     daemon.alarms.define(AlarmDef("fire:z1", Severity.CRITICAL, "1 号防区火警",
                                   "mr_env.temperature"))
     await asyncio.sleep(0.3)
@@ -642,18 +651,13 @@ async def test_after_a_storm_clears_a_critical_alarm_goes_at_once(
 
 async def test_a_group_of_several_areas_names_what_they_share_and_counts_each(
         tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
-    from monitor.alarms import AlarmDef
-    from monitor.config.model import Severity
 
     areas = {"machine_room": "机房", "entrance": "入口", "office": "办公区"}
     cfg = site(tmp_path, inbox, wait=3600, group_interval=1.0, areas=areas)
     object.__setattr__(cfg.notify, "group_by", ["severity"])
     daemon = await daemon_factory(cfg)
     places = ["machine_room"] + ["entrance"] * 3 + ["office"] * 2 + ["machine_room"]
-    for n, area in enumerate(places):
-        daemon.alarms.define(AlarmDef(f"cam{n}", Severity.MAJOR, f"摄像机 {n} 离线",
-                                      f"mr_env.{area}"))
-        daemon.alarms.set_condition(f"cam{n}", True)
+    raise_many(daemon, "cam", "摄像机 {n} 离线", [f"mr_env.{area}" for area in places])
     await eventually(lambda: len(received(inbox, "/a")) == 2, 3)
     grouped = received(inbox, "/a")[1]
     assert grouped["title"] == "【重要】6 条告警 (3 个区域)"
@@ -674,16 +678,12 @@ async def test_a_robot_is_never_sent_more_than_its_limit() -> None:
 
 async def test_an_alarm_storm_is_one_message_per_person_and_group(
         tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
-    from monitor.alarms import AlarmDef
-    from monitor.config.model import Severity
 
     cfg = site(tmp_path, inbox, wait=30)
     object.__setattr__(cfg.notify, "group_interval", 1.0)
     daemon = await daemon_factory(cfg)
-    for n in range(12):                     # e.g. cameras and doors after a mains loss
-        daemon.alarms.define(AlarmDef(f"storm{n}", Severity.MAJOR, f"机房摄像机 {n} 离线",
-                                      "mr_env.temperature"))
-        daemon.alarms.set_condition(f"storm{n}", True)
+    raise_many(daemon, "storm", "机房摄像机 {n} 离线",   # cameras and doors after a mains loss
+               ["mr_env.temperature"] * 12)
     await eventually(lambda: len(received(inbox, "/a")) == 1, 2)
     assert received(inbox, "/a")[0]["title"] == "【重要】机房摄像机 0 离线"     # the first at once
     await eventually(lambda: len(received(inbox, "/a")) == 2, 3)
@@ -702,18 +702,12 @@ async def test_a_person_gets_no_more_than_their_limit_and_hears_the_rest_as_one(
         tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
     """Limit 2 messages in 1.5 s, no grouping: of four pages two go at once and the others
     as one message when the period allows; the four acks told as few messages too."""
-    from monitor.alarms import AlarmDef
-    from monitor.config.model import Severity
     from monitor.config.notify import PersonLimit
 
     cfg = site(tmp_path, inbox, wait=30, group_interval=0)
     object.__setattr__(cfg.notify, "person_limit", PersonLimit(messages=2, per=1.5))
     daemon = await daemon_factory(cfg)
-    ids = [f"door{n}" for n in range(4)]
-    for n, alarm_id in enumerate(ids):
-        daemon.alarms.define(AlarmDef(alarm_id, Severity.MAJOR, f"门禁 {n} 离线",
-                                      "mr_env.temperature"))
-        daemon.alarms.set_condition(alarm_id, True)
+    ids = raise_many(daemon, "door", "门禁 {n} 离线", ["mr_env.temperature"] * 4)
     await eventually(lambda: len(received(inbox, "/a")) == 2, 2)
     assert sorted(m["title"] for m in received(inbox, "/a")) == ["【重要】门禁 0 离线",
                                                                 "【重要】门禁 1 离线"]

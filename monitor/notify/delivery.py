@@ -143,12 +143,10 @@ class Deliveries:
         mine = self.batch(batch)
         return bool(mine) and all(d.failing and not d.heard for d in mine)
 
-    def drop(self, which: Callable[[Delivery], bool]) -> list[Delivery]:
+    def drop(self, which: Callable[[Delivery], bool]) -> None:
         """End the deliveries ``which`` picks (they no longer matter)."""
-        gone = [d for d in self.active.values() if which(d)]
-        for d in gone:
+        for d in [d for d in self.active.values() if which(d)]:
             self._end(d)
-        return gone
 
     def persist_all(self, conn: sqlite3.Connection) -> None:
         """Writer op: every delivery under way again (into a database made anew)."""
@@ -244,12 +242,13 @@ class Deliveries:
         if waiting and (d.urgent or all(i in d.given_up for i in ordinary)):
             for i in waiting:
                 self._try(d, i)
+        quiet = not self.inflight.get(d.key)
+        newly = quiet and not d.failing
+        d.failing = d.failing or quiet
         self._save(d)
-        if self.inflight.get(d.key):
+        if not quiet:
             return
-        if not d.failing:
-            d.failing = True
-            self._save(d)
+        if newly:
             self.outcome(d, "failing")
         if self.active.get(d.key) is d and all(i in d.given_up for i in range(len(contacts))):
             self._missed(d)

@@ -180,9 +180,13 @@ class Notifier:
         rows = await self.ctx.store.read(lambda c: c.execute(
             "SELECT key, subject, why, drill FROM unheard").fetchall())
         self.unheard = {key: (subject, why, bool(drill)) for key, subject, why, drill in rows}
-        self.reached = dict(await self.ctx.store.read(lambda c: c.execute(
-            "SELECT alarm, MAX(ts) FROM notifications WHERE ok AND paging GROUP BY alarm"
-        ).fetchall()))
+        raised = {a.id: a.raised_at for a in self.ctx.alarms.alarms.values()
+                  if a.active and a.raised_at is not None}
+        self.reached = await self.ctx.store.read(lambda c: {  # this occurrence's, by index
+            alarm: at for alarm, since in raised.items()
+            for (at,) in [c.execute("SELECT MAX(ts) FROM notifications WHERE alarm = ? AND "
+                                    "ts >= ? AND ok AND paging", (alarm, since)).fetchone()]
+            if at is not None})
         closed = await self.ctx.store.read(lambda c: [i for (i,) in c.execute(
             "SELECT id FROM incidents WHERE drill AND status = 'closed'")])
         drills = {d.subjects[0] for d in self.deliveries.active.values()
@@ -341,10 +345,7 @@ class Notifier:
     def _wanted(self, d: Delivery) -> bool:
         """A page matters while one of its alarms is active, unacknowledged and neither
         shelved nor suppressed; other messages until they are delivered."""
-        if d.kind != "page":
-            return True
-        return any(a is not None and _pageable(a)
-                   for a in (self.ctx.alarms.alarms.get(i) for i in d.subjects))
+        return d.kind != "page" or any(self._pageable_id(i) for i in d.subjects)
 
     def _due(self, name: str) -> None:
         alarm_id, policy_name, round_, level = name.rsplit("#", 3)

@@ -51,6 +51,7 @@ from monitor.playbooks.engine import (
     Start,
     World,
 )
+from monitor.playbooks.export import local_time
 from monitor.playbooks.model import ActionStep, Playbook
 from monitor.playbooks.rehearse import Step as ScriptStep
 from monitor.playbooks.rehearse import person_input, scripted_facts
@@ -158,7 +159,7 @@ class Incidents:
         if last is None:
             return None
         now = time.time()
-        said = (f"Vigil 未运行: 最后一次写入 {_clock(last)}, {_clock(now)} 重新运行, "
+        said = (f"Vigil 未运行: 最后一次写入 {local_time(last)}, {local_time(now)} 重新运行, "
                 f"中断 {spoken_duration(now - last)}; 其间的告警与操作未记录在此")
         return Entry(now, "restarted", said, actor="Vigil")
 
@@ -466,10 +467,6 @@ def _notices(inc: Incident, pb: Playbook, effects: list[Effect]) -> list[Inciden
                                       rollcall=isinstance(e, RollCall), cause=inc.cause,
                                       key=secrets.token_hex(8), step_id=e.step))
     return out
-
-
-def _clock(ts: float) -> str:
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _link(one: Incident, other: Incident) -> None:
