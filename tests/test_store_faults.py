@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import subprocess
 import time
@@ -347,3 +348,83 @@ async def test_a_sign_in_on_a_full_disk_is_refused_and_gives_no_session(
     signed = await api.post("/login", data=form)
     assert signed.status_code == 303 and "vigil_session=" in signed.headers["set-cookie"]
     await api.aclose()
+
+
+def paged_site(where: Path, receiver: Any, **extra: Any) -> Any:
+    """One temperature rule, one person paged at ``receiver`` (2 retries, 1 s apart)."""
+    import os
+
+    os.environ["VIGIL_TEST_FAULT_HOOK"] = f"json://127.0.0.1:{receiver.port}/a"
+    return config(where, [modbus_device("env", peers.MODBUS_PORT, [TEMP], interval=0.05,
+                                        timeout=0.04)],
+                  [{"name": "hot", "point": "env.temperature", "kind": "threshold",
+                    "high": 27}], roles=[{"name": "it"}],
+                  people=[{"name": "zhang_san", "roles": ["it"], "contacts": [
+                      {"channel": "webhook", "url": {"env": "VIGIL_TEST_FAULT_HOOK"}}]}],
+                  notify={"retries": 2, "retry_delay": 1, "resend": 60, "policies": [
+                      {"name": "p", "levels": [{"notify": [{"role": "it"}], "wait": 3600}]}],
+                      "routes": [{"policy": "p"}]}, **extra)
+
+
+async def test_a_page_in_its_retry_window_outlives_a_database_made_anew(
+        tmp_path: Path, modbus_peer: Path, daemon_factory: Any) -> None:
+    """The database turns out corrupt while a page waits for its next attempt: the new one
+    gets the delivery and what reached nobody again, and the page still gets through."""
+    from tests.servers.http_receiver import Receiver
+
+    peers.set_modbus_state(modbus_peer, hr={44: 301})
+    receiver = Receiver(mode="500").start()
+    try:
+        daemon = await daemon_factory(paged_site(tmp_path, receiver))
+        await eventually(lambda: daemon.alarms.is_active("notify:failed"), 5)
+        await daemon.store.call(lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+        db = Path(daemon.cfg.data_dir) / "vigil.db"
+        _corrupt(db, 4096, db.stat().st_size - 4096)
+        with contextlib.suppress(Exception):
+            await daemon.store.read(lambda c: c.execute("SELECT COUNT(*) FROM history")
+                                    .fetchone())
+        await eventually(lambda: daemon.alarms.is_active("store:recreated"), 5)
+        await daemon.store.call(lambda c: None)
+        rows = await daemon.store.read(lambda c: c.execute(
+            "SELECT (SELECT COUNT(*) FROM deliveries WHERE key LIKE '%#zhang_san' AND "
+            "json_extract(data, '$.subjects') = '[\"hot.high\"]'), "
+            "(SELECT COUNT(*) FROM unheard WHERE key = 'hot.high')").fetchone())
+        assert rows == (1, 1)                           # written again into the new file
+        receiver.mode = "ok"
+        await eventually(lambda: receiver.accepted, 5)  # a retry gets through
+        await eventually(lambda: not daemon.alarms.is_active("notify:failed"), 3)
+    finally:
+        receiver.stop()
+    peers.set_modbus_state(modbus_peer, hr={44: 215})
+
+
+async def test_a_page_on_a_full_disk_is_delivered_and_recorded_once_it_frees(
+        disk: Path, modbus_peer: Path, daemon_factory: Any) -> None:
+    """The disk is full while a page fails and is retried: the retries go on from memory,
+    the page gets through, and every attempt is on record once the disk takes it."""
+    from tests.servers.http_receiver import Receiver
+
+    receiver = Receiver(mode="500").start()
+    try:
+        peers.set_modbus_state(modbus_peer, hr={44: 215})
+        daemon = await daemon_factory(paged_site(disk, receiver, data_dir=str(disk / "data")))
+        await eventually(lambda: "env.temperature" in daemon.state.latest)
+        filler = fill(disk)
+        peers.set_modbus_state(modbus_peer, hr={44: 301})
+        def hot() -> int:
+            return sum("偏高" in json.loads(r.body)["title"] for r in receiver.requests)
+        await eventually(lambda: hot() == 2, 5)                    # retried on a full disk
+        assert daemon.alarms.is_active("store:write_failed")
+        receiver.mode = "ok"
+        await eventually(lambda: hot() == 3, 5)
+        filler.unlink()
+        await eventually(lambda: not daemon.alarms.is_active("store:write_failed"), 10)
+        await daemon.store.call(lambda c: None)
+        rows = await daemon.store.read(lambda c: c.execute(
+            "SELECT ok FROM notifications WHERE alarm = 'hot.high' ORDER BY seq").fetchall())
+        assert rows == [(0,), (0,), (1,)]
+        assert (await daemon.store.read(lambda c: c.execute(
+            "SELECT COUNT(*) FROM deliveries").fetchone())) == (0,)
+    finally:
+        receiver.stop()
+        peers.set_modbus_state(modbus_peer, hr={44: 215})
