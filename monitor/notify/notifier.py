@@ -35,6 +35,7 @@ from monitor.notify.pacing import URGENT, Pacer
 from monitor.notify.silences import Silences
 from monitor.notify.templates import SEVERITY, render
 from monitor.oncall import covers, on_call
+from monitor.store import StoreUnavailable
 from monitor.text import spoken_duration
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,9 @@ class Notifier:
                                      self._renew)
         self.reached: dict[str, float] = {}
         """Alarm id -> when the occurrence was raised that a page for it reached someone."""
+        self.paged: dict[str, set[str]] = {}
+        """Alarm id -> who was paged for its occurrence in this run (the ``notifications``
+        table says it too, once committed: a full disk may hold that back)."""
         ctx.timers.on("escalate", self._due)
         ctx.timers.on("notice", self._notice_due)
         self.unsent: dict[str, int] = {}
@@ -297,6 +301,7 @@ class Notifier:
         alarm = self.ctx.alarms.alarms.get(alarm_id)
         if alarm is None:
             return
+        self.paged.pop(alarm_id, None)  # a new occurrence
         found = self.ctx.facts.of(alarm)
         window = self.silences.holding(found)
         if window is not None:  # planned work: recorded, announced when the window ends
@@ -472,11 +477,15 @@ class Notifier:
             return  # no route: nobody was paged, no need to look
         alarm = self.ctx.alarms.alarms.get(event.alarm)
         since = alarm.raised_at if alarm and alarm.raised_at else 0.0
-        await self.ctx.store.call(lambda c: None)  # the pages sent so far are committed
-        names = await self.ctx.store.read(lambda c: [n for (n,) in c.execute(
-            "SELECT DISTINCT person FROM notifications WHERE alarm = ? AND ts >= ? AND paging",
-            (event.alarm, since))])
-        for person in (self.ctx.cfg.person(n) for n in names):
+        names = set(self.paged.get(event.alarm, ()))
+        try:
+            await self.ctx.store.call(lambda c: None)  # the pages sent so far are committed
+            names |= set(await self.ctx.store.read(lambda c: [n for (n,) in c.execute(
+                "SELECT DISTINCT person FROM notifications WHERE alarm = ? AND ts >= ? AND "
+                "paging", (event.alarm, since))]))
+        except StoreUnavailable:
+            pass  # the disk refuses writes: this run's pages are known all the same
+        for person in (self.ctx.cfg.person(n) for n in sorted(names)):
             if person is not None:
                 self._notice(person, event)
 
@@ -549,6 +558,9 @@ class Notifier:
                 (f"【演练】{first}" if drill and first else first))
 
     def _record(self, d: Delivery, contact: Contact, ok: bool, detail: str, text: str) -> None:
+        if d.kind == "page":
+            for alarm_id in d.subjects:
+                self.paged.setdefault(alarm_id, set()).add(d.person)
         self._record_row(d.subjects, d.person, contact.channel, ok, detail, text,
                          d.kind == "page", d.step)
 
