@@ -25,9 +25,16 @@ if TYPE_CHECKING:
     import httpx
 
 
+OWN_LOGGERS = ("monitor", "drivers")
+
+
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
+    """Vigil's own log at ``level``; libraries' (httpx, uvicorn, apprise, ...) only from
+    WARNING, unless debugging: their INFO chatter is not Vigil's news."""
+    logging.basicConfig(level="DEBUG" if level == "debug" else "WARNING", stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(level.upper())
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -11,7 +11,9 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -143,9 +145,11 @@ def daemon(tmp_path: Path, modbus: tuple[int, Path],
 
 
 def sign_in(browser: Browser, daemon: Running, name: str = "zhang_san",
-            viewport: dict[str, int] = WIDE) -> Page:
-    """Open the console: it sends the person to /login, and the form signs them in."""
-    page = browser.new_context(viewport=viewport, locale="zh-CN").new_page()
+            viewport: dict[str, int] = WIDE, zone: str | None = None) -> Page:
+    """Open the console (in the browser's time zone ``zone``): it sends the person to
+    /login, and the form signs them in."""
+    page = browser.new_context(viewport=viewport, locale="zh-CN",
+                               timezone_id=zone).new_page()
     page.add_init_script(COUNT_TONES)
     page.goto(daemon.url + "/")
     page.wait_for_url("**/login")
@@ -292,6 +296,21 @@ def test_confirming_an_item_approving_and_reading_the_timeline(
     expect(review.value.locator("body")).to_contain_text("控制台预案")   # the cookie went too
     got = daemon.get(f"/api/v1/incidents/{incident}").json()
     assert got["checked"]["told"][0] == "张三" and got["decisions"]["go_on"][:2] == ["钱总", True]
+
+
+def test_times_are_said_on_the_sites_clock_whatever_the_browsers_zone(
+        browser: Browser, daemon: Running) -> None:
+    incident = daemon.post("/api/v1/incidents", {"playbook": "console_drill",
+                                                 "who": "王五"}).json()["id"]
+    started = daemon.get(f"/api/v1/incidents/{incident}").json()["started"]
+    site_clock = datetime.fromtimestamp(started, ZoneInfo("Asia/Shanghai")).strftime("%H:%M:%S")
+    for zone, marked in (("Asia/Shanghai", False), ("Europe/London", True)):
+        page = sign_in(browser, daemon, zone=zone)
+        page.goto(f"{daemon.url}/#/incident/{incident}")
+        first = page.locator("table tr", has_text="启动").locator("td").first
+        expect(first).to_contain_text(site_clock)        # as the export and the messages say
+        assert ("GMT+8" in first.inner_text()) is marked, first.inner_text()
+        page.context.close()
 
 
 def test_a_viewer_reads_in_english_gets_no_buttons_and_the_api_refuses(

@@ -17,10 +17,11 @@ from tests import peers
 def test_demo_shows_values_and_scenarios_raise_alarms(tmp_path: Path) -> None:
     api, modbus = peers.free_port(), peers.free_port()
     started = time.monotonic()
+    log = (tmp_path / "demo.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "demo", "--port", str(api),
                              "--modbus-port", str(modbus), "--data-dir", str(tmp_path / "d"),
                              "--scenario", "fire"], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True,
+                            stderr=log, text=True,
                             env={k: v for k, v in os.environ.items() if k != "VIGIL_API_TOKEN"})
     try:
         assert proc.stdout is not None
@@ -99,7 +100,12 @@ def test_demo_shows_values_and_scenarios_raise_alarms(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
+        log.close()
     assert proc.returncode == 0
+    said = (tmp_path / "demo.log").read_text()  # Vigil's news, not its libraries' chatter
+    assert "vigil started" in said and "notifying level 1" in said
+    assert not [line for line in said.splitlines() if " INFO httpx" in line or " INFO httpcore"
+                in line or " INFO apprise" in line], said[-2000:]
 
 
 def test_demo_rejects_unknown_scenario() -> None:

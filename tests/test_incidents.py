@@ -349,6 +349,10 @@ async def test_a_roll_call_asks_each_person_and_their_link_answers_it(
         asked = next(re.search(r"点此接手或处理: \S+(/ack/\S+)", json.loads(r.body)[
             "message"]).group(1) for r in inbox.requests
             if "请确认: 已向委托银行报告地震影响" in json.loads(r.body)["title"])
+        said = next(json.loads(r.body) for r in inbox.requests
+                    if "请确认: 已向委托银行报告地震影响" in json.loads(r.body)["title"])
+        assert "请确认" not in said["message"]          # the title is not said again
+        assert said["message"].startswith("起因: ") or said["message"].startswith("预案: ")
         page = (await client.get(asked)).text
         assert "确认: 已向委托银行报告地震影响" in page and "确认收到并接手" not in page
         done = await client.post(asked, content=b"do=confirm%3Abank_told")

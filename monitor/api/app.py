@@ -199,9 +199,10 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
     async def labels(request: Request, lang: Lang = None) -> dict[str, Any]:
         """The words for every id the API returns (severities, states, qualities, device
         classes, event kinds, incident statuses, channels, directions, UPS flags and
-        points, boolean words), in one language."""
+        points, boolean words), in one language; and the site's time zone, in which every
+        time is shown."""
         lang = language(request, lang)
-        return {"language": lang, **all_labels(lang)}
+        return {"language": lang, "timezone": ctx.cfg.site.timezone, **all_labels(lang)}
 
     @api.get("/devices")
     async def devices(request: Request, lang: Lang = None) -> list[dict[str, Any]]:

@@ -26,10 +26,15 @@ CLASS_KEYS = {DeviceClass.UPS: UPS_VARIABLES}
 """Keys a rule may name on a device whose driver discovers its points."""
 
 
-def _message(err: Any) -> str:
+MOVED: dict[tuple[str, ...], str] = {("power", "allowed_commands"): "actions.allowed_commands"}
+"""Keys that moved, by where they were: an old file is told where each went."""
+
+
+def _message(err: Any, path: tuple[str | int, ...]) -> str:
     msg = str(err["msg"])
     if err["type"] == "extra_forbidden":
-        return "unknown key"
+        moved = MOVED.get(tuple(p for p in path if isinstance(p, str)))
+        return f"this key moved to {moved}" if moved else "unknown key"
     if err["type"] == "missing":
         return "required key is missing"
     for prefix in ("Value error, ", "Assertion failed, "):
@@ -54,7 +59,7 @@ def validation_issues(src: Source, err: ValidationError, prefix: tuple[str | int
     issues = []
     for e in err.errors():
         path = (*prefix, *_clean_loc(e["loc"], tags))
-        message = _message(e)
+        message = _message(e, path)
         if e["type"] == "union_tag_invalid":
             ctx = e.get("ctx", {})
             path = (*path, ctx.get("discriminator", "kind").strip("'"))

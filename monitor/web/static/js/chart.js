@@ -1,5 +1,7 @@
 // A trend chart with uPlot (vendored, loaded only when a chart is shown), the point's limits
 // drawn across it as dashed lines; a true/false point as steps between its two words.
+import {L, siteTime} from "./words.js";
+
 let loading = null;
 
 function uPlotLoaded() {
@@ -53,7 +55,7 @@ function clockTick(span) {
   const shown = {hour: "2-digit", minute: "2-digit", hour12: false};
   if (span > 86400) Object.assign(shown, {month: "2-digit", day: "2-digit"});
   if (span < 600) shown.second = "2-digit";
-  return ts => new Date(ts * 1000).toLocaleString(document.documentElement.lang, shown);
+  return ts => siteTime(ts, shown);
 }
 
 /** ``series``: {times, values, label, unit, limits: [{value, colour, text}], words, since,
@@ -67,6 +69,7 @@ export async function chart(element, series) {
     : {values: (u, ticks) => ticks.map(v => `${v} ${unit}`.trim()), size: 70};
   const plot = new uPlot({
     width: element.clientWidth, height: 300,
+    tzDate: ts => uPlot.tzDate(new Date(ts * 1e3), L.timezone),  // ticks on the site's clock
     scales: {x: {time: true, range: () => [series.since, series.until]}, y: {range: words ? () => [-0.2, 1.2] : range(limits)}},
     series: [{}, {label: series.label, stroke: "#0b5cad", width: 2,
                   points: {show: series.values.length < 60, size: 6, fill: "#0b5cad"},

@@ -1,6 +1,6 @@
 // Building the page from API data: every value is escaped (labels, notes and device names
 // may hold HTML); only markup built here with ``html`` is kept as markup.
-import {ago, clock} from "./words.js";
+import {ago, clock, siteTime} from "./words.js";
 
 class Markup {
   constructor(text) { this.text = text; }
@@ -38,7 +38,7 @@ const said = {when: ts => `${clock(ts)} · ${ago(ts)}`, ago};
 /** A time as ``14:03:12 · 3 分钟前`` (``how``: ``when``) or ``3 分钟前`` (``ago``), kept
  * fresh by ``refreshTimes``. */
 export const time = (ts, how = "when") => ts ? html`<time data-ts="${ts}" data-say="${how}"
-  title="${new Date(ts * 1000).toLocaleString()}">${said[how](ts)}</time>` : "";
+  title="${siteTime(ts)}">${said[how](ts)}</time>` : "";
 
 export function refreshTimes() {
   for (const el of document.querySelectorAll("time[data-ts]")) {

@@ -1,6 +1,6 @@
 // The words people read: every label comes from GET /api/v1/labels (the signed-in person's
 // language); times and durations are said as people say them (1 小时 30 分).
-export const L = {language: "zh-CN", console: {}};
+export const L = {language: "zh-CN", timezone: undefined, console: {}};
 
 export function useLabels(data) {
   Object.assign(L, data);
@@ -36,14 +36,26 @@ export function duration(seconds) {
   return `${d} 天` + (h ? ` ${h} 小时` : "");
 }
 
-/** A time: the clock today, with the date on other days. */
+/** Whether this browser's clock is in another zone than the site's. */
+const elsewhere = () => L.timezone !== undefined
+  && Intl.DateTimeFormat().resolvedOptions().timeZone !== L.timezone;
+
+/** A moment as the site's clock says it (exports and messages say it so too), ``shown``
+ * as for toLocaleString; with the zone when this browser is in another. */
+export function siteTime(ts, shown = {}) {
+  const zone = elsewhere() ? {timeZoneName: "short"} : {};
+  return new Date(ts * 1000).toLocaleString(L.language, {timeZone: L.timezone, hour12: false,
+                                                         ...shown, ...zone});
+}
+
+const day = ts => siteTime(ts, {year: "numeric", month: "2-digit", day: "2-digit"});
+
+/** A time: the clock today, with the date on other days (the site's day and clock). */
 export function clock(ts) {
   if (!ts) return "";
-  const when = new Date(ts * 1000);
-  const today = when.toDateString() === new Date().toDateString();
-  return when.toLocaleString(L.language, today
-    ? {hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false}
-    : {month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false});
+  return siteTime(ts, day(ts) === day(Date.now() / 1000)
+    ? {hour: "2-digit", minute: "2-digit", second: "2-digit"}
+    : {month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit"});
 }
 
 /** How long ago: ``3 分钟前``. */
