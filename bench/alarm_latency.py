@@ -57,7 +57,7 @@ async def main() -> None:
     await daemon.start()
     raised = asyncio.Event()
     raised_at: list[float] = []
-    app = create_app(daemon.ctx, daemon, SecretStr(TOKEN))
+    app = create_app(daemon.ctx, daemon.api_parts(), SecretStr(TOKEN))
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://vigil",
                                headers={"Authorization": f"Bearer {TOKEN}"})
 

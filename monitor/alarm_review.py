@@ -231,7 +231,7 @@ def alarm_infos(cfg: SiteConfig, defs: Mapping[str, AlarmDef],
                 held: Mapping[str, Alarm]) -> dict[str, AlarmInfo]:
     """Each alarm's label (its definition's message), severity and area label."""
     areas = {a.name: a.label or a.name for a in cfg.areas}
-    known = [*held.values(), *(Alarm(d.id, d.severity.value, d.message, d.point)
+    known = [*held.values(), *(d.new()
                                for d in defs.values())]  # definitions last: their words win
     infos = {}
     for alarm in known:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from monitor.bus import AlarmEvent, Bus
 from monitor.config.model import Severity
 from monitor.labels import ALARM_STATE, SEVERITY, table
+from monitor.model import split_point_id
 from monitor.store import Store
 from monitor.timers import Timers
 
@@ -44,6 +45,13 @@ class AlarmDef:
     """Raised by an event, not a lasting condition: it stays until acknowledged."""
     advice: str = ""
     """What to do about it, said in every message."""
+    device: str | None = None
+    """The device it is about (never parsed from the id); a rule's: its point's device."""
+
+    def new(self) -> Alarm:
+        """The alarm it raises, as yet normal."""
+        device = self.device or (split_point_id(self.point)[0] if self.point else None)
+        return Alarm(self.id, self.severity.value, self.message, self.point, device=device)
 
 
 @dataclass
@@ -52,6 +60,8 @@ class Alarm:
     severity: str
     message: str
     point: str | None = None
+    device: str | None = None
+    """The device it is about, if any."""
     active: bool = False
     acked: bool = True
     value: Any = None
@@ -138,6 +148,7 @@ class AlarmManager:
         alarm = self.alarms.get(defn.id)
         if alarm is not None:
             alarm.severity, alarm.message = defn.severity.value, defn.message
+            alarm.device = defn.new().device
 
     def undefine(self, ids: Iterable[str]) -> None:
         """Forget these definitions (before a reload defines what is configured now)."""
@@ -147,8 +158,7 @@ class AlarmManager:
     def _alarm(self, defn: AlarmDef) -> Alarm:
         alarm = self.alarms.get(defn.id)
         if alarm is None:
-            alarm = self.alarms[defn.id] = Alarm(defn.id, defn.severity.value, defn.message,
-                                                 defn.point)
+            alarm = self.alarms[defn.id] = defn.new()
         return alarm
 
     def is_active(self, alarm_id: str) -> bool:

@@ -84,7 +84,7 @@ class Core:
             label = dev.label or dev.name
             for kind, severity, text, latched, advice in DEVICE_ALARM_KINDS:
                 alarms.define(AlarmDef(f"{kind}:{dev.name}", severity, f"{label} {text}",
-                                       latched=latched, advice=advice))
+                                       latched=latched, advice=advice, device=dev.name))
             self.tags[dev.name] = tag_set({"site": cfg.site.name, "area": dev.area,
                                            "device": dev.name})
             self.ctx.state.devices[dev.name] = DeviceStatus(dev.name)

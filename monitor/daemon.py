@@ -15,6 +15,7 @@ from typing import Any
 from drivers.base import Driver, PushSource, driver_class
 from monitor.actions import ActionRunner
 from monitor.alarms import AlarmDef, AlarmManager
+from monitor.api.parts import ApiParts
 from monitor.bus import Bus, StoreCommitted, Subscription
 from monitor.config.model import Severity, SiteConfig
 from monitor.context import Context
@@ -24,6 +25,7 @@ from monitor.inhibit import Inhibition
 from monitor.metrics import Metrics
 from monitor.notify.notifier import Notifier
 from monitor.notify.silences import Silences
+from monitor.part import Part
 from monitor.playbooks.check import playbook_texts
 from monitor.playbooks.runtime import Incidents
 from monitor.power import PowerWatch
@@ -79,6 +81,8 @@ class Daemon:
         self.power = PowerWatch(ctx)
         self.notifier = Notifier(ctx)
         self.incidents = Incidents(ctx, self._playbooks(cfg))
+        self.parts: tuple[Part, ...] = (self.recorder, self.power, self.notifier, self.incidents)
+        """Loaded, subscribed and written again in this order; closed in the reverse."""
         self.sink: Sink | None = None
         self.sources: dict[str, PushSource] = {}
         self.pollers: dict[str, DevicePoller] = {}
@@ -110,6 +114,11 @@ class Daemon:
     def silences(self) -> Silences:
         return self.notifier.silences
 
+    def api_parts(self) -> ApiParts:
+        """What the API is handed."""
+        return ApiParts(self.started, self.notifier.silences, self.incidents,
+                        self.notifier.links, self.reload_from_file)
+
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
         ctx = self.ctx
@@ -130,17 +139,16 @@ class Daemon:
                                        advice=advice))
         await ctx.timers.load()
         await ctx.alarms.load()
-        await self.power.load()
-        await self.notifier.load()
-        await self.incidents.load()
+        for part in self.parts:
+            await part.load()
         for kind, message in list(store.faults.items()):
             self._store_fault(kind, message)
         self._apply(ctx.cfg)
         ctx.alarms.retire_undefined()
         ctx.timers.start()
-        for sub in (self.recorder.subscription, self.power.subscription,
-                    self.notifier.subscription, self.incidents.subscription):
-            self._run_subscription(sub)
+        for part in self.parts:
+            if part.subscription is not None:
+                self._run_subscription(part.subscription)
         if ctx.cfg.sink is not None:
             self._start_sink()
         ctx.supervisor.spawn("ticker", self._ticker)
@@ -232,7 +240,8 @@ class Daemon:
                 await self._stop_sink()
             await self._stop_sources()
             self._apply(cfg)
-            self.power.refresh()
+            for part in self.parts:
+                part.use(cfg)
             self.inhibition.use(cfg)
             self.ctx.alarms.retire_undefined()
             self.ctx.alarms.refresh_suppression()
@@ -271,7 +280,8 @@ class Daemon:
             return [str(i) for i in err.issues]
         errors = await self.reload(cfg)
         if not errors:
-            self.incidents.use(playbooks)  # running incidents keep the version they began on
+            # running incidents keep the version they began on
+            self.incidents.use_playbooks(playbooks)
         return errors
 
     async def stop(self) -> None:
@@ -286,8 +296,8 @@ class Daemon:
             self.sink.stop()
         ctx.timers.stop()
         await ctx.actions.close(wait=10.0)
-        await self.incidents.close()
-        await self.notifier.close()
+        for part in reversed(self.parts):
+            await part.close()
         await self._drain_bus(2.0)
         await ctx.supervisor.stop()
         if self.sink is not None:
@@ -321,12 +331,12 @@ class Daemon:
                                       message)
 
     def _write_again(self) -> None:
-        """The database was made anew: write the alarms, timers, held messages, deliveries
-        under way and running incidents again."""
+        """The database was made anew: write the alarms, timers and what every part holds
+        again."""
         self.ctx.store.submit(self.ctx.alarms.persist_all)
         self.ctx.store.submit(self.ctx.timers.persist_all)
-        self.ctx.store.submit(self.notifier.persist_all)
-        self.ctx.store.submit(self.incidents.persist_all)
+        for part in self.parts:
+            self.ctx.store.submit(part.persist_all)
 
     def _bus_overflow(self, sub: Subscription) -> None:
         self.ctx.metrics.bus_dropped.labels(sub.name).inc()

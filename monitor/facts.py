@@ -12,9 +12,8 @@ FACTS = ("severity", "area", "device_class", "feed")
 
 
 def alarm_device(cfg: SiteConfig, alarm: Alarm) -> DeviceConfig | None:
-    """The device an alarm is about: its rule's point's, or the one in ``kind:device``."""
-    return cfg.device(split_point_id(alarm.point)[0] if alarm.point
-                      else alarm.id.partition(":")[2])
+    """The device an alarm is about (its definition says which)."""
+    return cfg.device(alarm.device) if alarm.device else None
 
 
 def alarm_area(cfg: SiteConfig, alarm: Alarm) -> str:
@@ -39,11 +38,13 @@ def feeders(cfg: SiteConfig) -> dict[str, str]:
 
 def facts(cfg: SiteConfig, alarm: Alarm, feeder: dict[str, str] | None = None) -> dict[str, str]:
     """An alarm's facts. ``feed`` is the UPS its device hangs on (``mains``: no UPS behind
-    it); for a UPS's own battery alarm (``power:UPS``) it is that UPS, the feed it is about."""
+    it); for a UPS's own battery alarms (``power:UPS``, ``power:runtime:UPS``) it is that UPS,
+    the feed they are about."""
     dev = alarm_device(cfg, alarm)
     feed = ""
     if dev is not None:
-        if dev.device_class is DeviceClass.UPS and alarm.id == f"power:{dev.name}":
+        if dev.device_class is DeviceClass.UPS and alarm.id in (f"power:{dev.name}",
+                                                                f"power:runtime:{dev.name}"):
             feed = dev.name
         else:
             feed = (feeders(cfg) if feeder is None else feeder).get(dev.name, "")

@@ -9,17 +9,21 @@ actions go through the action runner.
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from monitor.alarms import AlarmDef
 from monitor.bus import Readings, UpsStatusChanged
-from monitor.config.model import DeviceClass, Severity
+from monitor.config.model import DeviceClass, Severity, SiteConfig
 from monitor.config.power import Shutdown
 from monitor.context import Context
+from monitor.part import Part
 
 log = logging.getLogger(__name__)
 
 
-class PowerWatch:
+class PowerWatch(Part):
+    name = "power"
+
     def __init__(self, ctx: Context):
         self.ctx = ctx
         self.flags: dict[str, frozenset[str]] = {}
@@ -31,13 +35,19 @@ class PowerWatch:
         ctx.timers.on("shutdown", self._due)
         self.subscription = ctx.bus.subscribe(
             "power", self.on_event, kinds=(UpsStatusChanged, Readings))
-        self.refresh()
+        self.use(ctx.cfg)
 
     async def load(self) -> None:
         """The shutdown actions that already ran in this outage (before a restart)."""
         rows = await self.ctx.store.read(lambda c: c.execute(
             "SELECT key FROM flags WHERE key LIKE 'shutdown_ran:%'").fetchall())
         self.fired.update(key.removeprefix("shutdown_ran:") for (key,) in rows)
+
+    def persist_all(self, conn: sqlite3.Connection) -> None:
+        """Writer op: the shutdown actions that ran in this outage again (into a database
+        made anew), so none runs twice in one outage."""
+        conn.executemany("INSERT OR REPLACE INTO flags VALUES (?, '1')",
+                         [(f"shutdown_ran:{name}",) for name in self.fired])
 
     def _ran(self, name: str, ran: bool) -> None:
         """Keep whether ``name`` ran in this outage across a restart."""
@@ -46,9 +56,9 @@ class PowerWatch:
             "INSERT OR REPLACE INTO flags VALUES (?, '1')" if ran else
             "DELETE FROM flags WHERE key = ?", (key,)))
 
-    def refresh(self) -> None:
+    def use(self, cfg: SiteConfig) -> None:
         """Follow the running configuration (at start and after a reload)."""
-        site = self.ctx.cfg
+        site = cfg
         self.cfg = site.power
         self.upses = [d.name for d in site.devices if d.device_class is DeviceClass.UPS]
         self.classes = {d.name: d.device_class.value for d in site.devices}
@@ -60,10 +70,10 @@ class PowerWatch:
             label = self.labels[ups]
             self.ctx.alarms.define(AlarmDef(
                 f"power:{ups}", Severity.CRITICAL, f"{label} 电池供电",
-                advice="确认市电和 UPS 输入; 联系物业; 按停电预案准备关机"))
+                advice="确认市电和 UPS 输入; 联系物业; 按停电预案准备关机", device=ups))
             self.ctx.alarms.define(AlarmDef(
                 f"power:runtime:{ups}", Severity.MAJOR, f"{label} 后备时间不足",
-                advice="减少该 UPS 的负载, 或安排电池检测和更换"))
+                advice="减少该 UPS 的负载, 或安排电池检测和更换", device=ups))
         for name in set(self.ctx.timers.pending("shutdown")) - {a.name for a in self.cfg.shutdown}:
             self.ctx.timers.cancel("shutdown", name)  # its action is gone from the config
 

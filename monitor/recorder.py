@@ -9,9 +9,12 @@ from monitor.bus import AlarmEvent, DeviceEvent, IncidentMilestone
 from monitor.context import Context
 from monitor.lineproto import line, tag_set
 from monitor.model import Reading
+from monitor.part import Part
 
 
-class Recorder:
+class Recorder(Part):
+    name = "recorder"
+
     def __init__(self, ctx: Context, write: Callable[[list[Reading], list[str]], None],
                  tags: Callable[[str], str]):
         self.ctx, self.write, self.tags = ctx, write, tags

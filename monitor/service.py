@@ -66,7 +66,7 @@ async def serve(cfg: SiteConfig, config_path: Path | None, *,
     server = None
     sessions = Sessions(daemon.ctx.store)
     if cfg.api.enabled:
-        app = create_app(daemon.ctx, daemon, SecretStr(token), routers, sessions)
+        app = create_app(daemon.ctx, daemon.api_parts(), SecretStr(token), routers, sessions)
         try:
             sock = socket.create_server((cfg.api.listen, cfg.api.port), reuse_port=False)
         except OSError as err:

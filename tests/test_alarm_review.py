@@ -313,7 +313,7 @@ async def daemon(tmp_path: Path, daemon_factory: Any) -> Any:
 
 
 def client(daemon: Any, token: str | None = TOKEN) -> httpx.AsyncClient:
-    app = create_app(daemon.ctx, daemon, SecretStr(TOKEN))
+    app = create_app(daemon.ctx, daemon.api_parts(), SecretStr(TOKEN))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
                              headers={"Authorization": f"Bearer {token}"} if token else {})
 
@@ -353,7 +353,7 @@ async def test_the_api_reviews_a_month_in_every_format(daemon: Any) -> None:
 
 async def test_the_cli_prints_the_measures_and_writes_the_report(daemon: Any,
                                                                  tmp_path: Path) -> None:
-    app = create_app(daemon.ctx, daemon, SecretStr(TOKEN))
+    app = create_app(daemon.ctx, daemon.api_parts(), SecretStr(TOKEN))
     async with served(app) as url:
         where = ("--url", url, "--token", TOKEN)
         code, out, err = await vigil("report", "alarms", "--month", "2025-03", *where)

@@ -217,7 +217,7 @@ def link_of(message: dict[str, Any]) -> str:
 
 
 def app_client(daemon: Daemon) -> httpx.AsyncClient:
-    app = create_app(daemon.ctx, daemon, SecretStr("escalation-token-0123"))
+    app = create_app(daemon.ctx, daemon.api_parts(), SecretStr("escalation-token-0123"))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
 
 
@@ -453,7 +453,7 @@ TOKEN = "escalation-token-0123"
 
 
 def api(daemon: Daemon) -> httpx.AsyncClient:
-    app = create_app(daemon.ctx, daemon, SecretStr(TOKEN))
+    app = create_app(daemon.ctx, daemon.api_parts(), SecretStr(TOKEN))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
                              headers={"Authorization": f"Bearer {TOKEN}"})
 
@@ -532,6 +532,26 @@ async def test_a_passing_failure_is_retried_and_every_attempt_recorded(
     assert rows[0][:2] == ("zhang_san", 0) and "500" in rows[0][2]
     assert rows[1] == ("zhang_san", 1, "sent (attempt 2)")
     assert not daemon.alarms.is_active("notify:failed")
+
+
+async def test_an_acknowledged_page_is_not_tried_again(
+        tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
+    """A page fails and waits for its retry; someone acknowledges at the console meanwhile:
+    the retry never goes (its timer is gone), and the person hears it was handled."""
+    inbox.mode = "500"
+    cfg = site(tmp_path, inbox, wait=30, group_interval=0)
+    object.__setattr__(cfg.notify, "retries", 3)
+    object.__setattr__(cfg.notify, "retry_delay", 0.5)
+    daemon = await daemon_factory(cfg)
+    raise_alarm(daemon)
+    await eventually(lambda: len(received(inbox, "/a")) == 1, 3)
+    inbox.mode = "ok"
+    await daemon.alarms.acknowledge(ALARM, "王五", "已到现场")
+    await eventually(lambda: any("王五" in m["title"] for m in received(inbox, "/a")), 3)
+    assert daemon.ctx.timers.pending("attempt") == {}     # the page's retry is gone
+    await asyncio.sleep(2.0)                        # past every retry it would have made
+    pages = [m for m in received(inbox, "/a") if "王五" not in m["title"]]
+    assert len(pages) == 1, pages
 
 
 async def test_the_fallback_channel_when_the_others_fail(

@@ -51,7 +51,7 @@ def site(tmp_path: Path, port: int, monkeypatch: pytest.MonkeyPatch, inbox: Rece
 
 
 def api(daemon: Daemon) -> httpx.AsyncClient:
-    app = create_app(daemon.ctx, daemon, SecretStr(TOKEN))
+    app = create_app(daemon.ctx, daemon.api_parts(), SecretStr(TOKEN))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
                              headers={"Authorization": f"Bearer {TOKEN}"})
 

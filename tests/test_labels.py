@@ -187,7 +187,7 @@ async def test_a_limit_alarm_says_its_direction(tmp_path: Path, daemon_factory: 
 
 
 def client(daemon: Any) -> httpx.AsyncClient:
-    app = create_app(daemon.ctx, daemon, SecretStr(TOKEN))
+    app = create_app(daemon.ctx, daemon.api_parts(), SecretStr(TOKEN))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
                              headers={"Authorization": f"Bearer {TOKEN}"})
 

@@ -132,7 +132,7 @@ async def test_the_api_answers(tmp_path: Path, daemon_factory: object) -> None:
         include={"roles", "people", "schedules"}, mode="json"))
     daemon = await daemon_factory(cfg)  # type: ignore[operator]
     token = "oncall-token-0123456789"
-    app = create_app(daemon.ctx, daemon, SecretStr(token))
+    app = create_app(daemon.ctx, daemon.api_parts(), SecretStr(token))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://127.0.0.1",
                                  headers={"Authorization": f"Bearer {token}"}) as client:

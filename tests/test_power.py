@@ -15,7 +15,7 @@ from monitor.daemon import Daemon
 from tests import peers
 from tests.conftest import LOW_BATTERY, ON_BATTERY, ON_LINE, config, modbus_device, ups_sim
 from tests.servers.http_receiver import Receiver
-from tests.util import eventually
+from tests.util import eventually, made_anew
 
 
 def ups(name: str, port: int, unit: int = 1) -> dict[str, Any]:
@@ -63,8 +63,11 @@ async def test_runtime_shorter_than_the_loads_need_is_an_alarm(tmp_path: Path, s
     await server.async_setValues(1, 4, 7, [0, 1200])          # 20 minutes; doors need 30
     await eventually(lambda: state(daemon, "power:runtime:ups_a")
                      is AlarmState.ACTIVE_UNACKNOWLEDGED)
-    assert "剩余后备时间 20 分钟, 所供设备需要 30 分钟" in daemon.alarms.alarms[
-        "power:runtime:ups_a"].message
+    alarm = daemon.alarms.alarms["power:runtime:ups_a"]
+    assert "剩余后备时间 20 分钟, 所供设备需要 30 分钟" in alarm.message
+    # routes, silences and inhibition find it by its UPS: its area, class and the feed it is about
+    assert {k: daemon.ctx.facts.of(alarm)[k] for k in ("area", "device_class", "feed")} == {
+        "area": "machine_room", "device_class": "ups", "feed": "ups_a"}
 
 
 async def test_whole_site_mains_loss_is_one_situation(tmp_path: Path, sim: Any,
@@ -238,5 +241,22 @@ async def test_an_action_runs_once_per_outage_across_a_restart(tmp_path: Path, s
         await eventually(lambda: second.state.latest["ups_a.ups.status"].value == "OL")
         await server.async_setValues(1, 4, 20, [ON_BATTERY])
         await eventually(lambda: marker.read_text() == "ran\nran\n", 5)
+    finally:
+        await second.stop()
+
+
+async def test_an_action_that_ran_before_a_database_made_anew_does_not_run_again(
+        tmp_path: Path, sim: Any) -> None:
+    cfg, marker, first = await outage(tmp_path, sim, on_battery_for=0.5)
+    await eventually(marker.exists, 5)
+    await shutdown_events(first, 1)
+    await made_anew(first)                     # the new database is told it ran
+    await first.stop()
+    second = Daemon(cfg)                       # still on battery, in the same outage
+    await second.start()
+    try:
+        await eventually(lambda: "ups_a.ups.status" in second.state.latest)
+        await asyncio.sleep(1.5)
+        assert marker.read_text() == "ran\n"
     finally:
         await second.stop()

@@ -350,7 +350,7 @@ def site(tmp_path: Path, credential: str) -> SiteConfig:
 
 
 def app_of(daemon: Any) -> Any:
-    return create_app(daemon.ctx, daemon, SecretStr(TOKEN))
+    return create_app(daemon.ctx, daemon.api_parts(), SecretStr(TOKEN))
 
 
 def client_of(app: Any, token: str | None = TOKEN) -> httpx.AsyncClient:

@@ -51,7 +51,7 @@ def site(tmp_path: Path) -> Any:
 
 def client(daemon: Daemon, sessions: Sessions, base: str = "http://127.0.0.1:8320"
            ) -> httpx.AsyncClient:
-    app = create_app(daemon.ctx, daemon, SecretStr(TOKEN), sessions=sessions)
+    app = create_app(daemon.ctx, daemon.api_parts(), SecretStr(TOKEN), sessions=sessions)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base)
 
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,10 +23,10 @@ from monitor.api.app import create_app
 from monitor.daemon import Daemon
 from monitor.health import health
 from monitor.model import Reading
-from monitor.store import Store, StoreUnavailable
+from monitor.store import Store
 from tests import peers
 from tests.conftest import config, modbus_device
-from tests.util import eventually, recorded
+from tests.util import corrupt, eventually, made_anew, recorded
 
 TOKEN = "store-faults-token-0123"
 TEMP = {"key": "temperature", "table": "holding", "address": 44, "data_type": "int16",
@@ -56,7 +57,7 @@ def fill(disk: Path) -> Path:
 
 
 def client(daemon: Daemon) -> httpx.AsyncClient:
-    app = create_app(daemon.ctx, daemon, SecretStr(TOKEN))
+    app = create_app(daemon.ctx, daemon.api_parts(), SecretStr(TOKEN))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
                              headers={"Authorization": f"Bearer {TOKEN}"})
 
@@ -162,19 +163,13 @@ def _leave_damaged(db: Path, snapshot: dict[str, bytes], damage: str) -> None:
         Path(f"{db}{suffix}").write_bytes(content)
     target = Path({"wal": f"{db}-wal", "shm": f"{db}-shm", "header": str(db)}[damage])
     if target.exists():
-        _corrupt(target, 0, 100)
+        corrupt(target, 0, 100)
     else:
         target.write_bytes(os.urandom(4096))
 
 
 def _mode(path: Path) -> int:
     return path.stat().st_mode & 0o777
-
-
-def _corrupt(path: Path, offset: int, size: int) -> None:
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        f.write(os.urandom(size))
 
 
 async def test_a_corrupt_database_at_start_is_set_aside(tmp_path: Path, modbus_peer: Path,
@@ -238,12 +233,8 @@ async def test_corruption_found_while_running_is_handled_without_a_restart(
     running = daemon.incidents.start("waiting")
     await eventually(lambda: "env.temperature" in daemon.state.latest)
     await asyncio.sleep(1.0)
-    await daemon.store.call(lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+    await made_anew(daemon)
     db = Path(daemon.cfg.data_dir) / "vigil.db"
-    _corrupt(db, 4096, db.stat().st_size - 4096)   # every page but the header
-    with contextlib.suppress(Exception):
-        await daemon.store.read(lambda c: c.execute("SELECT SUM(value) FROM history").fetchone())
-    await eventually(lambda: daemon.alarms.is_active("store:recreated"), 5)
     assert "database disk image is malformed" in daemon.alarms.alarms["store:recreated"].message
     assert any(p.name.startswith("vigil.db.corrupt-") for p in db.parent.iterdir())
     count = daemon.store.read(lambda c: c.execute("SELECT COUNT(*) FROM history").fetchone())
@@ -384,18 +375,7 @@ async def test_a_page_in_its_retry_window_outlives_a_database_made_anew(
         daemon = await daemon_factory(paged_site(tmp_path, receiver))
         raise_hot(daemon)
         await eventually(lambda: daemon.alarms.is_active("notify:failed"), 5)
-        for _ in range(50):                       # a read under way may lock it a moment
-            with contextlib.suppress(StoreUnavailable):
-                await daemon.store.call(lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
-                break
-            await asyncio.sleep(0.1)
-        db = Path(daemon.cfg.data_dir) / "vigil.db"
-        _corrupt(db, 4096, db.stat().st_size - 4096)
-        with contextlib.suppress(Exception):
-            await daemon.store.read(lambda c: c.execute("SELECT COUNT(*) FROM history")
-                                    .fetchone())
-        await eventually(lambda: daemon.alarms.is_active("store:recreated"), 5)
-        await daemon.store.call(lambda c: None)
+        await made_anew(daemon)
         rows = await daemon.store.read(lambda c: c.execute(
             "SELECT (SELECT COUNT(*) FROM deliveries WHERE key LIKE '%#zhang_san' AND "
             "json_extract(data, '$.subjects') = '[\"hot.high\"]'), "
@@ -439,5 +419,57 @@ async def test_a_page_on_a_full_disk_is_delivered_and_recorded_once_it_frees(
         assert (await daemon.store.read(lambda c: c.execute(     # this page's is done
             "SELECT COUNT(*) FROM deliveries WHERE json_extract(data, '$.subjects') = "
             "'[\"hot.high\"]'").fetchone())) == (0,)
+    finally:
+        receiver.stop()
+
+
+async def test_a_silence_made_before_a_database_made_anew_still_announces_what_it_held(
+        tmp_path: Path, daemon_factory: Any) -> None:
+    """Planned work holds a page back; the database is made anew meanwhile; when the
+    window ends early the held-back alarm, still active, is announced all the same."""
+    from tests.servers.http_receiver import Receiver
+
+    receiver = Receiver().start()
+    try:
+        daemon = await daemon_factory(paged_site(tmp_path, receiver))
+        api = client(daemon)
+        made = (await api.post("/api/v1/silences", json={
+            "match": {"alarm": ["hot"]}, "duration": 3600, "reason": "空调维保",
+            "who": "王五"})).json()
+        raise_hot(daemon)
+        await recorded(daemon)
+        assert receiver.requests == []                       # held back
+        await made_anew(daemon)
+        assert (await api.get("/api/v1/silences")).json()[0]["reason"] == "空调维保"
+        ended = await api.post(f"/api/v1/silences/{made['id']}/expire", json={"who": "王五"})
+        assert ended.status_code == 200
+        await eventually(lambda: any("机房温度偏高" in json.loads(r.body)["title"] for r in
+                                     receiver.requests), 5)
+        kept = await daemon.store.read(lambda c: c.execute(
+            "SELECT (SELECT COUNT(*) FROM silences), (SELECT COUNT(*) FROM silenced)"
+        ).fetchone())
+        assert kept == (1, 1)                          # and a restart would know them too
+        await api.aclose()
+    finally:
+        receiver.stop()
+
+
+async def test_a_used_answer_link_stays_used_after_a_database_made_anew(
+        tmp_path: Path, daemon_factory: Any) -> None:
+    from tests.servers.http_receiver import Receiver
+
+    receiver = Receiver().start()
+    try:
+        daemon = await daemon_factory(paged_site(tmp_path, receiver))
+        api = client(daemon)
+        raise_hot(daemon)
+        await eventually(lambda: receiver.requests, 5)
+        link = re.search(r"/ack/[A-Za-z0-9_.-]+", json.loads(receiver.requests[0].body)[
+            "message"]).group(0)  # type: ignore[union-attr]
+        assert (await api.post(link, content=b"note=")).status_code == 200
+        await made_anew(daemon)
+        again = await api.post(link, content=b"note=")
+        assert again.status_code == 403 and "已使用过" in again.text
+        await api.aclose()
     finally:
         receiver.stop()

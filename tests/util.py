@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+from monitor.store import StoreUnavailable
 
 
 async def eventually(cond: Callable[[], bool], within: float = 10.0) -> None:
@@ -25,4 +30,27 @@ async def recorded(daemon: Any) -> None:
             raise AssertionError("the bus subscribers did not catch up within 10 s")
         await asyncio.sleep(0.01)
     await asyncio.sleep(0)  # the handler that took the last event returns
+    await daemon.store.call(lambda c: None)
+
+
+def corrupt(path: Path, offset: int, size: int) -> None:
+    """Overwrite ``size`` bytes of ``path`` from ``offset`` with noise."""
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(os.urandom(size))
+
+
+async def made_anew(daemon: Any) -> None:
+    """Corrupt the running daemon's database (every page but the header) and wait until it
+    has set the file aside, made a new one and written what it holds into it again."""
+    for _ in range(50):                       # a read under way may lock it a moment
+        with contextlib.suppress(StoreUnavailable):
+            await daemon.store.call(lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+            break
+        await asyncio.sleep(0.1)
+    db = Path(daemon.cfg.data_dir) / "vigil.db"
+    corrupt(db, 4096, db.stat().st_size - 4096)
+    with contextlib.suppress(Exception):
+        await daemon.store.read(lambda c: c.execute("SELECT COUNT(*) FROM history").fetchone())
+    await eventually(lambda: daemon.alarms.is_active("store:recreated"), 5)
     await daemon.store.call(lambda c: None)

@@ -8,9 +8,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-import sqlite3
 import time
-from collections.abc import Callable
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -26,6 +24,7 @@ from monitor.notify.links import (
     EXPIRED,
     AckLink,
     LinkError,
+    UsedLinks,
     link_key,
     same_occurrence,
     verify,
@@ -79,7 +78,7 @@ def _subject(link: AckLink) -> tuple[str, str]:
     return (kind, target) if kind in ("incident", "safe") else ("alarm", link.alarm)
 
 
-def ack_router(ctx: Context, incidents: Callable[[], Incidents]) -> APIRouter:
+def ack_router(ctx: Context, incidents: Incidents, used: UsedLinks) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     key = link_key(ctx.cfg.data_dir)
     throttle = Throttle(failures=5)
@@ -100,13 +99,11 @@ def ack_router(ctx: Context, incidents: Callable[[], Incidents]) -> APIRouter:
             return refused(request, str(err))
         if expired(link) and hashed(link) is None:
             return refused(request, EXPIRED, link)
-        used = await ctx.store.read(lambda c: c.execute(
-            "SELECT used FROM ack_links WHERE nonce = ?", (link.nonce,)).fetchone())
-        if used is not None:
+        if link.nonce in used:
             return refused(request, "this link was already used", link)
         kind, target = _subject(link)
         known = target in ctx.alarms.alarms if kind == "alarm" \
-            else target in incidents().running
+            else target in incidents.running
         if not known or ctx.cfg.person(link.person) is None:
             return refused(request, "the alarm or the person is no longer known", link)
         if kind == "alarm" and not same_occurrence(link, ctx.alarms.alarms[target].raised_at):
@@ -135,7 +132,7 @@ def ack_router(ctx: Context, incidents: Callable[[], Incidents]) -> APIRouter:
         return (person.label or person.name) if person else link.person
 
     def describe_incident(inc: Incident, name: str) -> str:
-        pb = incidents().versions.get(inc.version)
+        pb = incidents.versions.get(inc.version)
         label = pb.label if pb else inc.playbook
         step = pb.step(inc.step) if pb and inc.step else None
         lines = [f"<p><b>{'【演练】' if inc.drill else ''}【{html.escape(label)}】</b></p>",
@@ -152,7 +149,7 @@ def ack_router(ctx: Context, incidents: Callable[[], Incidents]) -> APIRouter:
         on; confirm the items of their roles; decide an approval of their role; say they
         are safe)."""
         person = ctx.cfg.person(link.person)
-        pb = incidents().versions.get(inc.version)
+        pb = incidents.versions.get(inc.version)
         if person is None or pb is None:
             return {}
         if _subject(link)[0] == "safe":
@@ -168,7 +165,7 @@ def ack_router(ctx: Context, incidents: Callable[[], Incidents]) -> APIRouter:
 
     def incident_form(link: AckLink) -> HTMLResponse:
         kind, target = _subject(link)
-        inc = incidents().running[target]
+        inc = incidents.running[target]
         head = describe_incident(inc, name_of(link))
         asked = asks(link, inc)
         if not asked:
@@ -188,28 +185,22 @@ def ack_router(ctx: Context, incidents: Callable[[], Incidents]) -> APIRouter:
         """Carry out one of the things asked (each once per link)."""
         kind, target = _subject(link)
         name = name_of(link)
-        inc = incidents().running.get(target)
+        inc = incidents.running.get(target)
         if inc is None:
             return _page("<p>此事件已结束, 无需再答复。</p>", kind=kind)
-        used = await ctx.store.read(lambda c: c.execute(
-            "SELECT used FROM ack_links WHERE nonce = ?", (f"{link.nonce}:{do}",)).fetchone())
-        if used is not None:
+        if f"{link.nonce}:{do}" in used:
             return refused(request, "this link was already used", link)
         if do not in asks(link, inc):
             return _page(describe_incident(inc, name) + "<p>这一项已经处理过, 或不需要您处理。"
                          "</p>", kind=kind)
-        try:
-            await ctx.store.call(lambda c: c.execute(
-                "INSERT INTO ack_links VALUES (?, ?, ?, ?)",
-                (f"{link.nonce}:{do}", time.time(), link.alarm, link.person)))
-        except sqlite3.IntegrityError:
+        if not await used.use(f"{link.nonce}:{do}", link.alarm, link.person):
             return refused(request, "this link was already used", link)
         what, _, which = do.partition(":")
         inp: Input = Safe(link.person, name) if what == "safe" else Ack(name) \
             if what == "ack" else Confirm(which, name) if what == "confirm" \
             else Decide(which, name, what == "approve")
         try:
-            inc = await incidents().act(target, inp)
+            inc = await incidents.act(target, inp)
         except IncidentError:
             return _page("<p>此事件已结束, 无需再答复。</p>", kind=kind)
         said = {"safe": "已记录: 您已安全", "ack": "已确认接手", "confirm": "已确认",
@@ -269,11 +260,7 @@ def ack_router(ctx: Context, incidents: Callable[[], Incidents]) -> APIRouter:
         note = "".join(ch for ch in note if ch.isprintable() or ch == "\n")[:1000]
         if _subject(link)[0] != "alarm":
             return await answer_incident(request, link, fields.get("do", [""])[0])
-        try:
-            await ctx.store.call(lambda c: c.execute(
-                "INSERT INTO ack_links VALUES (?, ?, ?, ?)",
-                (link.nonce, time.time(), link.alarm, link.person)))
-        except sqlite3.IntegrityError:
+        if not await used.use(link.nonce, link.alarm, link.person):
             return refused(request, "this link was already used", link)
         who = name_of(link)
         try:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 from datetime import datetime
 from importlib import resources
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +25,7 @@ from monitor.alarms import Alarm, AlarmError, alarm_log
 from monitor.api.ack import ack_router
 from monitor.api.guard import Guard
 from monitor.api.incidents import incidents_router
+from monitor.api.parts import ApiParts
 from monitor.api.reports import reports_router
 from monitor.api.session import Sessions, SignIns, own_host, public_origin, session_router
 from monitor.bus import AlarmEvent, DeviceEvent, IncidentMilestone, Readings
@@ -45,27 +46,11 @@ from monitor.labels import (
     label,
 )
 from monitor.model import Reading, split_point_id
-from monitor.notify.silences import Silences
 from monitor.oncall import on_call
-from monitor.playbooks.runtime import Incidents
 from monitor.playbooks.words import Language
 from monitor.rules import point_limits
 from monitor.store import StoreUnavailable, history_rows, recent_events
 from monitor.text import display
-
-
-class Control(Protocol):
-    """What the API may ask of the process that runs it."""
-
-    started: float
-
-    @property
-    def silences(self) -> Silences: ...
-
-    @property
-    def incidents(self) -> Incidents: ...
-
-    async def reload_from_file(self) -> list[str]: ...
 
 
 def _no_control(text: str, *, allow_newline: bool = False) -> str:
@@ -140,7 +125,7 @@ Lang = Annotated[Language | None, Query(description="labels in zh-CN or en; defa
                                                     "site's")]
 
 
-def create_app(ctx: Context, control: Control, token: SecretStr,
+def create_app(ctx: Context, parts: ApiParts, token: SecretStr,
                routers: tuple[APIRouter, ...] = (), sessions: Sessions | None = None) -> Guard:
     """The app behind its guard; ``routers`` (the demo's) are mounted under /api/v1."""
     app = FastAPIOffline(title="Vigil", version=__version__,
@@ -164,7 +149,7 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
         """``ok``, or ``degraded`` with the reasons. Open, for load balancers and monitors."""
         devices = ctx.state.devices.values()
         return {**health_report(ctx.alarms), "version": __version__,
-                "uptime": time.time() - control.started, "devices": len(devices),
+                "uptime": time.time() - parts.started, "devices": len(devices),
                 "devices_online": sum(1 for d in devices if d.state.value == "online")}
 
     @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse,
@@ -355,20 +340,20 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
         """A maintenance window: matching alarms are recorded, not sent, and announced at
         its end if still active. Committed before it answers (503 otherwise)."""
         start = time.time() if body.start is None else body.start
-        made = await control.silences.add(body.match, start, start + body.duration,
+        made = await parts.silences.add(body.match, start, start + body.duration,
                                           actor(request, body.who), body.reason)
         return made.as_dict()
 
     @api.get("/silences")
     async def silences() -> list[dict[str, Any]]:
         now = time.time()
-        return [s.as_dict() for s in control.silences.windows.values() if s.end > now]
+        return [s.as_dict() for s in parts.silences.windows.values() if s.end > now]
 
     @api.post("/silences/{silence_id}/expire")
     async def expire(request: Request, silence_id: int, body: Operator) -> dict[str, Any]:
-        if silence_id not in control.silences.windows:
+        if silence_id not in parts.silences.windows:
             raise HTTPException(404, f"no silence {silence_id}")
-        return (await control.silences.expire(silence_id, actor(request, body.who))).as_dict()
+        return (await parts.silences.expire(silence_id, actor(request, body.who))).as_dict()
 
     @api.get("/oncall")
     async def oncall(role: str, at: float | None = None) -> dict[str, Any]:
@@ -453,18 +438,18 @@ def create_app(ctx: Context, control: Control, token: SecretStr,
 
     @api.post("/reload")
     async def reload() -> dict[str, Any]:
-        errors = await control.reload_from_file()
+        errors = await parts.reload()
         if errors:
             raise HTTPException(422, {"message": "configuration refused; the running one is "
                                       "kept", "errors": errors})
         return {"reloaded": True, "devices": len(ctx.cfg.devices)}
 
-    api.include_router(incidents_router(ctx, lambda: control.incidents, actor))
+    api.include_router(incidents_router(ctx, parts.incidents, actor))
     api.include_router(reports_router(ctx))
     for router in routers:
         api.include_router(router)
     app.include_router(api)
-    app.include_router(ack_router(ctx, lambda: control.incidents))
+    app.include_router(ack_router(ctx, parts.incidents, parts.links))
     sessions = sessions or Sessions(ctx.store)
     sign_ins = SignIns(lambda said: ctx.bus.publish(DeviceEvent("vigil", "LOGIN_FAILED", said,
                                                                 time.time())))

@@ -86,12 +86,12 @@ class NoteRequest(Who):
     text: str = Field(min_length=1, max_length=2000)
 
 
-def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Actor
+def incidents_router(ctx: Context, incidents: Incidents, actor: Actor
                      ) -> APIRouter:
     router = APIRouter()
 
     def view(inc: Incident) -> dict[str, Any]:
-        pb = incidents().versions.get(inc.version)
+        pb = incidents.versions.get(inc.version)
         if pb is None:
             return {**inc.__dict__, "label": inc.playbook}
         step = pb.step(inc.step) if inc.step and inc.status != "closed" else None
@@ -148,7 +148,7 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
         out = []
         for data, text, lines in await ctx.store.read(read):
             inc = Incident(**json.loads(data))
-            pb = incidents().versions.get(inc.version)
+            pb = incidents.versions.get(inc.version)
             if pb is None and text is not None:
                 pb = load_playbook_text(text, inc.playbook)
             if pb is not None:
@@ -212,7 +212,7 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
     async def start(request: Request, body: StartRequest) -> dict[str, Any]:
         """Start a playbook by hand (or as a drill); committed before it answers."""
         who = actor(request, body.who)
-        pb = incidents().playbooks.get(body.playbook)
+        pb = incidents.playbooks.get(body.playbook)
         if pb is not None and body.scope != "site" and (
                 pb.scope == "site" or body.scope not in {a.name for a in ctx.cfg.areas}):
             raise HTTPException(422, f"scope {body.scope!r}: " + (
@@ -221,9 +221,9 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
         person = ctx.cfg.person(request.scope.get("state", {}).get("person") or "")
         if body.unsafe_allowed and person is not None and person.access != "admin":
             raise HTTPException(403, "a drill that runs unsafe actions needs an administrator")
-        running = set(incidents().running)
+        running = set(incidents.running)
         try:
-            inc = incidents().start(body.playbook, body.scope, f"{body.why} ({who})",
+            inc = incidents.start(body.playbook, body.scope, f"{body.why} ({who})",
                                     drill=body.drill, unsafe_allowed=body.unsafe_allowed,
                                     who=who, script=body.script)
         except IncidentConflict as err:
@@ -237,7 +237,7 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
 
     async def act(incident_id: str, inp: Input) -> dict[str, Any]:
         try:
-            return view(await incidents().act(incident_id, inp))
+            return view(await incidents.act(incident_id, inp))
         except IncidentError as err:
             raise HTTPException(404, str(err)) from err
 
@@ -255,8 +255,8 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
                      ) -> dict[str, Any]:
         name = request.scope.get("state", {}).get("person")
         person = ctx.cfg.person(name) if name else None
-        inc = incidents().running.get(incident_id)
-        pb = incidents().versions.get(inc.version) if inc is not None else None
+        inc = incidents.running.get(incident_id)
+        pb = incidents.versions.get(inc.version) if inc is not None else None
         step = next((s for s in pb.steps if s.id == body.step), None) if pb else None
         if person is not None and isinstance(step, ApprovalStep) \
                 and step.role not in person.roles:
@@ -290,7 +290,7 @@ def incidents_router(ctx: Context, incidents: Callable[[], Incidents], actor: Ac
     async def link(request: Request, incident_id: str, body: LinkRequest) -> dict[str, Any]:
         """Link two running incidents (one caused the other); both timelines say so."""
         try:
-            inc = await incidents().link(incident_id, body.other, actor(request, body.who))
+            inc = await incidents.link(incident_id, body.other, actor(request, body.who))
         except IncidentConflict as err:
             raise HTTPException(409, str(err)) from err
         except IncidentError as err:

@@ -13,9 +13,12 @@ import hmac
 import json
 import os
 import secrets
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from monitor.store import Store
 
 
 class LinkError(Exception):
@@ -99,3 +102,43 @@ def verify(key: bytes, token: str, now: float | None = None, *,
     if not expired_too and link.expires < (now or time.time()):
         raise LinkError(EXPIRED)
     return link
+
+
+class UsedLinks:
+    """The links (and a link's answers, ``NONCE:do``) already used: kept in memory and in
+    ``ack_links``, so a database made anew gets them again and a used link never works
+    twice."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.used: dict[str, tuple[float, str, str]] = {}
+        """Nonce -> (when, subject, person)."""
+
+    async def load(self) -> None:
+        rows = await self.store.read(lambda c: c.execute(
+            "SELECT nonce, used, alarm, person FROM ack_links").fetchall())
+        self.used = {nonce: (used, subject, person) for nonce, used, subject, person in rows}
+
+    def __contains__(self, nonce: str) -> bool:
+        return nonce in self.used
+
+    async def use(self, nonce: str, subject: str, person: str) -> bool:
+        """Mark ``nonce`` used, committed (StoreUnavailable otherwise); False when it was
+        already (another answer got there first)."""
+        if nonce in self.used:
+            return False
+        now = time.time()
+        self.used[nonce] = (now, subject, person)
+        try:
+            await self.store.call(lambda c: c.execute(
+                "INSERT OR REPLACE INTO ack_links VALUES (?, ?, ?, ?)",
+                (nonce, now, subject, person)))
+        except BaseException:
+            del self.used[nonce]
+            raise
+        return True
+
+    def persist_all(self, conn: sqlite3.Connection) -> None:
+        """Writer op: every used link again (into a database made anew)."""
+        conn.executemany("INSERT OR REPLACE INTO ack_links VALUES (?, ?, ?, ?)",
+                         [(n, *row) for n, row in self.used.items()])

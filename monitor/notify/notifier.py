@@ -30,11 +30,12 @@ from monitor.config.notify import Policy, Target
 from monitor.context import Context
 from monitor.facts import alarm_device
 from monitor.notify.delivery import Deliveries, Delivery, resend_at
-from monitor.notify.links import link_key, sign
+from monitor.notify.links import UsedLinks, link_key, sign
 from monitor.notify.pacing import URGENT, Pacer
 from monitor.notify.silences import Silences
 from monitor.notify.templates import SEVERITY, render
 from monitor.oncall import covers, on_call
+from monitor.part import Part
 from monitor.store import StoreUnavailable
 from monitor.text import spoken_duration
 
@@ -145,7 +146,9 @@ def _local(ts: float | None) -> str:
     return datetime.fromtimestamp(ts or time.time()).strftime("%Y-%m-%d %H:%M:%S")
 
 
-class Notifier:
+class Notifier(Part):
+    name = "notifier"
+
     def __init__(self, ctx: Context):
         self.ctx = ctx
         self.tasks: set[asyncio.Task[None]] = set()
@@ -172,11 +175,13 @@ class Notifier:
                                               kinds=(AlarmEvent, IncidentNotice,
                                                      IncidentMilestone))
         self.silences = Silences(ctx, self._announce)
+        self.links = UsedLinks(ctx.store)
 
     async def load(self) -> None:
         """Take back the maintenance windows, what was held back for pacing, the deliveries
         under way and the messages that reached nobody."""
         await self.silences.load()
+        await self.links.load()
         await self.pacer.load()
         await self.deliveries.load()
         for name in self.ctx.timers.pending("resend"):  # an earlier version's resends: the
@@ -201,8 +206,11 @@ class Notifier:
 
     def persist_all(self, conn: sqlite3.Connection) -> None:
         """Writer op: the deliveries under way and what reached nobody again (into a
-        database made anew); the pacer's held messages too."""
+        database made anew); the pacer's held messages, the silences and the used links
+        too."""
         self.pacer.persist_all(conn)
+        self.silences.persist_all(conn)
+        self.links.persist_all(conn)
         self.deliveries.persist_all(conn)
         conn.executemany("INSERT OR REPLACE INTO unheard VALUES (?, ?, ?, ?)",
                          [(k, s, w, int(d)) for k, (s, w, d) in self.unheard.items()])
@@ -400,7 +408,7 @@ class Notifier:
             return False
         if kind in ("page", URGENT):
             alarms = [a for a in (self.ctx.alarms.alarms.get(i) for i in dict.fromkeys(items))
-                      if a is not None and a.active and not a.acked]
+                      if a is not None and _pageable(a)]
             if not alarms:
                 return False
             self._deliver("page", [a.id for a in alarms], [person], self._alarm_text(alarms),

@@ -4,13 +4,13 @@ active and unacknowledged. Windows live in the store; their ends are durable tim
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from monitor.config.notify import Match
 from monitor.context import Context
@@ -42,16 +42,32 @@ class Silences:
     def __init__(self, ctx: Context, announce: Callable[[list[str]], None]):
         self.ctx, self.announce = ctx, announce
         self.windows: dict[int, Silence] = {}
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.held: dict[int, dict[str, float]] = {}
+        """Window -> the alarms it held back, and when."""
         ctx.timers.on("silence", self._ended)
 
     async def load(self) -> None:
-        rows = await self.ctx.store.read(lambda c: c.execute(
-            "SELECT id, match, start, end_, who, reason FROM silences WHERE end_ > ?",
-            (time.time() - 86400,)).fetchall())
-        for sid, match, start, end, who, reason in rows:
+        def read(c: sqlite3.Connection) -> tuple[list[Any], list[Any]]:
+            since = time.time() - 86400
+            return (c.execute("SELECT id, match, start, end_, who, reason FROM silences "
+                              "WHERE end_ > ?", (since,)).fetchall(),
+                    c.execute("SELECT silence, alarm, ts FROM silenced WHERE silence IN "
+                              "(SELECT id FROM silences WHERE end_ > ?)", (since,)).fetchall())
+        windows, held = await self.ctx.store.read(read)
+        for sid, match, start, end, who, reason in windows:
             self.windows[sid] = Silence(sid, Match.model_validate(json.loads(match)), start,
                                         end, who, reason)
+        for sid, alarm, ts in held:
+            self.held.setdefault(sid, {})[alarm] = ts
+
+    def persist_all(self, conn: sqlite3.Connection) -> None:
+        """Writer op: the windows and what each held back again (into a database made
+        anew), so a window's end still announces them."""
+        conn.executemany("INSERT OR REPLACE INTO silences (id, match, start, end_, who, reason) "
+                         "VALUES (?, ?, ?, ?, ?, ?)", [_row(s) for s in self.windows.values()])
+        conn.executemany("INSERT OR REPLACE INTO silenced VALUES (?, ?, ?)",
+                         [(sid, alarm, ts) for sid, held in self.held.items()
+                          for alarm, ts in held.items()])
 
     def holding(self, found: dict[str, str], now: float | None = None) -> Silence | None:
         """The active window that holds back an alarm with these facts, if any."""
@@ -65,8 +81,7 @@ class Silences:
         def insert(c: sqlite3.Connection) -> int:
             cur = c.execute("INSERT INTO silences (match, start, end_, who, reason) "
                             "VALUES (?, ?, ?, ?, ?)",
-                            (json.dumps(match.model_dump(), ensure_ascii=False), start, end,
-                             who, reason))
+                            _row(Silence(0, match, start, end, who, reason))[1:])
             return int(cur.lastrowid or 0)
         sid = await self.ctx.store.call(insert)
         silence = self.windows[sid] = Silence(sid, match, start, end, who, reason)
@@ -90,18 +105,20 @@ class Silences:
     def hold(self, silence: Silence, alarm_id: str) -> None:
         """Record that ``silence`` held back ``alarm_id``."""
         log.info("alarm %s held back by silence %d (%s)", alarm_id, silence.id, silence.reason)
+        held = self.held.setdefault(silence.id, {})
+        if alarm_id in held:
+            return
+        held[alarm_id] = now = time.time()
         self.ctx.store.submit(lambda c: c.execute(
-            "INSERT OR IGNORE INTO silenced VALUES (?, ?, ?)",
-            (silence.id, alarm_id, time.time())))
+            "INSERT OR IGNORE INTO silenced VALUES (?, ?, ?)", (silence.id, alarm_id, now)))
 
     def _ended(self, name: str) -> None:
         sid = int(name)
+        alarms = list(self.held.get(sid, {}))
+        log.info("silence %d ended; %d alarms it held back", sid, len(alarms))
+        self.announce(alarms)
 
-        async def held() -> None:
-            alarms = await self.ctx.store.call(lambda c: [a for (a,) in c.execute(
-                "SELECT alarm FROM silenced WHERE silence = ?", (sid,))])
-            log.info("silence %d ended; %d alarms it held back", sid, len(alarms))
-            self.announce(alarms)
-        task = asyncio.get_running_loop().create_task(held())
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+
+def _row(s: Silence) -> tuple[Any, ...]:
+    return (s.id, json.dumps(s.match.model_dump(), ensure_ascii=False), s.start, s.end, s.who,
+            s.reason)

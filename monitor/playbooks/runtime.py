@@ -32,6 +32,7 @@ from monitor.bus import AlarmEvent, DeviceEvent, IncidentMilestone, IncidentNoti
 from monitor.config.actions import Action
 from monitor.context import Context
 from monitor.labels import EVENT, label
+from monitor.part import Part
 from monitor.playbooks.check import load_playbook_text
 from monitor.playbooks.engine import (
     Arm,
@@ -85,7 +86,9 @@ def version_of(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-class Incidents:
+class Incidents(Part):
+    name = "playbooks"
+
     def __init__(self, ctx: Context, playbooks: dict[str, str]):
         """``playbooks``: name -> YAML text (already checked)."""
         self.ctx = ctx
@@ -101,12 +104,12 @@ class Incidents:
         """Incident -> inputs (and a scripted drill's steps) that came while a person's
         input was being committed."""
         self._roster_cache: tuple[dict[str, tuple[str, ...]], dict[str, str]] = ({}, {})
-        self.use(playbooks)
+        self.use_playbooks(playbooks)
         ctx.timers.on("playbook", self._due)
         self.subscription = ctx.bus.subscribe("playbooks", self.on_event,
                                               kinds=(AlarmEvent, DeviceEvent))
 
-    def use(self, playbooks: dict[str, str]) -> None:
+    def use_playbooks(self, playbooks: dict[str, str]) -> None:
         """The playbooks new incidents start with (at start and on reload)."""
         self.texts = dict(playbooks)
         self.playbooks = {name: load_playbook_text(text, name) for name, text in playbooks.items()}
