@@ -237,9 +237,9 @@ async def test_an_inhibition_rule_suppresses_while_its_source_holds(
         ("door2", "door", "entrance", 1504))], areas=[{"name": "office"}, {"name": "entrance"}],
         inhibit=[{"source": {"alarm": ["fire:"]}, "target": {"device_class": ["door"]},
                   "equal": ["area"], "note": "火警疏散"}])
-    m = manager(store, AlarmDef("fire:panel", Severity.CRITICAL, "办公区 火警"),
-                AlarmDef("comm:door1", Severity.MAJOR, "门禁1 通信中断"),
-                AlarmDef("comm:door2", Severity.MAJOR, "门禁2 通信中断"))
+    m = manager(store, AlarmDef("fire:panel", Severity.CRITICAL, "办公区 火警", device="panel"),
+                AlarmDef("comm:door1", Severity.MAJOR, "门禁1 通信中断", device="door1"),
+                AlarmDef("comm:door2", Severity.MAJOR, "门禁2 通信中断", device="door2"))
     m.inhibitor = Inhibition(cfg, AlarmFacts(cfg))
     m.set_condition("fire:panel", True)
     m.set_condition("comm:door1", True)
