@@ -46,12 +46,11 @@ class AlarmDef:
     advice: str = ""
     """What to do about it, said in every message."""
     device: str | None = None
-    """The device it is about (never parsed from the id); a rule's: its point's device."""
+    """The device it is about (never parsed from the id); a rule's alarm: its point's."""
 
     def new(self) -> Alarm:
         """The alarm it raises, as yet normal."""
-        device = self.device or (split_point_id(self.point)[0] if self.point else None)
-        return Alarm(self.id, self.severity.value, self.message, self.point, device=device)
+        return Alarm(self.id, self.severity.value, self.message, self.point, device=self.device)
 
 
 @dataclass
@@ -75,6 +74,10 @@ class Alarm:
     shelve_note: str | None = None
     suppressed_by: str | None = None
     condition: bool | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.device is None and self.point:  # a rule's alarm is about its point's device
+            self.device = split_point_id(self.point)[0]
 
     def state(self) -> AlarmState:
         """Shelving ends when its (durable) timer fires, never by comparing wall clocks."""

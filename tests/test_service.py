@@ -520,6 +520,8 @@ def test_sigkill_while_a_message_is_held_back_sends_it_after_the_restart(
     peers.set_modbus_state(modbus_peer, hr={40: 301})
     first.wait(lambda: len(inbox.requests) == 1)
     first.wait(lambda: first.db().execute("SELECT COUNT(*) FROM held").fetchone()[0] == 1)
+    first.wait(lambda: first.db().execute(  # the first page's delivery is over (else it goes
+        "SELECT COUNT(*) FROM deliveries").fetchone()[0] == 0)  # again: at least once)
     first.proc.kill()                       # SIGKILL while the second alarm is held back
     first.proc.wait()
     killed = time.monotonic()
