@@ -47,10 +47,22 @@ class AlarmDef:
     """What to do about it, said in every message."""
     device: str | None = None
     """The device it is about (never parsed from the id); a rule's alarm: its point's."""
+    feed: str | None = None
+    """The UPS whose feed it is about (a UPS's own battery alarms), where not its device's."""
+    situation: str | None = None
+    """The situation it makes on the console's banner (``fire``, ``power``, ...), if any."""
 
     def new(self) -> Alarm:
         """The alarm it raises, as yet normal."""
-        return Alarm(self.id, self.severity.value, self.message, self.point, device=self.device)
+        alarm = Alarm(self.id, self.severity.value, self.message, self.point)
+        self.describe(alarm)
+        return alarm
+
+    def describe(self, alarm: Alarm) -> None:
+        """Give ``alarm`` this definition's words and what it is about."""
+        alarm.severity, alarm.message = self.severity.value, self.message
+        alarm.device = self.device or alarm.device
+        alarm.feed, alarm.situation = self.feed, self.situation
 
 
 @dataclass
@@ -61,6 +73,8 @@ class Alarm:
     point: str | None = None
     device: str | None = None
     """The device it is about, if any."""
+    feed: str | None = None
+    situation: str | None = None
     active: bool = False
     acked: bool = True
     value: Any = None
@@ -150,8 +164,7 @@ class AlarmManager:
         self.defs[defn.id] = defn
         alarm = self.alarms.get(defn.id)
         if alarm is not None:
-            alarm.severity, alarm.message = defn.severity.value, defn.message
-            alarm.device = defn.new().device
+            defn.describe(alarm)
 
     def undefine(self, ids: Iterable[str]) -> None:
         """Forget these definitions (before a reload defines what is configured now)."""

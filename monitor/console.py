@@ -21,10 +21,6 @@ CONSOLE: dict[str, tuple[str, str]] = {
     "click_for_sound": ("有新的紧急告警. 点击页面任意处以启用报警声音",
                         "A new critical alarm. Click anywhere on the page to allow its sound"),
     # the banner
-    "situation_fire": ("火警", "FIRE"),
-    "situation_power": ("市电中断", "Mains lost"),
-    "situation_heat": ("机房超温", "Machine room too hot"),
-    "situation_offline": ("设备离线 {n} 台", "{n} devices offline"),
     "situation_other": ("{n} 条告警", "{n} alarms"),
     "situation_shelved": ("{n} 条告警已搁置, 仍在报警", "{n} alarms shelved, still in alarm"),
     "all_normal": ("一切正常", "All normal"),

@@ -1,6 +1,7 @@
 """The core model: what polls and push sources find becomes state, alarms, history and events.
 
-A reading flows one way: poll (or push) -> state -> UPS model -> rules -> store -> bus.
+A reading flows one way: poll (or push) -> state -> its device class -> rules -> store -> bus.
+The device classes (``monitor.devices``) say what a kind of box means; none is named here.
 """
 
 from __future__ import annotations
@@ -12,22 +13,19 @@ from collections.abc import Callable
 
 from drivers.base import PollResult
 from monitor.alarms import AlarmDef, escape
-from monitor.bus import DeviceEvent, Readings, UpsStatusChanged
-from monitor.config.model import DeviceClass, DeviceConfig, PointBase, Severity, SiteConfig
+from monitor.bus import DeviceEvent, Readings
+from monitor.config.model import DeviceConfig, PointBase, Rule, Severity, SiteConfig
 from monitor.context import Context
-from monitor.labels import UPS_POINT, default_point
+from monitor.devices.base import OFFLINE, DeviceClass, classes, device_class
+from monitor.devices.words import point_words
 from monitor.lineproto import line, tag_set
-from monitor.model import DeviceState, Quality, Reading
+from monitor.model import DeviceState, Quality, Reading, split_point_id
+from monitor.part import Part
 from monitor.reasons import in_chinese
 from monitor.rules import RuleEngine
 from monitor.state import DeviceStatus
-from monitor.ups import UpsWatcher, parse_status
 
 log = logging.getLogger(__name__)
-
-MEASUREMENT = {"fire_panel": "fire_zone"}
-"""Measurement per device class where it differs from the class name (docs/storage.md)."""
-
 
 DEVICE_ALARM_KINDS = (
     ("comm", Severity.MAJOR, "通信中断", False, "检查设备供电、网线和交换机, 确认设备在线"),
@@ -43,15 +41,15 @@ DEVICE_ALARMS = tuple(f"{kind}:" for kind, *_ in DEVICE_ALARM_KINDS)
 
 def named_points(cfg: SiteConfig) -> dict[str, PointBase]:
     """Each point as people call it (``DEVICE.KEY`` -> label and unit): the configured
-    points, and a UPS's canonical ones; without a label, the device's label and the point's
-    default label (or key)."""
+    points, and its class's canonical ones; without a label, the device's label and the
+    point's default label (or key)."""
     named = {}
     for dev in cfg.devices:
-        cls = dev.device_class.value
+        cls = dev.device_class
         described = dev.described_points()
-        for key in dict.fromkeys([*(UPS_POINT if cls == "ups" else ()), *described]):
+        for key in dict.fromkeys([*device_class(cls).points, *described]):
             point = described.get(key)
-            label, unit = default_point(cls, key, cfg.site.language)
+            label, unit = point_words(cls, key, cfg.site.language)
             named[f"{dev.name}.{key}"] = PointBase(
                 key=key, label=(point.label if point else "")
                 or f"{dev.label or dev.name} {label or key}",
@@ -59,32 +57,63 @@ def named_points(cfg: SiteConfig) -> dict[str, PointBase]:
     return named
 
 
+def site_rules(cfg: SiteConfig) -> list[Rule]:
+    """The configured rules, and those the devices' classes bring (a configured rule of the
+    same name replaces one)."""
+    configured = {r.name for r in cfg.rules}
+    brought = [rule for dev in cfg.devices for rule in device_class(dev.device_class).rules(dev)
+               if rule.name not in configured]
+    return [*cfg.rules, *brought]
+
+
 class Core:
     """Implements the poll task's sink and the push sources' feed."""
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
-        self.ups = UpsWatcher(self.event)
-        self.ups.on_status = lambda device, status: ctx.bus.publish(
-            UpsStatusChanged(device, status.flags, time.time()))
+        self.kinds: dict[str, DeviceClass] = {name: cls(ctx, self.event)
+                                              for name, cls in classes().items()}
+        """Each device class's behaviour, by class name."""
         self.rules = RuleEngine([], ctx.alarms)
         self.tags: dict[str, str] = {}
         self.point_keys: dict[str, Callable[[], list[str]]] = {}
         self.poll_now_fns: dict[str, Callable[[], None]] = {}
         self.heard: dict[str, float] = {}
 
+    def parts(self) -> list[Part]:
+        """The parts the device classes bring."""
+        return [part for kind in self.kinds.values() for part in kind.parts()]
+
+    def _kind(self, device: str) -> DeviceClass:
+        dev = self.ctx.cfg.device(device)
+        kind = self.kinds.get(dev.device_class) if dev is not None else None
+        return kind if kind is not None else DeviceClass(self.ctx, self.event)
+
+    def _situation(self, rule: Rule, level: str, severity: Severity) -> str | None:
+        cfg = self.ctx.cfg
+        name, key = split_point_id(rule.point)
+        dev = cfg.device(name)
+        if dev is None:
+            return None
+        point = dev.described_points().get(key)
+        area = (point.area if point is not None else None) or dev.area
+        purpose = next((a.purpose or a.name for a in cfg.areas if a.name == area), "")
+        return self._kind(name).situation(key, level, severity.value, purpose)
+
     def apply(self, cfg: SiteConfig) -> None:
         """Define the alarms of ``cfg``'s devices and rules (at start and on reload)."""
         alarms = self.ctx.alarms
         alarms.undefine([a for a in alarms.defs if a.startswith(DEVICE_ALARMS)])
         alarms.undefine(self.rules.alarm_ids)
-        self.rules = RuleEngine(cfg.rules, alarms, named_points(cfg), cfg.site.language)
+        self.rules = RuleEngine(site_rules(cfg), alarms, named_points(cfg), cfg.site.language,
+                                self._situation)
         self.tags = {}
         for dev in cfg.devices:
             label = dev.label or dev.name
             for kind, severity, text, latched, advice in DEVICE_ALARM_KINDS:
                 alarms.define(AlarmDef(f"{kind}:{dev.name}", severity, f"{label} {text}",
-                                       latched=latched, advice=advice, device=dev.name))
+                                       latched=latched, advice=advice, device=dev.name,
+                                       situation=OFFLINE if kind == "comm" else None))
             self.tags[dev.name] = tag_set({"site": cfg.site.name, "area": dev.area,
                                            "device": dev.name})
             self.ctx.state.devices[dev.name] = DeviceStatus(dev.name)
@@ -103,8 +132,9 @@ class Core:
                 problems: list[str]) -> None:
         ctx = self.ctx
         now = time.time()
-        if device.device_class is DeviceClass.UPS:
-            problems = problems + self.ups.on_readings(device.name, readings)
+        kind = self.kinds.get(device.device_class)
+        if kind is not None:
+            problems = problems + kind.accept(device.name, readings)
         status = ctx.state.devices[device.name]
         status.last_ok, status.failures, status.last_error = now, 0, None
         if problems != status.problems:
@@ -127,17 +157,16 @@ class Core:
         """History and line protocol with the same timestamps: one line per reading time."""
         cut = len(device.name) + 1
         tags = self.tags[device.name]
-        measurement = MEASUREMENT.get(device.device_class.value, device.device_class.value)
+        kind = self._kind(device.name)
+        measurement = kind.measurement or device.device_class
         by_ts: dict[float, list[tuple[str, object]]] = defaultdict(list)
         for r in readings:
             if r.quality is Quality.GOOD:
-                by_ts[r.ts].append((r.point[cut:], r.value))
-                if device.device_class is DeviceClass.UPS and r.point[cut:] == "ups.status" \
-                        and isinstance(r.value, str):  # numeric, to integrate time on battery
-                    by_ts[r.ts].append(("on_battery",
-                                        1.0 if parse_status(r.value).on_battery else 0.0))
+                key = r.point[cut:]
+                by_ts[r.ts].append((key, r.value))
+                by_ts[r.ts] += kind.derived(key, r.value)
         lines = [line(measurement, tags, fields, ts) for ts, fields in by_ts.items()]
-        lines.append(line("device_status", tags + f",class={device.device_class.value}",
+        lines.append(line("device_status", tags + f",class={device.device_class}",
                           (("online", 0.0 if status.state is DeviceState.UNAVAILABLE else 1.0),
                            ("state", status.state.value)), now))
         self.write(readings, [x for x in lines if x])
@@ -174,13 +203,12 @@ class Core:
             self.event(device.name, "COMMBAD", reason)
         ctx.alarms.set_condition(comm, True, reason, now,
                                  f"{device.label or device.name} 通信中断: {in_chinese(reason)}")
-        if device.device_class is DeviceClass.UPS:
-            self.ups.on_comm(device.name, False, now)
+        self._kind(device.name).comm(device.name, False, now)
 
     def on_recovered(self, device: DeviceConfig) -> None:
         self.ctx.alarms.set_condition(f"comm:{device.name}", False)
         self.event(device.name, "COMMOK", "通信恢复")
-        self.ups.on_comm(device.name, True, time.time())
+        self._kind(device.name).comm(device.name, True, time.time())
 
     # -- the push sources' feed -----------------------------------------------------------
     def readings(self, device: str, readings: list[Reading]) -> None:
@@ -201,7 +229,7 @@ class Core:
         self.ctx.bus.publish(DeviceEvent(device, kind, message, time.time()))
 
     def announce(self, device: str, event: str) -> None:
-        self.ups.announced(device, event)
+        self._kind(device).announced(device, event)
 
     def poll_now(self, device: str) -> bool:
         fn = self.poll_now_fns.get(device)
@@ -222,9 +250,11 @@ class Core:
                                       f"数据源 {source} 中断: {reason}" if reason else None)
 
     def tick(self, now: float, expected: dict[str, float]) -> None:
-        """Time-driven judgements: stale rules, NOCOMM, push sources not heard from."""
+        """Time-driven judgements: stale rules, the classes' (a UPS's NOCOMM), push sources
+        not heard from."""
         self.rules.tick(now)
-        self.ups.tick(now, self.ctx.cfg.power.nocomm_after)
+        for kind in self.kinds.values():
+            kind.tick(now)
         mono = time.monotonic()
         for source, period in expected.items():
             last = self.heard.get(source)

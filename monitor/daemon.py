@@ -28,7 +28,6 @@ from monitor.notify.silences import Silences
 from monitor.part import Part
 from monitor.playbooks.check import playbook_texts
 from monitor.playbooks.runtime import Incidents
-from monitor.power import PowerWatch
 from monitor.recorder import Recorder
 from monitor.runtime import DevicePoller, wait_event
 from monitor.sink import Sink
@@ -78,10 +77,10 @@ class Daemon:
         self.recorder = Recorder(ctx, self.core.write, lambda device: self.core.tags.get(device,
                                                                                         ""))
         self.inhibition = ctx.alarms.inhibitor = Inhibition(cfg, ctx.facts)
-        self.power = PowerWatch(ctx)
         self.notifier = Notifier(ctx)
         self.incidents = Incidents(ctx, self._playbooks(cfg))
-        self.parts: tuple[Part, ...] = (self.recorder, self.power, self.notifier, self.incidents)
+        self.parts: tuple[Part, ...] = (self.recorder, *self.core.parts(), self.notifier,
+                                        self.incidents)
         """Loaded, subscribed and written again in this order; closed in the reverse."""
         self.sink: Sink | None = None
         self.sources: dict[str, PushSource] = {}

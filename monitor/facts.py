@@ -4,7 +4,7 @@ device class, power feed, alarm id), found from the site configuration."""
 from __future__ import annotations
 
 from monitor.alarms import Alarm
-from monitor.config.model import DeviceClass, DeviceConfig, SiteConfig
+from monitor.config.model import DeviceConfig, SiteConfig
 from monitor.model import split_point_id
 
 FACTS = ("severity", "area", "device_class", "feed")
@@ -38,18 +38,13 @@ def feeders(cfg: SiteConfig) -> dict[str, str]:
 
 def facts(cfg: SiteConfig, alarm: Alarm, feeder: dict[str, str] | None = None) -> dict[str, str]:
     """An alarm's facts. ``feed`` is the UPS its device hangs on (``mains``: no UPS behind
-    it); for a UPS's own battery alarms (``power:UPS``, ``power:runtime:UPS``) it is that UPS,
-    the feed they are about."""
+    it), or the one its definition says it is about (a UPS's own battery alarms)."""
     dev = alarm_device(cfg, alarm)
-    feed = ""
-    if dev is not None:
-        if dev.device_class is DeviceClass.UPS and alarm.id in (f"power:{dev.name}",
-                                                                f"power:runtime:{dev.name}"):
-            feed = dev.name
-        else:
-            feed = (feeders(cfg) if feeder is None else feeder).get(dev.name, "")
+    feed = alarm.feed or ""
+    if dev is not None and not feed:
+        feed = (feeders(cfg) if feeder is None else feeder).get(dev.name, "")
     return {"severity": alarm.severity, "alarm": alarm.id, "feed": feed,
-            "area": alarm_area(cfg, alarm), "device_class": dev.device_class.value if dev else ""}
+            "area": alarm_area(cfg, alarm), "device_class": dev.device_class if dev else ""}
 
 
 class AlarmFacts:

@@ -1,7 +1,7 @@
 """What people read instead of ids, in zh-CN and English: severities, states, qualities,
-device classes, event kinds, incident statuses and timeline lines, alarm journal lines,
-channels, limit directions, area purposes, UPS status flags and variables, the words each
-kind of boolean point is said in, and the console's own words."""
+event kinds, incident statuses and timeline lines, alarm journal lines, channels, limit
+directions, area purposes, the words each kind of boolean point is said in, and the
+console's own words. A device class brings its own words (``monitor.devices.words``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Any
 
 from monitor.console import CONSOLE
 from monitor.playbooks.words import Language, words
-from monitor.ups import STATUS_FLAGS
 
 Pair = tuple[str, str]
 """(zh-CN, en)"""
@@ -36,24 +35,14 @@ QUALITY: dict[str, Pair] = {
     "good": ("正常", "good"), "stale": ("过期", "stale"),
     "comm_lost": ("通信中断", "communication lost"), "invalid": ("无效", "invalid")}
 
-DEVICE_CLASS: dict[str, Pair] = {
-    "ups": ("UPS", "UPS"), "environment": ("温湿度", "environment"), "leak": ("漏水", "leak"),
-    "fire_panel": ("消防主机", "fire panel"), "door": ("门禁", "door"),
-    "camera": ("摄像机", "camera"), "nvr": ("录像机", "NVR"), "host": ("主机", "host")}
-
 EVENT: dict[str, Pair] = {
-    "ONLINE": ("市电恢复", "mains restored"), "ONBATT": ("电池供电", "on battery"),
-    "LOWBATT": ("电池电量低", "low battery"), "FSD": ("强制关机", "forced shutdown"),
     "COMMOK": ("通信恢复", "communication restored"),
     "COMMBAD": ("通信中断", "communication lost"),
-    "NOCOMM": ("长时间无通信", "no communication"),
-    "REPLBATT": ("需更换电池", "replace battery"), "BYPASS": ("旁路供电", "on bypass"),
-    "OVERLOAD": ("过载", "overload"), "SHUTDOWN": ("关机动作", "shutdown action"),
     "PLAYBOOK_ACTION": ("预案动作", "playbook action"),
     "AUTH_FAILURE": ("认证失败", "authentication failure"),
     "ACK_LINK_REFUSED": ("确认链接被拒绝", "acknowledgement link refused"),
     "LOGIN_FAILED": ("登录失败", "failed sign-in")}
-"""Every kind of ``DeviceEvent`` Vigil publishes."""
+"""The kinds of ``DeviceEvent`` every device may have (a device class adds its own)."""
 
 INCIDENT_STATUS: dict[str, Pair] = {
     status: (words("zh-CN")[status], words("en")[status])
@@ -82,60 +71,9 @@ AREA_PURPOSE: dict[str, Pair] = {
     "archive_room": ("档案室", "archive room")}
 """What an area without a label is called, by its purpose."""
 
-_FLAGS_EN = {
-    "OL": "on mains", "OB": "on battery", "LB": "low battery", "HB": "high battery",
-    "RB": "replace battery", "CHRG": "charging", "DISCHRG": "discharging",
-    "BYPASS": "on bypass", "CAL": "calibrating", "OFF": "output off", "OVER": "overloaded",
-    "TRIM": "trimming voltage", "BOOST": "boosting voltage", "FSD": "forced shutdown",
-    "ALARM": "alarm", "WAIT": "waiting for driver data"}
-UPS_FLAG: dict[str, Pair] = {flag: (zh, _FLAGS_EN[flag]) for flag, zh in STATUS_FLAGS.items()}
 
-UPS_POINT: dict[str, tuple[str, str, str]] = {
-    "ups.status": ("UPS 状态", "UPS status", ""),
-    "ups.status_word": ("状态字", "status word", ""),
-    "ups.alarm": ("UPS 告警", "UPS alarms", ""),
-    "ups.load": ("负载", "load", "%"),
-    "ups.temperature": ("机内温度", "internal temperature", "°C"),
-    "ups.realpower": ("有功功率", "real power", "W"),
-    "ups.power": ("视在功率", "apparent power", "VA"),
-    "ups.test.result": ("自检结果", "self-test result", ""),
-    "ups.beeper.status": ("蜂鸣器", "beeper", ""),
-    "ups.delay.shutdown": ("关机延时", "shutdown delay", "s"),
-    "ups.timer.shutdown": ("关机倒计时", "shutdown timer", "s"),
-    "ups.time_on_battery": ("电池供电时长", "time on battery", "s"),
-    "ups.mfr": ("制造商", "manufacturer", ""),
-    "ups.model": ("型号", "model", ""),
-    "ups.serial": ("序列号", "serial number", ""),
-    "ups.firmware": ("固件版本", "firmware", ""),
-    "battery.charge": ("电池电量", "battery charge", "%"),
-    "battery.charge.low": ("低电量阈值", "low battery charge", "%"),
-    "battery.charge.warning": ("电量警告阈值", "battery charge warning", "%"),
-    "battery.runtime": ("剩余时间", "runtime", "s"),
-    "battery.runtime.low": ("低剩余时间阈值", "low runtime", "s"),
-    "battery.voltage": ("电池电压", "battery voltage", "V"),
-    "battery.voltage.nominal": ("电池额定电压", "nominal battery voltage", "V"),
-    "battery.temperature": ("电池温度", "battery temperature", "°C"),
-    "battery.date": ("电池安装日期", "battery date", ""),
-    "battery.type": ("电池类型", "battery type", ""),
-    "battery.current": ("电池电流", "battery current", "A"),
-    "input.voltage": ("输入电压", "input voltage", "V"),
-    "input.voltage.nominal": ("额定输入电压", "nominal input voltage", "V"),
-    "input.frequency": ("输入频率", "input frequency", "Hz"),
-    "input.current": ("输入电流", "input current", "A"),
-    "input.transfer.low": ("低压转换点", "low transfer voltage", "V"),
-    "input.transfer.high": ("高压转换点", "high transfer voltage", "V"),
-    "input.load": ("输入负载", "input load", "%"),
-    "output.voltage": ("输出电压", "output voltage", "V"),
-    "output.voltage.nominal": ("额定输出电压", "nominal output voltage", "V"),
-    "output.frequency": ("输出频率", "output frequency", "Hz"),
-    "output.current": ("输出电流", "output current", "A"),
-    "output.load": ("输出负载", "output load", "%"),
-    "device.mfr": ("设备制造商", "device manufacturer", ""),
-    "device.model": ("设备型号", "device model", ""),
-    "device.serial": ("设备序列号", "device serial number", ""),
-    "device.type": ("设备类型", "device type", "")}
-"""A UPS's canonical points (NUT's variable names): label in zh-CN, in English, and unit,
-for points the configuration gives none."""
+
+
 
 BOOLEAN: dict[str, tuple[Pair, Pair]] = {
     "alarm": (("报警", "正常"), ("alarm", "normal")),
@@ -145,6 +83,9 @@ BOOLEAN: dict[str, tuple[Pair, Pair]] = {
     "check": (("正常", "故障"), ("up", "down")),
     "flag": (("是", "否"), ("yes", "no"))}
 """Meaning -> ((zh-CN true, false), (en true, false)); see ``boolean_meaning``."""
+AT_REST = {"check": True}
+"""The value of a true/false point at rest, by meaning (a passing check is true; else
+false)."""
 
 ALARM_ACTION: dict[str, Pair] = {
     "raised": ("报警", "raised"), "cleared": ("恢复", "cleared"),
@@ -157,9 +98,9 @@ ALARM_ACTION: dict[str, Pair] = {
 TABLES: dict[str, Mapping[str, Pair]] = {
     "severity": SEVERITY, "alarm_state": ALARM_STATE, "alarm_action": ALARM_ACTION,
     "device_state": DEVICE_STATE,
-    "quality": QUALITY, "device_class": DEVICE_CLASS, "event": EVENT,
+    "quality": QUALITY, "event": EVENT,
     "incident_status": INCIDENT_STATUS, "channel": CHANNEL, "level": LEVEL,
-    "area_purpose": AREA_PURPOSE, "ups_flag": UPS_FLAG, "timeline": TIMELINE,
+    "area_purpose": AREA_PURPOSE, "timeline": TIMELINE,
     "console": CONSOLE}
 
 
@@ -177,28 +118,19 @@ def table(which: Mapping[str, Pair], language: Language = "zh-CN") -> dict[str, 
     return {key: pair[_i(language)] for key, pair in which.items()}
 
 
-def boolean_meaning(device_class: str, key: str) -> str:
-    """What a true/false point means, from its key's last word and its device's class:
-    ``...alarm`` a fire zone's alarm, ``...fault`` a fault input, ``...open`` a door or
-    contact, a key naming ``leak`` (or a leak detector's point) water, a host's check (its
-    own key is true while the check passes); anything else is a plain yes/no."""
+def boolean_meaning(key: str, otherwise: str = "flag") -> str:
+    """What a true/false point means, from its key's last word: ``...alarm`` a fire zone's
+    alarm, ``...fault`` a fault input, ``...open`` a door or contact, a key naming ``leak``
+    water; else what its device's class says (``otherwise``: ``leak`` for a leak detector,
+    ``check`` for a host check, true while it passes), else a plain yes/no."""
     last = re.split(r"[._]", key)[-1]
     if last in ("alarm", "fault", "open"):
         return last
-    if "leak" in key or device_class == "leak":
-        return "leak"
-    return "check" if device_class == "host" else "flag"
+    return "leak" if "leak" in key else otherwise
 
 
-def boolean_word(device_class: str, key: str, value: bool, language: Language = "zh-CN") -> str:
-    return BOOLEAN[boolean_meaning(device_class, key)][_i(language)][0 if value else 1]
-
-
-def default_point(device_class: str, key: str, language: Language = "zh-CN") -> tuple[str, str]:
-    """(label, unit) of a point the configuration leaves without them; ``("", "")`` where
-    Vigil knows none (only a UPS's canonical points have them)."""
-    known = UPS_POINT.get(key) if device_class == "ups" else None
-    return (known[_i(language)], known[2]) if known else ("", "")
+def boolean_word(meaning: str, value: bool, language: Language = "zh-CN") -> str:
+    return BOOLEAN[meaning][_i(language)][0 if value else 1]
 
 
 def area_label(name: str, given: str, purpose: str, language: Language = "zh-CN") -> str:
@@ -212,5 +144,4 @@ def all_labels(language: Language) -> dict[str, Any]:
     i = _i(language)
     return {**{name: table(t, language) for name, t in TABLES.items()},
             "boolean": {m: {"true": said[i][0], "false": said[i][1]}
-                        for m, said in BOOLEAN.items()},
-            "ups_point": {key: {"label": p[i], "unit": p[2]} for key, p in UPS_POINT.items()}}
+                        for m, said in BOOLEAN.items()}}

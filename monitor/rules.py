@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from monitor.alarms import AlarmDef, AlarmManager
 from monitor.config.model import (
@@ -16,7 +16,7 @@ from monitor.config.model import (
     StateRule,
     ThresholdRule,
 )
-from monitor.labels import LEVEL, label, table
+from monitor.labels import LEVEL, boolean_meaning, label, table
 from monitor.model import Quality, Reading
 from monitor.playbooks.words import Language
 from monitor.text import display, quantity, spoken_duration
@@ -41,17 +41,22 @@ def point_limits(rules: Iterable[Rule]) -> dict[str, dict[str, float]]:
     return limits
 
 
+Situations = Callable[[Rule, str, Severity], str | None]
+"""The situation a rule's alarm makes: (rule, threshold level or "", severity)."""
+
+
 class _Evaluator:
-    def __init__(self, rule: Rule, alarms: AlarmManager, point: PointBase, language: Language):
+    def __init__(self, rule: Rule, alarms: AlarmManager, point: PointBase, language: Language,
+                 situation: Situations):
         self.rule, self.alarms, self.point, self.language = rule, alarms, point, language
-        self.label = point.label
+        self.label, self.situation = point.label, situation
         self.alarm_ids: list[str] = []
 
-    def _define(self, alarm_id: str, severity: Severity, message: str) -> None:
+    def _define(self, alarm_id: str, severity: Severity, message: str, level: str = "") -> None:
         r = self.rule
         self.alarm_ids.append(alarm_id)
         self.alarms.define(AlarmDef(alarm_id, severity, message, r.point, r.on_delay, r.off_delay,
-                                    advice=r.advice))
+                                    advice=r.advice, situation=self.situation(r, level, severity)))
 
     def on_reading(self, reading: Reading) -> None:
         raise NotImplementedError
@@ -64,13 +69,13 @@ class _Threshold(_Evaluator):
     rule: ThresholdRule
 
     def __init__(self, rule: ThresholdRule, alarms: AlarmManager, point: PointBase,
-                 language: Language):
-        super().__init__(rule, alarms, point, language)
+                 language: Language, situation: Situations):
+        super().__init__(rule, alarms, point, language, situation)
         self.levels = [(lvl, getattr(rule, lvl)) for lvl in LEVELS
                        if getattr(rule, lvl) is not None]
         for lvl, limit in self.levels:
             sev = rule.severity_extreme if lvl in ("high_high", "low_low") else rule.severity
-            self._define(f"{rule.name}.{lvl}", sev, self.message(lvl, limit))
+            self._define(f"{rule.name}.{lvl}", sev, self.message(lvl, limit), lvl)
 
     def message(self, level: str, limit: float, value: float | None = None) -> str:
         """``办公区湿度偏低 (29.0 %RH, 限值 30)``: a direction word always (a rule's message
@@ -104,10 +109,11 @@ class _State(_Evaluator):
     rule: StateRule
 
     def __init__(self, rule: StateRule, alarms: AlarmManager, point: PointBase,
-                 language: Language):
-        super().__init__(rule, alarms, point, language)
+                 language: Language, situation: Situations):
+        super().__init__(rule, alarms, point, language, situation)
         key = rule.point.partition(".")[2]
-        shown = ", ".join(str(display("", key, v, point.unit, language)) for v in rule.equals)
+        shown = ", ".join(str(display(v, point.unit, language, boolean_meaning(key)))
+                          for v in rule.equals)
         self._define(rule.name, rule.severity, rule.message or f"{self.label}: {shown}")
 
     def on_reading(self, reading: Reading) -> None:
@@ -120,8 +126,8 @@ class _Rate(_Evaluator):
     rule: RateRule
 
     def __init__(self, rule: RateRule, alarms: AlarmManager, point: PointBase,
-                 language: Language):
-        super().__init__(rule, alarms, point, language)
+                 language: Language, situation: Situations):
+        super().__init__(rule, alarms, point, language, situation)
         self.samples: deque[tuple[float, float]] = deque()
         self._define(rule.name, rule.severity, rule.message or (
             f"{self.label} changing too fast (> {rule.max_per_minute:g}/min)"
@@ -146,8 +152,8 @@ class _Stale(_Evaluator):
     rule: StaleRule
 
     def __init__(self, rule: StaleRule, alarms: AlarmManager, point: PointBase,
-                 language: Language):
-        super().__init__(rule, alarms, point, language)
+                 language: Language, situation: Situations):
+        super().__init__(rule, alarms, point, language, situation)
         self.last_good = time.time()  # a fresh start gives the device max_age to answer
         self._define(rule.name, rule.severity, rule.message or (
             f"{self.label}: no valid data for over {spoken_duration(rule.max_age, 'en')}"
@@ -173,9 +179,11 @@ class RuleEngine:
     """Routes each reading to the rules that watch its point."""
 
     def __init__(self, rules: Iterable[Rule], alarms: AlarmManager,
-                 points: Mapping[str, PointBase] | None = None, language: Language = "zh-CN"):
+                 points: Mapping[str, PointBase] | None = None, language: Language = "zh-CN",
+                 situation: Situations = lambda rule, level, severity: None):
         """``points``: what people call a point and its unit (``DEVICE.KEY`` -> point);
-        ``language``: the site's, that the messages are said in."""
+        ``language``: the site's, that the messages are said in; ``situation``: the
+        situation each alarm makes."""
         self.by_point: dict[str, list[_Evaluator]] = {}
         self.timed: list[_Evaluator] = []
         self.alarm_ids: list[str] = []
@@ -185,7 +193,8 @@ class RuleEngine:
                 continue
             point = (points or {}).get(rule.point) \
                 or PointBase.model_construct(key=rule.point, label=rule.point, unit="")
-            ev = _KINDS[type(rule)](rule, alarms, point, language)  # type: ignore[arg-type]
+            ev = _KINDS[type(rule)](rule, alarms, point, language,  # type: ignore[arg-type]
+                                    situation)
             self.alarm_ids += ev.alarm_ids
             self.by_point.setdefault(rule.point, []).append(ev)
             if isinstance(rule, StaleRule):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from monitor.labels import UPS_FLAG, boolean_word, label
+from monitor.labels import boolean_word
 from monitor.model import Value
 from monitor.playbooks.words import Language
 
@@ -54,18 +54,16 @@ def quantity(value: float, unit: str, language: Language = "zh-CN") -> str:
     return f"{number(value)} {unit}" if unit else number(value)
 
 
-def display(device_class: str, key: str, value: Value, unit: str,
-            language: Language = "zh-CN") -> str:
-    """What a person reads for a point's value: booleans as the words of what they mean
-    (报警/正常, 开/关, ...), a UPS's status flags as words, numbers rounded with their unit,
-    durations spoken, and ``—`` for no value."""
+def display(value: Value, unit: str, language: Language = "zh-CN",
+            meaning: str = "flag") -> str:
+    """What a person reads for a point's value: a boolean as the words of what it means
+    (``meaning``: 报警/正常, 开/关, ...), numbers rounded with their unit, durations spoken,
+    and ``—`` for no value (a device class may say its own values first:
+    ``monitor.devices.words.display``)."""
     if value is None:
         return "—"
     if isinstance(value, bool):
-        return boolean_word(device_class, key, value, language)
+        return boolean_word(meaning, value, language)
     if isinstance(value, int | float):
         return quantity(value, unit, language)
-    if device_class == "ups" and key == "ups.status":
-        return ("、" if language == "zh-CN" else ", ").join(
-            label(UPS_FLAG, flag, language) for flag in value.split())
     return value

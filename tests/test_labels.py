@@ -19,12 +19,13 @@ from monitor import labels
 from monitor.alarms import AlarmState
 from monitor.api.app import create_app
 from monitor.config.directory import Contact
-from monitor.config.model import DeviceClass, Severity
+from monitor.config.model import Severity
+from monitor.devices import words
+from monitor.devices.base import classes
+from monitor.devices.ups.status import EVENTS, FLAG_WORDS, STATUS_FLAGS, VARIABLES
 from monitor.model import DeviceState, Quality, Reading
 from monitor.reasons import in_chinese
 from monitor.rules import LEVELS
-from monitor.text import display
-from monitor.ups import EVENTS, STATUS_FLAGS, VARIABLES
 from tests.conftest import config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,8 +58,8 @@ def test_every_event_kind_the_code_publishes_has_labels() -> None:
     kinds = published_event_kinds()
     assert {"COMMBAD", "COMMOK", "AUTH_FAILURE", "ACK_LINK_REFUSED", "SHUTDOWN",
             "PLAYBOOK_ACTION", "ONBATT", "NOCOMM"} <= kinds   # the scan finds each way
-    assert_both(labels.EVENT, kinds)
-    assert all(CJK.search(labels.EVENT[k][0]) for k in kinds)
+    assert_both(words.events(), kinds)
+    assert all(CJK.search(words.events()[k][0]) for k in kinds)
 
 
 def test_every_enum_value_has_labels() -> None:
@@ -68,9 +69,11 @@ def test_every_enum_value_has_labels() -> None:
     channels = typing.get_args(Contact.model_fields["channel"].annotation)
     for table, ids in ((labels.SEVERITY, Severity), (labels.ALARM_STATE, AlarmState),
                        (labels.DEVICE_STATE, DeviceState), (labels.QUALITY, Quality),
-                       (labels.DEVICE_CLASS, DeviceClass), (labels.INCIDENT_STATUS, statuses),
+                       ({n: c.label for n, c in classes().items()},
+                        ("ups", "environment", "leak", "fire_panel", "door", "camera", "nvr",
+                         "host")), (labels.INCIDENT_STATUS, statuses),
                        (labels.CHANNEL, channels), (labels.LEVEL, LEVELS),
-                       (labels.UPS_FLAG, STATUS_FLAGS)):
+                       (FLAG_WORDS, STATUS_FLAGS)):
         assert_both(table, [str(i) for i in ids])
 
 
@@ -79,12 +82,11 @@ def test_a_ups_canonical_points_have_labels_and_units() -> None:
     keys = {*VARIABLES, WORD_KEY, *re.findall(r'out\["([a-z_.]+)"\]', mib)}
     assert "ups.time_on_battery" in keys
     for key in keys:
-        assert key in labels.UPS_POINT, key
-        zh, en, _ = labels.UPS_POINT[key]
+        zh, en = words.point_words("ups", key)[0], words.point_words("ups", key, "en")[0]
         assert CJK.search(zh) and en, key
-    assert labels.default_point("ups", "battery.runtime") == ("剩余时间", "s")
-    assert labels.default_point("ups", "battery.runtime", "en") == ("runtime", "s")
-    assert labels.default_point("environment", "battery.runtime") == ("", "")
+    assert words.point_words("ups", "battery.runtime") == ("剩余时间", "s")
+    assert words.point_words("ups", "battery.runtime", "en") == ("runtime", "s")
+    assert words.point_words("environment", "battery.runtime") == ("", "")
 
 
 @pytest.mark.parametrize(("cls", "key", "value", "unit", "zh", "en"), [
@@ -112,8 +114,8 @@ def test_a_ups_canonical_points_have_labels_and_units() -> None:
 ])
 def test_values_as_people_read_them(cls: str, key: str, value: Any, unit: str, zh: str,
                                     en: str) -> None:
-    assert display(cls, key, value, unit) == zh
-    assert display(cls, key, value, unit, "en") == en
+    assert words.display(cls, key, value, unit) == zh
+    assert words.display(cls, key, value, unit, "en") == en
 
 
 @pytest.mark.parametrize(("reason", "said"), [
@@ -234,7 +236,9 @@ async def test_the_api_gives_labels_and_values_as_people_read_them(
     assert words["language"] == "en" and words["severity"]["critical"] == "critical"
     assert words["event"]["ONBATT"] == "on battery"
     assert words["boolean"]["open"] == {"true": "open", "false": "closed"}
-    assert words["ups_point"]["battery.runtime"] == {"label": "runtime", "unit": "s"}
+    assert words["device_class"]["fire_panel"] == "fire panel"
+    assert [(s["kind"], s["text"]) for s in words["situations"]][:2] == [
+        ("fire", "FIRE"), ("power", "Mains lost")]           # the worst first
 
 
 @pytest.mark.parametrize(("language", "expected"), [

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,8 +14,8 @@ import pytest
 from drivers.base import AuthError, ConfigurationError, ProtocolError
 from drivers.nut import NutDriver
 from monitor.alarms import AlarmState
+from monitor.devices.ups.kind import Ups
 from monitor.model import DeviceState, Quality
-from monitor.ups import UpsWatcher
 from tests import peers
 from tests.conftest import config
 from tests.servers import misbehaving
@@ -179,16 +180,17 @@ async def test_unknown_ups_is_an_operator_alarm_without_retry_storm(
 
 def test_nocomm_follows_commbad_after_upsmon_time() -> None:
     seen: list[tuple[str, str]] = []
-    watcher = UpsWatcher(lambda dev, kind, msg: seen.append((dev, kind)))
-    watcher.on_comm("ups1", False, 1000.0)
-    watcher.tick(1299.0, 300)
+    site = SimpleNamespace(cfg=SimpleNamespace(power=SimpleNamespace(nocomm_after=300)))
+    watcher = Ups(site, lambda dev, kind, msg: seen.append((dev, kind)))  # type: ignore[arg-type]
+    watcher.comm("ups1", False, 1000.0)
+    watcher.tick(1299.0)
     assert seen == []
-    watcher.tick(1300.0, 300)
-    watcher.tick(1400.0, 300)
+    watcher.tick(1300.0)
+    watcher.tick(1400.0)
     assert seen == [("ups1", "NOCOMM")]
-    watcher.on_comm("ups1", True, 1500.0)
-    watcher.on_comm("ups1", False, 1600.0)
-    watcher.tick(1901.0, 300)
+    watcher.comm("ups1", True, 1500.0)
+    watcher.comm("ups1", False, 1600.0)
+    watcher.tick(1901.0)
     assert seen == [("ups1", "NOCOMM"), ("ups1", "NOCOMM")]
 
 

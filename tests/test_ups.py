@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.ups import parse_status, status_events
+from monitor.devices.ups.status import parse_status, status_events
 
 
 @pytest.mark.parametrize(("before", "now", "events"), [

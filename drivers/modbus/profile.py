@@ -10,7 +10,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from drivers.modbus.spec import ModbusPoint, Table
 from monitor.config.types import Strict
-from monitor.ups import STATUS_FLAGS
+from monitor.devices.ups.status import STATUS_FLAGS
 
 BUILTIN = Path(__file__).parent / "profiles"
 STATUS_KEY = "ups.status"

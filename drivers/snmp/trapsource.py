@@ -9,7 +9,7 @@ import socket
 from drivers.base import Feed, PushSource
 from drivers.snmp import upsmib
 from drivers.snmp.traps import Trap, TrapCounters, TrapReceiver
-from monitor.config.model import DeviceClass, DeviceConfig, TrapConfig
+from monitor.config.model import DeviceConfig, TrapConfig
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class TrapSource(PushSource):
                            "the agent reports a request with a wrong community or "
                            "credentials (authenticationFailure trap)")
                 continue
-            if dev.device_class is DeviceClass.UPS:
+            if dev.device_class == "ups":
                 for event in upsmib.trap_events(trap.oid, trap.varbinds):
                     feed.announce(dev.name, event)
             feed.poll_now(dev.name)

@@ -32,17 +32,17 @@ from monitor.bus import AlarmEvent, DeviceEvent, IncidentMilestone, Readings
 from monitor.config.model import DeviceConfig
 from monitor.config.notify import Match
 from monitor.context import Context
+from monitor.devices import words as device_words
+from monitor.devices.base import device_class
 from monitor.facts import alarm_device
 from monitor.health import health as health_report
 from monitor.labels import (
     ALARM_STATE,
-    DEVICE_CLASS,
     DEVICE_STATE,
     QUALITY,
     SEVERITY,
     all_labels,
     area_label,
-    default_point,
     label,
 )
 from monitor.model import Reading, split_point_id
@@ -50,7 +50,6 @@ from monitor.oncall import on_call
 from monitor.playbooks.words import Language
 from monitor.rules import point_limits
 from monitor.store import StoreUnavailable, history_rows, recent_events
-from monitor.text import display
 
 
 def _no_control(text: str, *, allow_newline: bool = False) -> str:
@@ -107,11 +106,12 @@ def _said(dev: DeviceConfig, key: str, reading: Reading | None,
           lang: Language) -> dict[str, Any]:
     """A reading as a person reads it: value, quality, time, unit (as configured, else a UPS
     point's default), the quality's label, and the value in words (报警/正常, 1 小时 30 分)."""
-    p, cls = dev.described_points().get(key), dev.device_class.value
-    unit = (p.unit if p else "") or default_point(cls, key, lang)[1]
+    p, cls = dev.described_points().get(key), dev.device_class
+    unit = (p.unit if p else "") or device_words.point_words(cls, key, lang)[1]
     return {**_reading(reading), "unit": unit,
             "quality_label": label(QUALITY, reading.quality.value, lang) if reading else "",
-            "display": display(cls, key, reading.value if reading else None, unit, lang)}
+            "display": device_words.display(cls, key, reading.value if reading else None, unit,
+                                            lang)}
 
 
 PRIVATE = frozenset({"LOGIN_FAILED", "ACK_LINK_REFUSED"})
@@ -183,11 +183,12 @@ def create_app(ctx: Context, parts: ApiParts, token: SecretStr,
     @api.get("/labels")
     async def labels(request: Request, lang: Lang = None) -> dict[str, Any]:
         """The words for every id the API returns (severities, states, qualities, device
-        classes, event kinds, incident statuses, channels, directions, UPS flags and
-        points, boolean words), in one language; and the site's time zone, in which every
-        time is shown."""
+        classes, event kinds, incident statuses, channels, directions, boolean words, and
+        the situations the banner names, worst first), in one language; and the site's time
+        zone, in which every time is shown."""
         lang = language(request, lang)
-        return {"language": lang, "timezone": ctx.cfg.site.timezone, **all_labels(lang)}
+        return {"language": lang, "timezone": ctx.cfg.site.timezone, **all_labels(lang),
+                **device_words.tables(lang)}
 
     @api.get("/devices")
     async def devices(request: Request, lang: Lang = None) -> list[dict[str, Any]]:
@@ -200,8 +201,9 @@ def create_app(ctx: Context, parts: ApiParts, token: SecretStr,
             state = st.state.value if st else "unknown"
             out.append({"name": dev.name, "label": dev.label, "area": dev.area,
                         "area_label": named.get(dev.area, dev.area),
-                        "class": dev.device_class.value,
-                        "class_label": label(DEVICE_CLASS, dev.device_class.value, lang),
+                        "class": dev.device_class,
+                        "class_label": device_words.class_label(dev.device_class, lang),
+                        "tile": device_class(dev.device_class).tile,
                         "type": dev.type,
                         "interval": dev.interval,
                         "state": state, "state_label": label(DEVICE_STATE, state, lang),
@@ -232,7 +234,9 @@ def create_app(ctx: Context, parts: ApiParts, token: SecretStr,
                 out.append({"id": pid, "device": dev.name, "key": key,
                             "area": (p.area if p else None) or dev.area,
                             "label": (p.label if p else "")
-                            or default_point(dev.device_class.value, key, lang)[0],
+                            or device_words.point_words(dev.device_class, key, lang)[0],
+                            "meaning": device_words.meaning(dev.device_class, key),
+                            "rest": device_words.at_rest(dev.device_class, key),
                             **_said(dev, key, ctx.state.latest.get(pid), lang),
                             "limits": limits.get(pid, {})})
         return out
@@ -265,13 +269,14 @@ def create_app(ctx: Context, parts: ApiParts, token: SecretStr,
 
     def labelled(alarm: Alarm, lang: Language, named: dict[str, str]) -> dict[str, Any]:
         data, dev = alarm.as_dict(), alarm_device(ctx.cfg, alarm)
-        cls, where = (dev.device_class.value if dev else ""), ctx.facts.of(alarm)["area"]
+        cls, where = (dev.device_class if dev else ""), ctx.facts.of(alarm)["area"]
         return {**data, "severity_label": label(SEVERITY, alarm.severity, lang),
                 "state_label": label(ALARM_STATE, data["state"], lang),
                 "device": dev.name if dev else "",
                 "device_label": (dev.label or dev.name) if dev else "",
                 "area": where, "area_label": named.get(where, where),
-                "device_class": cls, "class_label": label(DEVICE_CLASS, cls, lang) if cls else ""}
+                "device_class": cls,
+                "class_label": device_words.class_label(cls, lang) if cls else ""}
 
     @api.get("/stream")
     async def stream(request: Request, lang: Lang = None) -> StreamingResponse:

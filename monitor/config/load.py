@@ -14,17 +14,14 @@ from drivers.base import driver_class, known_types
 from monitor.config.directory import NOT_A_HASH
 from monitor.config.errors import ConfigError, ConfigIssue
 from monitor.config.errors import Path as ErrorPath
-from monitor.config.model import MIN_TOKEN_LENGTH, DeviceClass, SiteConfig
+from monitor.config.model import MIN_TOKEN_LENGTH, SiteConfig
 from monitor.config.notify import Match
 from monitor.config.power import MAINS
 from monitor.config.types import SecretRef
 from monitor.config.yamlsource import Source, parse_yaml
 from monitor.credentials import HASH
-from monitor.ups import VARIABLES as UPS_VARIABLES
-
-CLASS_KEYS = {DeviceClass.UPS: UPS_VARIABLES}
-"""Keys a rule may name on a device whose driver discovers its points."""
-
+from monitor.devices.base import classes, device_class
+from monitor.devices.ups.status import UPS
 
 MOVED: dict[tuple[str, ...], str] = {("power", "allowed_commands"): "actions.allowed_commands"}
 """Keys that moved, by where they were: an old file is told where each went."""
@@ -121,7 +118,8 @@ def _cross_check(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
     for i, dev in enumerate(cfg.devices):
         cls = driver_class(dev.type)
         if cls is not None and cls.discovers and not dev.points:
-            points.update(f"{dev.name}.{key}" for key in CLASS_KEYS.get(dev.device_class, ()))
+            points.update(f"{dev.name}.{key}"  # keys a rule may name before they are found
+                          for key in device_class(dev.device_class).rule_keys())
         if cls is not None and dev.spec is not None:  # what a profile adds, too
             points.update(f"{dev.name}.{key}" for key in cls(dev).point_keys())
         if dev.timeout >= dev.interval:
@@ -152,17 +150,17 @@ def _cross_check(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
 def _power_issues(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
     """Feeds and shutdowns name real UPSes, devices and areas; commands are allow-listed."""
     issues = []
-    classes = {d.name: d.device_class for d in cfg.devices}
+    of_class = {d.name: d.device_class for d in cfg.devices}
     areas = {a.name for a in cfg.areas}
 
     def ups(path: tuple[str | int, ...], name: str) -> None:
-        if classes.get(name) is not DeviceClass.UPS:
+        if of_class.get(name) != UPS:
             issues.append(src.issue(path, f"no UPS named {name!r} (a device of class ups)"))
     for i, feed in enumerate(cfg.power.feeds):
         if feed.ups != MAINS:
             ups(("power", "feeds", i, "ups"), feed.ups)
         for j, dev in enumerate(feed.devices):
-            if dev not in classes:
+            if dev not in of_class:
                 issues.append(src.issue(("power", "feeds", i, "devices", j),
                                         f"no device {dev!r}"))
         for j, area in enumerate(feed.areas):
@@ -235,9 +233,8 @@ def _notify_issues(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
 def _match_issues(src: Source, cfg: SiteConfig, match: Match,
                   where: tuple[str | int, ...]) -> list[ConfigIssue]:
     """A matcher names areas, device classes and feeds that exist (else it never matches)."""
-    known = {"area": {a.name for a in cfg.areas}, "device_class": {c.value for c in DeviceClass},
-             "feed": {MAINS} | {d.name for d in cfg.devices
-                                if d.device_class is DeviceClass.UPS}}
+    known = {"area": {a.name for a in cfg.areas}, "device_class": set(classes()),
+             "feed": {MAINS} | {d.name for d in cfg.devices if d.device_class == UPS}}
     return [src.issue((*where, key, j), f"no {key.replace('_', ' ')} {value!r}")
             for key, names in known.items()
             for j, value in enumerate(getattr(match, key)) if value not in names]

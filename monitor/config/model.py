@@ -22,21 +22,17 @@ from monitor.config.types import (
     SecretRef,
     Strict,
 )
+from monitor.devices.base import classes
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=64)]
 
 
-class DeviceClass(StrEnum):
-    """What kind of box a device is; it gives points their canonical keys."""
-
-    UPS = "ups"
-    ENVIRONMENT = "environment"
-    LEAK = "leak"
-    FIRE_PANEL = "fire_panel"
-    DOOR = "door"
-    CAMERA = "camera"
-    NVR = "nvr"
-    HOST = "host"
+def known_class(name: str) -> str:
+    """A device class that is registered (``monitor.devices``)."""
+    found = classes()
+    if name not in found:
+        raise ValueError(f"unknown device class {name!r} (known: {', '.join(sorted(found))})")
+    return name
 
 
 class Severity(StrEnum):
@@ -76,7 +72,9 @@ class DeviceConfig(Strict):
 
     name: Name
     area: str
-    device_class: DeviceClass = Field(alias="class")
+    device_class: Annotated[str, AfterValidator(known_class)] = Field(
+        alias="class", description="ups, environment, leak, fire_panel, door, camera, nvr, host, "
+                                   "or a class a plug-in registers")
     type: str
     label: str = ""
     interval: Duration = Field(default=10.0, gt=0,

@@ -8,10 +8,6 @@ from monitor.config.actions import Action
 from monitor.config.notify import Inhibit, Match
 from monitor.config.types import Duration, Strict
 
-DEFAULT_NEEDS = {"door": 30 * 60.0, "camera": 30 * 60.0, "nvr": 30 * 60.0}
-"""Seconds of battery the tender asks for: access control and CCTV at least 30 minutes."""
-
-
 MAINS = "mains"
 
 _BATTERY = Match(alarm=["power:"], device_class=["ups"])
@@ -55,8 +51,9 @@ class Shutdown(Action):
 
 class PowerConfig(Strict):
     feeds: list[Feed] = Field(default_factory=list)
-    needs: dict[str, Duration] = Field(default_factory=lambda: dict(DEFAULT_NEEDS),
-                                       description="device class -> battery time it needs")
+    needs: dict[str, Duration] = Field(
+        default_factory=dict, description="device class -> battery time it needs (default: "
+                                          "its class's; doors, cameras, recorders 30 min)")
     suppress: bool = Field(default=True, description="apply the power topology's inhibition "
                                                      "rules (see docs/notifications.md)")
     nocomm_after: Duration = Field(default=300.0, gt=0)

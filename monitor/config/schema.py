@@ -6,6 +6,7 @@ from typing import Any
 
 from drivers.base import REGISTRY, known_types
 from monitor.config.model import SiteConfig
+from monitor.devices.base import classes
 
 
 def config_schema() -> dict[str, Any]:
@@ -13,6 +14,7 @@ def config_schema() -> dict[str, Any]:
     defs = schema.setdefault("$defs", {})
     device = defs["DeviceConfig"]
     device["properties"]["type"]["enum"] = known_types()
+    device["properties"]["class"]["enum"] = sorted(classes())
     branches = []
     for name in known_types():
         spec = REGISTRY[name].spec_model.model_json_schema(ref_template="#/$defs/{model}")

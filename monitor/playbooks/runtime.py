@@ -31,7 +31,7 @@ from typing import Any
 from monitor.bus import AlarmEvent, DeviceEvent, IncidentMilestone, IncidentNotice
 from monitor.config.actions import Action
 from monitor.context import Context
-from monitor.labels import EVENT, label
+from monitor.devices.words import event_label
 from monitor.part import Part
 from monitor.playbooks.check import load_playbook_text
 from monitor.playbooks.engine import (
@@ -192,7 +192,7 @@ class Incidents(Part):
                        for t in pb.triggers):
                     dev = self.ctx.cfg.device(event.device)
                     self.start(pb.name, _scope(pb, dev.area if dev else ""),
-                               f"事件: {label(EVENT, event.kind)} "
+                               f"事件: {event_label(event.kind)} "
                                f"({(dev.label or dev.name) if dev else event.device})")
 
     def start(self, playbook: str, scope: str = "site", why: str = "手动启动", *,

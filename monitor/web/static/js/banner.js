@@ -1,5 +1,6 @@
 // The banner on every page: the worst current situation and since when, the others beside
-// it, and how many alarms are active, unacknowledged and shelved. A fire fills it in red.
+// it, and how many alarms are active, unacknowledged and shelved. An urgent one (a fire)
+// fills it in red.
 import {html, show, time} from "./dom.js";
 import {standing} from "./situation.js";
 import {t} from "./words.js";
@@ -14,7 +15,7 @@ export function banner(element, found, alarms) {
     <span>${t("unacked_count", {n: unacked})}</span>
     ${shelved ? html`<span>${t("shelved_count", {n: shelved})}</span>` : ""}`;
   const [top, ...others] = found;
-  element.className = `banner sev-${top ? top.severity : "ok"}${top?.kind === "fire" ? " fire" : ""}`;
+  element.className = `banner sev-${top ? top.severity : "ok"}${top?.urgent ? " urgent" : ""}`;
   element.dataset.kind = top ? top.kind : "ok";
   if (!top) {
     show(element, html`<div class="head">${t("all_normal")}</div><div class="line">${counts}</div>`);

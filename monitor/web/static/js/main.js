@@ -59,7 +59,7 @@ function nav() {
 const title = () => `${S.site.label || S.site.name} — Vigil`;
 
 function situation() {
-  const found = situations(S.alarms, S.site);
+  const found = situations(S.alarms);
   banner($("#banner"), found, S.alarms);
   const waiting = S.alarms.find(a => a.severity === "critical" && !a.acked
                                      && a.state !== "shelved");

@@ -6,26 +6,26 @@ import {S} from "./state.js";
 import {standing, worst} from "./situation.js";
 import {areaName, clock, t, word} from "./words.js";
 
-const UPS_KEYS = ["ups.status", "battery.charge", "battery.runtime", "ups.load"];
-
 /** A true/false point away from its rest: a zone in alarm, a door open, a host check down. */
-const raised = (device, p) => typeof p.value === "boolean" && p.value !== (device.class === "host");
+const raised = p => typeof p.value === "boolean" && p.value !== p.rest;
 
+/** What a device's class says its tile shows: every number, the true/false points away from
+ * rest (the default), or the keys it names. */
 function values(device, points) {
   const mine = points.filter(p => p.device === device.name);
-  if (device.class === "environment") return mine.filter(p => typeof p.value === "number");
-  if (device.class === "ups") return UPS_KEYS.map(k => mine.find(p => p.key === k)).filter(Boolean);
-  return mine.filter(p => raised(device, p));
+  if (device.tile === "numbers") return mine.filter(p => typeof p.value === "number");
+  if (Array.isArray(device.tile)) return device.tile.map(k => mine.find(p => p.key === k)).filter(Boolean);
+  return mine.filter(raised);
 }
 
 function line(device, points) {
   const shown = values(device, points);
   const state = device.state !== "online"
     ? html`<li><span>${device.label || device.name}</span><b class="bad">${device.state_label}</b></li>` : "";
-  const quiet = !shown.length && device.state === "online" && !["environment", "ups"].includes(device.class)
+  const quiet = !shown.length && device.state === "online" && device.tile === "raised"
     ? html`<li><span>${device.label || device.name}</span><b>${t("all_normal")}</b></li>` : "";
   return html`${state}${quiet}${shown.map(p => html`<li><span>${p.label || p.key}</span>
-    <b class="${raised(device, p) ? "bad" : ""}">${p.display}</b></li>`)}`;
+    <b class="${raised(p) ? "bad" : ""}">${p.display}</b></li>`)}`;
 }
 
 function tile(area) {

@@ -9,15 +9,6 @@ import {L, clock, duration, t, word} from "./words.js";
 const HOURS = [1, 6, 24, 72];
 const MOST = 20000;
 
-/** The words of a true/false point, as monitor/labels.py boolean_meaning finds them. */
-function boolWords(device, key) {
-  const last = key.split(/[._]/).at(-1);
-  const meaning = ["alarm", "fault", "open"].includes(last) ? last
-    : key.includes("leak") || device.class === "leak" ? "leak"
-    : device.class === "host" ? "check" : "flag";
-  return L.boolean[meaning];
-}
-
 const limitsOf = p => Object.entries(p.limits || {}).map(([level, value]) => (
   {value, colour: LIMIT_COLOUR[level], text: `${word("level", level)} ${value}`}));
 
@@ -55,7 +46,7 @@ export const point = {
     await chart(box, {times: rows.map(r => r.ts), label: p.label || p.key, unit: p.unit, limits,
                       since: until - hours * 3600, until,
                       values: rows.map(r => (r.value === null ? null : Number(r.value))),
-                      words: kind === "boolean" ? boolWords(device, p.key) : null})
+                      words: kind === "boolean" ? L.boolean[p.meaning] : null})
       .catch(err => toast(err.message));
   },
 };

@@ -1,7 +1,7 @@
-// The site's current situations, worst first, found from the active alarms: a fire (a fire
-// panel's critical rule alarm), mains lost (power:*), the machine room too hot (a high
-// temperature limit there), devices offline (comm:*), then any other alarm.
-import {t} from "./words.js";
+// The site's current situations, worst first, found from the active alarms: each alarm names
+// the situation it makes (its device class says which: a fire, mains lost, the machine room
+// too hot, a device offline), in the order and words the labels give; then any other alarm.
+import {L, t} from "./words.js";
 
 const RANK = {critical: 0, major: 1, minor: 2, warning: 3, info: 4};
 export const rank = severity => RANK[severity] ?? 5;
@@ -10,28 +10,14 @@ export const worst = alarms => alarms.map(a => a.severity).sort((a, b) => rank(a
 /** Alarms that describe the situation now: active, and not shelved by someone. */
 export const standing = alarms => alarms.filter(a => a.active && a.state !== "shelved");
 
-const KINDS = [
-  ["fire", () => a => a.device_class === "fire_panel" && /\.alarm$/.test(a.point || "")
-                      && a.severity === "critical"],
-  ["power", () => a => /^power:(?!runtime:)/.test(a.id)],
-  ["heat", site => {
-    const rooms = new Set(site.areas.filter(a => (a.purpose || a.name) === "machine_room")
-      .map(a => a.name));
-    return a => rooms.has(a.area) && a.device_class !== "ups" && /\.high(_high)?$/.test(a.id)
-      && /temp/.test(a.point || "");
-  }],
-  ["offline", () => a => a.id.startsWith("comm:")],
-];
-
 /** [{kind, severity, since, alarms, text}], the worst first. */
-export function situations(alarms, site) {
+export function situations(alarms) {
   let left = standing(alarms);
   const found = [];
-  for (const [kind, matcher] of KINDS) {
-    const match = matcher(site);
-    const these = left.filter(match);
-    left = left.filter(a => !match(a));
-    if (these.length) found.push({kind, alarms: these, text: t(`situation_${kind}`, {n: these.length})});
+  for (const {kind, text, urgent} of L.situations || []) {
+    const these = left.filter(a => a.situation === kind);
+    left = left.filter(a => a.situation !== kind);
+    if (these.length) found.push({kind, urgent, alarms: these, text: text.replace("{n}", these.length)});
   }
   if (left.length) {
     found.push({kind: "other", alarms: left,
@@ -43,8 +29,7 @@ export function situations(alarms, site) {
     found.push({kind: "shelved", alarms: held, text: t("situation_shelved", {n: held.length})});
   }
   for (const s of found) {
-    s.severity = s.kind === "fire" ? "critical" : s.kind === "shelved" ? "warning"
-      : worst(s.alarms);
+    s.severity = s.urgent ? "critical" : s.kind === "shelved" ? "warning" : worst(s.alarms);
     s.since = Math.min(...s.alarms.map(a => a.raised_at || Infinity));
   }
   return found.sort((a, b) => rank(a.severity) - rank(b.severity));

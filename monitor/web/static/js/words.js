@@ -43,12 +43,15 @@ const elsewhere = () => L.timezone !== undefined
 /** A moment as the site's clock says it (exports and messages say it so too), ``shown``
  * as for toLocaleString; with the zone when this browser is in another. */
 export function siteTime(ts, shown = {}) {
-  const zone = elsewhere() ? {timeZoneName: "short"} : {};
-  return new Date(ts * 1000).toLocaleString(L.language, {timeZone: L.timezone, hour12: false,
-                                                         ...shown, ...zone});
+  const when = new Date(ts * 1000);
+  const said = when.toLocaleString(L.language, {timeZone: L.timezone, hour12: false, ...shown});
+  if (!elsewhere()) return said;
+  const zone = new Intl.DateTimeFormat(L.language, {timeZone: L.timezone, timeZoneName: "short"})
+    .formatToParts(when).find(part => part.type === "timeZoneName");
+  return zone ? `${said} (${zone.value})` : said;
 }
 
-const day = ts => siteTime(ts, {year: "numeric", month: "2-digit", day: "2-digit"});
+const day = ts => new Date(ts * 1000).toLocaleDateString("en-CA", {timeZone: L.timezone});
 
 /** A time: the clock today, with the date on other days (the site's day and clock). */
 export function clock(ts) {

@@ -13,9 +13,10 @@ import sqlite3
 
 from monitor.alarms import AlarmDef
 from monitor.bus import Readings, UpsStatusChanged
-from monitor.config.model import DeviceClass, Severity, SiteConfig
+from monitor.config.model import Severity, SiteConfig
 from monitor.config.power import Shutdown
 from monitor.context import Context
+from monitor.devices.base import device_class
 from monitor.part import Part
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,8 @@ class PowerWatch(Part):
         self.waiting: set[str] = set()
         """Shutdown timers that came due before the UPS's first status after a restart."""
         ctx.alarms.define(AlarmDef("power:site", Severity.CRITICAL, "全站市电中断",
-                                   advice="启动停电应急预案; 联系物业确认停电范围和恢复时间"))
+                                   advice="启动停电应急预案; 联系物业确认停电范围和恢复时间",
+                                   situation="power"))
         ctx.timers.on("shutdown", self._due)
         self.subscription = ctx.bus.subscribe(
             "power", self.on_event, kinds=(UpsStatusChanged, Readings))
@@ -60,8 +62,8 @@ class PowerWatch(Part):
         """Follow the running configuration (at start and after a reload)."""
         site = cfg
         self.cfg = site.power
-        self.upses = [d.name for d in site.devices if d.device_class is DeviceClass.UPS]
-        self.classes = {d.name: d.device_class.value for d in site.devices}
+        self.upses = [d.name for d in site.devices if d.device_class == "ups"]
+        self.classes = {d.name: d.device_class for d in site.devices}
         self.labels = {d.name: d.label or d.name for d in site.devices}
         self.feeder = self.ctx.facts.feeder
         self.ctx.alarms.undefine([a for a in self.ctx.alarms.defs
@@ -70,10 +72,12 @@ class PowerWatch(Part):
             label = self.labels[ups]
             self.ctx.alarms.define(AlarmDef(
                 f"power:{ups}", Severity.CRITICAL, f"{label} 电池供电",
-                advice="确认市电和 UPS 输入; 联系物业; 按停电预案准备关机", device=ups))
+                advice="确认市电和 UPS 输入; 联系物业; 按停电预案准备关机", device=ups,
+                feed=ups, situation="power"))
             self.ctx.alarms.define(AlarmDef(
                 f"power:runtime:{ups}", Severity.MAJOR, f"{label} 后备时间不足",
-                advice="减少该 UPS 的负载, 或安排电池检测和更换", device=ups))
+                advice="减少该 UPS 的负载, 或安排电池检测和更换", device=ups,
+                feed=ups))
         for name in set(self.ctx.timers.pending("shutdown")) - {a.name for a in self.cfg.shutdown}:
             self.ctx.timers.cancel("shutdown", name)  # its action is gone from the config
 
@@ -130,7 +134,7 @@ class PowerWatch(Part):
             self.on_runtime(event.device, float(runtime))
 
     def on_runtime(self, ups: str, runtime: float) -> None:
-        needed = max((self.cfg.needs.get(self.classes.get(dev, ""), 0.0)
+        needed = max((self._needs(self.classes.get(dev, ""))
                       for dev, feeder in self.feeder.items() if feeder == ups), default=0.0)
         short = needed > 0 and runtime < needed
         self.ctx.alarms.set_condition(
@@ -142,6 +146,11 @@ class PowerWatch(Part):
             limit = action.when.runtime_below
             if limit is not None and flags is not None and "OB" in flags and runtime < limit:
                 self._fire(action, f"runtime {runtime:.0f} s below {limit:g} s")
+
+    def _needs(self, cls: str) -> float:
+        """Seconds of runtime a device of class ``cls`` needs: as configured, else its
+        class's."""
+        return self.cfg.needs.get(cls, device_class(cls).needs)
 
     def _actions(self, ups: str) -> list[Shutdown]:
         return [a for a in self.cfg.shutdown if a.ups == ups]
