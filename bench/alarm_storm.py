@@ -73,7 +73,7 @@ async def run(port: int, hook: Receiver, args: Any, storm: bool) -> tuple[list[f
         await asyncio.sleep(2 * (args.seconds + args.group_interval + 1))
         raised, cleared = len(hook.requests), []
     delays = await _critical(daemon)
-    await daemon.store.call(lambda c: None)
+    await daemon.store.committed()
     rows = await daemon.store.read(lambda c: c.execute(
         "SELECT point, ts FROM history ORDER BY point, ts").fetchall())
     deviations = [abs(b[1] - a[1] - 0.1) for _, group in itertools.groupby(rows, lambda r: r[0])
@@ -101,7 +101,7 @@ async def _critical(daemon: Daemon) -> list[float]:
     raised = time.time()
     daemon.alarms.set_condition("fire:z1", True)
     for _ in range(300):
-        await daemon.store.call(lambda c: None)
+        await daemon.store.committed()
         got = await daemon.store.read(lambda c: c.execute(
             "SELECT person, MIN(ts) FROM notifications WHERE alarm = 'fire:z1' AND ok "
             "GROUP BY person").fetchall())

@@ -72,7 +72,7 @@ async def main() -> None:
         daemon.alarms.set_condition(alarm_id, False)
         await asyncio.sleep(0.005)
     listener.cancel()
-    await daemon.store.call(lambda c: None)  # what was submitted is committed
+    await daemon.store.committed()  # what was submitted is committed
     incidents = await daemon.store.read(lambda c: c.execute(
         "SELECT COUNT(*) FROM incidents").fetchone()[0])
     await daemon.stop()

@@ -59,7 +59,7 @@ async def main() -> None:
             await asyncio.sleep(0.05)      # 1,000 over about a second
     grown = rss_mib() - before
     await asyncio.sleep(7)
-    await daemon.store.call(lambda c: None)
+    await daemon.store.committed()
     rows = await daemon.store.read(lambda c: c.execute(
         "SELECT i.started, t.ts FROM timeline t JOIN incidents i ON i.id = t.incident "
         "WHERE t.kind = 'notify'").fetchall())

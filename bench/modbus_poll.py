@@ -94,11 +94,11 @@ async def daemon_run(port: int, devices: int, interval: float,
             return c.execute("SELECT COALESCE(SUM(quality = 'good'), 0), "
                              "COALESCE(SUM(quality != 'good'), 0) FROM history").fetchone()
         failed = daemon.ctx.metrics.poll_failures
-        await daemon.store.call(lambda c: None)
+        await daemon.store.committed()
         before, failed0 = await daemon.store.read(count), _total(failed)
         cpu0, t0 = time.process_time(), time.perf_counter()
         await asyncio.sleep(seconds)
-        await daemon.store.call(lambda c: None)
+        await daemon.store.committed()
         after = await daemon.store.read(count)
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         info = {"cpu_share": cpu / elapsed, "failures": _total(failed) - failed0,

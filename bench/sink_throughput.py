@@ -47,7 +47,7 @@ async def sink_drain(url: str, payloads: list[bytes], work: Path) -> float:
     store = Store(work, flush_interval=0.05)
     for body in payloads:                    # fill the outbox first, sink not yet running
         store.add([], body, body.count(b"\n") + 1)
-    await store.call(lambda c: None)
+    await store.committed()
     sink = Sink(SinkConfig(type="influxdb_v2", url=url, batch_size=BATCH), store,
                 lambda kind, msg: None, Bus())
     start = time.perf_counter()

@@ -50,7 +50,7 @@ async def run(port: int, args: Any, slow: bool) -> tuple[list[float], int, int, 
         sub = daemon.ctx.bus.subscribe("slow", sleepy, kinds=(Readings,), maxsize=100_000)
         task = asyncio.create_task(sub.run())
     await asyncio.sleep(args.seconds)
-    await daemon.store.call(lambda c: None)
+    await daemon.store.committed()
     rows = await daemon.store.read(lambda c: c.execute(
         "SELECT point, ts FROM history ORDER BY point, ts").fetchall())
     deviations = [abs(b[1] - a[1] - args.interval)

@@ -30,7 +30,7 @@ async def main() -> None:
     spread = 5.0
     for n in range(args.timers):
         first.arm("bench", f"t{n}", now + 3 + spread * n / args.timers)
-    await store.call(lambda c: None)
+    await store.committed()
     first.stop()
     store.close()
 

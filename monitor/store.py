@@ -128,7 +128,9 @@ FaultReport = Callable[[str, "str | None"], None]
 """(kind, message): ``write_failed``, ``recreated``, ``dropped``; (kind, None) when that fault
 is over. Called from the writer thread, or from the thread that queues (``dropped``)."""
 
-Op = tuple[Callable[[sqlite3.Connection], Any], "Future[Any] | None"]
+Op = tuple["Callable[[sqlite3.Connection], Any] | None", "Future[Any] | None"]
+"""An operation and the future of its caller; no operation: a caller waiting for the commit
+of everything before it."""
 
 
 class Store:
@@ -411,6 +413,15 @@ class Store:
         self._wake.set()
         return await asyncio.wrap_future(fut)
 
+    async def committed(self) -> None:
+        """Wait until everything queued before this call is committed; StoreUnavailable when
+        that transaction cannot be."""
+        fut: Future[None] = Future()
+        with self._lock:
+            self._ops.append((None, fut))
+        self._wake.set()
+        await asyncio.wrap_future(fut)
+
     def _run(self) -> None:
         delay = self.flush_interval
         while True:
@@ -458,7 +469,7 @@ class Store:
             for fn, fut in ops:
                 if fut is not None and not fut.set_running_or_notify_cancel():
                     continue  # the caller gave up waiting: it was told nothing was kept
-                res, exc = self._op(db, fn)
+                res, exc = self._op(db, fn) if fn is not None else (None, None)
                 if fut is not None:
                     results.append((fut, res, exc))
             db.execute("INSERT OR REPLACE INTO flags VALUES ('last_commit', ?)",

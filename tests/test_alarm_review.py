@@ -300,7 +300,7 @@ async def alarm_history(daemon: Any) -> None:
     for i in range(11):
         alarms.set_condition("rule:door", True, 1, now=t + 20 * i)
         alarms.set_condition("rule:door", False, 0, now=t + 20 * i + 5)
-    await daemon.store.call(lambda c: None)
+    await daemon.store.committed()
 
 
 @pytest.fixture

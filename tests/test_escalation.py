@@ -526,7 +526,7 @@ async def test_a_passing_failure_is_retried_and_every_attempt_recorded(
     raise_alarm(daemon)
     await eventually(lambda: len(received(inbox, "/a")) == 2, 3)
     await eventually(lambda: not daemon.notifier.deliveries.tasks, 3)  # answered, recorded
-    await daemon.store.call(lambda c: None)
+    await daemon.store.committed()
     rows = await daemon.store.read(lambda c: c.execute(
         "SELECT person, ok, detail FROM notifications ORDER BY seq").fetchall())
     assert rows[0][:2] == ("zhang_san", 0) and "500" in rows[0][2]
@@ -631,7 +631,7 @@ async def test_a_channel_that_raises_is_a_failed_attempt_on_record(
     monkeypatch.delenv("VIGIL_TEST_HOOK_A")
     raise_alarm(daemon)
     await eventually(lambda: daemon.alarms.is_active("notify:failed"), 3)
-    await daemon.store.call(lambda c: None)
+    await daemon.store.committed()
     rows = await daemon.store.read(lambda c: c.execute(
         "SELECT ok, detail FROM notifications WHERE person = 'zhang_san'").fetchall())
     assert rows[0] == (0, "cannot send: ValueError")

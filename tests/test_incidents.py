@@ -556,7 +556,7 @@ async def test_a_restart_sends_its_own_new_messages_once_even_on_a_slow_machine(
     try:
         first.incidents.start("batch_stop", why="测试")
         await eventually(marker.exists, 5)
-        await first.store.call(lambda c: None)           # "running" is committed
+        await first.store.committed()           # "running" is committed
         crashed = tmp_path / "b" / "data"
         crashed.mkdir(parents=True, mode=0o700)
         with sqlite3.connect(crashed / "vigil.db") as copy:
@@ -566,7 +566,7 @@ async def test_a_restart_sends_its_own_new_messages_once_even_on_a_slow_machine(
     real_read = Store.read
 
     async def slow_read(self: Store, fn: Any) -> Any:
-        await self.call(lambda c: None)
+        await self.committed()
         return await real_read(self, fn)
     monkeypatch.setattr(Store, "read", slow_read)
     second = Daemon(site(tmp_path / "b", port, monkeypatch, inbox, books,

@@ -114,7 +114,7 @@ async def test_status_changes_are_events_at_once(tmp_path: Path, nut: peers.Nut,
     daemon = await daemon_factory(cfg)
 
     async def events() -> list[str]:
-        await daemon.store.call(lambda c: None)
+        await daemon.store.committed()
         return [k for (k,) in await daemon.store.read(lambda c: c.execute(
             "SELECT kind FROM events WHERE device = 'ups_b' ORDER BY seq").fetchall())]
     await eventually(lambda: "ups_b.ups.status" in daemon.state.latest)
@@ -156,7 +156,7 @@ async def test_stale_driver_then_vanished_upsd(tmp_path: Path, daemon_factory: A
         assert daemon.state.latest["ups9.ups.status"].quality is Quality.COMM_LOST
         server.upsd.start()
         await eventually(lambda: daemon.state.devices["ups9"].state is DeviceState.ONLINE, 15)
-        await daemon.store.call(lambda c: None)   # what is queued is committed
+        await daemon.store.committed()   # what is queued is committed
         kinds = [k for (k,) in await daemon.store.read(lambda c: c.execute(
             "SELECT kind FROM events ORDER BY seq").fetchall())]
         assert kinds == ["COMMBAD", "COMMOK", "COMMBAD", "COMMOK"]

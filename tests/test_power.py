@@ -103,7 +103,7 @@ async def shutdown_events(daemon: Daemon, expect: int = 0) -> list[str]:
     action's result is recorded once its process has ended, a little after its effect."""
     end = time.monotonic() + 10
     while True:
-        await daemon.store.call(lambda c: None)
+        await daemon.store.committed()
         rows = [d for (d,) in await daemon.store.read(lambda c: c.execute(
             "SELECT detail FROM events WHERE kind = 'SHUTDOWN'").fetchall())]
         if len(rows) >= expect or time.monotonic() > end:

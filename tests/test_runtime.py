@@ -39,7 +39,7 @@ async def sim() -> AsyncIterator[tuple[ModbusTcpServer, int]]:
 
 
 async def history(daemon: Any, point: str) -> list[tuple[float, Any, str]]:
-    await daemon.store.call(lambda c: None)  # wait for the writer to commit what is queued
+    await daemon.store.committed()  # wait for the writer to commit what is queued
     return await daemon.store.read(lambda c: c.execute(
         "SELECT ts, value, quality FROM history WHERE point = ? ORDER BY ts", (point,))
         .fetchall())

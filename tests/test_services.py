@@ -107,7 +107,7 @@ async def test_timers_are_rearmed_and_overdue_ones_fire_once_at_start(
     timers.arm("test", "later", now + 60)
     timers.arm("test", "gone", now + 0.2)
     timers.cancel("test", "gone")
-    await store.call(lambda c: None)
+    await store.committed()
     timers.stop()
     store.close()
     await asyncio.sleep(0.5)                           # "soon" is due while we are down

@@ -55,7 +55,7 @@ def sink_cfg(url: str, **kw: Any) -> SinkConfig:
 
 
 async def outbox_rows(store: Store) -> int:
-    await store.call(lambda c: None)
+    await store.committed()
     return int(await store.read(lambda c: c.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]))
 
 

@@ -28,7 +28,7 @@ async def test_history_keeps_value_types_and_quality(store: Store) -> None:
     now = time.time()
     store.add([Reading("d.a", True, now), Reading("d.b", "OB LB", now),
                Reading("d.c", None, now, Quality.INVALID), Reading("d.d", 21.5, now)], None, 0)
-    await store.call(lambda c: None)
+    await store.committed()
     rows = await store.read(lambda c: c.execute(
         "SELECT point, value, quality FROM history ORDER BY point").fetchall())
     assert rows == [("d.a", 1, "good"), ("d.b", "OB LB", "good"), ("d.c", None, "invalid"),

@@ -144,7 +144,7 @@ async def test_one_bad_operation_is_dropped_not_the_batch(store: Store,
     store.submit(lambda c: c.execute("INSERT INTO no_such_table VALUES (1)"))
     store.add([Reading("env.t", 1.0, time.time())], None, 0)
     store.submit(lambda c: c.execute("INSERT INTO events (ts, device, kind) VALUES (1, 'a', 'X')"))
-    await store.call(lambda c: None)
+    await store.committed()
     counts = await store.read(lambda c: (c.execute("SELECT COUNT(*) FROM history").fetchone(),
                                          c.execute("SELECT COUNT(*) FROM events").fetchone()))
     assert counts == ((1,), (1,))
@@ -207,7 +207,7 @@ async def test_corrupt_files_of_a_stopped_daemon_never_stop_the_next_start(
     second = Daemon(cfg)
     await second.start()
     second.store.add([Reading("env.t", 1.0, time.time())], None, 0)
-    await second.store.call(lambda c: None)
+    await second.store.committed()
     await second.stop()
 
 
@@ -241,7 +241,7 @@ async def test_corruption_found_while_running_is_handled_without_a_restart(
     before = (await count)[0]
     await eventually(lambda: daemon.state.devices["env"].last_ok is not None, 1)
     await asyncio.sleep(0.5)
-    await daemon.store.call(lambda c: None)
+    await daemon.store.committed()
     assert (await daemon.store.read(lambda c: c.execute(
         "SELECT COUNT(*) FROM history").fetchone()))[0] > before    # polling goes on, stored
     alarms = await daemon.store.read(lambda c: c.execute(
@@ -260,7 +260,7 @@ async def test_a_database_deleted_while_running_is_noticed_and_restored(
     daemon.store.file_check_interval = 0.5
     await eventually(lambda: "env.temperature" in daemon.state.latest)
     await asyncio.sleep(0.5)
-    await daemon.store.call(lambda c: None)
+    await daemon.store.committed()
     db = Path(daemon.cfg.data_dir) / "vigil.db"
     before = (await daemon.store.read(lambda c: c.execute(
         "SELECT COUNT(*) FROM history").fetchone()))[0]
@@ -268,7 +268,7 @@ async def test_a_database_deleted_while_running_is_noticed_and_restored(
     await eventually(lambda: daemon.alarms.is_active("store:recreated"), 5)
     assert "运行中被删除, 已从仍打开的文件恢复全部数据" in \
         daemon.alarms.alarms["store:recreated"].message
-    await daemon.store.call(lambda c: None)
+    await daemon.store.committed()
     after = (await daemon.store.read(lambda c: c.execute(
         "SELECT COUNT(*) FROM history").fetchone()))[0]
     assert db.exists() and after >= before
@@ -276,7 +276,7 @@ async def test_a_database_deleted_while_running_is_noticed_and_restored(
 
 async def test_data_dir_and_database_are_private(tmp_path: Path, daemon_factory: Any) -> None:
     daemon = await daemon_factory(config(tmp_path, []))
-    await daemon.store.call(lambda c: None)
+    await daemon.store.committed()
     data = Path(daemon.cfg.data_dir)
     assert _mode(data) == 0o700
     for name in ("vigil.db", "vigil.db-wal", "vigil.db-shm"):
@@ -286,7 +286,7 @@ async def test_data_dir_and_database_are_private(tmp_path: Path, daemon_factory:
 async def test_a_value_sqlite_cannot_hold_loses_nothing_else(store: Store) -> None:
     now = time.time()
     store.add([Reading("ups.counter", 2**64 - 1, now), Reading("ups.load", 31.0, now)], None, 0)
-    await store.call(lambda c: None)
+    await store.committed()
     rows = await store.read(lambda c: c.execute(
         "SELECT point, value FROM history ORDER BY point").fetchall())
     assert rows == [("ups.counter", float(2**64 - 1)), ("ups.load", 31.0)]
@@ -411,7 +411,7 @@ async def test_a_page_on_a_full_disk_is_delivered_and_recorded_once_it_frees(
                                      for r in receiver.requests), 5)   # the paged are told
         filler.unlink()
         await eventually(lambda: not daemon.alarms.is_active("store:write_failed"), 10)
-        await daemon.store.call(lambda c: None)
+        await daemon.store.committed()
         rows = await daemon.store.read(lambda c: c.execute(
             "SELECT ok, paging FROM notifications WHERE alarm = 'hot.high' ORDER BY seq")
             .fetchall())

@@ -30,7 +30,7 @@ async def recorded(daemon: Any) -> None:
             raise AssertionError("the bus subscribers did not catch up within 10 s")
         await asyncio.sleep(0.01)
     await asyncio.sleep(0)  # the handler that took the last event returns
-    await daemon.store.call(lambda c: None)
+    await daemon.store.committed()
 
 
 def corrupt(path: Path, offset: int, size: int) -> None:
@@ -53,4 +53,4 @@ async def made_anew(daemon: Any) -> None:
     with contextlib.suppress(Exception):
         await daemon.store.read(lambda c: c.execute("SELECT COUNT(*) FROM history").fetchone())
     await eventually(lambda: daemon.alarms.is_active("store:recreated"), 5)
-    await daemon.store.call(lambda c: None)
+    await daemon.store.committed()

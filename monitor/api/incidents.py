@@ -232,7 +232,7 @@ def incidents_router(ctx: Context, incidents: Incidents, actor: Actor
             raise HTTPException(422, str(err)) from err
         except IncidentError as err:
             raise HTTPException(404, str(err)) from err
-        await ctx.store.call(lambda c: None)
+        await ctx.store.committed()
         return {**view(inc), "joined": inc.id in running}
 
     async def act(incident_id: str, inp: Input) -> dict[str, Any]:

@@ -487,7 +487,7 @@ class Notifier(Part):
         since = alarm.raised_at if alarm and alarm.raised_at else 0.0
         names = set(self.paged.get(event.alarm, ()))
         try:
-            await self.ctx.store.call(lambda c: None)  # the pages sent so far are committed
+            await self.ctx.store.committed()  # the pages sent so far are committed
             names |= set(await self.ctx.store.read(lambda c: [n for (n,) in c.execute(
                 "SELECT DISTINCT person FROM notifications WHERE alarm = ? AND ts >= ? AND "
                 "paging", (event.alarm, since))]))

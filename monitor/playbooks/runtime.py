@@ -399,7 +399,7 @@ class Incidents(Part):
             self._spawn(self._run(inc.id, step))
 
     async def _run(self, incident_id: str, step: ActionStep) -> None:
-        await self.ctx.store.call(lambda c: None)  # "running" is on disk before it runs
+        await self.ctx.store.committed()  # "running" is on disk before it runs
         action = Action(name=step.id, command=step.command, http=step.http, mqtt=step.mqtt,
                         timeout=step.timeout)
         result = await self.ctx.actions.run(action, subject=f"incident:{incident_id}",
