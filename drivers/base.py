@@ -6,7 +6,7 @@ import abc
 import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -95,7 +95,16 @@ class Feed(Protocol):
     """Where a push source hands what it hears (the daemon's core model implements it)."""
 
     def readings(self, device: str, readings: list[Reading]) -> None:
-        """Values a device pushed (MQTT, webhooks): judged and stored like a poll's."""
+        """Values a device pushed (MQTT, webhooks): judged and stored like a poll's; the
+        device is heard from (its availability)."""
+
+    async def committed(self) -> None:
+        """Wait until what was handed over so far is committed: acknowledge only then (an
+        MQTT QoS 1 ack, a GB/T 26875 确认, a webhook's 200). StoreUnavailable: it was not."""
+
+    async def first(self, source: str, message: str) -> bool:
+        """Whether ``message`` (an id the source names) is heard for the first time; marked
+        heard, durably, with the next commit: a resend after a restart is dropped too."""
 
     def event(self, device: str, kind: str, message: str) -> None:
         """Something happened at ``device``. Kind ``AUTH_FAILURE`` is an operator alarm."""
@@ -112,12 +121,32 @@ class Feed(Protocol):
 
 
 class PushSource(abc.ABC):
-    """A listener beside the polled drivers (Telegraf's ServiceInput): start, stop, and
-    hand what arrives to a ``Feed``. ``expected_period``: heard from at least this often,
-    or it is stale (None: it speaks only when something happens, like SNMP traps)."""
+    """A listener beside the polled drivers (Telegraf's ServiceInput), configured under
+    ``listeners`` by ``type`` with its own ``settings`` (``spec_model``): start, stop, and
+    hand what arrives to a ``Feed``. It serves the devices whose ``type`` is one it
+    ``binds``: its own type's devices push only (``device_model`` checks their connection and
+    points); another's are polled too (traps for SNMP devices). ``expected_period``: the
+    source is heard from at least this often, or it is stale (None: it speaks only when
+    something happens, like SNMP traps)."""
 
-    name: ClassVar[str]
+    type_name: ClassVar[str]
+    spec_model: ClassVar[type[BaseModel]]
+    device_model: ClassVar[type[BaseModel] | None] = None
+    binds: ClassVar[tuple[str, ...]] = ()
+    """Device types besides its own whose devices it serves."""
     expected_period: float | None = None
+
+    def __init__(self, name: str, spec: Any, devices: Sequence[DeviceConfig]):
+        """``devices``: those it serves (its own type's and the ones it binds)."""
+        self.name, self.spec = name, spec
+        self.follow(devices)
+
+    def follow(self, devices: Sequence[DeviceConfig]) -> None:  # noqa: B027 - optional hook
+        """Serve these devices (at start)."""
+
+    @classmethod
+    def serves(cls, device: DeviceConfig) -> bool:
+        return device.enabled and (device.type == cls.type_name or device.type in cls.binds)
 
     @abc.abstractmethod
     async def start(self, feed: Feed) -> None:
@@ -126,6 +155,10 @@ class PushSource(abc.ABC):
     @abc.abstractmethod
     async def stop(self) -> None:
         """Stop listening; let what already arrived pass."""
+
+    def counts(self) -> dict[str, int]:
+        """Messages by outcome (``accepted``, ``unknown_source``, ...), for /metrics."""
+        return {}
 
 
 class ExecutorDriver(Driver):
@@ -151,22 +184,46 @@ class ExecutorDriver(Driver):
 
 
 REGISTRY: dict[str, type[Driver]] = {}
+"""Device types that are polled (a blocking one through ``ExecutorDriver``)."""
+SOURCES: dict[str, type[PushSource]] = {}
+"""Listener types; a device of one of these types pushes only."""
 BUILTIN = ("drivers.modbus", "drivers.nut", "drivers.snmp", "drivers.host")
 
+T = TypeVar("T", type[Driver], type[PushSource])
 
-def register(cls: type[Driver]) -> type[Driver]:
-    REGISTRY[cls.type_name] = cls
+
+def register(cls: T) -> T:
+    """Register a driver or a push source by its type (a decorator)."""
+    if issubclass(cls, PushSource):
+        SOURCES[cls.type_name] = cls
+    else:
+        REGISTRY[cls.type_name] = cls
     return cls
+
+
+def _builtin() -> None:
+    for module in BUILTIN:  # each registers itself on import
+        importlib.import_module(module)
 
 
 def driver_class(type_name: str) -> type[Driver] | None:
     """The driver registered as ``type_name``, loading the built-in ones first."""
-    for module in BUILTIN:  # each registers itself on import
-        importlib.import_module(module)
-
+    _builtin()
     return REGISTRY.get(type_name)
 
 
+def source_class(type_name: str) -> type[PushSource] | None:
+    """The push source registered as ``type_name``."""
+    _builtin()
+    return SOURCES.get(type_name)
+
+
 def known_types() -> list[str]:
-    driver_class("")
-    return sorted(REGISTRY)
+    """Every device type: polled, and pushing only."""
+    _builtin()
+    return sorted({*REGISTRY, *(t for t, s in SOURCES.items() if s.device_model is not None)})
+
+
+def known_sources() -> list[str]:
+    _builtin()
+    return sorted(SOURCES)

@@ -212,9 +212,18 @@ class Core:
 
     # -- the push sources' feed -----------------------------------------------------------
     def readings(self, device: str, readings: list[Reading]) -> None:
+        """A device pushed readings; one that only pushes is heard from again (its
+        comm-loss alarm, also one from before a restart, clears)."""
         dev = self.ctx.cfg.device(device)
-        if dev is not None and dev.enabled:
-            self._accept(dev, readings, [])
+        if dev is None or not dev.enabled:
+            return
+        status = self.ctx.state.devices[device]
+        lost = device not in self.poll_now_fns and (
+            status.state is DeviceState.UNAVAILABLE or self.ctx.alarms.is_active(f"comm:{device}"))
+        self._accept(dev, readings, [])
+        if lost:
+            self.ctx.metrics.device_up.labels(device).set(1)
+            self.on_recovered(dev)
 
     def event(self, device: str, kind: str, message: str) -> None:
         """Something happened at a device: logged, and onto the bus (the recorder stores
@@ -249,12 +258,14 @@ class Core:
         self.ctx.alarms.set_condition(alarm_id, not ok, reason or None, None,
                                       f"数据源 {source} 中断: {reason}" if reason else None)
 
-    def tick(self, now: float, expected: dict[str, float]) -> None:
-        """Time-driven judgements: stale rules, the classes' (a UPS's NOCOMM), push sources
-        not heard from."""
+    def tick(self, now: float) -> None:
+        """Time-driven judgements: stale rules, the classes' (a UPS's NOCOMM)."""
         self.rules.tick(now)
         for kind in self.kinds.values():
             kind.tick(now)
+
+    def tick_sources(self, expected: dict[str, float]) -> None:
+        """Push sources not heard from within their expected period (source -> seconds)."""
         mono = time.monotonic()
         for source, period in expected.items():
             last = self.heard.get(source)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from drivers.base import Driver, PushSource, driver_class
+from drivers.base import Driver, driver_class
 from monitor.actions import ActionRunner
 from monitor.alarms import AlarmDef, AlarmManager
 from monitor.api.parts import ApiParts
@@ -31,6 +31,7 @@ from monitor.playbooks.runtime import Incidents
 from monitor.recorder import Recorder
 from monitor.runtime import DevicePoller, wait_event
 from monitor.sink import Sink
+from monitor.sources import Sources
 from monitor.state import SiteState
 from monitor.store import Store, prune_history
 from monitor.supervisor import Supervisor
@@ -79,11 +80,11 @@ class Daemon:
         self.inhibition = ctx.alarms.inhibitor = Inhibition(cfg, ctx.facts)
         self.notifier = Notifier(ctx)
         self.incidents = Incidents(ctx, self._playbooks(cfg))
-        self.parts: tuple[Part, ...] = (self.recorder, *self.core.parts(), self.notifier,
-                                        self.incidents)
+        self.sources = Sources(ctx, self.core)
+        self.parts: tuple[Part, ...] = (self.recorder, *self.core.parts(), self.sources,
+                                        self.notifier, self.incidents)
         """Loaded, subscribed and written again in this order; closed in the reverse."""
         self.sink: Sink | None = None
-        self.sources: dict[str, PushSource] = {}
         self.pollers: dict[str, DevicePoller] = {}
         self._drivers: dict[str, Driver] = {}
         self._reload_lock = asyncio.Lock()
@@ -152,7 +153,7 @@ class Daemon:
             self._start_sink()
         ctx.supervisor.spawn("ticker", self._ticker)
         ctx.supervisor.spawn("pruner", self._pruner)
-        await self._start_sources(ctx.cfg)
+        await self.sources.start(ctx.cfg)
         log.info("vigil started: site %s, %d devices, %d rules", ctx.cfg.site.name,
                  len(ctx.cfg.devices), len(ctx.cfg.rules))
 
@@ -174,19 +175,6 @@ class Daemon:
         await self.sink.close()
         self.sink = None
 
-    async def _start_sources(self, cfg: SiteConfig) -> None:
-        if cfg.traps is not None:
-            from drivers.snmp.trapsource import TrapSource
-
-            source = TrapSource(cfg.traps, cfg.devices)
-            await source.start(self.core)
-            self.sources[source.name] = source
-
-    async def _stop_sources(self) -> None:
-        for source in self.sources.values():
-            await source.stop()
-        self.sources.clear()
-
     def _apply(self, cfg: SiteConfig) -> None:
         """Start polling the devices of ``cfg`` and judge them by its rules."""
         self.ctx.cfg = cfg
@@ -196,7 +184,10 @@ class Daemon:
             if not dev.enabled:
                 continue
             cls = driver_class(dev.type)
-            assert cls is not None  # the config loader checked it
+            if cls is None:  # it pushes: a listener hears it
+                keys = [p.key for p in getattr(dev.spec, "points", [])]
+                self.core.point_keys[dev.name] = lambda keys=keys: keys  # type: ignore[misc]
+                continue
             driver = cls(dev)
             # judged from what is seen now: a comm alarm from before a restart clears (with a
             # COMMOK) at the first answer
@@ -237,7 +228,7 @@ class Daemon:
             await self._stop_devices()
             if cfg.sink != old.sink:
                 await self._stop_sink()
-            await self._stop_sources()
+            await self.sources.stop()
             self._apply(cfg)
             for part in self.parts:
                 part.use(cfg)
@@ -247,7 +238,7 @@ class Daemon:
             if cfg.sink != old.sink and cfg.sink is not None:
                 self._start_sink()
             try:
-                await self._start_sources(cfg)
+                await self.sources.start(cfg)
             except OSError as err:  # e.g. the trap port is taken
                 log.error("reload: a listener could not start: %s", err)
                 return [f"a listener could not start: {err}"]
@@ -290,7 +281,7 @@ class Daemon:
         ctx.supervisor.closing()
         self.stopping.set()
         await self._stop_devices()
-        await self._stop_sources()
+        await self.sources.stop()
         if self.sink is not None:
             self.sink.stop()
         ctx.timers.stop()
@@ -353,9 +344,8 @@ class Daemon:
         """Once a second: stale rules, NOCOMM, silent push sources, outbox bounds, gauges."""
         while not self.stopping.is_set():
             now = time.time()
-            expected = {name: s.expected_period for name, s in self.sources.items()
-                        if s.expected_period is not None}
-            self.core.tick(now, expected)
+            self.core.tick(now)
+            self.sources.tick(now)
             self._watch_outbox(now)
             self.refresh_gauges(now)
             await wait_event(self.stopping, 1.0)
@@ -400,11 +390,9 @@ class Daemon:
         m.sink_written.set(self.sink.status.written_lines if self.sink else 0)
         m.timers_pending.set(len(ctx.timers.due))
         m.bus_published.set(ctx.bus.published)
-        for source in self.sources.values():
-            counters = getattr(source, "counters", None)
-            if counters is not None:
-                m.traps.labels("accepted").set(counters.accepted)
-                m.traps.labels("unknown_source").set(counters.unknown_source)
+        for source, counts in self.sources.counts().items():
+            for outcome, n in counts.items():
+                m.push_messages.labels(source, outcome).set(n)
         tally = Tally(a.severity for a in ctx.alarms.alarms.values() if a.active)
         for sev in Severity:
             m.alarms_active.labels(sev.value).set(tally.get(sev.value, 0))

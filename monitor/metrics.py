@@ -26,8 +26,9 @@ class Metrics:
                               registry=r)
         self.sink_written = Gauge("vigil_sink_written_lines",
                                   "Lines the sink delivered since start", registry=r)
-        self.traps = Gauge("vigil_snmp_traps", "SNMP traps received", ["outcome"],
-                           registry=r)
+        self.push_messages = Gauge("vigil_push_messages",
+                                   "Messages each push source received, by outcome",
+                                   ["source", "outcome"], registry=r)
         self.bus_published = Gauge("vigil_bus_events_published",
                                    "Events published on the bus since start", registry=r)
         self.bus_errors = Counter("vigil_bus_subscriber_errors_total",

@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS silenced (silence INTEGER NOT NULL, alarm TEXT NOT NU
                                      PRIMARY KEY (silence, alarm));
 CREATE TABLE IF NOT EXISTS ack_links (nonce TEXT PRIMARY KEY, used REAL NOT NULL,
                                       alarm TEXT, person TEXT);
+CREATE TABLE IF NOT EXISTS push_seen (source TEXT NOT NULL, id TEXT NOT NULL, ts REAL NOT NULL,
+                                      PRIMARY KEY (source, id));
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, ts REAL NOT NULL,
                                    device TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT);
 CREATE TABLE IF NOT EXISTS incidents (id TEXT PRIMARY KEY, playbook TEXT NOT NULL,

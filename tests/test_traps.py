@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -61,7 +62,7 @@ async def site(tmp_path: Path, snmpsim: Any, daemon_factory: Any,
 
 
 def counters(daemon: Any) -> Any:
-    return daemon.sources["snmp_traps"].counters
+    return SimpleNamespace(**daemon.sources.counts()["snmp_traps"])
 
 
 async def events(daemon: Any) -> list[tuple[str, str]]:
@@ -113,7 +114,7 @@ async def test_wrong_community_and_unknown_sources_are_dropped(tmp_path: Path, s
     assert await events(daemon) == []
     daemon.refresh_gauges(time.time())  # the ticker does this every second
     metrics = daemon.ctx.metrics.render().decode()
-    assert 'vigil_snmp_traps{outcome="unknown_source"} 1.0' in metrics
+    assert 'vigil_push_messages{outcome="unknown_source",source="snmp_traps"} 1.0' in metrics
 
 
 async def test_garbage_packets_do_not_stop_the_receiver(site: Any) -> None:

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Sequence
 
-from drivers.base import Feed, PushSource
+from drivers.base import Feed, PushSource, register
 from drivers.snmp import upsmib
-from drivers.snmp.traps import Trap, TrapCounters, TrapReceiver
-from monitor.config.model import DeviceConfig, TrapConfig
+from drivers.snmp.traps import Trap, TrapReceiver
+from monitor.config.model import TRAPS, DeviceConfig, TrapConfig
 
 log = logging.getLogger(__name__)
 
 
-def snmp_hosts(devices: list[DeviceConfig]) -> dict[str, list[DeviceConfig]]:
+def snmp_hosts(devices: Sequence[DeviceConfig]) -> dict[str, list[DeviceConfig]]:
     """The SNMP devices by the IPv4 address their agent sends from (names resolved once)."""
     out: dict[str, list[DeviceConfig]] = {}
     for dev in devices:
@@ -29,23 +30,25 @@ def snmp_hosts(devices: list[DeviceConfig]) -> dict[str, list[DeviceConfig]]:
     return out
 
 
+@register
 class TrapSource(PushSource):
-    name = "snmp_traps"
+    """The SNMP trap and inform receiver: it hears the ``snmp`` devices' agents."""
 
-    def __init__(self, cfg: TrapConfig, devices: list[DeviceConfig]):
-        self.cfg = cfg
-        self.receiver = TrapReceiver(cfg, set(), self.on_trap)
+    type_name, spec_model, binds = TRAPS, TrapConfig, ("snmp",)
+
+    def __init__(self, name: str, spec: TrapConfig, devices: Sequence[DeviceConfig]):
+        self.receiver = TrapReceiver(spec, set(), self.on_trap)
         self.feed: Feed | None = None
-        self.follow(devices)
+        super().__init__(name, spec, devices)
 
-    @property
-    def counters(self) -> TrapCounters:
-        return self.receiver.counters
+    def counts(self) -> dict[str, int]:
+        c = self.receiver.counters
+        return {"accepted": c.accepted, "unknown_source": c.unknown_source}
 
-    def follow(self, devices: list[DeviceConfig]) -> None:
+    def follow(self, devices: Sequence[DeviceConfig]) -> None:
         """Accept traps from these devices' agents (and ``accept_from``)."""
         self.hosts = snmp_hosts(devices)
-        self.receiver.allowed = set(self.hosts) | set(self.cfg.accept_from)
+        self.receiver.allowed = set(self.hosts) | set(self.spec.accept_from)
 
     async def start(self, feed: Feed) -> None:
         self.feed = feed

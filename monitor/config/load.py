@@ -10,11 +10,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from drivers.base import driver_class, known_types
+from drivers.base import driver_class, known_sources, known_types, source_class
 from monitor.config.directory import NOT_A_HASH
 from monitor.config.errors import ConfigError, ConfigIssue
 from monitor.config.errors import Path as ErrorPath
-from monitor.config.model import MIN_TOKEN_LENGTH, SiteConfig
+from monitor.config.model import MIN_TOKEN_LENGTH, TRAPS, SiteConfig
 from monitor.config.notify import Match
 from monitor.config.power import MAINS
 from monitor.config.types import SecretRef
@@ -65,6 +65,44 @@ def validation_issues(src: Source, err: ValidationError, prefix: tuple[str | int
     return issues
 
 
+def _push_device(src: Source, cfg: SiteConfig, i: int) -> list[ConfigIssue]:
+    """A device no driver polls: one a listener of its type hears, checked by that listener."""
+    dev = cfg.devices[i]
+    source = source_class(dev.type)
+    if source is None or source.device_model is None:
+        return [src.issue(("devices", i, "type"), f"unknown driver type {dev.type!r} "
+                                                  f"(known: {', '.join(known_types())})")]
+    try:
+        dev._spec = source.device_model.model_validate({"connection": dev.connection,
+                                                        "points": dev.points})
+    except ValidationError as err:
+        return validation_issues(src, err, ("devices", i))
+    if not any(x.type == dev.type for x in cfg.listening()):
+        return [src.issue(("devices", i, "type"), f"no listener of type {dev.type!r} hears it "
+                                                  f"(add one under listeners)")]
+    return []
+
+
+def _validate_listeners(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
+    """Each listener's type is registered and its settings are what that type takes."""
+    issues = _unique(src, cfg.listeners, "name", "listeners")
+    for i, listener in enumerate(cfg.listeners):
+        cls = source_class(listener.type)
+        if cls is None:
+            issues.append(src.issue(("listeners", i, "type"),
+                                    f"unknown listener type {listener.type!r} "
+                                    f"(known: {', '.join(known_sources())})"))
+            continue
+        try:
+            listener._spec = cls.spec_model.model_validate(listener.settings)
+        except ValidationError as err:
+            issues.extend(validation_issues(src, err, ("listeners", i, "settings")))
+        if cfg.traps is not None and listener.type == TRAPS:
+            issues.append(src.issue(("listeners", i, "type"),
+                                    "the traps section is this listener already: keep one"))
+    return issues
+
+
 def _validate_drivers(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     by_type: dict[str, list[int]] = {}
@@ -76,9 +114,7 @@ def _validate_drivers(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
                 if key not in dev.model_fields_set:
                     object.__setattr__(dev, key, default)
         if cls is None:
-            issues.append(src.issue(("devices", i, "type"),
-                                    f"unknown driver type {dev.type!r} "
-                                    f"(known: {', '.join(known_types())})"))
+            issues += _push_device(src, cfg, i)
             continue
         data: dict[str, Any] = {"connection": dev.connection, "points": dev.points}
         if dev.profile is not None:
@@ -122,7 +158,9 @@ def _cross_check(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
                           for key in device_class(dev.device_class).rule_keys())
         if cls is not None and dev.spec is not None:  # what a profile adds, too
             points.update(f"{dev.name}.{key}" for key in cls(dev).point_keys())
-        if dev.timeout >= dev.interval:
+        elif cls is None and dev.spec is not None:  # a device that pushes
+            points.update(f"{dev.name}.{p.key}" for p in getattr(dev.spec, "points", []))
+        if cls is not None and dev.timeout >= dev.interval:  # one that pushes has no timeout
             issues.append(src.issue(("devices", i, "timeout"),
                                     f"timeout ({dev.timeout:g} s) must be shorter than the "
                                     f"interval ({dev.interval:g} s)"))
@@ -384,7 +422,8 @@ def _later_stages(src: Source, data: Any, check_secrets: bool,
         cfg = SiteConfig.model_validate(data)
     except ValidationError:
         return None, []
-    issues = (_validate_drivers(src, cfg) + _cross_check(src, cfg) + _power_issues(src, cfg)
+    issues = (_validate_listeners(src, cfg) + _validate_drivers(src, cfg)
+              + _cross_check(src, cfg) + _power_issues(src, cfg)
               + _directory_issues(src, cfg) + _notify_issues(src, cfg))
     if check_secrets:
         issues += _secret_issues(src, cfg) + _contact_issues(src, cfg)

@@ -247,6 +247,26 @@ class TrapConfig(Strict):
                                      description="UDP buffer that holds a trap flood")
 
 
+class ListenerConfig(Strict):
+    """A push source: ``type`` a registered listener type (snmp_traps, ...), ``settings``
+    checked by it. It serves the devices of its own type, and those of the types it binds."""
+
+    name: Name
+    type: str
+    enabled: bool = True
+    settings: dict[str, Any] = Field(default_factory=dict)
+    _spec: Any = PrivateAttr(default=None)
+
+    @property
+    def spec(self) -> Any:
+        """The source's validated view of ``settings``."""
+        return self._spec
+
+
+TRAPS = "snmp_traps"
+"""The listener type (and name) the ``traps`` section is short for."""
+
+
 class SiteConfig(Strict):
     """A whole site: what to watch, how to judge it, where to keep it."""
 
@@ -257,7 +277,9 @@ class SiteConfig(Strict):
     rules: list[Rule] = Field(default_factory=list)
     store: StoreConfig = StoreConfig()
     sink: SinkConfig | None = None
-    traps: TrapConfig | None = None
+    traps: TrapConfig | None = Field(default=None, description="short for a listener of type "
+                                                                "snmp_traps with these settings")
+    listeners: list[ListenerConfig] = Field(default_factory=list)
     power: PowerConfig = PowerConfig()
     actions: ActionsConfig = ActionsConfig()
     roles: list[Role] = Field(default_factory=list)
@@ -273,6 +295,15 @@ class SiteConfig(Strict):
 
     def device(self, name: str) -> DeviceConfig | None:
         return next((d for d in self.devices if d.name == name), None)
+
+    def listening(self) -> list[ListenerConfig]:
+        """The push sources to run: the enabled listeners, and the ``traps`` section's."""
+        found = [x for x in self.listeners if x.enabled]
+        if self.traps is not None:
+            traps = ListenerConfig(name=TRAPS, type=TRAPS)
+            traps._spec = self.traps
+            found.append(traps)
+        return found
 
     def person(self, name: str) -> Person | None:
         return next((p for p in self.people if p.name == name), None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drivers.base import REGISTRY, known_types
+from drivers.base import REGISTRY, SOURCES, known_sources, known_types
 from monitor.config.model import SiteConfig
 from monitor.devices.base import classes
 
@@ -22,6 +22,14 @@ def config_schema() -> dict[str, Any]:
         branches.append({"if": {"properties": {"type": {"const": name}}},
                          "then": {"properties": spec["properties"]}})
     device["allOf"] = branches
+    listener = defs["ListenerConfig"]
+    listener["properties"]["type"]["enum"] = known_sources()
+    listener["allOf"] = []
+    for name in known_sources():
+        spec = SOURCES[name].spec_model.model_json_schema(ref_template="#/$defs/{model}")
+        defs.update(spec.pop("$defs", {}))
+        listener["allOf"].append({"if": {"properties": {"type": {"const": name}}},
+                                  "then": {"properties": {"settings": spec}}})
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Vigil site configuration"
     return schema
