@@ -21,8 +21,8 @@ from pydantic import SecretStr
 from pymodbus.client import AsyncModbusTcpClient
 
 from monitor.api.app import create_app
-from monitor.bus import AlarmEvent
 from monitor.config import load_config_text
+from monitor.core.bus import AlarmEvent
 from monitor.daemon import Daemon
 from tests import peers
 from tests.conftest import modbus_device, site_yaml

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.stats import ms
-from monitor.alarms import AlarmDef
+from monitor.alarms.model import AlarmDef
 from monitor.config import load_config_text
 from monitor.config.model import Severity
 from monitor.daemon import Daemon

@@ -10,7 +10,7 @@ import asyncio
 import os
 import time
 
-from monitor.bus import Bus, DeviceEvent
+from monitor.core.bus import Bus, DeviceEvent
 
 
 async def round_trip(events: int, subscribers: int, batch: int) -> tuple[float, int, int]:

@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 from bench.stats import ms
-from monitor.alarms import AlarmDef
-from monitor.bus import AlarmEvent, IncidentNotice
+from monitor.alarms.model import AlarmDef
 from monitor.config import load_config_text
 from monitor.config.model import Severity
+from monitor.core.bus import AlarmEvent, IncidentNotice
 from monitor.daemon import Daemon
 from tests.conftest import site_yaml
 

@@ -57,7 +57,7 @@ async def vigil(receiver: Receiver, trials: int, slow: Receiver | None) -> tuple
             "routes": [{"policy": "p"}]}))
     daemon = Daemon(cfg)
     await daemon.start()
-    from monitor.alarms import AlarmDef
+    from monitor.alarms.model import AlarmDef
     from monitor.config.model import Severity
 
     delivered: dict[str, float] = {}

@@ -10,10 +10,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from monitor.bus import Bus
 from monitor.config.model import SinkConfig
-from monitor.sink import Sink
-from monitor.store import Store
+from monitor.core.bus import Bus
+from monitor.core.sink import Sink
+from monitor.core.store import Store
 from tests import peers
 from tests.util import eventually
 

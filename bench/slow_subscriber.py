@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.stats import ms
-from monitor.bus import Readings
 from monitor.config import load_config_text
+from monitor.core.bus import Readings
 from monitor.daemon import Daemon
 from tests import peers
 from tests.conftest import modbus_device, site_yaml

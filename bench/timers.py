@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from monitor.store import Store
-from monitor.timers import Timers
+from monitor.core.store import Store
+from monitor.core.timers import Timers
 
 
 async def main() -> None:

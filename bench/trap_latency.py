@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from monitor.bus import DeviceEvent
 from monitor.config import load_config_text
+from monitor.core.bus import DeviceEvent
 from monitor.daemon import Daemon
 from tests import peers
 from tests.conftest import site_yaml

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from monitor.model import Reading
+from monitor.core.model import Reading
 
 if TYPE_CHECKING:
     from monitor.config.model import DeviceConfig

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from monitor import __version__
-from monitor.alarms import SEVERITY_TEXT, STATE_TEXT
+from monitor.alarms.model import SEVERITY_TEXT, STATE_TEXT
 from monitor.api.auth import TokenError
 from monitor.config import ConfigError, SiteConfig, load_config
 from monitor.config.types import parse_duration
+from monitor.core.store import StoreError
 from monitor.demo import data_dir as demo_data_dir
-from monitor.store import StoreError
 
 if TYPE_CHECKING:
     import httpx
@@ -68,7 +68,7 @@ def cmd_check(args: argparse.Namespace) -> int:
           + (f", {_count(len(books), 'playbook')}" if cfg.playbooks is not None else ""))
     if not args.probe:
         return 0
-    from monitor.probe import probe
+    from monitor.devices.probe import probe
 
     results = asyncio.run(probe(cfg))
     for r in results:
@@ -162,7 +162,7 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
 
 def cmd_oncall(args: argparse.Namespace) -> int:
     """Who is on call for a role, now or at ``--at`` (local time)."""
-    from monitor.oncall import on_call
+    from monitor.notify.oncall import on_call
 
     cfg = _site(args.config)
     if args.role not in {r.name for r in cfg.roles}:
@@ -364,7 +364,7 @@ def cmd_passwd(args: argparse.Namespace) -> int:
     """Print the hash of a new password, for a person's ``credential`` in the config."""
     import getpass
 
-    from monitor.credentials import MIN_PASSWORD, hash_password
+    from monitor.core.credentials import MIN_PASSWORD, hash_password
 
     if args.stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -476,7 +476,7 @@ def _report(args: argparse.Namespace, path: str, **params: str) -> int:
 
 def cmd_report_alarms(args: argparse.Namespace) -> int:
     """The month's alarm-system review (ISA-18.2): the measures as text, or the report."""
-    from monitor.alarm_report import summary_lines
+    from monitor.reports.alarm_review import summary_lines
 
     path = "/api/v1/reports/alarms"
     params = {"operators": str(args.operators), **({"month": args.month} if args.month else {})}

@@ -13,29 +13,30 @@ from pathlib import Path
 from typing import Any
 
 from drivers.base import Driver, driver_class
-from monitor.actions import ActionRunner
-from monitor.alarms import AlarmDef, AlarmManager
+from monitor.alarms.facts import AlarmFacts
+from monitor.alarms.inhibit import Inhibition
+from monitor.alarms.manager import AlarmManager
+from monitor.alarms.model import AlarmDef
 from monitor.api.parts import ApiParts
-from monitor.bus import Bus, StoreCommitted, Subscription
 from monitor.config.model import Severity, SiteConfig
-from monitor.context import Context
-from monitor.core import Core
-from monitor.facts import AlarmFacts
-from monitor.inhibit import Inhibition
-from monitor.metrics import Metrics
+from monitor.core.actions import ActionRunner
+from monitor.core.bus import Bus, StoreCommitted, Subscription
+from monitor.core.context import Context
+from monitor.core.metrics import Metrics
+from monitor.core.part import Part
+from monitor.core.sink import Sink
+from monitor.core.state import SiteState
+from monitor.core.store import Store, prune_history
+from monitor.core.supervisor import Supervisor, wait_event
+from monitor.core.timers import Timers
+from monitor.devices.intake import Core
+from monitor.devices.poller import DevicePoller
+from monitor.devices.recorder import Recorder
+from monitor.devices.sources import Sources
 from monitor.notify.notifier import Notifier
 from monitor.notify.silences import Silences
-from monitor.part import Part
 from monitor.playbooks.check import playbook_texts
 from monitor.playbooks.runtime import Incidents
-from monitor.recorder import Recorder
-from monitor.runtime import DevicePoller, wait_event
-from monitor.sink import Sink
-from monitor.sources import Sources
-from monitor.state import SiteState
-from monitor.store import Store, prune_history
-from monitor.supervisor import Supervisor
-from monitor.timers import Timers
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from monitor.api.app import create_app
 from monitor.api.auth import api_token
 from monitor.api.session import Sessions
 from monitor.config.model import SiteConfig
+from monitor.core.store import check_data_dir
 from monitor.daemon import Daemon
-from monitor.store import check_data_dir
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from monitor.config import SiteConfig, load_config_text
+from monitor.core.store import Store
 from monitor.daemon import Daemon
-from monitor.store import Store
 from tests import peers
 
 

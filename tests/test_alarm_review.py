@@ -16,8 +16,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from monitor.alarm_report import alarm_report
-from monitor.alarm_review import (
+from monitor.alarms.model import AlarmDef
+from monitor.alarms.review import (
     AlarmInfo,
     Measure,
     Period,
@@ -27,10 +27,10 @@ from monitor.alarm_review import (
     month_period,
     review_alarms,
 )
-from monitor.alarms import AlarmDef
 from monitor.api.app import create_app
 from monitor.config.model import Severity
-from monitor.credentials import hash_password
+from monitor.core.credentials import hash_password
+from monitor.reports.alarm_review import alarm_report
 from tests.conftest import config
 from tests.test_review import pdf_text, served, vigil
 

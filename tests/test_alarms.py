@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alarms import AlarmDef, AlarmError, AlarmManager, AlarmState, alarm_log
-from monitor.bus import AlarmEvent, Bus
+from monitor.alarms.facts import AlarmFacts
+from monitor.alarms.inhibit import Inhibition
+from monitor.alarms.manager import AlarmError, AlarmManager, alarm_log
+from monitor.alarms.model import AlarmDef, AlarmState
+from monitor.alarms.rules import RuleEngine
 from monitor.config.model import (
     PointBase,
     RateRule,
@@ -18,12 +21,10 @@ from monitor.config.model import (
     StateRule,
     ThresholdRule,
 )
-from monitor.facts import AlarmFacts
-from monitor.inhibit import Inhibition
-from monitor.model import Quality, Reading
-from monitor.rules import RuleEngine
-from monitor.store import Store
-from monitor.timers import Timers
+from monitor.core.bus import AlarmEvent, Bus
+from monitor.core.model import Quality, Reading
+from monitor.core.store import Store
+from monitor.core.timers import Timers
 from tests.conftest import config, modbus_device
 from tests.util import eventually
 

@@ -128,8 +128,8 @@ def test_a_short_api_token_is_a_check_error(monkeypatch: pytest.MonkeyPatch) -> 
 def test_a_point_may_be_in_another_area_than_its_device(tmp_path: Path) -> None:
     """A fire panel in the machine room with a zone in the office: the zone's alarm is the
     office's (routes, banner, tiles), and an unknown area is an error with its line."""
-    from monitor.alarms import Alarm
-    from monitor.facts import facts
+    from monitor.alarms.facts import facts
+    from monitor.alarms.model import Alarm
 
     zone = {"key": "zone1.alarm", "table": "discrete_input", "address": 0, "area": "office"}
     text = f"""

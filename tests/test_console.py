@@ -19,8 +19,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from monitor.console import CONSOLE
-from monitor.credentials import hash_password
+from monitor.core.credentials import hash_password
+from monitor.words.console import CONSOLE
 from tests import peers
 from tests.conftest import modbus_device
 from tests.test_service import TEMP, Running, start, write_config

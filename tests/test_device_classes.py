@@ -15,9 +15,9 @@ from pydantic import SecretStr
 
 from monitor.api.app import create_app
 from monitor.config.model import DeviceConfig, Rule, ThresholdRule
+from monitor.core.model import Reading
 from monitor.daemon import Daemon
 from monitor.devices.base import REGISTRY, DeviceClass, PointWords, Situation
-from monitor.model import Reading
 from tests import peers
 from tests.conftest import config, modbus_device
 from tests.util import eventually, recorded
@@ -97,7 +97,7 @@ async def test_a_made_up_class_works_end_to_end(
 
 def test_a_configured_rule_replaces_the_one_a_class_brings(
         tmp_path: Path, flood_class: None) -> None:
-    from monitor.core import site_rules
+    from monitor.devices.intake import site_rules
 
     brought = site_rules(site(tmp_path))
     assert [(r.name, getattr(r, "high", None)) for r in brought] == [("basement_flood", 10)]

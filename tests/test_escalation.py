@@ -16,7 +16,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from monitor.alarms import alarm_log
+from monitor.alarms.manager import alarm_log
 from monitor.api.app import create_app
 from monitor.config import load_config_text
 from monitor.daemon import Daemon
@@ -82,7 +82,7 @@ def raise_many(daemon: Daemon, prefix: str, message: str, points: list[str | Non
                severity: str = "major") -> list[str]:
     """One alarm per point (``message`` with its number as ``{n}``), each defined and raised
     at once; their ids."""
-    from monitor.alarms import AlarmDef
+    from monitor.alarms.model import AlarmDef
     from monitor.config.model import Severity
 
     ids = []
@@ -186,8 +186,8 @@ async def test_a_page_nobody_got_goes_again_until_it_gets_through(
 
 
 def test_routes_match_and_continue(tmp_path: Path, inbox: Receiver) -> None:
-    from monitor.alarms import Alarm
-    from monitor.facts import facts
+    from monitor.alarms.facts import facts
+    from monitor.alarms.model import Alarm
     from monitor.notify.notifier import route_facts
 
     cfg = site(tmp_path, inbox)
@@ -359,7 +359,7 @@ def test_a_links_signature_has_one_spelling() -> None:
 
 def with_password(cfg: Any, password: str) -> Any:
     """李四 (li_si) gets a console password, kept as its hash."""
-    from monitor.credentials import hash_password
+    from monitor.core.credentials import hash_password
 
     object.__setattr__(cfg.people[1], "credential", hash_password(password))
     return cfg
@@ -591,7 +591,7 @@ async def test_a_critical_page_goes_to_the_fallback_after_the_first_failure(
         monkeypatch: pytest.MonkeyPatch, severity: str) -> None:
     """Critical: the fallback right after the first failed attempt, the first channel
     retried beside it. Otherwise the fallback waits for the first channel's retries."""
-    from monitor.alarms import AlarmDef
+    from monitor.alarms.model import AlarmDef
     from monitor.config.model import Severity
 
     spare = Receiver().start()
@@ -644,7 +644,7 @@ async def test_after_a_storm_clears_a_critical_alarm_goes_at_once(
         tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:
     """300 alarms come and clear: the recovery notes are grouped like the pages, and a fire
     alarm raised next is not held by the person limit."""
-    from monitor.alarms import AlarmDef
+    from monitor.alarms.model import AlarmDef
     from monitor.config.model import Severity
 
     cfg = site(tmp_path, inbox, wait=3600, group_interval=1.0)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from drivers.host import HostDriver
-from monitor.model import Quality
+from monitor.core.model import Quality
 from tests import peers
 from tests.conftest import config
 from tests.servers.http_receiver import Receiver

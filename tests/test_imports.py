@@ -1,5 +1,6 @@
-"""The architecture's one-way rule: no import circles among Vigil's modules, and nothing
-outside the daemon's own wiring imports the daemon."""
+"""The architecture's one-way rules: no import circles among Vigil's modules; nothing outside
+the daemon's own wiring imports the daemon; the model and the words import nothing above
+them; rules and alarm definitions do not import the store; the services import no part."""
 
 from __future__ import annotations
 
@@ -68,3 +69,36 @@ def test_no_import_circles() -> None:
 def test_only_the_wiring_takes_the_daemon() -> None:
     users = sorted(m for m, deps in graph().items() if "monitor.daemon" in deps)
     assert set(users) <= WIRING, users
+
+
+def _users(prefixes: tuple[str, ...]) -> dict[str, set[str]]:
+    """Modules under ``prefixes`` -> what they import of Vigil's."""
+    return {m: deps for m, deps in graph().items() if m.startswith(prefixes)}
+
+
+def _above(deps: set[str], allowed: tuple[str, ...]) -> set[str]:
+    return {d for d in deps if d.startswith(("monitor", "drivers")) and not d.startswith(allowed)}
+
+
+def test_the_model_and_words_import_nothing_above_them() -> None:
+    found = {m: _above(deps, ("monitor.words", "monitor.core.model"))
+             for m, deps in _users(("monitor.words", "monitor.core.model")).items()}
+    assert {m: d for m, d in found.items() if d} == {}
+
+
+def test_rules_and_alarm_definitions_do_not_import_the_store() -> None:
+    found = {m: deps for m, deps in _users(("monitor.alarms.rules", "monitor.alarms.model"))
+             .items() if any(d.startswith(("monitor.core.store", "monitor.alarms.manager"))
+                             for d in deps)}
+    assert found == {}
+
+
+PARTS = ("monitor.devices", "monitor.notify", "monitor.playbooks", "monitor.api",
+         "monitor.reports", "monitor.demo")
+
+
+def test_services_import_no_part() -> None:
+    """The core services and the alarm machinery know no part that attaches to them."""
+    found = {m: {d for d in deps if d.startswith(PARTS)}
+             for m, deps in _users(("monitor.core", "monitor.alarms")).items()}
+    assert {m: d for m, d in found.items() if d} == {}

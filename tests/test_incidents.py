@@ -540,7 +540,7 @@ async def test_a_restart_sends_its_own_new_messages_once_even_on_a_slow_machine(
     person once, not once for the bus and again from the stored messages."""
     import sqlite3
 
-    from monitor.store import Store
+    from monitor.core.store import Store
     from tests.test_service import KILLED_MID_ACTION
 
     _, port = sim
@@ -588,9 +588,9 @@ async def test_a_scripted_step_due_while_a_persons_input_commits_is_not_lost(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The script's clear (mains back) falls due while a person's confirmation is being
     committed: the drill still sees mains come back and goes on to recovery."""
+    from monitor.core.store import Store
     from monitor.playbooks.engine import Confirm
     from monitor.playbooks.rehearse import Step
-    from monitor.store import Store
 
     _, port = sim
     daemon = await daemon_factory(site(tmp_path, port, monkeypatch, inbox))

@@ -15,17 +15,17 @@ import pytest
 from pydantic import SecretStr
 
 from drivers.modbus.profile import WORD_KEY
-from monitor import labels
-from monitor.alarms import AlarmState
+from monitor.alarms.model import AlarmState
+from monitor.alarms.rules import LEVELS
 from monitor.api.app import create_app
 from monitor.config.directory import Contact
 from monitor.config.model import Severity
+from monitor.core.model import DeviceState, Quality, Reading
 from monitor.devices import words
 from monitor.devices.base import classes
 from monitor.devices.ups.status import EVENTS, FLAG_WORDS, STATUS_FLAGS, VARIABLES
-from monitor.model import DeviceState, Quality, Reading
-from monitor.reasons import in_chinese
-from monitor.rules import LEVELS
+from monitor.words import labels
+from monitor.words.reasons import in_chinese
 from tests.conftest import config
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,8 +19,8 @@ from drivers.modbus.decode import DecodeError, decode_block
 from drivers.modbus.plan import plan_blocks
 from drivers.modbus.spec import ModbusConnection, ModbusPoint
 from monitor.config import ConfigError
+from monitor.core.model import Quality
 from monitor.demo.simulator import serve_sim, sim_device
-from monitor.model import Quality
 from tests import peers
 from tests.conftest import config, modbus_device
 from tests.servers import misbehaving

@@ -270,7 +270,7 @@ def test_alarm_texts_in_each_language_and_form() -> None:
 
 
 def test_spoken_durations() -> None:
-    from monitor.text import spoken_duration
+    from monitor.words.text import spoken_duration
 
     assert [spoken_duration(s) for s in (45, 120, 5400, 90000)] == [
         "45 秒", "2 分钟", "1 小时 30 分", "1 天 1 小时"]
@@ -350,9 +350,9 @@ async def test_a_broker_that_takes_the_connection_and_never_answers_times_out() 
 
 async def test_an_action_publishes_to_mqtt(broker: peers.Peer) -> None:
     """A playbook or power action that publishes to a topic (e.g. the building's gateway)."""
-    from monitor.actions import ActionRunner
-    from monitor.bus import Bus
     from monitor.config.actions import Action
+    from monitor.core.actions import ActionRunner
+    from monitor.core.bus import Bus
 
     client, got = subscribe("building/doors/#")
     try:

@@ -13,9 +13,9 @@ import pytest
 
 from drivers.base import AuthError, ConfigurationError, ProtocolError
 from drivers.nut import NutDriver
-from monitor.alarms import AlarmState
+from monitor.alarms.model import AlarmState
+from monitor.core.model import DeviceState, Quality
 from monitor.devices.ups.kind import Ups
-from monitor.model import DeviceState, Quality
 from tests import peers
 from tests.conftest import config
 from tests.servers import misbehaving

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from monitor.api.app import create_app
 from monitor.config import ConfigError, load_config_text
-from monitor.oncall import gaps, on_call
+from monitor.notify.oncall import gaps, on_call
 from tests.conftest import config
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from monitor.alarms import AlarmState
+from monitor.alarms.model import AlarmState
 from tests import peers
 from tests.conftest import config, modbus_device
 from tests.test_runtime import TEMP, start_sim

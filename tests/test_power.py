@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from monitor.alarms import AlarmState
+from monitor.alarms.model import AlarmState
 from monitor.daemon import Daemon
 from tests import peers
 from tests.conftest import LOW_BATTERY, ON_BATTERY, ON_LINE, config, modbus_device, ups_sim

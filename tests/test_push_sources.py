@@ -19,8 +19,8 @@ from pydantic import Field
 from drivers.base import SOURCES, Feed, PushSource
 from monitor.config.model import DeviceConfig, PointBase
 from monitor.config.types import Strict
+from monitor.core.model import Quality, Reading
 from monitor.daemon import Daemon
-from monitor.model import Quality, Reading
 from tests import peers
 from tests.conftest import config
 from tests.util import eventually

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from monitor.alarms import AlarmState, alarm_log
+from monitor.alarms.manager import alarm_log
+from monitor.alarms.model import AlarmState
 from monitor.daemon import Daemon
 from monitor.demo.simulator import serve_sim
 from tests import peers

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from monitor.api.app import create_app
 from monitor.config import SiteConfig
-from monitor.credentials import hash_password
+from monitor.core.credentials import hash_password
 from monitor.playbooks.check import load_playbook, load_playbook_text
 from monitor.playbooks.engine import (
     Ack,
@@ -39,10 +39,10 @@ from monitor.playbooks.engine import (
     Start,
     World,
 )
-from monitor.playbooks.export import Names, drill_report, incident_report, local_time
 from monitor.playbooks.model import ChecklistStep
 from monitor.playbooks.rehearse import Rehearsal, clock, load_scenario
 from monitor.playbooks.review import Review, Row, Target, passed, review
+from monitor.reports.incident import Names, drill_report, incident_report, local_time
 from tests import peers
 from tests.conftest import config
 from tests.util import eventually

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from pymodbus.server import ModbusTcpServer
 
-from monitor.alarms import AlarmState
+from monitor.alarms.model import AlarmState
+from monitor.core.model import DeviceState, Quality
 from monitor.daemon import Daemon
 from monitor.demo.simulator import serve_sim
-from monitor.model import DeviceState, Quality
 from tests import peers
 from tests.conftest import config, modbus_device
 from tests.servers import misbehaving
@@ -94,7 +94,7 @@ async def test_unavailable_after_n_failures_then_recovered(
         assert daemon.alarms.alarms["comm:env"].state() is AlarmState.CLEARED_UNACKNOWLEDGED
     finally:
         await server.shutdown()
-    lines = [r.getMessage() for r in caplog.records if r.name == "monitor.runtime"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "monitor.devices.poller"]
     assert len([m for m in lines if "unavailable" in m]) == 1
     assert len([m for m in lines if "recovered" in m]) == 1
     qualities = [q for _, _, q in await history(daemon, "env.temperature")]
@@ -173,7 +173,7 @@ async def test_a_failing_result_handler_does_not_end_polling(
         tmp_path: Path, sim: Any, caplog: pytest.LogCaptureFixture) -> None:
     """A bug downstream of a poll is logged; the device goes on being polled."""
     from drivers.modbus import ModbusDriver
-    from monitor.runtime import DevicePoller
+    from monitor.devices.poller import DevicePoller
 
     _, port = sim
     dev = config(tmp_path, [modbus_device("env", port, [TEMP], interval=0.05,

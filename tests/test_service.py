@@ -20,7 +20,7 @@ import httpx
 import pytest
 import yaml
 
-from monitor.credentials import hash_password
+from monitor.core.credentials import hash_password
 from tests import peers
 from tests.conftest import modbus_device, site_yaml
 from tests.test_sink import vm_export

@@ -21,16 +21,16 @@ from drivers.base import (
     PushSource,
     driver_class,
 )
-from monitor.actions import ActionRunner
-from monitor.bus import Bus, DeviceEvent
+from monitor.alarms.health import health
 from monitor.config.actions import Action
 from monitor.config.model import PointBase
+from monitor.core.actions import ActionRunner
+from monitor.core.bus import Bus, DeviceEvent
+from monitor.core.model import Reading
+from monitor.core.store import Store
+from monitor.core.supervisor import Supervisor
+from monitor.core.timers import Timers
 from monitor.demo.simulator import serve_sim
-from monitor.health import health
-from monitor.model import Reading
-from monitor.store import Store
-from monitor.supervisor import Supervisor
-from monitor.timers import Timers
 from tests import peers
 from tests.conftest import config, modbus_device
 from tests.servers.http_receiver import Receiver
@@ -369,7 +369,7 @@ async def test_stale_rules_fire_while_the_store_is_stuck(tmp_path: Path,
 async def test_a_stream_subscriber_hears_nothing_then_everything_that_came() -> None:
     """What the live stream reads: silence within the wait is [] (then it says ping), and
     a burst comes as one batch, in order."""
-    from monitor.bus import Bus, DeviceEvent
+    from monitor.core.bus import Bus, DeviceEvent
 
     bus = Bus()
     sub = bus.subscribe("stream", kinds=(DeviceEvent,), maxsize=10, lossy=True)

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from monitor.api.app import create_app
 from monitor.api.session import COOKIE, Sessions
-from monitor.credentials import hash_password
+from monitor.core.credentials import hash_password
 from monitor.daemon import Daemon
 from tests.conftest import config
 from tests.util import recorded
@@ -261,7 +261,7 @@ async def test_a_person_never_sees_anothers_answer_link(tmp_path: Path,
 
 async def test_a_note_on_an_alarm_goes_on_its_journal_as_the_person(
         tmp_path: Path, daemon_factory: Any) -> None:
-    from monitor.alarms import AlarmDef
+    from monitor.alarms.model import AlarmDef
     from monitor.config.model import Severity
 
     daemon = await daemon_factory(site(tmp_path))

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from monitor.bus import Bus
 from monitor.config.model import SinkConfig
-from monitor.sink import Sink
-from monitor.store import Store
+from monitor.core.bus import Bus
+from monitor.core.sink import Sink
+from monitor.core.store import Store
 from tests import peers
 from tests.servers.http_receiver import Receiver
 from tests.util import eventually

@@ -10,7 +10,7 @@ import pytest
 from drivers.base import AuthError, CommError, ConfigurationError
 from drivers.snmp import SnmpDriver
 from drivers.snmp.upsmib import map_ups_mib
-from monitor.model import Quality
+from monitor.core.model import Quality
 from tests import peers
 from tests.conftest import config
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 import time
 
-from monitor.model import Quality, Reading
-from monitor.store import Store, history_rows, prune_history
+from monitor.core.model import Quality, Reading
+from monitor.core.store import Store, history_rows, prune_history
 
 
 async def test_retention_prunes_only_old_history_in_steps(store: Store) -> None:

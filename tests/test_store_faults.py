@@ -18,12 +18,12 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from monitor.alarms import AlarmState
+from monitor.alarms.health import health
+from monitor.alarms.model import AlarmState
 from monitor.api.app import create_app
+from monitor.core.model import Reading
+from monitor.core.store import Store
 from monitor.daemon import Daemon
-from monitor.health import health
-from monitor.model import Reading
-from monitor.store import Store
 from tests import peers
 from tests.conftest import config, modbus_device
 from tests.util import corrupt, eventually, made_anew, recorded
@@ -324,7 +324,7 @@ async def test_an_incident_action_on_a_full_disk_is_refused_and_changes_nothing(
 async def test_a_sign_in_on_a_full_disk_is_refused_and_gives_no_session(
         disk: Path, daemon_factory: Any) -> None:
     """A session not committed is not handed out: 503, no cookie; the disk freed, it works."""
-    from monitor.credentials import hash_password
+    from monitor.core.credentials import hash_password
 
     cfg = config(disk, [], data_dir=str(disk / "data"), people=[
         {"name": "zhang_san", "label": "张三", "credential": hash_password("a-long-password")}])
@@ -357,7 +357,7 @@ def paged_site(where: Path, receiver: Any, **extra: Any) -> Any:
 
 def raise_hot(daemon: Daemon) -> None:
     """The machine room is too hot (as a threshold rule raises it)."""
-    from monitor.alarms import AlarmDef
+    from monitor.alarms.model import AlarmDef
     from monitor.config.model import Severity
 
     daemon.alarms.define(AlarmDef("hot.high", Severity.MAJOR, "机房温度偏高"))

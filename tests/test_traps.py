@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from monitor.alarms import AlarmState
+from monitor.alarms.model import AlarmState
 from tests import peers
 from tests.conftest import config, modbus_device
 from tests.test_runtime import TEMP, start_sim

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from monitor.store import StoreUnavailable
+from monitor.core.store import StoreUnavailable
 
 
 async def eventually(cond: Callable[[], bool], within: float = 10.0) -> None:

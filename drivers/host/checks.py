@@ -15,7 +15,7 @@ import icmplib
 from drivers.base import DriverError
 from drivers.host.spec import HttpCheck, IcmpCheck, InterfaceCheck, TcpCheck
 from drivers.snmp.client import SnmpClient
-from monitor.model import Value
+from monitor.core.model import Value
 
 BODY_LIMIT = 64 * 1024
 IF_NAME, IF_DESCR = "1.3.6.1.2.1.31.1.1.1.1", "1.3.6.1.2.1.2.2.1.2"

@@ -20,7 +20,7 @@ from drivers.host.spec import (
     TcpCheck,
 )
 from drivers.snmp.client import SnmpClient
-from monitor.model import Quality, Reading
+from monitor.core.model import Quality, Reading
 
 if TYPE_CHECKING:
     from monitor.config.model import DeviceConfig

@@ -17,7 +17,7 @@ from drivers.modbus.device import ModbusSpec
 from drivers.modbus.plan import Block, plan_blocks
 from drivers.modbus.profile import STATUS_KEY, WORD_KEY
 from drivers.modbus.spec import ModbusConnection, Table
-from monitor.model import Quality, Reading
+from monitor.core.model import Quality, Reading
 
 if TYPE_CHECKING:
     from monitor.config.model import DeviceConfig

@@ -19,7 +19,7 @@ from drivers.base import (
 )
 from drivers.nut.protocol import Credentials, NutClient, NutError, NutGarbage
 from drivers.nut.spec import NutSpec
-from monitor.model import Reading, Value
+from monitor.core.model import Reading, Value
 
 if TYPE_CHECKING:
     from monitor.config.model import DeviceConfig

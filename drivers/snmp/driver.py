@@ -11,7 +11,7 @@ from drivers.snmp import upsmib
 from drivers.snmp.client import SnmpClient
 from drivers.snmp.engine import MibError, resolve_names
 from drivers.snmp.spec import SnmpPoint, SnmpSpec
-from monitor.model import Quality, Reading, Value
+from monitor.core.model import Quality, Reading, Value
 
 if TYPE_CHECKING:
     from monitor.config.model import DeviceConfig

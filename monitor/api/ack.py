@@ -14,11 +14,12 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from monitor.alarms import SEVERITY_TEXT, AlarmError
-from monitor.bus import DeviceEvent
-from monitor.context import Context
-from monitor.credentials import Throttle, check_password
-from monitor.facts import alarm_device
+from monitor.alarms.facts import alarm_device
+from monitor.alarms.manager import AlarmError
+from monitor.alarms.model import SEVERITY_TEXT
+from monitor.core.bus import DeviceEvent
+from monitor.core.context import Context
+from monitor.core.credentials import Throttle, check_password
 from monitor.notify.links import (
     EARLIER,
     EXPIRED,
@@ -41,7 +42,7 @@ from monitor.playbooks.engine import (
 )
 from monitor.playbooks.model import RollCallStep
 from monitor.playbooks.runtime import IncidentError, Incidents
-from monitor.text import spoken_duration
+from monitor.words.text import spoken_duration
 
 log = logging.getLogger(__name__)
 

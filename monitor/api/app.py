@@ -21,22 +21,27 @@ from fastapi_offline import FastAPIOffline
 from pydantic import AfterValidator, BaseModel, Field, SecretStr
 
 from monitor import __version__
-from monitor.alarms import Alarm, AlarmError, alarm_log
+from monitor.alarms.facts import alarm_device
+from monitor.alarms.health import health as health_report
+from monitor.alarms.manager import AlarmError, alarm_log
+from monitor.alarms.model import Alarm
+from monitor.alarms.rules import point_limits
 from monitor.api.ack import ack_router
 from monitor.api.guard import Guard
 from monitor.api.incidents import incidents_router
 from monitor.api.parts import ApiParts
 from monitor.api.reports import reports_router
 from monitor.api.session import Sessions, SignIns, own_host, public_origin, session_router
-from monitor.bus import AlarmEvent, DeviceEvent, IncidentMilestone, Readings
 from monitor.config.model import DeviceConfig
 from monitor.config.notify import Match
-from monitor.context import Context
+from monitor.core.bus import AlarmEvent, DeviceEvent, IncidentMilestone, Readings
+from monitor.core.context import Context
+from monitor.core.model import Reading, split_point_id
+from monitor.core.store import StoreUnavailable, history_rows, recent_events
 from monitor.devices import words as device_words
 from monitor.devices.base import device_class
-from monitor.facts import alarm_device
-from monitor.health import health as health_report
-from monitor.labels import (
+from monitor.notify.oncall import on_call
+from monitor.words.labels import (
     ALARM_STATE,
     DEVICE_STATE,
     QUALITY,
@@ -45,11 +50,7 @@ from monitor.labels import (
     area_label,
     label,
 )
-from monitor.model import Reading, split_point_id
-from monitor.oncall import on_call
-from monitor.playbooks.words import Language
-from monitor.rules import point_limits
-from monitor.store import StoreUnavailable, history_rows, recent_events
+from monitor.words.report import Language
 
 
 def _no_control(text: str, *, allow_newline: bool = False) -> str:

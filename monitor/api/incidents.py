@@ -15,8 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from monitor.context import Context
-from monitor.documents import MEDIA, REPORT_CSP, Format
+from monitor.core.context import Context
 from monitor.playbooks.check import load_playbook_text
 from monitor.playbooks.engine import (
     Ack,
@@ -30,7 +29,6 @@ from monitor.playbooks.engine import (
     open_items,
     pending_approval,
 )
-from monitor.playbooks.export import DELIVERED_SEP, Names, drill_report, incident_report
 from monitor.playbooks.model import ApprovalStep, Playbook, RollCallStep
 from monitor.playbooks.rehearse import Step as ScriptStep
 from monitor.playbooks.review import Review, Row, review
@@ -40,7 +38,9 @@ from monitor.playbooks.runtime import (
     IncidentInvalid,
     Incidents,
 )
-from monitor.playbooks.words import Language
+from monitor.reports.documents import MEDIA, REPORT_CSP, Format
+from monitor.reports.incident import DELIVERED_SEP, Names, drill_report, incident_report
+from monitor.words.report import Language
 
 Actor = Callable[[Request, "str | None"], str]
 FormatQuery = Annotated[Format, Query(alias="format")]

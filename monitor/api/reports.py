@@ -9,11 +9,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from monitor.alarm_report import alarm_report
-from monitor.alarm_review import Period, Row, alarm_infos, month_period, review_alarms
-from monitor.context import Context
-from monitor.documents import MEDIA, REPORT_CSP, Format
-from monitor.playbooks.words import Language
+from monitor.alarms.review import Period, Row, alarm_infos, month_period, review_alarms
+from monitor.core.context import Context
+from monitor.reports.alarm_review import alarm_report
+from monitor.reports.documents import MEDIA, REPORT_CSP, Format
+from monitor.words.report import Language
 
 ACTIVITY = ("(action IN ('raised', 'cleared', 'retired') OR (action = 'acknowledged' AND "
             "state = 'normal'))")

@@ -25,10 +25,10 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from monitor.bus import DeviceEvent
-from monitor.context import Context
-from monitor.credentials import Throttle, check_password
-from monitor.store import Store
+from monitor.core.bus import DeviceEvent
+from monitor.core.context import Context
+from monitor.core.credentials import Throttle, check_password
+from monitor.core.store import Store
 
 COOKIE = "vigil_session"
 LIFETIME = 12 * 3600.0

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from monitor.config.types import SecretRef, Strict
-from monitor.credentials import HASH
+from monitor.core.credentials import HASH
 
 NOT_A_HASH = "give the hash `vigil passwd` prints, never the password itself"
 

@@ -19,7 +19,7 @@ from monitor.config.notify import Match
 from monitor.config.power import MAINS
 from monitor.config.types import SecretRef
 from monitor.config.yamlsource import Source, parse_yaml
-from monitor.credentials import HASH
+from monitor.core.credentials import HASH
 from monitor.devices.base import classes, device_class
 from monitor.devices.ups.status import UPS
 
@@ -281,7 +281,7 @@ def _match_issues(src: Source, cfg: SiteConfig, match: Match,
 def schedule_warnings(path: str | Path, cfg: SiteConfig, now: datetime) -> list[ConfigIssue]:
     """Gaps in the next four weeks (who is paged then), and where China's holiday calendar
     is not known yet."""
-    from monitor.oncall import calendar_known, gaps
+    from monitor.notify.oncall import calendar_known, gaps
 
     p = Path(path)
     src = parse_yaml(p.read_text(encoding="utf-8"), str(p))

@@ -14,13 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from monitor.labels import Language, Pair
-from monitor.model import Reading
+from monitor.core.model import Reading
+from monitor.words.labels import Language, Pair
 
 if TYPE_CHECKING:
     from monitor.config.model import DeviceConfig, Rule
-    from monitor.context import Context
-    from monitor.part import Part
+    from monitor.core.context import Context
+    from monitor.core.part import Part
 
 Record = Callable[[str, str, str], None]
 """Record an event: (device, kind, message)."""

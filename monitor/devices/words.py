@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.devices.base import COMMON_SITUATIONS, classes, device_class
-from monitor.labels import AT_REST, EVENT, Language, Pair, boolean_meaning, label
-from monitor.text import display as plain_display
+from monitor.words.labels import AT_REST, EVENT, Language, Pair, boolean_meaning, label
+from monitor.words.text import display as plain_display
 
 
 def _i(language: Language) -> int:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import apprise
 
 from monitor.config.directory import INBOX
-from monitor.notify import mqtt, robots
+from monitor.core import mqtt
+from monitor.notify import robots
 
 _POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="notify")
 """Deliveries block in apprise; a hung channel holds one of these, never the loop."""

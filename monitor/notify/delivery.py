@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from monitor.config.directory import Contact
-from monitor.context import Context
+from monitor.core.context import Context
 from monitor.notify import channels
 from monitor.notify.limits import RateLimiter
 

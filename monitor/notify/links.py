@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.store import Store
+from monitor.core.store import Store
 
 
 class LinkError(Exception):

@@ -22,22 +22,22 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from monitor.alarms import Alarm, AlarmDef
-from monitor.bus import AlarmEvent, IncidentMilestone, IncidentNotice
+from monitor.alarms.facts import alarm_device
+from monitor.alarms.model import Alarm, AlarmDef
 from monitor.config.directory import Contact, Person
 from monitor.config.model import Severity, SiteConfig
 from monitor.config.notify import Policy, Target
-from monitor.context import Context
-from monitor.facts import alarm_device
+from monitor.core.bus import AlarmEvent, IncidentMilestone, IncidentNotice
+from monitor.core.context import Context
+from monitor.core.part import Part
+from monitor.core.store import StoreUnavailable
 from monitor.notify.delivery import Deliveries, Delivery, resend_at
 from monitor.notify.links import UsedLinks, link_key, sign
+from monitor.notify.oncall import covers, on_call
 from monitor.notify.pacing import URGENT, Pacer
 from monitor.notify.silences import Silences
 from monitor.notify.templates import SEVERITY, render
-from monitor.oncall import covers, on_call
-from monitor.part import Part
-from monitor.store import StoreUnavailable
-from monitor.text import spoken_duration
+from monitor.words.text import spoken_duration
 
 log = logging.getLogger(__name__)
 

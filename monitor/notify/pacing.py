@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.config.notify import PERSON_LIMIT_MAX
-from monitor.context import Context
+from monitor.core.context import Context
 
 Key = tuple[str, str, str]
 """(kind, person, group): kind is ``page`` or ``urgent`` (items are alarm ids; urgent: a

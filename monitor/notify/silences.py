@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.config.notify import Match
-from monitor.context import Context
+from monitor.core.context import Context
 
 log = logging.getLogger(__name__)
 

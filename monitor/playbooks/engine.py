@@ -30,7 +30,7 @@ from monitor.playbooks.model import (
     RollCallStep,
     WaitStep,
 )
-from monitor.text import spoken_duration
+from monitor.words.text import spoken_duration
 
 MAX_STEPS = 1000
 """Transitions one input may cause; more means a cycle without a wait (``vigil playbook

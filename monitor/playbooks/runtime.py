@@ -28,11 +28,11 @@ from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 
-from monitor.bus import AlarmEvent, DeviceEvent, IncidentMilestone, IncidentNotice
 from monitor.config.actions import Action
-from monitor.context import Context
+from monitor.core.bus import AlarmEvent, DeviceEvent, IncidentMilestone, IncidentNotice
+from monitor.core.context import Context
+from monitor.core.part import Part
 from monitor.devices.words import event_label
-from monitor.part import Part
 from monitor.playbooks.check import load_playbook_text
 from monitor.playbooks.engine import (
     Arm,
@@ -52,11 +52,11 @@ from monitor.playbooks.engine import (
     Start,
     World,
 )
-from monitor.playbooks.export import local_time
 from monitor.playbooks.model import ActionStep, Playbook
 from monitor.playbooks.rehearse import Step as ScriptStep
 from monitor.playbooks.rehearse import person_input, scripted_facts
-from monitor.text import spoken_duration
+from monitor.reports.incident import local_time
+from monitor.words.text import spoken_duration
 
 log = logging.getLogger(__name__)
 

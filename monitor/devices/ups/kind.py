@@ -9,7 +9,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from monitor.bus import UpsStatusChanged
+from monitor.core.bus import UpsStatusChanged
+from monitor.core.model import Quality, Reading
 from monitor.devices.base import DeviceClass, PointWords, Record, Situation, register
 from monitor.devices.ups.power import PowerWatch
 from monitor.devices.ups.status import (
@@ -24,12 +25,11 @@ from monitor.devices.ups.status import (
     parse_status,
     status_events,
 )
-from monitor.labels import Language
-from monitor.model import Quality, Reading
+from monitor.words.labels import Language
 
 if TYPE_CHECKING:
-    from monitor.context import Context
-    from monitor.part import Part
+    from monitor.core.context import Context
+    from monitor.core.part import Part
 
 @register
 class Ups(DeviceClass):

@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from monitor.alarms import AlarmDef
-from monitor.bus import Readings, UpsStatusChanged
+from monitor.alarms.model import AlarmDef
 from monitor.config.model import Severity, SiteConfig
 from monitor.config.power import Shutdown
-from monitor.context import Context
+from monitor.core.bus import Readings, UpsStatusChanged
+from monitor.core.context import Context
+from monitor.core.part import Part
 from monitor.devices.base import device_class
-from monitor.part import Part
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from monitor.store import Store
+from monitor.core.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from monitor.labels import boolean_word
-from monitor.model import Value
-from monitor.playbooks.words import Language
+from monitor.core.model import Value
+from monitor.words.labels import boolean_word
+from monitor.words.report import Language
 
 
 def spoken_duration(seconds: float, language: str = "zh-CN") -> str:

@@ -6,7 +6,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
-from monitor.alarms import AlarmDef, AlarmManager
+from monitor.alarms.model import AlarmDef, Conditions
 from monitor.config.model import (
     PointBase,
     RateRule,
@@ -16,10 +16,10 @@ from monitor.config.model import (
     StateRule,
     ThresholdRule,
 )
-from monitor.labels import LEVEL, boolean_meaning, label, table
-from monitor.model import Quality, Reading
-from monitor.playbooks.words import Language
-from monitor.text import display, quantity, spoken_duration
+from monitor.core.model import Quality, Reading
+from monitor.words.labels import LEVEL, boolean_meaning, label, table
+from monitor.words.report import Language
+from monitor.words.text import display, quantity, spoken_duration
 
 LEVELS = ("high_high", "high", "low", "low_low")
 
@@ -46,7 +46,7 @@ Situations = Callable[[Rule, str, Severity], str | None]
 
 
 class _Evaluator:
-    def __init__(self, rule: Rule, alarms: AlarmManager, point: PointBase, language: Language,
+    def __init__(self, rule: Rule, alarms: Conditions, point: PointBase, language: Language,
                  situation: Situations):
         self.rule, self.alarms, self.point, self.language = rule, alarms, point, language
         self.label, self.situation = point.label, situation
@@ -68,7 +68,7 @@ class _Evaluator:
 class _Threshold(_Evaluator):
     rule: ThresholdRule
 
-    def __init__(self, rule: ThresholdRule, alarms: AlarmManager, point: PointBase,
+    def __init__(self, rule: ThresholdRule, alarms: Conditions, point: PointBase,
                  language: Language, situation: Situations):
         super().__init__(rule, alarms, point, language, situation)
         self.levels = [(lvl, getattr(rule, lvl)) for lvl in LEVELS
@@ -96,7 +96,7 @@ class _Threshold(_Evaluator):
         band = self.rule.deadband
         for lvl, limit in self.levels:
             alarm_id = f"{self.rule.name}.{lvl}"
-            was = bool(self.alarms.alarms.get(alarm_id) and self.alarms.alarms[alarm_id].condition)
+            was = self.alarms.holds(alarm_id)
             if lvl.startswith("high"):
                 cond = v >= limit - band if was else v > limit
             else:
@@ -108,7 +108,7 @@ class _Threshold(_Evaluator):
 class _State(_Evaluator):
     rule: StateRule
 
-    def __init__(self, rule: StateRule, alarms: AlarmManager, point: PointBase,
+    def __init__(self, rule: StateRule, alarms: Conditions, point: PointBase,
                  language: Language, situation: Situations):
         super().__init__(rule, alarms, point, language, situation)
         key = rule.point.partition(".")[2]
@@ -125,7 +125,7 @@ class _State(_Evaluator):
 class _Rate(_Evaluator):
     rule: RateRule
 
-    def __init__(self, rule: RateRule, alarms: AlarmManager, point: PointBase,
+    def __init__(self, rule: RateRule, alarms: Conditions, point: PointBase,
                  language: Language, situation: Situations):
         super().__init__(rule, alarms, point, language, situation)
         self.samples: deque[tuple[float, float]] = deque()
@@ -151,7 +151,7 @@ class _Rate(_Evaluator):
 class _Stale(_Evaluator):
     rule: StaleRule
 
-    def __init__(self, rule: StaleRule, alarms: AlarmManager, point: PointBase,
+    def __init__(self, rule: StaleRule, alarms: Conditions, point: PointBase,
                  language: Language, situation: Situations):
         super().__init__(rule, alarms, point, language, situation)
         self.last_good = time.time()  # a fresh start gives the device max_age to answer
@@ -178,7 +178,7 @@ _KINDS: dict[type, type[_Evaluator]] = {ThresholdRule: _Threshold, StateRule: _S
 class RuleEngine:
     """Routes each reading to the rules that watch its point."""
 
-    def __init__(self, rules: Iterable[Rule], alarms: AlarmManager,
+    def __init__(self, rules: Iterable[Rule], alarms: Conditions,
                  points: Mapping[str, PointBase] | None = None, language: Language = "zh-CN",
                  situation: Situations = lambda rule, level, severity: None):
         """``points``: what people call a point and its unit (``DEVICE.KEY`` -> point);

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from monitor.bus import Subscription
 from monitor.config.model import SiteConfig
+from monitor.core.bus import Subscription
 
 
 class Part:

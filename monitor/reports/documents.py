@@ -1,4 +1,4 @@
-"""Reports as files for management: HTML from the templates in ``monitor/templates`` (one
+"""Reports as files for management: HTML from the templates in ``monitor/reports/templates`` (one
 look, ``base.html.j2``), CSV that Excel opens in Chinese (UTF-8 with a BOM), and PDF through
 WeasyPrint. Used by the incident and drill reviews and by the monthly alarm review."""
 
@@ -14,7 +14,7 @@ Format = Literal["html", "csv", "pdf"]
 MEDIA: dict[str, str] = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8",
                          "pdf": "application/pdf"}
 
-ENV = Environment(loader=PackageLoader("monitor", "templates"), autoescape=True,
+ENV = Environment(loader=PackageLoader("monitor.reports", "templates"), autoescape=True,
                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 

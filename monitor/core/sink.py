@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import httpx
 
-from monitor.bus import Bus, StoreCommitted
 from monitor.config.model import SinkConfig
-from monitor.runtime import wait_event
-from monitor.store import Store, StoreUnavailable
+from monitor.core.bus import Bus, StoreCommitted
+from monitor.core.store import Store, StoreUnavailable
+from monitor.core.supervisor import wait_event
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from collections import OrderedDict
 
 from drivers.base import Feed, PushSource, driver_class, source_class
 from monitor.config.model import DeviceConfig, SiteConfig
-from monitor.context import Context
-from monitor.core import Core
-from monitor.model import DeviceState, Reading
-from monitor.part import Part
+from monitor.core.context import Context
+from monitor.core.model import DeviceState, Reading
+from monitor.core.part import Part
+from monitor.devices.intake import Core
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from monitor.model import Reading
+from monitor.core.model import Reading
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

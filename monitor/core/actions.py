@@ -17,9 +17,9 @@ from dataclasses import dataclass, replace
 
 import httpx
 
-from monitor.bus import Bus, DeviceEvent
 from monitor.config.actions import Action
-from monitor.notify import mqtt
+from monitor.core import mqtt
+from monitor.core.bus import Bus, DeviceEvent
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
-from monitor.alarms import Alarm, AlarmDef
+from monitor.alarms.facts import alarm_device
+from monitor.alarms.health import SYSTEM_PREFIXES
+from monitor.alarms.model import Alarm, AlarmDef
 from monitor.config.model import SiteConfig
-from monitor.facts import alarm_device
-from monitor.health import SYSTEM_PREFIXES
 
 TEN_MINUTES, HOUR, DAY = 600.0, 3600.0, 86400.0
 FLOOD_START, FLOOD_END = 10, 5

@@ -11,7 +11,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.config.model import SiteConfig
-from monitor.documents import Format, csv_bytes, html_or_pdf
 from monitor.playbooks.model import (
     END,
     ApprovalStep,
@@ -25,8 +24,9 @@ from monitor.playbooks.model import (
     WaitStep,
 )
 from monitor.playbooks.review import Review, Row, Target, passed, quicker, target_trend
-from monitor.playbooks.words import Language, words
-from monitor.text import spoken_duration
+from monitor.reports.documents import Format, csv_bytes, html_or_pdf
+from monitor.words.report import Language, words
+from monitor.words.text import spoken_duration
 
 DELIVERED_SEP = " | "
 """Between a delivery line's channel (and why it failed) and the message it carried."""

@@ -11,19 +11,10 @@ from typing import Protocol
 
 from drivers.base import Driver, DriverError, OperatorError, PollResult, ProtocolError
 from monitor.config.model import DeviceConfig
-from monitor.model import Quality, Reading
+from monitor.core.model import Quality, Reading
+from monitor.core.supervisor import wait_event
 
 log = logging.getLogger(__name__)
-
-
-async def wait_event(event: asyncio.Event, seconds: float) -> None:
-    """Wait until ``event`` is set or ``seconds`` pass. (``asyncio.wait_for`` on Python 3.11
-    can swallow a cancellation that races its timeout; ``asyncio.timeout`` does not.)"""
-    try:
-        async with asyncio.timeout(seconds):
-            await event.wait()
-    except TimeoutError:
-        pass
 
 
 class PollSink(Protocol):

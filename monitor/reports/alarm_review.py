@@ -9,11 +9,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from monitor.alarm_review import FLEETING, AlarmStats, Measure, Review, Shelve
-from monitor.alarms import SEVERITY_TEXT
-from monitor.documents import Format, csv_bytes, html_or_pdf
-from monitor.playbooks.words import Language
-from monitor.text import spoken_duration
+from monitor.alarms.model import SEVERITY_TEXT
+from monitor.alarms.review import FLEETING, AlarmStats, Measure, Review, Shelve
+from monitor.reports.documents import Format, csv_bytes, html_or_pdf
+from monitor.words.report import Language
+from monitor.words.text import spoken_duration
 
 _WORDS: dict[str, tuple[str, str]] = {
     "title": ("告警系统月度评估", "Alarm system review"),

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from monitor.bus import AlarmEvent, DeviceEvent, IncidentMilestone
-from monitor.context import Context
-from monitor.lineproto import line, tag_set
-from monitor.model import Reading
-from monitor.part import Part
+from monitor.core.bus import AlarmEvent, DeviceEvent, IncidentMilestone
+from monitor.core.context import Context
+from monitor.core.lineproto import line, tag_set
+from monitor.core.model import Reading
+from monitor.core.part import Part
 
 
 class Recorder(Part):

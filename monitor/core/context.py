@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitor.actions import ActionRunner
-from monitor.alarms import AlarmManager
-from monitor.bus import Bus
+from monitor.alarms.facts import AlarmFacts
+from monitor.alarms.manager import AlarmManager
 from monitor.config.model import SiteConfig
-from monitor.facts import AlarmFacts
-from monitor.metrics import Metrics
-from monitor.state import SiteState
-from monitor.store import Store
-from monitor.supervisor import Supervisor
-from monitor.timers import Timers
+from monitor.core.actions import ActionRunner
+from monitor.core.bus import Bus
+from monitor.core.metrics import Metrics
+from monitor.core.state import SiteState
+from monitor.core.store import Store
+from monitor.core.supervisor import Supervisor
+from monitor.core.timers import Timers
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.alarms import AlarmManager
+from monitor.alarms.manager import AlarmManager
 
 SYSTEM_PREFIXES = ("store:", "internal:", "bus:", "sink:", "outbox:", "notify:failed")
 

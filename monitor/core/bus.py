@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.model import Reading
+from monitor.core.model import Reading
 
 log = logging.getLogger(__name__)
 

@@ -3,9 +3,9 @@ device class, power feed, alarm id), found from the site configuration."""
 
 from __future__ import annotations
 
-from monitor.alarms import Alarm
+from monitor.alarms.model import Alarm
 from monitor.config.model import DeviceConfig, SiteConfig
-from monitor.model import split_point_id
+from monitor.core.model import split_point_id
 
 FACTS = ("severity", "area", "device_class", "feed")
 """Facts a rule may ask to be equal (``equal:``) or group by."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from monitor.alarms import Alarm
+from monitor.alarms.facts import AlarmFacts
+from monitor.alarms.model import Alarm
 from monitor.config.model import SiteConfig
 from monitor.config.notify import Inhibit
 from monitor.config.power import POWER_RULES
-from monitor.facts import AlarmFacts
 
 
 class Inhibition:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from monitor.model import DeviceState, Quality, Reading
+from monitor.core.model import DeviceState, Quality, Reading
 
 
 @dataclass

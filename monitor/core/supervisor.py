@@ -95,3 +95,13 @@ class Supervisor:
         if name is not None and name in self.faulty:  # gone for good (a reload removed it)
             self.faulty.discard(name)
             self.on_fault(name, None)
+
+
+async def wait_event(event: asyncio.Event, seconds: float) -> None:
+    """Wait until ``event`` is set or ``seconds`` pass. (``asyncio.wait_for`` on Python 3.11
+    can swallow a cancellation that races its timeout; ``asyncio.timeout`` does not.)"""
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        pass

@@ -12,18 +12,18 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from drivers.base import PollResult
-from monitor.alarms import AlarmDef, escape
-from monitor.bus import DeviceEvent, Readings
+from monitor.alarms.model import AlarmDef, escape
+from monitor.alarms.rules import RuleEngine
 from monitor.config.model import DeviceConfig, PointBase, Rule, Severity, SiteConfig
-from monitor.context import Context
+from monitor.core.bus import DeviceEvent, Readings
+from monitor.core.context import Context
+from monitor.core.lineproto import line, tag_set
+from monitor.core.model import DeviceState, Quality, Reading, split_point_id
+from monitor.core.part import Part
+from monitor.core.state import DeviceStatus
 from monitor.devices.base import OFFLINE, DeviceClass, classes, device_class
 from monitor.devices.words import point_words
-from monitor.lineproto import line, tag_set
-from monitor.model import DeviceState, Quality, Reading, split_point_id
-from monitor.part import Part
-from monitor.reasons import in_chinese
-from monitor.rules import RuleEngine
-from monitor.state import DeviceStatus
+from monitor.words.reasons import in_chinese
 
 log = logging.getLogger(__name__)
 

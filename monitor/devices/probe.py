@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from drivers.base import DriverError, OperatorError, ProtocolError, driver_class
 from monitor.config.model import DeviceConfig, SiteConfig
-from monitor.model import Quality
+from monitor.core.model import Quality
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from monitor.console import CONSOLE
-from monitor.playbooks.words import Language, words
+from monitor.words.console import CONSOLE
+from monitor.words.report import Language, words
 
 Pair = tuple[str, str]
 """(zh-CN, en)"""
