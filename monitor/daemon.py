@@ -69,12 +69,13 @@ class Daemon:
                       cfg.store.outbox.max_age, cfg.store.max_pending)
         bus = Bus()
         timers = Timers(store)
+        supervisor = Supervisor(self._task_fault)
         self.ctx = ctx = Context(
             cfg=cfg, bus=bus, state=SiteState(), store=store, timers=timers,
-            actions=ActionRunner(bus, lambda: self.ctx.cfg.actions.allowed_commands,
+            actions=ActionRunner(bus, supervisor, lambda: self.ctx.cfg.actions.allowed_commands,
                                  lambda: self.ctx.cfg.actions.dry_run),
             alarms=AlarmManager(store, bus, timers), metrics=Metrics(),
-            supervisor=Supervisor(self._task_fault), facts=AlarmFacts(cfg))
+            supervisor=supervisor, facts=AlarmFacts(cfg))
         self.core = Core(ctx)
         self.recorder = Recorder(ctx, self.core.write, lambda device: self.core.tags.get(device,
                                                                                         ""))
@@ -130,11 +131,11 @@ class Daemon:
             def call(*args: Any) -> None:
                 loop.call_soon_threadsafe(fn, *args)
             return call
-        store.on_fault = in_loop(self._store_fault)
-        store.on_recreated = in_loop(self._write_again)
-        store.on_commit = in_loop(lambda: ctx.bus.publish(StoreCommitted()))
-        ctx.bus.on_overflow = self._bus_overflow
-        ctx.bus.on_error = lambda sub: ctx.metrics.bus_errors.labels(sub.name).inc()
+        store.on_fault.set(in_loop(self._store_fault))
+        store.on_recreated.set(in_loop(self._write_again))
+        store.on_commit.set(in_loop(lambda: ctx.bus.publish(StoreCommitted())))
+        ctx.bus.on_overflow.set(self._bus_overflow)
+        ctx.bus.on_error.set(lambda sub: ctx.metrics.bus_errors.labels(sub.name).inc())
         for alarm_id, severity, message, latched, advice in SYSTEM_ALARMS:
             ctx.alarms.define(AlarmDef(alarm_id, severity, message, latched=latched,
                                        advice=advice))

@@ -525,7 +525,7 @@ async def test_a_passing_failure_is_retried_and_every_attempt_recorded(
     daemon = await daemon_factory(cfg)
     raise_alarm(daemon)
     await eventually(lambda: len(received(inbox, "/a")) == 2, 3)
-    await eventually(lambda: not daemon.notifier.deliveries.tasks, 3)  # answered, recorded
+    await eventually(lambda: not daemon.ctx.supervisor.busy("delivery"), 3)  # answered, recorded
     await daemon.store.committed()
     rows = await daemon.store.read(lambda c: c.execute(
         "SELECT person, ok, detail FROM notifications ORDER BY seq").fetchall())

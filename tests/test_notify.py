@@ -353,10 +353,11 @@ async def test_an_action_publishes_to_mqtt(broker: peers.Peer) -> None:
     from monitor.config.actions import Action
     from monitor.core.actions import ActionRunner
     from monitor.core.bus import Bus
+    from monitor.core.supervisor import Supervisor
 
     client, got = subscribe("building/doors/#")
     try:
-        runner = ActionRunner(Bus(), lambda: [])
+        runner = ActionRunner(Bus(), Supervisor(lambda name, reason: None), lambda: [])
         action = Action.model_validate({"name": "unlock_exits", "timeout": 5, "mqtt": {
             "url": f"mqtt://127.0.0.1:{peers.MQTT_PORT}/building/doors/exits",
             "payload": {"command": "unlock", "why": "火警疏散"}}})

@@ -56,6 +56,9 @@ class LineGateway(PushSource):
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while line := await reader.readline():
             msg = json.loads(line)
+            if "will" in msg:                             # the gateway's last will
+                self.feed.alive(self.name, ok=False, reason=msg["will"])
+                continue
             self.feed.alive(self.name)
             if msg["device"] not in self.devices or not await self.feed.first(self.name,
                                                                                msg["id"]):
@@ -96,6 +99,12 @@ class Sender:
     def __init__(self, port: int):
         self.port = port
 
+    async def will(self, reason: str) -> None:
+        _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        writer.write(json.dumps({"will": reason}).encode() + b"\n")
+        await writer.drain()
+        writer.close()
+
     async def send(self, message: str, level: float) -> str:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
         writer.write(json.dumps({"id": message, "device": "tank",
@@ -130,6 +139,9 @@ async def test_a_made_up_push_source_works_end_to_end(
     assert not daemon.alarms.is_active("comm:tank")
     assert not daemon.alarms.is_active("push:gateway")
     await eventually(lambda: daemon.alarms.is_active("tank_low.low"), 2)
+    await tank.will("gateway offline: power cut")       # it says goodbye: at once
+    await eventually(lambda: daemon.alarms.is_active("push:gateway"), 2)
+    assert "gateway offline: power cut" in daemon.alarms.alarms["push:gateway"].message
     assert await daemon.reload(site(tmp_path, port)) == []   # stopped and started again
     assert await tank.send("m3", 25.0) == "ok m3"
     await daemon.stop()

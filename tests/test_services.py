@@ -13,13 +13,8 @@ import pytest
 from pydantic import BaseModel
 
 from drivers.base import (
-    REGISTRY,
-    Driver,
     ExecutorDriver,
-    Feed,
     PollResult,
-    PushSource,
-    driver_class,
 )
 from monitor.alarms.health import health
 from monitor.config.actions import Action
@@ -34,7 +29,7 @@ from monitor.demo.simulator import serve_sim
 from tests import peers
 from tests.conftest import config, modbus_device
 from tests.servers.http_receiver import Receiver
-from tests.util import eventually, recorded
+from tests.util import eventually
 
 # -- bus ---------------------------------------------------------------------------------
 
@@ -65,7 +60,7 @@ async def test_a_failing_subscriber_is_counted_and_keeps_receiving(
         caplog: pytest.LogCaptureFixture) -> None:
     bus = Bus()
     failures: list[str] = []
-    bus.on_error = lambda sub: failures.append(sub.name)
+    bus.on_error.set(lambda sub: failures.append(sub.name))
     seen: list[str] = []
 
     def picky(event: DeviceEvent) -> None:
@@ -85,7 +80,7 @@ async def test_a_failing_subscriber_is_counted_and_keeps_receiving(
 async def test_a_full_queue_drops_its_oldest_and_says_so() -> None:
     bus = Bus()
     overflows: list[int] = []
-    bus.on_overflow = lambda sub: overflows.append(sub.dropped)
+    bus.on_overflow.set(lambda sub: overflows.append(sub.dropped))
     sub = bus.subscribe("tiny", kinds=(DeviceEvent,), maxsize=3)
     bus.publish("not a device event")                  # other kinds never reach it
     for n in range(5):
@@ -175,7 +170,8 @@ async def runner(dry_run: bool = False) -> tuple[ActionRunner, list[DeviceEvent]
     bus = Bus()
     events: list[DeviceEvent] = []
     asyncio.create_task(bus.subscribe("test", events.append).run())  # noqa: RUF006
-    return ActionRunner(bus, lambda: [sys.executable, "/bin/sleep"], lambda: dry_run), events
+    return ActionRunner(bus, Supervisor(lambda name, reason: None),
+                        lambda: [sys.executable, "/bin/sleep"], lambda: dry_run), events
 
 
 def action(**kw: Any) -> Action:
@@ -221,45 +217,19 @@ async def test_http_actions_and_dry_run() -> None:
         receiver.stop()
 
 
-# -- push sources and blocking drivers -----------------------------------------------------
+# -- blocking drivers -----------------------------------------------------
 
 
-class Heartbeat(PushSource):
-    """A push source for the test: hands on what the test tells it to."""
-
-    name = "gateway"
-    expected_period = 0.5
-
-    async def start(self, feed: Feed) -> None:
-        self.feed = feed
-
-    async def stop(self) -> None:
-        pass
-
-
-class PushedSpec(BaseModel):
+class SleepySpec(BaseModel):
     connection: dict[str, Any] = {}
     points: list[PointBase] = []
-
-
-class Pushed(Driver):
-    """A device whose values only ever arrive pushed (its poll reads nothing)."""
-
-    type_name = "pushed"
-    spec_model = PushedSpec
-
-    def point_keys(self) -> list[str]:
-        return ["temperature"]
-
-    async def poll(self) -> PollResult:
-        return PollResult([])
 
 
 class Sleepy(ExecutorDriver):
     """Blocks its thread for 0.3 s per read, like an OpenCV frame check."""
 
     type_name = "sleepy"
-    spec_model = PushedSpec
+    spec_model = SleepySpec
 
     def point_keys(self) -> list[str]:
         return ["temperature"]
@@ -267,39 +237,6 @@ class Sleepy(ExecutorDriver):
     def read(self) -> PollResult:
         time.sleep(0.3)
         return PollResult([Reading(f"{self.device.name}.temperature", 21.0, time.time())])
-
-
-@pytest.fixture
-def pushed_driver(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The test's driver type, registered for this test only."""
-    driver_class("")  # the built-in ones first
-    monkeypatch.setitem(REGISTRY, Pushed.type_name, Pushed)
-
-
-@pytest.mark.usefixtures("pushed_driver")
-async def test_a_push_source_feeds_the_core_and_goes_stale(tmp_path: Path,
-                                                           daemon_factory: Any) -> None:
-    daemon = await daemon_factory(config(tmp_path, [{
-        "name": "gw_env", "area": "machine_room", "class": "environment", "type": "pushed",
-        "interval": 3600, "timeout": 1, "points": [{"key": "temperature"}]}],
-        [{"name": "hot", "point": "gw_env.temperature", "kind": "threshold", "high": 27}]))
-    source = Heartbeat()
-    daemon.sources[source.name] = source
-    await source.start(daemon.core)
-    source.feed.alive("gateway")
-    source.feed.readings("gw_env", [Reading("gw_env.temperature", 30.5, time.time())])
-    assert daemon.state.latest["gw_env.temperature"].value == 30.5
-    assert daemon.alarms.is_active("hot.high")            # judged like a polled value
-    await recorded(daemon)
-    rows = await daemon.store.read(lambda c: c.execute(
-        "SELECT value FROM history WHERE point = 'gw_env.temperature'").fetchall())
-    assert rows == [(30.5,)]
-    await eventually(lambda: daemon.alarms.is_active("push:gateway"), 3)  # silent too long
-    assert "超过 0.5 秒没有消息" in daemon.alarms.alarms["push:gateway"].message
-    source.feed.alive("gateway")
-    assert not daemon.alarms.is_active("push:gateway")
-    source.feed.alive("gateway", ok=False, reason="last will: gateway offline")
-    assert "last will: gateway offline" in daemon.alarms.alarms["push:gateway"].message
 
 
 async def test_blocking_reads_run_off_the_event_loop() -> None:
@@ -332,12 +269,12 @@ async def test_a_task_that_dies_is_an_internal_alarm_and_degrades_health(
     real_tick = daemon.core.tick
     deaths = 0
 
-    def broken_tick(now: float, expected: dict[str, float]) -> None:
+    def broken_tick(now: float) -> None:
         nonlocal deaths
         if deaths < 2:
             deaths += 1
             raise RuntimeError("tick broke")
-        real_tick(now, expected)
+        real_tick(now)
     monkeypatch.setattr(daemon.core, "tick", broken_tick)
     await eventually(lambda: daemon.alarms.is_active("internal:ticker"), 3)
     report = health(daemon.alarms)
@@ -379,3 +316,38 @@ async def test_a_stream_subscriber_hears_nothing_then_everything_that_came() -> 
         bus.publish(event)
     assert await sub.drain(0.05) == sent
     sub.close()
+
+
+async def test_a_second_handler_is_refused_not_put_in_the_firsts_place(store: Store) -> None:
+    timers, bus = Timers(store), Bus()
+    timers.on("shutdown", lambda name: None)
+    with pytest.raises(RuntimeError, match="timers of kind 'shutdown' have a handler already"):
+        timers.on("shutdown", lambda name: None)
+    heard: list[str] = []
+    bus.on_overflow.set(lambda sub: heard.append(sub.name))
+    with pytest.raises(RuntimeError, match="the bus's overflow: a handler is set already"):
+        bus.on_overflow.set(lambda sub: None)
+    with pytest.raises(RuntimeError, match="the store's commits: a handler is set already"):
+        store.on_commit.set(lambda: None)
+        store.on_commit.set(lambda: None)
+    sub = bus.subscribe("slow", maxsize=1)
+    bus.publish(1)
+    bus.publish(2)
+    assert heard == ["slow"] and sub.dropped == 1          # the first handler still hears
+
+
+async def test_one_shot_work_that_fails_is_reported_until_such_work_ends_well() -> None:
+    faults: list[tuple[str, str | None]] = []
+    sup = Supervisor(lambda name, why: faults.append((name, why)))
+
+    async def attempt(ok: bool) -> None:
+        await asyncio.sleep(0)
+        if not ok:
+            raise OSError("the channel's secret file is unreadable")
+    await asyncio.gather(sup.run_once("delivery", attempt(False)), return_exceptions=True)
+    assert faults == [("delivery", "OSError: the channel's secret file is unreadable")]
+    await sup.run_once("delivery", attempt(True))
+    assert faults[-1] == ("delivery", None) and not sup.busy("delivery")
+    slow = sup.run_once("delivery", asyncio.sleep(60))
+    await sup.finish("delivery", within=0.05)         # at stop: what is left is cancelled
+    assert slow.cancelled() and len(faults) == 2

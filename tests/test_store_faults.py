@@ -120,7 +120,7 @@ async def test_stopping_on_a_full_disk_says_what_is_lost(disk: Path, modbus_peer
 async def test_memory_is_bounded_while_the_disk_refuses(disk: Path) -> None:
     store = Store(disk / "data", 0.05, max_pending=1000)
     faults: dict[str, str | None] = {}
-    store.on_fault = faults.__setitem__
+    store.on_fault.set(faults.__setitem__)
     filler = fill(disk)
     store.add([Reading("env.blob", "x" * 4096, time.time()) for _ in range(500)], None, 0)
     await eventually(lambda: faults.get("write_failed") is not None, 5)

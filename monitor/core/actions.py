@@ -20,6 +20,7 @@ import httpx
 from monitor.config.actions import Action
 from monitor.core import mqtt
 from monitor.core.bus import Bus, DeviceEvent
+from monitor.core.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -34,20 +35,20 @@ class ActionResult:
     dry_run: bool
 
 
+ACTIONS = "action"
+"""The one-shot work of running an action."""
+
+
 class ActionRunner:
-    def __init__(self, bus: Bus, allowed: Callable[[], Collection[str]],
+    def __init__(self, bus: Bus, supervisor: Supervisor, allowed: Callable[[], Collection[str]],
                  dry_run: Callable[[], bool] = lambda: False):
-        self.bus, self.allowed, self.dry_run = bus, allowed, dry_run
-        self.tasks: set[asyncio.Task[ActionResult]] = set()
+        self.bus, self.supervisor, self.allowed, self.dry_run = bus, supervisor, allowed, dry_run
 
     def start(self, action: Action, *, subject: str, kind: str, why: str,
               dry_run: bool = False) -> asyncio.Task[ActionResult]:
-        """Run ``action`` in the background (kept referenced until it ends)."""
-        task = asyncio.create_task(self.run(action, subject=subject, kind=kind, why=why,
-                                            dry_run=dry_run), name=f"action:{action.name}")
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        return task
+        """Run ``action`` in the background, under the supervisor."""
+        return self.supervisor.run_once(ACTIONS, self.run(action, subject=subject, kind=kind,
+                                                          why=why, dry_run=dry_run))
 
     async def run(self, action: Action, *, subject: str, kind: str, why: str,
                   dry_run: bool = False) -> ActionResult:
@@ -84,12 +85,7 @@ class ActionRunner:
 
     async def close(self, wait: float) -> None:
         """Give running actions ``wait`` seconds to finish, then cancel them."""
-        if not self.tasks:
-            return
-        _, pending = await asyncio.wait(list(self.tasks), timeout=wait)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        await self.supervisor.finish(ACTIONS, within=wait)
 
 
 def _describe(action: Action) -> str:

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.core.hook import Hook
 from monitor.core.model import Reading
 
 log = logging.getLogger(__name__)
@@ -197,8 +198,8 @@ class Bus:
     def __init__(self) -> None:
         self.subscriptions: list[Subscription] = []
         self.published = 0
-        self.on_overflow: Callable[[Subscription], None] | None = None
-        self.on_error: Callable[[Subscription], None] | None = None
+        self.on_overflow: Hook[[Subscription]] = Hook("the bus's overflow")
+        self.on_error: Hook[[Subscription]] = Hook("the bus's subscriber errors")
 
     def subscribe(self, name: str, handler: Handler | None = None, *,
                   kinds: tuple[type, ...] | None = None, maxsize: int = 10_000,
@@ -223,9 +224,7 @@ class Bus:
         if sub.dropped in (1, 100) or sub.dropped % 10_000 == 0:
             log.error("bus subscriber %s cannot keep up: %d events dropped so far", sub.name,
                       sub.dropped)
-        if self.on_overflow is not None:
-            self.on_overflow(sub)
+        self.on_overflow(sub)
 
     def failed(self, sub: Subscription) -> None:
-        if self.on_error is not None:
-            self.on_error(sub)
+        self.on_error(sub)

@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from monitor.core.hook import Hook
 from monitor.core.model import Reading
 
 log = logging.getLogger(__name__)
@@ -126,9 +127,6 @@ def check_data_dir(data_dir: Path) -> None:
         data_dir.chmod(0o700)
 
 
-FaultReport = Callable[[str, "str | None"], None]
-"""(kind, message): ``write_failed``, ``recreated``, ``dropped``; (kind, None) when that fault
-is over. Called from the writer thread, or from the thread that queues (``dropped``)."""
 
 Op = tuple["Callable[[sqlite3.Connection], Any] | None", "Future[Any] | None"]
 """An operation and the future of its caller; no operation: a caller waiting for the commit
@@ -151,9 +149,12 @@ class Store:
         self.path = data_dir / "vigil.db"
         self.flush_interval = flush_interval
         self.faults: dict[str, str] = {}
-        self.on_fault: FaultReport | None = None
-        self.on_recreated: Callable[[], None] | None = None
-        self.on_commit: Callable[[], None] | None = None
+        self.on_fault: Hook[[str, str | None]] = Hook("the store's faults")
+        """(kind, message): ``write_failed``, ``recreated``, ``dropped``; (kind, None) when
+        that fault is over. Called from the writer thread, or from the thread that queues
+        (``dropped``)."""
+        self.on_recreated: Hook[[]] = Hook("the store's database made anew")
+        self.on_commit: Hook[[]] = Hook("the store's commits")
         self._read_lock = threading.RLock()
         """Held by a read, and while the file is replaced: no read meets a half-made one."""
         self._lock = threading.Lock()
@@ -280,8 +281,7 @@ class Store:
         self.generation += 1
         if self._rewrite:
             self._rewrite = False
-            if self.on_recreated is not None:
-                self.on_recreated()
+            self.on_recreated()
         return True
 
     def _recreate(self, why: str) -> None:
@@ -353,8 +353,7 @@ class Store:
             return
         else:
             self.faults[kind] = message
-        if self.on_fault is not None:
-            self.on_fault(kind, message)
+        self.on_fault(kind, message)
 
     # -- writing -------------------------------------------------------------------------
     def add(self, readings: Iterable[Reading], body: bytes | None, lines: int) -> None:
@@ -495,8 +494,7 @@ class Store:
                 fut.set_result(res)
             else:
                 fut.set_exception(exc)
-        if self.on_commit is not None:
-            self.on_commit()
+        self.on_commit()
         return True
 
     def _op(self, db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any]

@@ -1,4 +1,6 @@
-"""Supervised background tasks: a task that dies is restarted with backoff and reported."""
+"""Supervised background tasks: a long task that dies is restarted with backoff and reported;
+one-shot work (a message's attempt, a playbook's action, a notice) runs under it too: one
+that fails is logged and reported, and at stop each part finishes or cancels its own."""
 
 from __future__ import annotations
 
@@ -26,6 +28,46 @@ class Supervisor:
         self._ending: set[str] = set()
         self.faulty: set[str] = set()
         """Tasks reported dead and not yet seen running long enough since."""
+        self.once: dict[str, set[asyncio.Task[Any]]] = {}
+        """One-shot work under way, by the name of its kind."""
+
+    def run_once(self, name: str, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``work`` once as work of kind ``name``. If it raises, that is logged and
+        reported (``internal:NAME``) until work of that kind next ends well."""
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        running = self.once.setdefault(name, set())
+        running.add(task)
+        task.add_done_callback(lambda t: self._done_once(name, t))
+        return task
+
+    def _done_once(self, name: str, task: asyncio.Task[Any]) -> None:
+        self.once.get(name, set()).discard(task)
+        if task.cancelled():
+            return
+        err = task.exception()
+        if err is not None:
+            log.error("%s failed", name, exc_info=err)
+            self.faulty.add(name)
+            self.on_fault(name, f"{type(err).__name__}: {err}")
+        elif name in self.faulty:
+            self.faulty.discard(name)
+            self.on_fault(name, None)
+
+    def busy(self, name: str) -> bool:
+        """Whether one-shot work of kind ``name`` is under way."""
+        return bool(self.once.get(name))
+
+    async def finish(self, name: str, within: float | None = None) -> None:
+        """Let one-shot work of kind ``name`` end (at stop); after ``within`` seconds, or at
+        once with ``within=None``, what is left is cancelled."""
+        running = list(self.once.get(name, ()))
+        if not running:
+            return
+        if within is not None:
+            await asyncio.wait(running, timeout=within)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
     def spawn(self, name: str, factory: Factory,
               stop: Callable[[], None] | None = None) -> asyncio.Task[None]:

@@ -31,7 +31,10 @@ class Timers:
         self._started = False
 
     def on(self, kind: str, handler: Handler) -> None:
-        """Handle timers of ``kind``; register before ``start``."""
+        """Handle timers of ``kind``; register before ``start``. One handler per kind: a
+        second is refused (RuntimeError), never silently put in the first's place."""
+        if kind in self.handlers:
+            raise RuntimeError(f"timers of kind {kind!r} have a handler already")
         self.handlers[kind] = handler
 
     async def load(self) -> None:

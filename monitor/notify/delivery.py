@@ -16,7 +16,6 @@ must get through (``again``); any other ends with its round.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sqlite3
@@ -83,6 +82,10 @@ Record = Callable[[Delivery, Contact, bool, str, str], None]
 """(delivery, contact, ok, detail, text): one attempt, for the record."""
 
 
+ATTEMPTS = "delivery"
+"""The one-shot work of sending one attempt."""
+
+
 class Deliveries:
     def __init__(self, ctx: Context, record: Record, outcome: Outcome,
                  wanted: Callable[[Delivery], bool],
@@ -94,7 +97,6 @@ class Deliveries:
         self.active: dict[str, Delivery] = {}
         self.inflight: dict[str, set[int]] = {}
         self.limiter = RateLimiter()
-        self.tasks: set[asyncio.Task[None]] = set()
         ctx.timers.on("attempt", self._attempt_due)
         ctx.timers.on("round", self._round_due)
 
@@ -155,8 +157,7 @@ class Deliveries:
 
     async def close(self) -> None:
         """Wait a little for attempts under way; one cut off is made again after a restart."""
-        if self.tasks:
-            await asyncio.wait(list(self.tasks), timeout=5)
+        await self.ctx.supervisor.finish(ATTEMPTS, within=5)
 
     # -- rounds and attempts -------------------------------------------------------------------
     def _contacts(self, d: Delivery) -> list[Contact]:
@@ -178,9 +179,7 @@ class Deliveries:
         d.tries[str(index)] = d.tries.get(str(index), 0) + 1
         self.inflight.setdefault(d.key, set()).add(index)
         self._save(d)
-        task = asyncio.get_running_loop().create_task(self._attempt(d, contacts[index], index))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        self.ctx.supervisor.run_once(ATTEMPTS, self._attempt(d, contacts[index], index))
 
     async def _attempt(self, d: Delivery, contact: Contact, index: int) -> None:
         """One attempt; whatever goes wrong in it (a secret file that cannot be read, a

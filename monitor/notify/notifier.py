@@ -10,7 +10,6 @@ was paged is told who acknowledged and when.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import sqlite3
@@ -151,7 +150,6 @@ class Notifier(Part):
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
-        self.tasks: set[asyncio.Task[None]] = set()
         self.key = link_key(ctx.cfg.data_dir)
         self.pacer = Pacer(ctx, self._send)
         self.deliveries = Deliveries(ctx, self._record, self._outcome, self._wanted,
@@ -499,9 +497,7 @@ class Notifier(Part):
 
     # -- delivery ---------------------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        self.ctx.supervisor.run_once(self.name, coro)
 
     def _deliver(self, kind: str, subjects: list[str], who: list[Person], compose: Compose,
                  *, urgent: bool = False, drill: bool = False, batch: str | None = None,
@@ -589,8 +585,7 @@ class Notifier(Part):
 
     async def close(self) -> None:
         await self.deliveries.close()
-        if self.tasks:
-            await asyncio.wait(list(self.tasks), timeout=5)
+        await self.ctx.supervisor.finish(self.name, within=5)
 
 
 def _texts(compose: Compose, person: Person) -> dict[str, list[str]]:

@@ -97,7 +97,6 @@ class Incidents(Part):
         self.versions: dict[str, Playbook] = {}
         self.version_texts: dict[str, str] = {}
         self.running: dict[str, Incident] = {}
-        self.tasks: set[asyncio.Task[Any]] = set()
         self._roster_of: object = None
         self.locks: dict[str, asyncio.Lock] = {}
         self.deferred: dict[str, list[Input | tuple[int, ScriptStep]]] = {}
@@ -449,14 +448,10 @@ class Incidents(Part):
     async def close(self) -> None:
         """Stop: actions still running are cancelled (after a restart their outcome is
         unknown, and they are not run again)."""
-        for task in list(self.tasks):
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.ctx.supervisor.finish(self.name)
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        self.ctx.supervisor.run_once(self.name, coro)
 
 
 def _notices(inc: Incident, pb: Playbook, effects: list[Effect]) -> list[IncidentNotice]:
