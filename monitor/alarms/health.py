@@ -5,9 +5,10 @@ degraded."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.alarms.manager import AlarmManager
+if TYPE_CHECKING:
+    from monitor.alarms.manager import AlarmManager
 
 SYSTEM_PREFIXES = ("store:", "internal:", "bus:", "sink:", "outbox:", "notify:failed")
 

@@ -12,11 +12,22 @@ from dataclasses import replace
 from typing import Any
 
 from monitor.alarms.model import Alarm, AlarmDef, AlarmState, Inhibitor, escape
+from monitor.alarms.review import Period, Row
 from monitor.core.bus import AlarmEvent, Bus
+from monitor.core.schema import declare
 from monitor.core.store import Store
 from monitor.core.timers import Timers
 
 log = logging.getLogger(__name__)
+
+TABLES = declare(__name__, """
+CREATE TABLE IF NOT EXISTS alarms (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS alarm_log (seq INTEGER PRIMARY KEY, alarm TEXT NOT NULL,
+                                      ts REAL NOT NULL, action TEXT NOT NULL, state TEXT,
+                                      who TEXT, note TEXT, value);
+CREATE INDEX IF NOT EXISTS alarm_log_alarm ON alarm_log (alarm, ts);
+""")
+"""Each alarm as it stands, and its journal."""
 
 
 SHELVING = ("shelved_until", "shelved_by", "shelve_note")
@@ -303,3 +314,21 @@ def alarm_log(conn: sqlite3.Connection, alarm_id: str | None, limit: int) -> lis
     rows = conn.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, limit)).fetchall()
     keys = ("alarm", "ts", "action", "state", "who", "note", "value")
     return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+ACTIVITY_SQL = ("(action IN ('raised', 'cleared', 'retired') OR (action = 'acknowledged' AND "
+                "state = 'normal'))")
+SHELVING_SQL = "action IN ('shelved', 'unshelved', 'retired')"
+
+
+def period_rows(conn: sqlite3.Connection, period: Period) -> list[Row]:
+    """The period's log entries, and before them each alarm's last raise or end and its last
+    shelve or unshelve: what was active or shelved when the period began."""
+    before = ("SELECT seq, alarm, ts, action, state, who, note FROM alarm_log WHERE seq IN "
+              "(SELECT MAX(seq) FROM alarm_log WHERE ts < :start AND {} GROUP BY alarm)")
+    rows = conn.execute(
+        f"{before.format(ACTIVITY_SQL)} UNION {before.format(SHELVING_SQL)} UNION "
+        "SELECT seq, alarm, ts, action, state, who, note FROM alarm_log "
+        "WHERE ts >= :start AND ts < :end ORDER BY seq",
+        {"start": period.start, "end": period.until}).fetchall()
+    return [Row(*r) for r in rows]

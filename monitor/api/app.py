@@ -37,9 +37,11 @@ from monitor.config.notify import Match
 from monitor.core.bus import AlarmEvent, DeviceEvent, IncidentMilestone, Readings
 from monitor.core.context import Context
 from monitor.core.model import Reading, split_point_id
-from monitor.core.store import StoreUnavailable, history_rows, recent_events
+from monitor.core.store import StoreUnavailable, history_rows
 from monitor.devices import words as device_words
 from monitor.devices.base import device_class
+from monitor.devices.recorder import recent_events
+from monitor.notify import journal
 from monitor.notify.oncall import on_call
 from monitor.words.labels import (
     ALARM_STATE,
@@ -332,14 +334,10 @@ def create_app(ctx: Context, parts: ApiParts, token: SecretStr,
         """Delivery attempts, newest first: alarm, person, channel, ok, reason, time, text.
         A person signed in sees the texts without their signed links (each is its
         recipient's credential); the token holder sees them whole."""
-        sql = ("SELECT ts, alarm, person, channel, ok, detail, text FROM notifications"
-               + (" WHERE alarm = ?" if alarm else "") + " ORDER BY seq DESC LIMIT ?")
-        args = (alarm, limit) if alarm else (limit,)
-        rows = await ctx.store.read(lambda c: c.execute(sql, args).fetchall())
-        keys = ("ts", "alarm", "person", "channel", "ok", "detail", "text")
+        rows = await ctx.store.read(lambda c: journal.recent(c, alarm, limit))
         person = request.scope.get("state", {}).get("person")
-        return [{**dict(zip(keys, r, strict=True)), "ok": bool(r[4]),
-                 "text": LINK.sub("/ack/…", r[6] or "") if person else r[6]} for r in rows]
+        return [{**r, "text": LINK.sub("/ack/…", r["text"] or "") if person else r["text"]}
+                for r in rows]
 
     @api.post("/silences")
     async def silence(request: Request, body: SilenceRequest) -> dict[str, Any]:

@@ -5,7 +5,6 @@ and export the review of one, or of a playbook's drills side by side (HTML, CSV,
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import sqlite3
 import time
@@ -16,6 +15,8 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from monitor.core.context import Context
+from monitor.notify import journal
+from monitor.playbooks import records
 from monitor.playbooks.check import load_playbook_text
 from monitor.playbooks.engine import (
     Ack,
@@ -119,35 +120,30 @@ def incidents_router(ctx: Context, incidents: Incidents, actor: Actor
     @router.get("/incidents")
     async def listing(limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
         """Incidents and drills, newest first."""
-        rows = await ctx.store.read(lambda c: c.execute(
-            "SELECT data FROM incidents ORDER BY started DESC LIMIT ?", (limit,)).fetchall())
-        return [view(Incident(**json.loads(d))) for (d,) in rows]
+        return [view(inc) for inc in await ctx.store.read(lambda c: records.newest(c, limit))]
 
     @router.get("/incidents/{incident_id}")
     async def one(incident_id: str) -> dict[str, Any]:
         """The incident and its timeline (time, kind, step, who, text), each message's
         delivery to each person included (delivered or undelivered)."""
-        def read(c: Any) -> tuple[Any, list[Any]]:
-            row = c.execute("SELECT data FROM incidents WHERE id = ?", (incident_id,)).fetchone()
-            return row, lines_of(c, incident_id)
-        row, lines = await ctx.store.read(read)
-        if row is None:
+        def read(c: Any) -> tuple[Incident | None, list[Any]]:
+            return records.incident(c, incident_id), lines_of(c, incident_id)
+        inc, lines = await ctx.store.read(read)
+        if inc is None:
             raise HTTPException(404, f"no incident {incident_id!r}")
         keys = ("ts", "kind", "step", "actor", "text")
-        return {**view(Incident(**json.loads(row[0]))),
+        return {**view(inc),
                 "timeline": [dict(zip(keys, line, strict=True)) for line in lines]}
 
-    async def reviewed(where: str, args: tuple[Any, ...]) -> list[Review]:
-        """The incidents ``where`` selects, oldest first, reviewed as of now on the playbook
-        version each ran."""
-        def read(c: Any) -> list[tuple[str, str | None, list[Any]]]:
-            found = c.execute(f"SELECT i.id, i.data, v.text FROM incidents i LEFT JOIN "
-                              f"playbook_versions v ON v.version = json_extract(i.data, "
-                              f"'$.version') WHERE {where}", args).fetchall()
-            return [(data, text, lines_of(c, incident_id)) for incident_id, data, text in found]
+    async def reviewed(incident_id: str | None = None, drills_of: str | None = None,
+                       limit: int = 10) -> list[Review]:
+        """One incident, or the last drills of a playbook, oldest first, reviewed as of now
+        on the playbook version each ran."""
+        def read(c: Any) -> list[tuple[Incident, str | None, list[Any]]]:
+            found = records.with_versions(c, incident_id, drills_of, limit)
+            return [(inc, text, lines_of(c, inc.id)) for inc, text in found]
         out = []
-        for data, text, lines in await ctx.store.read(read):
-            inc = Incident(**json.loads(data))
+        for inc, text, lines in await ctx.store.read(read):
             pb = incidents.versions.get(inc.version)
             if pb is None and text is not None:
                 pb = load_playbook_text(text, inc.playbook)
@@ -159,15 +155,12 @@ def incidents_router(ctx: Context, incidents: Incidents, actor: Actor
         """The timeline, with every delivery attempt of the incident's messages (who, by
         person label; its step; the channel, why it failed, and the message's first line) in
         time order."""
-        lines = c.execute("SELECT ts, kind, step, actor, text FROM timeline WHERE incident = ? "
-                          "ORDER BY seq", (incident_id,)).fetchall()
+        lines = records.timeline(c, incident_id)
         sent = [(ts, "delivered" if ok else "undelivered", step, label(person),
                  (channel if ok else f"{channel}: {detail}")
                  + (DELIVERED_SEP + title if title else ""))
-                for ts, person, channel, ok, detail, step, title in c.execute(
-                    "SELECT ts, person, channel, ok, detail, step, "
-                    "substr(text, 1, instr(text || char(10), char(10)) - 1) "
-                    "FROM notifications WHERE alarm = ? ORDER BY seq", (incident_id,))]
+                for ts, person, channel, ok, detail, step, title in journal.attempts_of(
+                    c, incident_id)]
         return sorted(lines + sent, key=lambda line: line[0])
 
     def label(name: str) -> str:
@@ -188,7 +181,7 @@ def incidents_router(ctx: Context, incidents: Incidents, actor: Actor
                      lang: Language = "zh-CN") -> Response:
         """The incident's review for management: times to acknowledge, act and resolve,
         targets passed or missed, steps, roles, and the timeline."""
-        found = await reviewed("i.id = ?", (incident_id,))
+        found = await reviewed(incident_id)
         if not found:
             raise HTTPException(404, f"no incident {incident_id!r}")
         content = await asyncio.to_thread(incident_report, found[0], fmt, lang,
@@ -201,8 +194,7 @@ def incidents_router(ctx: Context, incidents: Incidents, actor: Actor
                      limit: int = Query(10, ge=1, le=50)) -> Response:
         """The last ``limit`` drills of a playbook side by side, each against the one
         before."""
-        runs = await reviewed("i.id IN (SELECT id FROM incidents WHERE playbook = ? AND "
-                              "drill = 1 ORDER BY started DESC LIMIT ?)", (playbook, limit))
+        runs = await reviewed(drills_of=playbook, limit=limit)
         if not runs:
             raise HTTPException(404, f"no drills of playbook {playbook!r}")
         content = await asyncio.to_thread(drill_report, runs, fmt, lang, Names.of(ctx.cfg))

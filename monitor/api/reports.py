@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from monitor.alarms.review import Period, Row, alarm_infos, month_period, review_alarms
+from monitor.alarms.manager import period_rows
+from monitor.alarms.review import alarm_infos, month_period, review_alarms
 from monitor.core.context import Context
 from monitor.reports.alarm_review import alarm_report
 from monitor.reports.documents import MEDIA, REPORT_CSP, Format
 from monitor.words.report import Language
-
-ACTIVITY = ("(action IN ('raised', 'cleared', 'retired') OR (action = 'acknowledged' AND "
-            "state = 'normal'))")
-SHELVING = "action IN ('shelved', 'unshelved', 'retired')"
-
-
-def period_rows(conn: sqlite3.Connection, period: Period) -> list[Row]:
-    """The period's log entries, and before them each alarm's last raise or end and its last
-    shelve or unshelve: what was active or shelved when the period began."""
-    before = ("SELECT seq, alarm, ts, action, state, who, note FROM alarm_log WHERE seq IN "
-              "(SELECT MAX(seq) FROM alarm_log WHERE ts < :start AND {} GROUP BY alarm)")
-    rows = conn.execute(
-        f"{before.format(ACTIVITY)} UNION {before.format(SHELVING)} UNION "
-        "SELECT seq, alarm, ts, action, state, who, note FROM alarm_log "
-        "WHERE ts >= :start AND ts < :end ORDER BY seq",
-        {"start": period.start, "end": period.until}).fetchall()
-    return [Row(*r) for r in rows]
 
 
 def reports_router(ctx: Context) -> APIRouter:

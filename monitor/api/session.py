@@ -28,7 +28,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from monitor.core.bus import DeviceEvent
 from monitor.core.context import Context
 from monitor.core.credentials import Throttle, check_password
+from monitor.core.schema import declare
 from monitor.core.store import Store
+
+TABLES = declare(__name__, """
+CREATE TABLE IF NOT EXISTS sessions (key TEXT PRIMARY KEY, person TEXT NOT NULL,
+                                     csrf TEXT NOT NULL, expires REAL NOT NULL,
+                                     credential TEXT NOT NULL DEFAULT '');
+""", (('sessions', 'credential', "TEXT NOT NULL DEFAULT ''"),))
+"""The console sessions."""
 
 COOKIE = "vigil_session"
 LIFETIME = 12 * 3600.0

@@ -20,14 +20,12 @@ from typing import Any, TypeVar
 
 from monitor.core.hook import Hook
 from monitor.core.model import Reading
+from monitor.core.schema import DECLARED, declare
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-ADDED = (("sessions", "credential", "TEXT NOT NULL DEFAULT ''"), ("notifications", "step", "TEXT"))
-"""Columns added since a table was first made: (table, column, declaration), for a
-database made by an earlier version."""
-SCHEMA = """
+TABLES = declare(__name__, """
 CREATE TABLE IF NOT EXISTS history (point TEXT NOT NULL, ts REAL NOT NULL, value,
                                     quality TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS history_point_ts ON history (point, ts);
@@ -35,47 +33,9 @@ CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, created REAL NOT NULL
                                    lines INTEGER NOT NULL, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS dead_letter (id INTEGER PRIMARY KEY, created REAL, failed REAL,
                                         reason TEXT, lines INTEGER, body BLOB);
-CREATE TABLE IF NOT EXISTS alarms (id TEXT PRIMARY KEY, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS alarm_log (seq INTEGER PRIMARY KEY, alarm TEXT NOT NULL,
-                                      ts REAL NOT NULL, action TEXT NOT NULL, state TEXT,
-                                      who TEXT, note TEXT, value);
-CREATE INDEX IF NOT EXISTS alarm_log_alarm ON alarm_log (alarm, ts);
-CREATE TABLE IF NOT EXISTS timers (key TEXT PRIMARY KEY, due REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS flags (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS notifications (seq INTEGER PRIMARY KEY, ts REAL NOT NULL,
-                                          alarm TEXT, person TEXT, channel TEXT, ok INTEGER,
-                                          detail TEXT, text TEXT, paging INTEGER, step TEXT);
-CREATE INDEX IF NOT EXISTS notifications_alarm ON notifications (alarm, ts);
-CREATE TABLE IF NOT EXISTS silences (id INTEGER PRIMARY KEY, match TEXT NOT NULL,
-                                     start REAL NOT NULL, end_ REAL NOT NULL, who TEXT,
-                                     reason TEXT);
-CREATE TABLE IF NOT EXISTS silenced (silence INTEGER NOT NULL, alarm TEXT NOT NULL, ts REAL,
-                                     PRIMARY KEY (silence, alarm));
-CREATE TABLE IF NOT EXISTS ack_links (nonce TEXT PRIMARY KEY, used REAL NOT NULL,
-                                      alarm TEXT, person TEXT);
-CREATE TABLE IF NOT EXISTS push_seen (source TEXT NOT NULL, id TEXT NOT NULL, ts REAL NOT NULL,
-                                      PRIMARY KEY (source, id));
-CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, ts REAL NOT NULL,
-                                   device TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT);
-CREATE TABLE IF NOT EXISTS incidents (id TEXT PRIMARY KEY, playbook TEXT NOT NULL,
-                                      scope TEXT NOT NULL, drill INTEGER NOT NULL,
-                                      status TEXT NOT NULL, started REAL NOT NULL,
-                                      ended REAL, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS timeline (seq INTEGER PRIMARY KEY, incident TEXT NOT NULL,
-                                     ts REAL NOT NULL, kind TEXT NOT NULL, step TEXT,
-                                     actor TEXT, text TEXT);
-CREATE INDEX IF NOT EXISTS timeline_incident ON timeline (incident, seq);
-CREATE TABLE IF NOT EXISTS playbook_versions (version TEXT PRIMARY KEY, text TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS notices (key TEXT PRIMARY KEY, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS sessions (key TEXT PRIMARY KEY, person TEXT NOT NULL,
-                                     csrf TEXT NOT NULL, expires REAL NOT NULL,
-                                     credential TEXT NOT NULL DEFAULT '');
-CREATE TABLE IF NOT EXISTS held (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL,
-                                 person TEXT NOT NULL, grp TEXT NOT NULL, item TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS deliveries (key TEXT PRIMARY KEY, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS unheard (key TEXT PRIMARY KEY, subject TEXT NOT NULL,
-                                    why TEXT NOT NULL, drill INTEGER NOT NULL);
-"""
+""")
+"""The store's own: readings' history, the outbox to InfluxDB and what it refused, flags."""
 
 
 class StoreError(Exception):
@@ -213,10 +173,11 @@ class Store:
                 f.chmod(0o600)
         db = _connect(self.path)
         try:
-            db.executescript(SCHEMA)
-            for table, column, declared in ADDED:
-                if column not in {r[1] for r in db.execute(f"PRAGMA table_info({table})")}:
-                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declared}")
+            for tables in DECLARED.values():
+                db.executescript(tables.ddl)
+                for table, column, declared in tables.added:
+                    if column not in {r[1] for r in db.execute(f"PRAGMA table_info({table})")}:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declared}")
             size, lines = db.execute(
                 "SELECT COALESCE(SUM(LENGTH(body)), 0), COALESCE(SUM(lines), 0) FROM outbox"
             ).fetchone()
@@ -685,13 +646,18 @@ def prune_history(conn: sqlite3.Connection, before: float, limit: int = 20000) -
     return cur.rowcount
 
 
-def recent_events(conn: sqlite3.Connection, device: str | None, since: float,
-                  limit: int) -> list[dict[str, Any]]:
-    sql = "SELECT ts, device, kind, detail FROM events WHERE ts >= ?"
-    args: list[Any] = [since]
-    if device:
-        sql += " AND device = ?"
-        args.append(device)
-    rows = conn.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, limit)).fetchall()
-    return [{"ts": ts, "device": dev, "kind": kind, "message": detail}
-            for ts, dev, kind, detail in rows]
+def set_flags(values: dict[str, str | None]) -> Callable[[sqlite3.Connection], None]:
+    """A writer op keeping small named values (None: forget one), for parts that need a few
+    facts across a restart and no table of their own."""
+    def write(conn: sqlite3.Connection) -> None:
+        conn.executemany("INSERT OR REPLACE INTO flags VALUES (?, ?)",
+                         [(k, v) for k, v in values.items() if v is not None])
+        conn.executemany("DELETE FROM flags WHERE key = ?",
+                         [(k,) for k, v in values.items() if v is None])
+    return write
+
+
+def flags(conn: sqlite3.Connection, prefix: str) -> dict[str, str]:
+    """The named values whose names begin with ``prefix``."""
+    return dict(conn.execute("SELECT key, value FROM flags WHERE substr(key, 1, ?) = ?",
+                             (len(prefix), prefix)).fetchall())

@@ -14,9 +14,15 @@ import sqlite3
 import time
 from collections.abc import Callable
 
+from monitor.core.schema import declare
 from monitor.core.store import Store
 
 log = logging.getLogger(__name__)
+
+TABLES = declare(__name__, """
+CREATE TABLE IF NOT EXISTS timers (key TEXT PRIMARY KEY, due REAL NOT NULL);
+""")
+"""Every durable timer: ``KIND:NAME`` and when it is due."""
 
 Handler = Callable[[str], None]
 """Called with the timer's NAME when it fires."""

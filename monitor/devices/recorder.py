@@ -3,13 +3,22 @@ milestones (events table, and ``event``, ``alarm`` and ``incident`` lines for In
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
+from typing import Any
 
 from monitor.core.bus import AlarmEvent, DeviceEvent, IncidentMilestone
 from monitor.core.context import Context
 from monitor.core.lineproto import line, tag_set
 from monitor.core.model import Reading
 from monitor.core.part import Part
+from monitor.core.schema import declare
+
+TABLES = declare(__name__, """
+CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, ts REAL NOT NULL,
+                                   device TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT);
+""")
+"""Every device event."""
 
 
 class Recorder(Part):
@@ -58,3 +67,15 @@ class Recorder(Part):
                                        ("actor", e.actor), ("text", e.text)), e.ts)
         assert text is not None
         self.write([], [text])
+
+
+def recent_events(conn: sqlite3.Connection, device: str | None, since: float,
+                  limit: int) -> list[dict[str, Any]]:
+    sql = "SELECT ts, device, kind, detail FROM events WHERE ts >= ?"
+    args: list[Any] = [since]
+    if device:
+        sql += " AND device = ?"
+        args.append(device)
+    rows = conn.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, limit)).fetchall()
+    return [{"ts": ts, "device": dev, "kind": kind, "message": detail}
+            for ts, dev, kind, detail in rows]

@@ -16,9 +16,16 @@ from monitor.config.model import DeviceConfig, SiteConfig
 from monitor.core.context import Context
 from monitor.core.model import DeviceState, Reading
 from monitor.core.part import Part
+from monitor.core.schema import declare
 from monitor.devices.intake import Core
 
 log = logging.getLogger(__name__)
+
+TABLES = declare(__name__, """
+CREATE TABLE IF NOT EXISTS push_seen (source TEXT NOT NULL, id TEXT NOT NULL, ts REAL NOT NULL,
+                                      PRIMARY KEY (source, id));
+""")
+"""The ids of the messages each source took."""
 
 KEEP_IDS = 10_000
 """Message ids kept per source (the newest), to know a resend."""

@@ -26,10 +26,16 @@ from typing import Any
 
 from monitor.config.directory import Contact
 from monitor.core.context import Context
+from monitor.core.schema import declare
 from monitor.notify import channels
 from monitor.notify.limits import RateLimiter
 
 log = logging.getLogger(__name__)
+
+TABLES = declare(__name__, """
+CREATE TABLE IF NOT EXISTS deliveries (key TEXT PRIMARY KEY, data TEXT NOT NULL);
+""")
+"""The deliveries under way."""
 
 RESEND_MAX = 600.0
 """The longest wait between rounds to someone no channel reached."""

@@ -18,7 +18,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from monitor.core.schema import declare
 from monitor.core.store import Store
+
+TABLES = declare(__name__, """
+CREATE TABLE IF NOT EXISTS ack_links (nonce TEXT PRIMARY KEY, used REAL NOT NULL,
+                                      alarm TEXT, person TEXT);
+""")
+"""The answer links used."""
 
 
 class LinkError(Exception):

@@ -29,16 +29,25 @@ from monitor.config.notify import Policy, Target
 from monitor.core.bus import AlarmEvent, IncidentMilestone, IncidentNotice
 from monitor.core.context import Context
 from monitor.core.part import Part
+from monitor.core.schema import declare
 from monitor.core.store import StoreUnavailable
+from monitor.notify import journal
 from monitor.notify.delivery import Deliveries, Delivery, resend_at
 from monitor.notify.links import UsedLinks, link_key, sign
 from monitor.notify.oncall import covers, on_call
 from monitor.notify.pacing import URGENT, Pacer
 from monitor.notify.silences import Silences
 from monitor.notify.templates import SEVERITY, render
+from monitor.playbooks import records
 from monitor.words.text import spoken_duration
 
 log = logging.getLogger(__name__)
+
+TABLES = declare(__name__, """
+CREATE TABLE IF NOT EXISTS unheard (key TEXT PRIMARY KEY, subject TEXT NOT NULL,
+                                    why TEXT NOT NULL, drill INTEGER NOT NULL);
+""")
+"""What reached nobody: the alarm or incident message ``notify:failed`` holds for."""
 
 ADVICE = {"zh-CN": "请到现场查看并处理, 处理后点链接确认", "en": "check on site, then acknowledge"}
 """What to do, for an alarm that says nothing more."""
@@ -189,13 +198,10 @@ class Notifier(Part):
         self.unheard = {key: (subject, why, bool(drill)) for key, subject, why, drill in rows}
         raised = {a.id: a.raised_at for a in self.ctx.alarms.alarms.values()
                   if a.active and a.raised_at is not None}
-        self.reached = await self.ctx.store.read(lambda c: {  # this occurrence's, by index
-            alarm: at for alarm, since in raised.items()
-            for (at,) in [c.execute("SELECT MAX(ts) FROM notifications WHERE alarm = ? AND "
-                                    "ts >= ? AND ok AND paging", (alarm, since)).fetchone()]
-            if at is not None})
-        closed = await self.ctx.store.read(lambda c: [i for (i,) in c.execute(
-            "SELECT id FROM incidents WHERE drill AND status = 'closed'")])
+        reached = await self.ctx.store.read(lambda c: {  # this occurrence's
+            alarm: journal.last_reached(c, alarm, since) for alarm, since in raised.items()})
+        self.reached = {alarm: at for alarm, at in reached.items() if at is not None}
+        closed = await self.ctx.store.read(records.closed_drills)
         drills = {d.subjects[0] for d in self.deliveries.active.values()
                   if d.kind == "incident"} | {s for s, _, drill in self.unheard.values() if drill}
         for incident in drills & set(closed):  # closed before its end reached the notifier
@@ -261,8 +267,7 @@ class Notifier(Part):
         if reachable:
             self.unsent.pop(key, None)
             self._deliver("incident", [event.incident], reachable, compose, batch=key,
-                          drill=event.drill, step=event.step_id, also=lambda c: c.execute(
-                              "DELETE FROM notices WHERE key = ?", (key,)))
+                          drill=event.drill, step=event.step_id, also=records.drop_notice(key))
             return
         roles = ", ".join(event.roles) or ", ".join(event.people)
         self._record_row([event.incident], "", "none", False, f"无人可通知 (角色: {roles})",
@@ -281,10 +286,9 @@ class Notifier(Part):
     def _notice_due(self, key: str) -> None:
         """An incident message that found nobody goes again (if it is still undelivered)."""
         async def again() -> None:
-            row = await self.ctx.store.read(lambda c: c.execute(
-                "SELECT data FROM notices WHERE key = ?", (key,)).fetchone())
-            if row is not None:
-                self._incident_notice(IncidentNotice.from_json(row[0]))
+            notice = await self.ctx.store.read(lambda c: records.notice(c, key))
+            if notice is not None:
+                self._incident_notice(notice)
         self._spawn(again())
 
     def _drill_over(self, incident: str, started: bool = True) -> None:
@@ -300,8 +304,7 @@ class Notifier(Part):
             self.ctx.timers.cancel("notice", key)
             self.unsent.pop(key, None)
             self._heard(key)
-        self.ctx.store.submit(lambda c: c.execute(
-            "DELETE FROM notices WHERE json_extract(data, '$.incident') = ?", (incident,)))
+        self.ctx.store.submit(records.drop_notices_of(incident))
 
     def _start(self, alarm_id: str) -> None:
         alarm = self.ctx.alarms.alarms.get(alarm_id)
@@ -486,9 +489,8 @@ class Notifier(Part):
         names = set(self.paged.get(event.alarm, ()))
         try:
             await self.ctx.store.committed()  # the pages sent so far are committed
-            names |= set(await self.ctx.store.read(lambda c: [n for (n,) in c.execute(
-                "SELECT DISTINCT person FROM notifications WHERE alarm = ? AND ts >= ? AND "
-                "paging", (event.alarm, since))]))
+            names |= set(await self.ctx.store.read(lambda c: journal.paged(c, event.alarm,
+                                                                            since)))
         except StoreUnavailable:
             pass  # the disk refuses writes: this run's pages are known all the same
         for person in (self.ctx.cfg.person(n) for n in sorted(names)):
@@ -577,11 +579,8 @@ class Notifier(Part):
                         channel, detail)
         for alarm_id in alarm_ids:
             self.ctx.bus.publish(Notified(alarm_id, person, channel, ok, detail, now))
-        self.ctx.store.submit(lambda c: c.executemany(
-            "INSERT INTO notifications (ts, alarm, person, channel, ok, detail, text, paging, "
-            "step) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(now, a, person, channel, ok, detail, text, paging, step or None)
-             for a in alarm_ids]))
+        self.ctx.store.submit(journal.Attempt(now, alarm_ids, person, channel, ok, detail, text,
+                                              paging, step).write)
 
     async def close(self) -> None:
         await self.deliveries.close()

@@ -22,6 +22,13 @@ from typing import Any
 
 from monitor.config.notify import PERSON_LIMIT_MAX
 from monitor.core.context import Context
+from monitor.core.schema import declare
+
+TABLES = declare(__name__, """
+CREATE TABLE IF NOT EXISTS held (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL,
+                                 person TEXT NOT NULL, grp TEXT NOT NULL, item TEXT NOT NULL);
+""")
+"""What pacing holds back, by group."""
 
 Key = tuple[str, str, str]
 """(kind, person, group): kind is ``page`` or ``urgent`` (items are alarm ids; urgent: a

@@ -14,8 +14,18 @@ from typing import Any
 
 from monitor.config.notify import Match
 from monitor.core.context import Context
+from monitor.core.schema import declare
 
 log = logging.getLogger(__name__)
+
+TABLES = declare(__name__, """
+CREATE TABLE IF NOT EXISTS silences (id INTEGER PRIMARY KEY, match TEXT NOT NULL,
+                                     start REAL NOT NULL, end_ REAL NOT NULL, who TEXT,
+                                     reason TEXT);
+CREATE TABLE IF NOT EXISTS silenced (silence INTEGER NOT NULL, alarm TEXT NOT NULL, ts REAL,
+                                     PRIMARY KEY (silence, alarm));
+""")
+"""The windows, and what each held back."""
 
 
 @dataclass(frozen=True)

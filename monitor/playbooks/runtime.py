@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +32,7 @@ from monitor.core.bus import AlarmEvent, DeviceEvent, IncidentMilestone, Inciden
 from monitor.core.context import Context
 from monitor.core.part import Part
 from monitor.devices.words import event_label
+from monitor.playbooks import records
 from monitor.playbooks.check import load_playbook_text
 from monitor.playbooks.engine import (
     Arm,
@@ -59,6 +59,8 @@ from monitor.reports.incident import local_time
 from monitor.words.text import spoken_duration
 
 log = logging.getLogger(__name__)
+
+
 
 MILESTONES = frozenset({"started", "acknowledged", "approved", "rejected", "escalated",
                         "deadline_met", "deadline_missed", "deadline_late", "action_ok",
@@ -116,8 +118,7 @@ class Incidents(Part):
             self.versions[version_of(text)] = self.playbooks[name]
             self.version_texts[version_of(text)] = text
         kept = [(version_of(t), t) for t in playbooks.values()]  # what a restart reads back
-        self.ctx.store.submit(lambda c: c.executemany(
-            "INSERT OR IGNORE INTO playbook_versions VALUES (?, ?)", kept))
+        self.ctx.store.submit(records.versions_writer(kept))
 
     def persist_all(self, conn: sqlite3.Connection) -> None:
         """Writer op: the running incidents and their playbook versions again (into a
@@ -125,27 +126,21 @@ class Incidents(Part):
         for inc in self.running.values():
             self._writer(inc, [Entry(time.time(), "note", "数据库已重建, 此前的时间线丢失",
                                      actor="Vigil")])(conn)
-        conn.executemany("INSERT OR IGNORE INTO playbook_versions VALUES (?, ?)",
-                         [(v, self.version_texts[v]) for v in
-                          {inc.version for inc in self.running.values()}])
+        records.versions_writer([(v, self.version_texts[v]) for v in
+                                 {inc.version for inc in self.running.values()}])(conn)
 
     async def load(self) -> None:
         """Incidents that were running when the daemon stopped, on their own playbook
         versions; actions they were running are now of unknown outcome."""
-        rows = await self.ctx.store.read(lambda c: c.execute(
-            "SELECT i.data, v.text FROM incidents i JOIN playbook_versions v "
-            "ON v.version = json_extract(i.data, '$.version') "
-            "WHERE i.status != 'closed'").fetchall())
-        pending = await self.ctx.store.read(lambda c: c.execute(  # before the restart's own
-            "SELECT data FROM notices ORDER BY rowid").fetchall())
+        rows = await self.ctx.store.read(records.running)
+        pending = await self.ctx.store.read(records.pending_notices)  # before the restart's
         if pending:
             log.warning("%d messages of incidents were not delivered before the daemon "
                         "stopped: sending them now", len(pending))
-        for (data,) in pending:  # stored with their change, not yet delivered: send them now
-            self.ctx.bus.publish(IncidentNotice.from_json(data))
+        for notice in pending:  # stored with their change, not yet delivered: send them now
+            self.ctx.bus.publish(notice)
         down = self._downtime()
-        for data, text in rows:
-            inc = Incident(**_tuples(json.loads(data)))
+        for inc, text in rows:
             if inc.version not in self.versions:
                 self.versions[inc.version] = load_playbook_text(text, inc.playbook)
                 self.version_texts[inc.version] = text
@@ -300,7 +295,7 @@ class Incidents(Part):
             inc = self.running.get(incident_id)
             if inc is None:
                 raise IncidentError(f"no running incident {incident_id!r}")
-            trial = Incident(**_tuples(json.loads(json.dumps(asdict(inc)))))
+            trial = records.decode(records.encode(inc))
             pb = self.versions[inc.version]
             effects = Engine(pb).feed(trial, inp, self._world(trial))
             notices = _notices(trial, pb, effects)
@@ -370,18 +365,7 @@ class Incidents(Part):
                 notices: Sequence[IncidentNotice] = ()) -> Callable[[sqlite3.Connection], None]:
         """The incident, its new timeline entries and the messages it sends, in one
         transaction, written before anything is carried out."""
-        entries = [(inc.id, e.ts, e.kind, e.step, e.actor, e.text) for e in effects
-                   if isinstance(e, Entry)]
-        row = (inc.id, inc.playbook, inc.scope, int(inc.drill), inc.status, inc.started,
-               time.time() if inc.status == "closed" else None, json.dumps(asdict(inc)))
-
-        def write(c: sqlite3.Connection) -> None:
-            c.execute("INSERT OR REPLACE INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
-            c.executemany("INSERT INTO timeline (incident, ts, kind, step, actor, text) "
-                          "VALUES (?, ?, ?, ?, ?, ?)", entries)
-            c.executemany("INSERT INTO notices VALUES (?, ?)", rows)
-        rows = [(n.key, json.dumps(asdict(n), ensure_ascii=False)) for n in notices]
-        return write
+        return records.writer(inc, [e for e in effects if isinstance(e, Entry)], notices)
 
     def _apply(self, inc: Incident, pb: Playbook, effect: Effect) -> None:
         if isinstance(effect, Arm):
@@ -474,13 +458,3 @@ def _link(one: Incident, other: Incident) -> None:
 
 def _scope(pb: Playbook, area: str) -> str:
     return area if pb.scope == "area" and area else "site"
-
-
-def _tuples(data: dict[str, Any]) -> dict[str, Any]:
-    """JSON gave lists where the incident keeps tuples."""
-    for key in ("acked", "resolved"):
-        if isinstance(data.get(key), list):
-            data[key] = tuple(data[key])
-    data["checked"] = {k: tuple(v) for k, v in data.get("checked", {}).items()}
-    data["decisions"] = {k: tuple(v) for k, v in data.get("decisions", {}).items()}
-    return data

@@ -17,9 +17,14 @@ from monitor.config.power import Shutdown
 from monitor.core.bus import Readings, UpsStatusChanged
 from monitor.core.context import Context
 from monitor.core.part import Part
+from monitor.core.store import flags, set_flags
 from monitor.devices.base import device_class
 
 log = logging.getLogger(__name__)
+
+
+RAN = "shutdown_ran:"
+"""The store's flag of a shutdown action that ran in this outage."""
 
 
 class PowerWatch(Part):
@@ -41,22 +46,17 @@ class PowerWatch(Part):
 
     async def load(self) -> None:
         """The shutdown actions that already ran in this outage (before a restart)."""
-        rows = await self.ctx.store.read(lambda c: c.execute(
-            "SELECT key FROM flags WHERE key LIKE 'shutdown_ran:%'").fetchall())
-        self.fired.update(key.removeprefix("shutdown_ran:") for (key,) in rows)
+        ran = await self.ctx.store.read(lambda c: flags(c, RAN))
+        self.fired.update(key.removeprefix(RAN) for key in ran)
 
     def persist_all(self, conn: sqlite3.Connection) -> None:
         """Writer op: the shutdown actions that ran in this outage again (into a database
         made anew), so none runs twice in one outage."""
-        conn.executemany("INSERT OR REPLACE INTO flags VALUES (?, '1')",
-                         [(f"shutdown_ran:{name}",) for name in self.fired])
+        set_flags({RAN + name: "1" for name in self.fired})(conn)
 
     def _ran(self, name: str, ran: bool) -> None:
         """Keep whether ``name`` ran in this outage across a restart."""
-        key = f"shutdown_ran:{name}"
-        self.ctx.store.submit(lambda c: c.execute(
-            "INSERT OR REPLACE INTO flags VALUES (?, '1')" if ran else
-            "DELETE FROM flags WHERE key = ?", (key,)))
+        self.ctx.store.submit(set_flags({RAN + name: "1" if ran else None}))
 
     def use(self, cfg: SiteConfig) -> None:
         """Follow the running configuration (at start and after a reload)."""
