@@ -79,12 +79,12 @@ def main() -> None:
                 changed = time.monotonic()
                 fire((port, state))
                 try:
-                    expect(page.locator("#banner.fire")).to_be_visible(timeout=10_000)
+                    expect(page.locator("#banner.urgent")).to_be_visible(timeout=10_000)
                     shown.append(time.monotonic() - changed)
                 except AssertionError:
                     failures += 1
                 fire((port, state), on=False)
-                expect(banner).not_to_have_class("banner sev-critical fire", timeout=10_000)
+                expect(banner).not_to_have_class("banner sev-critical urgent", timeout=10_000)
                 page.wait_for_timeout(200)
             signed_in = page.context.storage_state()
             slow = [first_load(browser, daemon.url, signed_in, True) for _ in range(args.loads)]

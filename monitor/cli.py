@@ -209,7 +209,7 @@ def cmd_silences(args: argparse.Namespace) -> int:
 
 def cmd_route_test(args: argparse.Namespace) -> int:
     """The path an alarm with these facts would take: routes, levels, who, when."""
-    from monitor.notify.notifier import plan
+    from monitor.notify.routing import plan
 
     cfg = _site(args.config)
     found = {"severity": "", "area": "", "device_class": "", "alarm": ""}

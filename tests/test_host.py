@@ -54,7 +54,7 @@ async def test_icmp_up_and_down(tmp_path: Path) -> None:
     got = values(down)
     assert got["ping"] is False and got["ping.loss"] == 100 and got["ping.rtt"] is None
     assert "no echo reply" in got["ping.detail"] and not down.problems  # down is an answer
-    assert time.monotonic() - started < 1.6                    # within the check's timeout
+    assert time.monotonic() - started < 3.0      # cut at the check's timeout (1 s, 2 echoes)
     assert all(r.quality == Quality.GOOD for r in down.readings)
 
 

@@ -458,8 +458,9 @@ async def test_an_incident_message_nobody_got_raises_the_alarm_and_goes_again(
         await asyncio.sleep(0.05)
     assert await waiting() == ["请确认: 已向委托银行报告"]
     assert daemon.alarms.is_active("notify:failed")    # compliance still has nobody
+    unsent = daemon.notifier.incident_messages.unsent
     await eventually(lambda: daemon.ctx.timers.get(      # it goes again (armed anew each
-        "notice", next(iter(daemon.notifier.unsent))) is not None, 2)    # time it fires)
+        "notice", next(iter(unsent))) is not None, 2)    # time it fires)
 
 
 async def test_two_people_confirming_at_once_count_once_in_order(

@@ -41,10 +41,10 @@ RESEND_MAX = 600.0
 """The longest wait between rounds to someone no channel reached."""
 
 
-def resend_at(resend: float, misses: int) -> float:
+def resend_at(resend: float, misses: int, now: float | None = None) -> float:
     """When a message that reached nobody ``misses`` times in a row goes again: after
     ``notify.resend``, doubling each time, at most every ``RESEND_MAX``."""
-    return time.time() + min(resend * 2 ** (misses - 1), RESEND_MAX)
+    return (time.time() if now is None else now) + min(resend * 2 ** (misses - 1), RESEND_MAX)
 
 
 @dataclass
