@@ -37,29 +37,18 @@ from monitor.notify.notifier import Notifier
 from monitor.notify.silences import Silences
 from monitor.playbooks.check import playbook_texts
 from monitor.playbooks.runtime import Incidents
+from monitor.words.alarms import said
 
 log = logging.getLogger(__name__)
 
 SYSTEM_ALARMS = (
-    ("sink:unavailable", Severity.MAJOR, "时序库不可达, 数据暂存本地", False,
-     "检查时序库服务和网络; 恢复后数据自动补发"),
-    ("sink:rejected", Severity.MAJOR, "时序库拒绝写入", False,
-     "检查时序库的令牌、权限和存储空间 (详情见 vigil 日志)"),
-    ("outbox:filling", Severity.MAJOR, "本地待发数据接近上限", False,
-     "尽快恢复时序库; 或调大 store.outbox.max_bytes"),
-    ("outbox:overflow", Severity.CRITICAL, "本地待发数据超限, 最旧数据已丢弃", True,
-     "尽快恢复时序库; 丢弃的时段在报表中会缺数"),
-    ("store:write_failed", Severity.CRITICAL, "数据库写入失败", False,
-     "检查服务器磁盘空间和数据目录权限"),
-    ("store:recreated", Severity.CRITICAL, "数据库文件损坏或丢失, 已新建", True,
-     "旧文件已另存于数据目录; 检查磁盘健康"),
-    ("store:dropped", Severity.CRITICAL, "数据库写入失败且内存队列已满, 数据已丢弃", True,
-     "立即检查服务器磁盘空间"),
-    ("bus:overflow", Severity.MAJOR, "内部事件队列溢出, 有事件被丢弃", True,
-     "查看 /health 中落后的组件, 并报告给 Vigil 维护人员"),
+    ("sink:unavailable", Severity.MAJOR, False), ("sink:rejected", Severity.MAJOR, False),
+    ("outbox:filling", Severity.MAJOR, False), ("outbox:overflow", Severity.CRITICAL, True),
+    ("store:write_failed", Severity.CRITICAL, False), ("store:recreated", Severity.CRITICAL, True),
+    ("store:dropped", Severity.CRITICAL, True), ("bus:overflow", Severity.MAJOR, True),
 )
-"""The daemon's own alarms: id, severity, message, latched (stays until acknowledged), what
-to do."""
+"""The daemon's own alarms: id, severity, latched (stays until acknowledged); their words are
+``monitor.words.alarms``'."""
 
 
 class Daemon:
@@ -94,6 +83,11 @@ class Daemon:
         self.started = time.time()
         self._dropped_reported = 0
         self._dropped_logged = 0.0
+
+    @property
+    def _lang(self) -> str:
+        """The site's language, that the daemon's own alarms are said in."""
+        return self.ctx.cfg.site.language
 
     # the services, for the daemon's own wiring (service, demo) and the tests
     @property
@@ -136,9 +130,10 @@ class Daemon:
         store.on_commit.set(in_loop(lambda: ctx.bus.publish(StoreCommitted())))
         ctx.bus.on_overflow.set(self._bus_overflow)
         ctx.bus.on_error.set(lambda sub: ctx.metrics.bus_errors.labels(sub.name).inc())
-        for alarm_id, severity, message, latched, advice in SYSTEM_ALARMS:
-            ctx.alarms.define(AlarmDef(alarm_id, severity, message, latched=latched,
-                                       advice=advice))
+        lang = ctx.cfg.site.language
+        for alarm_id, severity, latched in SYSTEM_ALARMS:
+            ctx.alarms.define(AlarmDef(alarm_id, severity, said(alarm_id, lang), latched=latched,
+                                       advice=said(f"{alarm_id}.advice", lang)))
         await ctx.timers.load()
         await ctx.alarms.load()
         for part in self.parts:
@@ -311,12 +306,14 @@ class Daemon:
         alarms = self.ctx.alarms
         alarm_id = f"internal:{name}"
         if alarm_id not in alarms.defs:
-            alarms.define(AlarmDef(alarm_id, Severity.MAJOR, f"内部任务 {name} 异常",
-                                   advice="已自动重启; 反复出现时把 vigil 日志交给维护人员"))
+            alarms.define(AlarmDef(alarm_id, Severity.MAJOR,
+                                   said("internal", self._lang, task=name),
+                                   advice=said("internal.advice", self._lang)))
         if reason is not None:
             self.ctx.metrics.task_restarts.labels(name).inc()
         alarms.set_condition(alarm_id, reason is not None, reason, None,
-                             f"内部任务 {name} 异常退出, 已自动重启: {reason}" if reason else None)
+                             said("internal.now", self._lang, task=name, reason=reason)
+                             if reason else None)
 
     def _store_fault(self, kind: str, message: str | None) -> None:
         self.ctx.alarms.set_condition(f"store:{kind}", message is not None, None, None,
@@ -333,13 +330,13 @@ class Daemon:
     def _bus_overflow(self, sub: Subscription) -> None:
         self.ctx.metrics.bus_dropped.labels(sub.name).inc()
         self.ctx.alarms.set_condition("bus:overflow", True, sub.dropped, None,
-                                      f"内部事件队列溢出: {sub.name} 处理不过来, "
-                                      f"已丢弃 {sub.dropped} 个事件")
+                                      said("bus:overflow.now", self._lang, part=sub.name,
+                                           n=sub.dropped))
 
     def _sink_problem(self, kind: str, message: str | None) -> None:
         self.ctx.alarms.set_condition(f"sink:{kind}", message is not None, message, None,
-                                      f"时序库{'不可达' if kind == 'unavailable' else '拒绝写入'}: "
-                                      f"{message}" if message else None)
+                                      said(f"sink:{kind}.now", self._lang, reason=message)
+                                      if message else None)
 
     # -- housekeeping, on two tasks: slow pruning never holds up the judgements ------------
     async def _ticker(self) -> None:
@@ -369,8 +366,9 @@ class Daemon:
         store, alarms = self.ctx.store, self.ctx.alarms
         filling = store.outbox_bytes > bounds.max_bytes * bounds.warn_ratio
         alarms.set_condition("outbox:filling", filling, store.outbox_bytes, now,
-                             f"本地待发数据 {store.outbox_bytes / 2**20:.1f} MiB, "
-                             f"上限 {bounds.max_bytes / 2**20:.0f} MiB")
+                             said("outbox:filling.now", self._lang,
+                                  size=f"{store.outbox_bytes / 2**20:.1f}",
+                                  bound=f"{bounds.max_bytes / 2**20:.0f}"))
         dropped = store.dropped_lines - self._dropped_reported
         if dropped <= 0:
             return
@@ -381,7 +379,7 @@ class Daemon:
             log.error("outbox over its bounds: %d oldest lines dropped so far",
                       store.dropped_lines)
         alarms.set_condition("outbox:overflow", True, store.dropped_lines, now,
-                             f"本地待发数据超限, 已丢弃最旧的 {store.dropped_lines} 行")
+                             said("outbox:overflow.now", self._lang, lines=store.dropped_lines))
 
     def refresh_gauges(self, now: float) -> None:
         m, ctx = self.ctx.metrics, self.ctx

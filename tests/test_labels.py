@@ -262,3 +262,28 @@ async def test_state_rate_and_stale_alarms_speak_the_sites_language(
     daemon = await daemon_factory(config(tmp_path, data.pop("devices"), rules, **{
         k: v for k, v in data.items() if k in ("site", "areas")}))
     assert {r: daemon.alarms.defs[r].message for r in expected} == expected
+
+
+@pytest.mark.parametrize(("language", "lost", "battery", "paging"), [
+    ("zh-CN", "机房 UPS 通信中断: 与 upsd 127.0.0.1:", "机房 UPS 电池供电",
+     "通知发送全部失败, 无人收到告警"),
+    ("en", "机房 UPS: communication lost: upsd 127.0.0.1:", "机房 UPS on battery",
+     "no message got through: nobody heard")])
+async def test_vigils_own_alarms_are_said_in_the_sites_language(
+        tmp_path: Path, daemon_factory: Any, language: str, lost: str, battery: str,
+        paging: str) -> None:
+    from tests import peers
+    from tests.util import eventually
+
+    cfg = config(tmp_path, [{"name": "ups1", "label": "机房 UPS", "area": "machine_room",
+                             "class": "ups", "type": "nut", "interval": 0.2, "timeout": 0.1,
+                             "failures_before_unavailable": 1,
+                             "connection": {"host": "127.0.0.1", "port": peers.free_port(),
+                                            "ups": "ups1"}}],
+                 site={"name": "test", "language": language})
+    daemon = await daemon_factory(cfg)
+    await eventually(lambda: daemon.alarms.is_active("comm:ups1"), 5)
+    assert daemon.alarms.alarms["comm:ups1"].message.startswith(lost)
+    assert daemon.alarms.defs["power:ups1"].message == battery
+    assert daemon.alarms.defs["notify:failed"].message == paging
+    assert bool(CJK.search(daemon.alarms.defs["store:recreated"].advice)) is (language == "zh-CN")

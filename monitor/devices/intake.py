@@ -23,18 +23,14 @@ from monitor.core.part import Part
 from monitor.core.state import DeviceStatus
 from monitor.devices.base import OFFLINE, DeviceClass, classes, device_class
 from monitor.devices.words import point_words
+from monitor.words.alarms import said
 from monitor.words.reasons import in_chinese
 
 log = logging.getLogger(__name__)
 
-DEVICE_ALARM_KINDS = (
-    ("comm", Severity.MAJOR, "通信中断", False, "检查设备供电、网线和交换机, 确认设备在线"),
-    ("protocol", Severity.MINOR, "应答异常", False, "核对设备型号、固件与配置的点表是否一致"),
-    ("operator", Severity.MAJOR, "需要人工处理", False, "按设备面板的提示到现场处理"),
-    ("auth", Severity.MAJOR, "收到认证失败通知 (凭据错误的访问)", True,
-     "查明是谁用错误凭据访问设备; 不明来源按安全事件上报"),
-)
-"""Every device's own alarms: kind, severity, text, latched, what to do."""
+DEVICE_ALARM_KINDS = (("comm", Severity.MAJOR, False), ("protocol", Severity.MINOR, False),
+                      ("operator", Severity.MAJOR, False), ("auth", Severity.MAJOR, True))
+"""Every device's own alarms: kind, severity, latched (their words: ``monitor.words.alarms``)."""
 DEVICE_ALARMS = tuple(f"{kind}:" for kind, *_ in DEVICE_ALARM_KINDS)
 """The alarms every device has."""
 
@@ -80,6 +76,11 @@ class Core:
         self.poll_now_fns: dict[str, Callable[[], None]] = {}
         self.heard: dict[str, float] = {}
 
+    @property
+    def language(self) -> str:
+        """The site's, that its alarms are said in."""
+        return self.ctx.cfg.site.language
+
     def parts(self) -> list[Part]:
         """The parts the device classes bring."""
         return [part for kind in self.kinds.values() for part in kind.parts()]
@@ -110,9 +111,11 @@ class Core:
         self.tags = {}
         for dev in cfg.devices:
             label = dev.label or dev.name
-            for kind, severity, text, latched, advice in DEVICE_ALARM_KINDS:
-                alarms.define(AlarmDef(f"{kind}:{dev.name}", severity, f"{label} {text}",
-                                       latched=latched, advice=advice, device=dev.name,
+            for kind, severity, latched in DEVICE_ALARM_KINDS:
+                alarms.define(AlarmDef(f"{kind}:{dev.name}", severity,
+                                       said(kind, cfg.site.language, device=label),
+                                       latched=latched, device=dev.name,
+                                       advice=said(f"{kind}.advice", cfg.site.language),
                                        situation=OFFLINE if kind == "comm" else None))
             self.tags[dev.name] = tag_set({"site": cfg.site.name, "area": dev.area,
                                            "device": dev.name})
@@ -183,7 +186,8 @@ class Core:
         status = ctx.state.devices[device.name]
         if operator:
             ctx.alarms.set_condition(f"operator:{device.name}", True, reason, None,
-                                     f"{device.label or device.name} 需要人工处理: {reason}")
+                                     said("operator.now", self.language,
+                                          device=device.label or device.name, reason=reason))
         status.failures += 1
         status.last_error = reason
         ctx.metrics.poll_failures.labels(device.name).inc()
@@ -201,13 +205,14 @@ class Core:
         comm = f"comm:{device.name}"
         if not ctx.alarms.is_active(comm):  # already lost before a restart: no second COMMBAD
             self.event(device.name, "COMMBAD", reason)
-        ctx.alarms.set_condition(comm, True, reason, now,
-                                 f"{device.label or device.name} 通信中断: {in_chinese(reason)}")
+        ctx.alarms.set_condition(comm, True, reason, now, said(
+            "comm.now", self.language, device=device.label or device.name,
+            reason=reason if self.language == "en" else in_chinese(reason)))
         self._kind(device.name).comm(device.name, False, now)
 
     def on_recovered(self, device: DeviceConfig) -> None:
         self.ctx.alarms.set_condition(f"comm:{device.name}", False)
-        self.event(device.name, "COMMOK", "通信恢复")
+        self.event(device.name, "COMMOK", said("commok", self.language))
         self._kind(device.name).comm(device.name, True, time.time())
 
     # -- the push sources' feed -----------------------------------------------------------
@@ -234,7 +239,8 @@ class Core:
             dev = self.ctx.cfg.device(device)
             label = dev.label or device if dev else device
             self.ctx.alarms.set_condition(f"auth:{device}", True, message, None,
-                                          f"{label} 收到认证失败通知: {message}")
+                                          said("auth.now", self.language, device=label,
+                                               reason=message))
         self.ctx.bus.publish(DeviceEvent(device, kind, message, time.time()))
 
     def announce(self, device: str, event: str) -> None:
@@ -249,14 +255,15 @@ class Core:
     def alive(self, source: str, ok: bool = True, reason: str = "") -> None:
         alarm_id = f"push:{source}"
         if alarm_id not in self.ctx.alarms.defs:
-            self.ctx.alarms.define(AlarmDef(alarm_id, Severity.MAJOR, f"数据源 {source} 中断",
-                                            advice="检查该数据源 (网关、代理) 的运行和网络"))
+            self.ctx.alarms.define(AlarmDef(alarm_id, Severity.MAJOR,
+                                            said("push", self.language, source=source),
+                                            advice=said("push.advice", self.language)))
         if ok:
             self.heard[source] = time.monotonic()
         else:
             self.heard.pop(source, None)
-        self.ctx.alarms.set_condition(alarm_id, not ok, reason or None, None,
-                                      f"数据源 {source} 中断: {reason}" if reason else None)
+        self.ctx.alarms.set_condition(alarm_id, not ok, reason or None, None, said(
+            "push.now", self.language, source=source, reason=reason) if reason else None)
 
     def tick(self, now: float) -> None:
         """Time-driven judgements: stale rules, the classes' (a UPS's NOCOMM)."""
@@ -271,4 +278,5 @@ class Core:
             last = self.heard.get(source)
             if last is not None and mono - last > period:
                 self.heard.pop(source)
-                self.alive(source, False, f"超过 {period:g} 秒没有消息")
+                self.alive(source, False, said("push.silent", self.language,
+                                               seconds=f"{period:g}"))

@@ -20,6 +20,7 @@ from monitor.notify.compose import Composer
 from monitor.notify.delivery import Deliveries, resend_at
 from monitor.notify.routing import people
 from monitor.playbooks import records
+from monitor.words.alarms import said
 
 
 class Outcomes(Protocol):
@@ -66,8 +67,9 @@ class IncidentMessages:
                          step=event.step_id, also=records.drop_notice(key))
             return
         self.nobody(event)
-        self.outcomes.unheard(key, event.incident, f"应急事件 {event.playbook} 的通知无人收到: "
-                              f"{event.text}"[:200], event.drill)
+        self.outcomes.unheard(key, event.incident, said(
+            "notify.nobody", cfg.site.language, playbook=event.playbook, text=event.text)[:200],
+                              event.drill)
         if event.key:
             n = self.unsent[event.key] = self.unsent.get(event.key, 0) + 1
             self.ctx.timers.arm("notice", event.key,

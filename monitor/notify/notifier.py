@@ -37,6 +37,7 @@ from monitor.notify.links import UsedLinks
 from monitor.notify.pacing import URGENT, Pacer
 from monitor.notify.silences import Silences
 from monitor.playbooks import records
+from monitor.words.alarms import said
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +88,9 @@ class Notifier(Part):
         self.failures: dict[str, tuple[str, str, bool]] = {}
         """Alarm id or incident message key -> (subject, why ``notify:failed`` holds for it,
         whether it is a drill's); kept in ``unheard``."""
-        ctx.alarms.define(AlarmDef(FAILED, Severity.CRITICAL, "通知发送全部失败, 无人收到告警"))
-        ctx.alarms.define(AlarmDef(FAILED_DRILL, Severity.MINOR,
-                                   "【演练】演练通知无人收到"))
+        lang = ctx.cfg.site.language
+        ctx.alarms.define(AlarmDef(FAILED, Severity.CRITICAL, said(FAILED, lang)))
+        ctx.alarms.define(AlarmDef(FAILED_DRILL, Severity.MINOR, said(FAILED_DRILL, lang)))
         self.subscription = ctx.bus.subscribe("notifier", self.on_event,
                                               kinds=(AlarmEvent, IncidentNotice,
                                                      IncidentMilestone))
@@ -244,7 +245,8 @@ class Notifier(Part):
     def _nobody(self, event: IncidentNotice) -> None:
         """An incident message found nobody holding its roles: on record so."""
         roles = ", ".join(event.roles) or ", ".join(event.people)
-        self._record_row([event.incident], "", "none", False, f"无人可通知 (角色: {roles})",
+        self._record_row([event.incident], "", "none", False,
+                         said("notify.no_one_holds", self.ctx.cfg.site.language, roles=roles),
                          event.text, False, event.step_id)
 
     # -- what reached nobody ------------------------------------------------------------
@@ -268,10 +270,9 @@ class Notifier(Part):
             for key in keys:
                 if d.kind == "page" and self._heard_since_raised(key):
                     continue  # someone else got a page for this occurrence
-                if d.kind == "page":
-                    why = f"告警 {key} 的通知全部发送失败, 无人收到"
-                else:
-                    why = f"应急事件 {d.texts['long'][0]} 的通知无人收到"[:200]
+                lang = self.ctx.cfg.site.language
+                why = said("notify.page_failed", lang, alarm=key) if d.kind == "page" else \
+                    said("notify.incident_failed", lang, title=d.texts["long"][0])[:200]
                 self.unheard(key, d.subjects[0], why, d.drill)
 
     def unheard(self, key: str, subject: str, why: str, drill: bool) -> None:
@@ -295,12 +296,13 @@ class Notifier(Part):
         """``notify:failed`` holds while any page or incident message has reached nobody;
         ``notify:drill_failed`` while a drill's message has."""
         for alarm_id, drill in ((FAILED, False), (FAILED_DRILL, True)):
+            lang = self.ctx.cfg.site.language
             whys = [w for _, w, d in self.failures.values() if d == drill]
-            first = (whys[0] + (f" (另有 {len(whys) - 1} 条)" if len(whys) > 1 else "")
-                     ) if whys else None
+            first = (whys[0] + (said("notify.more", lang, n=len(whys) - 1)
+                                if len(whys) > 1 else "")) if whys else None
             self.ctx.alarms.set_condition(
                 alarm_id, bool(whys), None, None,
-                (f"【演练】{first}" if drill and first else first))
+                (said("notify.drill", lang, text=first) if drill and first else first))
 
     def _record(self, d: Delivery, contact: Contact, ok: bool, detail: str, text: str) -> None:
         if d.kind == "page":

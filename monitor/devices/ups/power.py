@@ -19,6 +19,7 @@ from monitor.core.context import Context
 from monitor.core.part import Part
 from monitor.core.store import flags, set_flags
 from monitor.devices.base import device_class
+from monitor.words.alarms import said
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,9 @@ class PowerWatch(Part):
         self.fired: set[str] = set()
         self.waiting: set[str] = set()
         """Shutdown timers that came due before the UPS's first status after a restart."""
-        ctx.alarms.define(AlarmDef("power:site", Severity.CRITICAL, "全站市电中断",
-                                   advice="启动停电应急预案; 联系物业确认停电范围和恢复时间",
-                                   situation="power"))
+        lang = ctx.cfg.site.language
+        ctx.alarms.define(AlarmDef("power:site", Severity.CRITICAL, said("power:site", lang),
+                                   advice=said("power:site.advice", lang), situation="power"))
         ctx.timers.on("shutdown", self._due)
         self.subscription = ctx.bus.subscribe(
             "power", self.on_event, kinds=(UpsStatusChanged, Readings))
@@ -68,16 +69,15 @@ class PowerWatch(Part):
         self.feeder = self.ctx.facts.feeder
         self.ctx.alarms.undefine([a for a in self.ctx.alarms.defs
                                   if a.startswith("power:") and a != "power:site"])
+        lang = site.site.language
         for ups in self.upses:
             label = self.labels[ups]
             self.ctx.alarms.define(AlarmDef(
-                f"power:{ups}", Severity.CRITICAL, f"{label} 电池供电",
-                advice="确认市电和 UPS 输入; 联系物业; 按停电预案准备关机", device=ups,
-                feed=ups, situation="power"))
+                f"power:{ups}", Severity.CRITICAL, said("power", lang, ups=label),
+                advice=said("power.advice", lang), device=ups, feed=ups, situation="power"))
             self.ctx.alarms.define(AlarmDef(
-                f"power:runtime:{ups}", Severity.MAJOR, f"{label} 后备时间不足",
-                advice="减少该 UPS 的负载, 或安排电池检测和更换", device=ups,
-                feed=ups))
+                f"power:runtime:{ups}", Severity.MAJOR, said("power:runtime", lang, ups=label),
+                advice=said("power:runtime.advice", lang), device=ups, feed=ups))
         for name in set(self.ctx.timers.pending("shutdown")) - {a.name for a in self.cfg.shutdown}:
             self.ctx.timers.cancel("shutdown", name)  # its action is gone from the config
 
@@ -139,8 +139,8 @@ class PowerWatch(Part):
         short = needed > 0 and runtime < needed
         self.ctx.alarms.set_condition(
             f"power:runtime:{ups}", short, runtime, None,
-            f"{self.labels.get(ups, ups)} 剩余后备时间 {runtime / 60:.0f} 分钟, "
-            f"所供设备需要 {needed / 60:.0f} 分钟")
+            said("power:runtime.now", self.ctx.cfg.site.language, ups=self.labels.get(ups, ups),
+                 runtime=f"{runtime / 60:.0f}", needed=f"{needed / 60:.0f}"))
         flags = self.flags.get(ups)
         for action in self._actions(ups):
             limit = action.when.runtime_below
