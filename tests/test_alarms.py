@@ -24,7 +24,7 @@ from monitor.config.model import (
 from monitor.core.bus import AlarmEvent, Bus
 from monitor.core.model import Quality, Reading
 from monitor.core.store import Store
-from monitor.core.timers import Timers
+from monitor.core.timers import Timers, name
 from tests.conftest import config, modbus_device
 from tests.util import eventually
 
@@ -115,7 +115,7 @@ async def test_pending_delay_survives_a_restart(tmp_path: Path) -> None:
     store.close()                           # the daemon stops 0.1 s into a 0.5 s delay
     store = Store(tmp_path, 0.02)
     m2 = await restarted(store, defn)
-    assert m2.timers.get("alarm", "hot:on") is not None
+    assert m2.timers.get("alarm", name("hot", "on")) is not None
     await asyncio.sleep(0.5)
     assert not m2.alarms.get("hot") or not m2.alarms["hot"].active  # no reading yet
     m2.set_condition("hot", True, 31)       # the first reading after the due time raises at once

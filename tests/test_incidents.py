@@ -15,6 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from monitor.api.app import create_app
+from monitor.core.timers import name
 from monitor.daemon import Daemon
 from tests.conftest import ON_BATTERY, ON_LINE, config
 from tests.servers.http_receiver import Receiver
@@ -130,7 +131,7 @@ async def test_a_restart_keeps_the_incident_and_its_waits(
         await eventually(lambda: bool(first.incidents.running), 5)
         (incident,) = first.incidents.running
         pending = first.ctx.timers.pending("playbook")
-        assert f"{incident}#wait_mains#timeout" in pending
+        assert name(incident, "wait_mains#timeout") in pending
     finally:
         await first.stop()
     sent = len(inbox.requests)

@@ -12,7 +12,7 @@ from typing import Any
 from monitor.alarms.model import Alarm, AlarmDef
 from monitor.config.directory import Person
 from monitor.config.model import Severity
-from monitor.core.timers import Timers
+from monitor.core.timers import Timers, name
 from monitor.notify.compose import Composer, texts
 from monitor.notify.escalation import Escalation
 from monitor.notify.routing import route_facts
@@ -46,7 +46,7 @@ async def test_the_escalation_machine_keeps_time_by_its_clock(
                          clock=lambda: 1_000.0)
     machine.start("fire:z1")
     assert paged == [("fire:z1", "zhang_san")]
-    assert ctx.timers.get("escalate", "fire:z1#p#0#1") == 1_600.0   # its now + the wait
+    assert ctx.timers.get("escalate", name("fire:z1", "p", 0, 1)) == 1_600.0  # now + the wait
     machine.stop("fire:z1")
     assert ctx.timers.pending("escalate") == {}
 

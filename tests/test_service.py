@@ -707,7 +707,7 @@ def test_sigkill_while_each_kind_of_step_waits_neither_repeats_nor_skips(
     running = kill_and_restart(running, 3)                      # an approval waits
     act(running, "decide", {"step": "go_on", "approve": True})
     running.wait(lambda: running.db().execute(
-        "SELECT COUNT(*) FROM timers WHERE key LIKE '%#pause#for'").fetchone()[0] == 1)
+        "SELECT COUNT(*) FROM timers WHERE key LIKE '%\"pause#for\"]'").fetchone()[0] == 1)
     running = kill_and_restart(running, 3)                      # a timed wait runs
     running = kill_and_restart(running, 5)                      # a roll call waits
     act(running, "safe", {"person": "a_zhang"})

@@ -351,3 +351,23 @@ async def test_one_shot_work_that_fails_is_reported_until_such_work_ends_well() 
     slow = sup.run_once("delivery", asyncio.sleep(60))
     await sup.finish("delivery", within=0.05)         # at stop: what is left is cancelled
     assert slow.cancelled() and len(faults) == 2
+
+
+async def test_an_earlier_versions_timer_names_are_read_as_fields(store: Store) -> None:
+    """A timer of a kind whose names are fields, stored by an earlier version as one string
+    (``alarm:ID:on``), fires with its fields and is written again in fields."""
+    from monitor.core.timers import fields
+
+    await store.call(lambda c: c.executemany("INSERT INTO timers VALUES (?, ?)", [
+        ("alarm:door:north.open:on", time.time() - 5), ("shelve:hot", time.time() + 60)]))
+    timers, fired = Timers(store), []
+    timers.on("alarm", lambda timer: fired.append(fields(timer)),
+              legacy=lambda old: tuple(old.rsplit(":", 1)))
+    timers.on("shelve", lambda timer: None)
+    await timers.load()
+    timers.start()
+    await eventually(lambda: fired == [("door:north.open", "on")], 2)
+    await store.committed()
+    rows = await store.read(lambda c: c.execute("SELECT key FROM timers").fetchall())
+    assert rows == [("shelve:hot",)]            # the fired one gone; the other kept as it was
+    timers.stop()

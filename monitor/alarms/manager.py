@@ -16,7 +16,7 @@ from monitor.alarms.review import Period, Row
 from monitor.core.bus import AlarmEvent, Bus
 from monitor.core.schema import declare
 from monitor.core.store import Store
-from monitor.core.timers import Timers
+from monitor.core.timers import Timers, fields, name
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class AlarmManager:
         self._came_due: dict[str, bool] = {}
         """Delays that ran out while the condition was unknown (since a restart): the next
         reading that confirms it changes the alarm at once."""
-        timers.on("alarm", self._delay_due)
+        timers.on("alarm", self._delay_due, legacy=lambda old: tuple(old.rsplit(":", 1)))
         timers.on("shelve", self._shelve_due)
 
     async def load(self) -> None:
@@ -103,8 +103,8 @@ class AlarmManager:
             alarm.value = value
             if message:
                 alarm.message = message
-        on, off = self.timers.get("alarm", f"{alarm_id}:on"), \
-            self.timers.get("alarm", f"{alarm_id}:off")
+        on, off = self.timers.get("alarm", name(alarm_id, "on")), \
+            self.timers.get("alarm", name(alarm_id, "off"))
         if condition == alarm.active:
             if on is not None or off is not None:
                 self._disarm(alarm_id)
@@ -122,14 +122,14 @@ class AlarmManager:
             self._transition(alarm, condition, value, now)
         else:
             self._disarm(alarm_id)
-            self.timers.arm("alarm", f"{alarm_id}:{'on' if condition else 'off'}", now + delay)
+            self.timers.arm("alarm", name(alarm_id, "on" if condition else "off"), now + delay)
 
     def _disarm(self, alarm_id: str) -> None:
-        self.timers.cancel("alarm", f"{alarm_id}:on")
-        self.timers.cancel("alarm", f"{alarm_id}:off")
+        self.timers.cancel("alarm", name(alarm_id, "on"))
+        self.timers.cancel("alarm", name(alarm_id, "off"))
 
-    def _delay_due(self, name: str) -> None:
-        alarm_id, _, target = name.rpartition(":")
+    def _delay_due(self, timer: str) -> None:
+        alarm_id, target = fields(timer)
         alarm = self.alarms.get(alarm_id)
         if alarm is None or alarm.condition is None:
             self._came_due[alarm_id] = target == "on"

@@ -9,6 +9,7 @@ whose due time passed while the daemon was down fires once at start, and the log
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 import time
@@ -26,28 +27,55 @@ CREATE TABLE IF NOT EXISTS timers (key TEXT PRIMARY KEY, due REAL NOT NULL);
 
 Handler = Callable[[str], None]
 """Called with the timer's NAME when it fires."""
+Legacy = Callable[[str], tuple[str, ...]]
+"""The fields of a name an earlier version wrote as one string (read once, at load)."""
+
+
+def name(*fields: object) -> str:
+    """A timer's name of several fields (an alarm and its delay's direction; a delivery, its
+    person and contact), said as fields: no field is ever parsed out of another."""
+    return json.dumps([str(f) for f in fields], ensure_ascii=False, separators=(",", ":"))
+
+
+def fields(timer: str) -> tuple[str, ...]:
+    """The fields of a name ``name`` made."""
+    return tuple(json.loads(timer))
 
 
 class Timers:
     def __init__(self, store: Store):
         self.store = store
         self.handlers: dict[str, Handler] = {}
+        self.legacy: dict[str, Legacy] = {}
         self.due: dict[str, float] = {}
         self._handles: dict[str, asyncio.Handle] = {}
         self._started = False
 
-    def on(self, kind: str, handler: Handler) -> None:
-        """Handle timers of ``kind``; register before ``start``. One handler per kind: a
-        second is refused (RuntimeError), never silently put in the first's place."""
+    def on(self, kind: str, handler: Handler, legacy: Legacy | None = None) -> None:
+        """Handle timers of ``kind``; register before ``load``. One handler per kind: a
+        second is refused (RuntimeError), never silently put in the first's place.
+        ``legacy``: the kind's names are ``name``'s fields, and this reads the fields of one
+        an earlier version wrote as a plain string (it is written again in fields)."""
         if kind in self.handlers:
             raise RuntimeError(f"timers of kind {kind!r} have a handler already")
         self.handlers[kind] = handler
+        if legacy is not None:
+            self.legacy[kind] = legacy
 
     async def load(self) -> None:
-        """Read every stored timer (armed by ``start``, once the handlers are registered)."""
+        """Read every stored timer (armed by ``start``, once the handlers are registered);
+        an earlier version's name of a kind with fields is written again in fields."""
         rows = await self.store.read(lambda c: c.execute("SELECT key, due FROM timers")
                                      .fetchall())
-        self.due.update((key, due) for key, due in rows)
+        for key, due in rows:
+            kind, _, old = key.partition(":")
+            legacy = self.legacy.get(kind)
+            if legacy is not None and not old.startswith("["):
+                self.store.submit(lambda c, k=key: c.execute(  # type: ignore[misc]
+                    "DELETE FROM timers WHERE key = ?", (k,)))
+                self.arm(kind, name(*legacy(old)), due)
+            else:
+                self.due[key] = due
 
     def start(self) -> None:
         """Arm every loaded timer; those already due fire now, once."""

@@ -27,6 +27,7 @@ from typing import Any
 from monitor.config.directory import Contact
 from monitor.core.context import Context
 from monitor.core.schema import declare
+from monitor.core.timers import fields, name
 from monitor.notify import channels
 from monitor.notify.limits import RateLimiter
 
@@ -103,7 +104,7 @@ class Deliveries:
         self.active: dict[str, Delivery] = {}
         self.inflight: dict[str, set[int]] = {}
         self.limiter = RateLimiter()
-        ctx.timers.on("attempt", self._attempt_due)
+        ctx.timers.on("attempt", self._attempt_due, legacy=lambda old: tuple(old.rsplit("#", 1)))
         ctx.timers.on("round", self._round_due)
 
     async def load(self) -> None:
@@ -124,8 +125,8 @@ class Deliveries:
             if not d.tries:
                 started = self._first(d)
             for i in started:
-                if self.ctx.timers.get("attempt", f"{d.key}#{i}") is None:
-                    self.ctx.timers.arm("attempt", f"{d.key}#{i}", now)
+                if self.ctx.timers.get("attempt", name(d.key, i)) is None:
+                    self.ctx.timers.arm("attempt", name(d.key, i), now)
 
     def start(self, deliveries: list[Delivery],
               also: Callable[[sqlite3.Connection], Any] | None = None) -> None:
@@ -234,7 +235,7 @@ class Deliveries:
         contacts = self._contacts(d)
         n = d.tries.get(str(index), 1)
         if n <= cfg.retries and index < len(contacts):
-            self.ctx.timers.arm("attempt", f"{d.key}#{index}",
+            self.ctx.timers.arm("attempt", name(d.key, index),
                                 time.time() + cfg.retry_delay * 2 ** (n - 1))
         elif index not in d.given_up:
             d.given_up.append(index)
@@ -271,8 +272,8 @@ class Deliveries:
         self.ctx.timers.arm("round", d.key, due)
         self.outcome(d, "missed")
 
-    def _attempt_due(self, name: str) -> None:
-        key, _, index = name.rpartition("#")
+    def _attempt_due(self, timer: str) -> None:
+        key, index = fields(timer)
         d = self.active.get(key)
         if d is not None and self._still(d):
             self._try(d, int(index))
@@ -301,7 +302,7 @@ class Deliveries:
         self.active.pop(d.key, None)
         self.inflight.pop(d.key, None)
         for i in {int(i) for i in d.tries} | set(range(len(self._contacts(d)))):
-            self.ctx.timers.cancel("attempt", f"{d.key}#{i}")
+            self.ctx.timers.cancel("attempt", name(d.key, i))
         self.ctx.timers.cancel("round", d.key)
         key = d.key
         self.ctx.store.submit(lambda c: c.execute("DELETE FROM deliveries WHERE key = ?",

@@ -15,6 +15,7 @@ from monitor.alarms.model import Alarm
 from monitor.config.directory import Person
 from monitor.config.notify import Policy
 from monitor.core.context import Context
+from monitor.core.timers import fields, name
 from monitor.notify.routing import people, route_facts
 from monitor.notify.silences import Silences
 
@@ -33,7 +34,7 @@ class Escalation:
     def __init__(self, ctx: Context, silences: Silences, page: Page,
                  clock: Callable[[], float] = time.time):
         self.ctx, self.silences, self.page, self.clock = ctx, silences, page, clock
-        ctx.timers.on("escalate", self._due)
+        ctx.timers.on("escalate", self._due, legacy=lambda old: tuple(old.rsplit("#", 3)))
 
     def start(self, alarm_id: str) -> None:
         """A new occurrence: route it, and page each policy's first level."""
@@ -57,15 +58,15 @@ class Escalation:
 
     def stop(self, alarm_id: str) -> None:
         """Every pending level of ``alarm_id`` is off."""
-        for name in self.ctx.timers.pending("escalate"):
-            if name.split("#")[0] == alarm_id:
-                self.ctx.timers.cancel("escalate", name)
+        for timer in self.ctx.timers.pending("escalate"):
+            if fields(timer)[0] == alarm_id:
+                self.ctx.timers.cancel("escalate", timer)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock()).astimezone()
 
-    def _due(self, name: str) -> None:
-        alarm_id, policy_name, round_, level = name.rsplit("#", 3)
+    def _due(self, timer: str) -> None:
+        alarm_id, policy_name, round_, level = fields(timer)
         policy = next((p for p in self.ctx.cfg.notify.policies if p.name == policy_name), None)
         if policy is not None and int(level) < len(policy.levels):
             self._level(alarm_id, policy, int(round_), int(level))
@@ -81,7 +82,7 @@ class Escalation:
         else:
             nxt = (round_ + 1, 0) if round_ < policy.repeat else None
         if nxt is not None:
-            self.ctx.timers.arm("escalate", f"{alarm_id}#{policy.name}#{nxt[0]}#{nxt[1]}",
+            self.ctx.timers.arm("escalate", name(alarm_id, policy.name, *nxt),
                                 self.clock() + step.wait)
         who = people(self.ctx.cfg, step.notify, self._now())
         log.info("alarm %s: notifying level %d of %s: %s", alarm_id, level + 1, policy.name,

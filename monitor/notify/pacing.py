@@ -23,6 +23,7 @@ from typing import Any
 from monitor.config.notify import PERSON_LIMIT_MAX
 from monitor.core.context import Context
 from monitor.core.schema import declare
+from monitor.core.timers import fields, name
 
 TABLES = declare(__name__, """
 CREATE TABLE IF NOT EXISTS held (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL,
@@ -52,7 +53,7 @@ class Pacer:
         self.groups: dict[Key, _Held] = {}
         self.sent: dict[str, deque[float]] = {}
         """Person -> when their latest messages went (loop time), for the person limit."""
-        ctx.timers.on("held", self._due)
+        ctx.timers.on("held", self._due, legacy=lambda old: tuple(old.split("#", 2)))
 
     async def load(self) -> None:
         """Take back what was held when the daemon stopped; a hold whose timer is missing
@@ -63,8 +64,8 @@ class Pacer:
             self.groups.setdefault((kind, person, grp), _Held()).pending.append(
                 json.loads(item))
         for key in self.groups:
-            if self.ctx.timers.get("held", _name(key)) is None:
-                self.ctx.timers.arm("held", _name(key), time.time())
+            if self.ctx.timers.get("held", name(*key)) is None:
+                self.ctx.timers.arm("held", name(*key), time.time())
 
     def pace(self, kind: str, person: str, grp: str, item: Any, interval: float) -> None:
         """Send ``item`` now, or hold it with the others of its group until the group
@@ -80,7 +81,7 @@ class Pacer:
         self.ctx.store.submit(lambda c: c.execute(
             "INSERT INTO held (kind, person, grp, item) VALUES (?, ?, ?, ?)",
             (*key, json.dumps(item, ensure_ascii=False))))
-        if self.ctx.timers.get("held", _name(key)) is None:
+        if self.ctx.timers.get("held", name(*key)) is None:
             self._hold(key, at)
 
     def persist_all(self, conn: sqlite3.Connection) -> None:
@@ -92,10 +93,10 @@ class Pacer:
     def _hold(self, key: Key, at: float) -> None:
         """Arm the group's release for loop time ``at`` (stored as wall-clock time)."""
         wall = time.time() + (at - asyncio.get_running_loop().time())
-        self.ctx.timers.arm("held", _name(key), wall)
+        self.ctx.timers.arm("held", name(*key), wall)
 
-    def _due(self, name: str) -> None:
-        kind, person, grp = name.split("#", 2)
+    def _due(self, timer: str) -> None:
+        kind, person, grp = fields(timer)
         if (kind, person, grp) in self.groups:
             self._release((kind, person, grp))
 
@@ -127,7 +128,3 @@ class Pacer:
         if kind == URGENT or limit is None or sent is None or len(sent) < limit.messages:
             return float("-inf")
         return sent[-limit.messages] + limit.per
-
-
-def _name(key: Key) -> str:
-    return "#".join(key)

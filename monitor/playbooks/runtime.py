@@ -31,6 +31,8 @@ from monitor.config.actions import Action
 from monitor.core.bus import AlarmEvent, DeviceEvent, IncidentMilestone, IncidentNotice
 from monitor.core.context import Context
 from monitor.core.part import Part
+from monitor.core.timers import fields
+from monitor.core.timers import name as timer_name
 from monitor.devices.words import event_label
 from monitor.playbooks import records
 from monitor.playbooks.check import load_playbook_text
@@ -106,7 +108,7 @@ class Incidents(Part):
         input was being committed."""
         self._roster_cache: tuple[dict[str, tuple[str, ...]], dict[str, str]] = ({}, {})
         self.use_playbooks(playbooks)
-        ctx.timers.on("playbook", self._due)
+        ctx.timers.on("playbook", self._due, legacy=_legacy_name)
         self.subscription = ctx.bus.subscribe("playbooks", self.on_event,
                                               kinds=(AlarmEvent, DeviceEvent))
 
@@ -237,7 +239,7 @@ class Incidents(Part):
         self._feed(inc, Start(why))
         for n, step in enumerate(script):
             if step.at > 0 or step.raise_ is None:
-                self.ctx.timers.arm("playbook", f"{inc.id}#script#{n}", now + step.at)
+                self.ctx.timers.arm("playbook", timer_name(inc.id, "script", n), now + step.at)
         causes = [c for c in self.running.values() if c.playbook in pb.caused_by
                   and c.drill == drill and c.id != inc.id
                   and (scope == "site" or c.scope in ("site", scope))]
@@ -310,7 +312,8 @@ class Incidents(Part):
                     if live is None:
                         continue
                     if isinstance(later, tuple):
-                        self.ctx.timers.cancel("playbook", f"{incident_id}#script#{later[0]}")
+                        self.ctx.timers.cancel("playbook",
+                                               timer_name(incident_id, "script", later[0]))
                         self._scripted(live, *later)
                     else:
                         self._feed(live, later)
@@ -369,9 +372,9 @@ class Incidents(Part):
 
     def _apply(self, inc: Incident, pb: Playbook, effect: Effect) -> None:
         if isinstance(effect, Arm):
-            self.ctx.timers.arm("playbook", f"{inc.id}#{effect.timer}", effect.due)
+            self.ctx.timers.arm("playbook", timer_name(inc.id, effect.timer), effect.due)
         elif isinstance(effect, Cancel):
-            self.ctx.timers.cancel("playbook", f"{inc.id}#{effect.timer}")
+            self.ctx.timers.cancel("playbook", timer_name(inc.id, effect.timer))
         elif isinstance(effect, Entry) and effect.kind in MILESTONES:
             self.ctx.bus.publish(IncidentMilestone(
                 inc.id, inc.playbook, pb.label, inc.scope, inc.drill, effect.kind,
@@ -391,16 +394,16 @@ class Incidents(Part):
         if inc is not None:
             self._feed(inc, Done(step.id, result.ok, result.detail))
 
-    def _due(self, name: str) -> None:
-        incident_id, _, timer = name.partition("#")
+    def _due(self, timer: str) -> None:
+        incident_id, *rest = fields(timer)
         inc = self.running.get(incident_id)
         if inc is None:
             return
-        if timer.startswith("script#"):
-            n = int(timer[7:])
+        if rest[0] == "script":
+            n = int(rest[1])
             self._scripted(inc, n, ScriptStep.model_validate(inc.script[n]))
         else:
-            self._feed(inc, Due(timer))
+            self._feed(inc, Due(rest[0]))
 
     def _scripted(self, inc: Incident, n: int, step: ScriptStep) -> None:
         """A scripted drill's ``n``th input: its alarm comes or goes in the drill's own
@@ -411,7 +414,7 @@ class Incidents(Part):
         waiting = self.deferred.get(inc.id)
         if waiting is not None:
             waiting.append((n, step))
-            self.ctx.timers.arm("playbook", f"{inc.id}#script#{n}", time.time() + 60)
+            self.ctx.timers.arm("playbook", timer_name(inc.id, "script", n), time.time() + 60)
             return
         now = time.time()
         inp: Input
@@ -458,3 +461,9 @@ def _link(one: Incident, other: Incident) -> None:
 
 def _scope(pb: Playbook, area: str) -> str:
     return area if pb.scope == "area" and area else "site"
+
+
+def _legacy_name(old: str) -> tuple[str, ...]:
+    """An earlier version's ``INCIDENT#TIMER`` or ``INCIDENT#script#N``."""
+    incident, _, timer = old.partition("#")
+    return (incident, *timer.split("#", 1)) if timer.startswith("script#") else (incident, timer)
