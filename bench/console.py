@@ -22,8 +22,8 @@ from playwright.sync_api import Browser, expect, sync_playwright
 
 from bench.stats import ms
 from tests import peers
+from tests.fixtures import start
 from tests.test_console import PHONE, fire, sign_in, site
-from tests.test_service import start
 
 SLOW = {"offline": False, "latency": 150, "downloadThroughput": 1.6e6 / 8,
         "uploadThroughput": 1.6e6 / 8}

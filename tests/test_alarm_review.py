@@ -32,7 +32,7 @@ from monitor.config.model import Severity
 from monitor.core.credentials import hash_password
 from monitor.reports.alarm_review import alarm_report
 from tests.conftest import config
-from tests.test_review import pdf_text, served, vigil
+from tests.fixtures import pdf_text, served, vigil
 
 SHANGHAI = "Asia/Shanghai"
 TOKEN = "alarm-review-token-0123"

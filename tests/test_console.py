@@ -23,7 +23,8 @@ from monitor.core.credentials import hash_password
 from monitor.words.console import CONSOLE
 from tests import peers
 from tests.conftest import modbus_device
-from tests.test_service import TEMP, Running, start, write_config
+from tests.fixtures import PEER_TEMP as TEMP
+from tests.fixtures import Running, start, write_config
 
 PASSWORD = "console-passw0rd"
 SHOTS = Path("/tmp/console-shots")

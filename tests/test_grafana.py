@@ -15,7 +15,7 @@ from monitor.demo.simulator import serve_sim
 from monitor.playbooks.engine import Ack
 from tests import peers
 from tests.conftest import config, modbus_device
-from tests.test_sink import influxql
+from tests.fixtures import influxql
 from tests.util import eventually
 
 GRAFANA = Path(__file__).parent.parent / "grafana"

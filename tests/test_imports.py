@@ -102,3 +102,11 @@ def test_services_import_no_part() -> None:
     found = {m: {d for d in deps if d.startswith(PARTS)}
              for m, deps in _users(("monitor.core", "monitor.alarms")).items()}
     assert {m: d for m, d in found.items() if d} == {}
+
+
+def test_test_modules_share_through_fixtures_not_each_other() -> None:
+    """What tests share lives in tests/fixtures.py (and conftest, util, peers)."""
+    found = sorted(f"{p.name}: {line.strip()}" for p in (ROOT / "tests").glob("test_*.py")
+                   for line in p.read_text(encoding="utf-8").splitlines()
+                   if line.lstrip().startswith(("from tests.test_", "import tests.test_")))
+    assert found == []

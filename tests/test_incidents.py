@@ -18,8 +18,8 @@ from monitor.api.app import create_app
 from monitor.core.timers import name
 from monitor.daemon import Daemon
 from tests.conftest import ON_BATTERY, ON_LINE, config
+from tests.fixtures import ups
 from tests.servers.http_receiver import Receiver
-from tests.test_power import ups
 from tests.util import eventually, recorded
 
 ROOT = Path(__file__).parent.parent

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,9 @@ from typing import Any
 from monitor.alarms.model import AlarmState
 from tests import peers
 from tests.conftest import config, modbus_device
-from tests.test_runtime import TEMP, start_sim
+from tests.fixtures import SIM_TEMP as TEMP
+from tests.fixtures import start_sim
+from tests.util import eventually
 
 
 async def test_bounded_outbox_drops_oldest_with_alarms(tmp_path: Path, daemon_factory: Any) -> None:
@@ -23,7 +24,8 @@ async def test_bounded_outbox_drops_oldest_with_alarms(tmp_path: Path, daemon_fa
                         "flush_interval": 0.05})
     try:
         daemon = await daemon_factory(cfg)
-        await asyncio.sleep(4)
+        await eventually(lambda: all(daemon.alarms.is_active(a) for a in (
+            "outbox:filling", "outbox:overflow", "sink:unavailable")), 10)
         assert daemon.store.dropped_lines > 0
         assert daemon.alarms.alarms["outbox:filling"].active
         overflow = daemon.alarms.alarms["outbox:overflow"]

@@ -14,13 +14,9 @@ from monitor.alarms.model import AlarmState
 from monitor.daemon import Daemon
 from tests import peers
 from tests.conftest import LOW_BATTERY, ON_BATTERY, ON_LINE, config, modbus_device, ups_sim
+from tests.fixtures import ups
 from tests.servers.http_receiver import Receiver
 from tests.util import eventually, made_anew
-
-
-def ups(name: str, port: int, unit: int = 1) -> dict[str, Any]:
-    return modbus_device(name, port, [], cls="ups", profile="generic-ups", interval=0.2,
-                         timeout=0.15, connection={"device_id": unit})
 
 
 def door(port: int) -> dict[str, Any]:

@@ -5,20 +5,13 @@ the export API and the drill comparison on an in-process daemon, and the CLI aga
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import csv
 import io
-import re
-import sys
-import zlib
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 
 from monitor.api.app import create_app
@@ -43,9 +36,8 @@ from monitor.playbooks.model import ChecklistStep
 from monitor.playbooks.rehearse import Rehearsal, clock, load_scenario
 from monitor.playbooks.review import Review, Row, Target, passed, review
 from monitor.reports.incident import Names, drill_report, incident_report, local_time
-from tests import peers
 from tests.conftest import config
-from tests.util import eventually
+from tests.fixtures import pdf_text, served, vigil
 
 ROOT = Path(__file__).parent.parent
 TOKEN = "review-token-0123456789"
@@ -292,21 +284,6 @@ def test_csv_cells_a_spreadsheet_would_run_are_kept_as_text() -> None:
     assert not [c for c in cells if c[:1] in ("=", "+", "@") or c.startswith("\t=")]
 
 
-def pdf_text(data: bytes) -> set[str]:
-    """The characters a PDF's fonts map back to Unicode (their ToUnicode tables): what it
-    shows as text."""
-    chars: set[str] = set()
-    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
-        try:
-            text = zlib.decompress(stream)
-        except zlib.error:
-            continue
-        for block in re.findall(rb"beginbfchar(.*?)endbfchar", text, re.S):
-            for dst in re.findall(rb"<[0-9a-fA-F]+>\s*<([0-9a-fA-F]+)>", block):
-                chars.update(bytes.fromhex(dst.decode()).decode("utf-16-be"))
-    return chars
-
-
 def test_the_pdf_is_a_pdf_with_the_chinese_text() -> None:
     data = incident_report(made(GOOD, now=1000), "pdf", "zh-CN", NAMES)
     assert data.startswith(b"%PDF-") and len(data) > 10_000
@@ -435,37 +412,6 @@ async def test_the_drill_report_api(tmp_path: Path, daemon_factory: Any,
         for playbook, status in (("power_loss", 404), ("../etc", 422)):
             nothing = await client.get("/api/v1/drills/report", params={"playbook": playbook})
             assert nothing.status_code == status
-
-
-class _Server(uvicorn.Server):
-    """The API on a port for the CLI; the test runner keeps its signal handlers."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-@contextlib.asynccontextmanager
-async def served(app: Any) -> AsyncIterator[str]:
-    port = peers.free_port()
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                    lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    await eventually(lambda: server.started, 10)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
-async def vigil(*args: str) -> tuple[int, bytes, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor.cli", *args, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out, err.decode()
 
 
 async def test_the_cli_exports_an_incident_and_a_drill_report(

@@ -16,18 +16,12 @@ from pymodbus.server import ModbusTcpServer
 from monitor.alarms.model import AlarmState
 from monitor.core.model import DeviceState, Quality
 from monitor.daemon import Daemon
-from monitor.demo.simulator import serve_sim
 from tests import peers
 from tests.conftest import config, modbus_device
+from tests.fixtures import SIM_TEMP as TEMP
+from tests.fixtures import start_sim
 from tests.servers import misbehaving
 from tests.util import eventually
-
-TEMP = {"key": "temperature", "table": "holding", "address": 0, "data_type": "int16",
-        "scale": 0.1}
-
-
-async def start_sim(port: int) -> ModbusTcpServer:
-    return await serve_sim(port, bits=16, registers=16)
 
 
 @pytest.fixture

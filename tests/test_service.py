@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -23,60 +22,10 @@ import yaml
 from monitor.core.credentials import hash_password
 from tests import peers
 from tests.conftest import modbus_device, site_yaml
-from tests.test_sink import vm_export
+from tests.fixtures import PEER_TEMP as TEMP
+from tests.fixtures import TOKEN, Running, start, vm_export, write_config
 
 PASSWORD = "zhang-san-passw0rd"
-TOKEN = "test-token-2718281828"
-TEMP = {"key": "temperature", "table": "holding", "address": 40, "data_type": "int16",
-        "scale": 0.1, "unit": "°C", "label": "机房温度"}
-
-
-class Running:
-    def __init__(self, proc: subprocess.Popen[str], port: int, cfg_path: Path, log: Path):
-        self.proc, self.port, self.cfg_path, self.log = proc, port, cfg_path, log
-        self.url = f"http://127.0.0.1:{port}"
-
-    def get(self, path: str, token: str | None = TOKEN) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.get(self.url + path, headers=headers, timeout=5)
-
-    def post(self, path: str, body: Any = None) -> httpx.Response:
-        return httpx.post(self.url + path, json=body, timeout=10,
-                          headers={"Authorization": f"Bearer {TOKEN}"})
-
-    def wait(self, cond: Any, within: float = 10) -> Any:
-        end = time.monotonic() + within
-        while time.monotonic() < end:
-            value = cond()
-            if value:
-                return value
-            time.sleep(0.05)
-        raise AssertionError(f"not met within {within} s; log:\n{self.log.read_text()[-3000:]}")
-
-    def db(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.cfg_path.parent / "data" / "vigil.db")
-
-
-def write_config(tmp_path: Path, devices: list[dict[str, Any]], **extra: Any) -> Path:
-    port = extra.pop("api_port", None) or peers.free_port()
-    text = site_yaml(tmp_path, devices, extra.pop("rules", []),
-                     api={"port": port, "token": {"env": "VIGIL_API_TOKEN"}}, **extra)
-    path = tmp_path / "site.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def start(cfg_path: Path, env: dict[str, str] | None = None) -> Running:
-    port = yaml.safe_load(cfg_path.read_text())["api"]["port"]
-    log = cfg_path.parent / f"daemon-{time.monotonic_ns()}.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "run", str(cfg_path)],
-                                stdout=out, stderr=subprocess.STDOUT, text=True,
-                                env={**os.environ, "VIGIL_API_TOKEN": TOKEN, **(env or {})})
-    running = Running(proc, port, cfg_path, log)
-    running.wait(lambda: proc.poll() is not None or peers.http_ok(f"{running.url}/health"), 20)
-    assert proc.poll() is None, log.read_text()
-    return running
 
 
 @pytest.fixture
@@ -239,7 +188,8 @@ def test_sigkill_with_sink_down_loses_nothing(tmp_path: Path, modbus_peer: Path,
                              "flush_interval": 0.1, "retry_max": 0.5})
     first = start(cfg)
     first.wait(lambda: first.get("/metrics").text.count("vigil_outbox_lines 0.0") == 0, 10)
-    time.sleep(2)
+    first.wait(lambda: first.db().execute(   # some are committed to the outbox, more queue
+        "SELECT COALESCE(SUM(lines), 0) FROM outbox").fetchone()[0] >= 10)
     first.proc.kill()                        # SIGKILL while points wait for the sink
     first.proc.wait()
     with first.db() as db:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import urllib.parse
-import urllib.request
 from typing import Any
 
 import pytest
@@ -16,6 +13,7 @@ from monitor.core.bus import Bus
 from monitor.core.sink import Sink
 from monitor.core.store import Store
 from tests import peers
+from tests.fixtures import influxql, vm_export
 from tests.servers.http_receiver import Receiver
 from tests.util import eventually
 
@@ -139,13 +137,6 @@ async def test_token_is_sent_but_never_logged(store: Store, monkeypatch: pytest.
     assert "tok-3141" not in caplog.text and "tok-3141" not in str(problems.seen)
 
 
-def vm_export(vm: str, match: str) -> list[dict[str, Any]]:
-    urllib.request.urlopen(f"{vm}/internal/force_flush").read()
-    q = urllib.parse.urlencode({"match[]": match, "start": 0, "end": int(time.time()) + 60})
-    with urllib.request.urlopen(f"{vm}/api/v1/export?{q}") as resp:
-        return [json.loads(ln) for ln in resp.read().splitlines() if ln]
-
-
 async def test_writes_reach_victoria_metrics(store: Store, vm: str) -> None:
     tag = f"t{time.time_ns()}"
     problems = Problems()
@@ -157,12 +148,6 @@ async def test_writes_reach_victoria_metrics(store: Store, vm: str) -> None:
     series = vm_export(vm, f'environment_seq{{run="{tag}"}}')
     values = sorted(v for s in series for v in s["values"])
     assert values == list(range(50))
-
-
-def influxql(url: str, q: str, db: str = "") -> Any:
-    data = urllib.parse.urlencode({"q": q, "db": db, "epoch": "ns"}).encode()
-    with urllib.request.urlopen(f"{url}/query", data=data) as resp:
-        return json.loads(resp.read())
 
 
 async def test_writes_reach_influxdb1(store: Store, influx1: str) -> None:

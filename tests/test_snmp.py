@@ -11,19 +11,8 @@ from drivers.base import AuthError, CommError, ConfigurationError
 from drivers.snmp import SnmpDriver
 from drivers.snmp.upsmib import map_ups_mib
 from monitor.core.model import Quality
-from tests import peers
 from tests.conftest import config
-
-
-def snmp_device(name: str, community: str | None = None, port: int = peers.SNMP_PORT,
-                **kw: Any) -> dict[str, Any]:
-    conn = {"host": "127.0.0.1", "port": port, **kw.pop("connection", {})}
-    if community is not None:
-        conn["community"] = {"env": f"VIGIL_TEST_COMMUNITY_{community.replace('-', '_')}"}
-    return {"name": name, "area": "machine_room", "class": kw.pop("cls", "ups"), "type": "snmp",
-            "interval": kw.pop("interval", 2), "timeout": kw.pop("timeout", 0.5), "jitter": 0,
-            "connection": conn, **kw}
-
+from tests.fixtures import snmp_device
 
 pytestmark = pytest.mark.usefixtures("snmp_env")
 

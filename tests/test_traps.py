@@ -16,8 +16,8 @@ import pytest
 from monitor.alarms.model import AlarmState
 from tests import peers
 from tests.conftest import config, modbus_device
-from tests.test_runtime import TEMP, start_sim
-from tests.test_snmp import snmp_device
+from tests.fixtures import SIM_TEMP as TEMP
+from tests.fixtures import snmp_device, start_sim
 from tests.util import eventually, recorded
 
 pytestmark = pytest.mark.usefixtures("snmp_env")
