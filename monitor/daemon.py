@@ -33,6 +33,7 @@ from monitor.devices.intake import Core
 from monitor.devices.poller import DevicePoller
 from monitor.devices.recorder import Recorder
 from monitor.devices.sources import Sources
+from monitor.devices.ups.power import topology
 from monitor.notify.notifier import Notifier
 from monitor.notify.silences import Silences
 from monitor.playbooks.check import playbook_texts
@@ -68,7 +69,7 @@ class Daemon:
         self.core = Core(ctx)
         self.recorder = Recorder(ctx, self.core.write, lambda device: self.core.tags.get(device,
                                                                                         ""))
-        self.inhibition = ctx.alarms.inhibitor = Inhibition(cfg, ctx.facts)
+        self.inhibition = ctx.alarms.inhibitor = Inhibition(cfg, ctx.facts, topology)
         self.notifier = Notifier(ctx)
         self.incidents = Incidents(ctx, self._playbooks(cfg))
         self.sources = Sources(ctx, self.core)

@@ -165,3 +165,19 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+KILLED_MID_ACTION = """\
+name: batch_stop
+label: 停止批处理
+roles: [it]
+triggers: [{manual: true}]
+steps:
+  - {id: stop_batch, kind: action, alias: 停止批处理,
+     command: [/bin/sh, -c, "echo ran >> MARKER; sleep 30"], timeout: 60s, on_failure: tell_it}
+  - {id: done, kind: notify, roles: [it], message: 批处理已停止, next: end}
+  - {id: tell_it, kind: notify, roles: [it], message: 停止批处理的结果不明请人工核实}
+  - {id: check, kind: checklist, items: [{id: checked, text: 已人工核实, role: it}],
+     timeout: 1h, on_timeout: end}
+"""
+"""A playbook whose action the tests SIGKILL mid-run (MARKER: the file it writes)."""

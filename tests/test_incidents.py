@@ -543,7 +543,7 @@ async def test_a_restart_sends_its_own_new_messages_once_even_on_a_slow_machine(
     import sqlite3
 
     from monitor.core.store import Store
-    from tests.test_service import KILLED_MID_ACTION
+    from tests.fixtures import KILLED_MID_ACTION
 
     _, port = sim
     marker = tmp_path / "ran.txt"

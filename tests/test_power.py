@@ -64,6 +64,8 @@ async def test_runtime_shorter_than_the_loads_need_is_an_alarm(tmp_path: Path, s
     # routes, silences and inhibition find it by its UPS: its area, class and the feed it is about
     assert {k: daemon.ctx.facts.of(alarm)[k] for k in ("area", "device_class", "feed")} == {
         "area": "machine_room", "device_class": "ups", "feed": "ups_a"}
+    await eventually(lambda: daemon.alarms.is_active("comm:door1"))  # on mains still: what
+    assert state(daemon, "comm:door1") is AlarmState.ACTIVE_UNACKNOWLEDGED  # it feeds pages
 
 
 async def test_whole_site_mains_loss_is_one_situation(tmp_path: Path, sim: Any,

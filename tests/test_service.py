@@ -22,8 +22,8 @@ import yaml
 from monitor.core.credentials import hash_password
 from tests import peers
 from tests.conftest import modbus_device, site_yaml
+from tests.fixtures import KILLED_MID_ACTION, TOKEN, Running, start, vm_export, write_config
 from tests.fixtures import PEER_TEMP as TEMP
-from tests.fixtures import TOKEN, Running, start, vm_export, write_config
 
 PASSWORD = "zhang-san-passw0rd"
 
@@ -533,19 +533,6 @@ def test_a_page_in_its_retry_window_goes_on_across_a_restart(
         spare.stop()
 
 
-KILLED_MID_ACTION = """\
-name: batch_stop
-label: 停止批处理
-roles: [it]
-triggers: [{manual: true}]
-steps:
-  - {id: stop_batch, kind: action, alias: 停止批处理,
-     command: [/bin/sh, -c, "echo ran >> MARKER; sleep 30"], timeout: 60s, on_failure: tell_it}
-  - {id: done, kind: notify, roles: [it], message: 批处理已停止, next: end}
-  - {id: tell_it, kind: notify, roles: [it], message: 停止批处理的结果不明请人工核实}
-  - {id: check, kind: checklist, items: [{id: checked, text: 已人工核实, role: it}],
-     timeout: 1h, on_timeout: end}
-"""
 
 
 def test_sigkill_mid_action_records_unknown_and_never_runs_it_twice(

@@ -348,7 +348,7 @@ def test_forwarded_headers_count_only_from_the_proxies_named(tmp_path: Path) -> 
     limit, and the record names the real address; a proxy named in api.trusted_proxies is
     believed."""
     from tests import peers
-    from tests.test_service import start, write_config
+    from tests.fixtures import start, write_config
 
     secret = hash_password(PASSWORD)
     for trusted in ([], ["127.0.0.1"]):

@@ -3,24 +3,25 @@ holds, by rules like Alertmanager's: the site's ``inhibit`` list and the power t
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from monitor.alarms.facts import AlarmFacts
 from monitor.alarms.model import Alarm
 from monitor.config.model import SiteConfig
 from monitor.config.notify import Inhibit
-from monitor.config.power import POWER_RULES
 
 
 class Inhibition:
     """The rules of the running configuration, judged on alarm facts."""
 
-    def __init__(self, cfg: SiteConfig, facts: AlarmFacts):
-        self.facts = facts.of
+    def __init__(self, cfg: SiteConfig, facts: AlarmFacts,
+                 designed: Callable[[SiteConfig], list[Inhibit]] = lambda cfg: []):
+        """``designed``: the rules the site's parts bring (the power topology's)."""
+        self.facts, self.designed = facts.of, designed
         self.use(cfg)
 
     def use(self, cfg: SiteConfig) -> None:
-        self.rules: list[Inhibit] = [*cfg.inhibit, *(POWER_RULES if cfg.power.suppress else ())]
+        self.rules: list[Inhibit] = [*cfg.inhibit, *self.designed(cfg)]
 
     def is_source(self, alarm: Alarm) -> bool:
         """Whether this alarm coming or going can change what is suppressed."""

@@ -58,10 +58,16 @@ class AlarmManager:
         timers.on("shelve", self._shelve_due)
 
     async def load(self) -> None:
-        """Restore the alarms of the last run (their timers come back with the timers)."""
+        """Restore the alarms of the last run (their timers come back with the timers); one
+        defined already learns from its definition what it is about (a row of an earlier
+        version knows no device, feed or situation)."""
         rows = await self.store.read(lambda c: c.execute("SELECT data FROM alarms").fetchall())
         for (data,) in rows:
             alarm = Alarm(**json.loads(data))
+            defn = self.defs.get(alarm.id)
+            if defn is not None:
+                alarm.device = defn.device or alarm.device
+                alarm.feed, alarm.situation = defn.feed, defn.situation
             self.alarms[alarm.id] = alarm
             if alarm.shelved_until is not None and self.timers.get("shelve", alarm.id) is None:
                 self.timers.arm("shelve", alarm.id, alarm.shelved_until)

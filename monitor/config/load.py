@@ -86,6 +86,9 @@ def _push_device(src: Source, cfg: SiteConfig, i: int) -> list[ConfigIssue]:
 def _validate_listeners(src: Source, cfg: SiteConfig) -> list[ConfigIssue]:
     """Each listener's type is registered and its settings are what that type takes."""
     issues = _unique(src, cfg.listeners, "name", "listeners")
+    if cfg.traps is not None:
+        issues += [src.issue(("listeners", i, "name"), f"{TRAPS!r} is the traps section's name")
+                   for i, x in enumerate(cfg.listeners) if x.name == TRAPS]
     for i, listener in enumerate(cfg.listeners):
         cls = source_class(listener.type)
         if cls is None:

@@ -10,17 +10,17 @@ from monitor.config.types import Duration, Strict
 
 MAINS = "mains"
 
-_BATTERY = Match(alarm=["power:"], device_class=["ups"])
-"""A UPS on battery (its ``power:UPS`` alarm)."""
-
-POWER_RULES = [
-    Inhibit(source=_BATTERY, target=Match(alarm=["comm:"]), equal=["feed"]),
-    Inhibit(source=_BATTERY, target=Match(alarm=["comm:"], feed=[MAINS]), note="市电中断"),
-    Inhibit(source=Match(alarm=["power:site"]), target=_BATTERY),
-]
-"""The power topology as inhibition rules: what a UPS on battery feeds goes dark when it
-shuts down; what hangs on mains alone goes dark as soon as mains fails; a whole-site mains
-loss is one situation, not one alarm per UPS."""
+def power_rules(upses: list[str]) -> list[Inhibit]:
+    """The power topology as inhibition rules: what a UPS on battery (its ``power:UPS``
+    alarm, by exact id: never its runtime alarm) feeds goes dark when it shuts down; what
+    hangs on mains alone goes dark as soon as mains fails; a whole-site mains loss is one
+    situation, not one alarm per UPS."""
+    if not upses:
+        return []  # an empty matcher would match every alarm
+    battery = Match(alarm=[f"power:{ups}" for ups in upses])
+    return [Inhibit(source=battery, target=Match(alarm=["comm:"]), equal=["feed"]),
+            Inhibit(source=battery, target=Match(alarm=["comm:"], feed=[MAINS]), note="市电中断"),
+            Inhibit(source=Match(alarm=["power:site"]), target=battery)]
 
 
 class Feed(Strict):

@@ -16,8 +16,10 @@ def config_schema() -> dict[str, Any]:
     device["properties"]["type"]["enum"] = known_types()
     device["properties"]["class"]["enum"] = sorted(classes())
     branches = []
-    for name in known_types():
-        spec = REGISTRY[name].spec_model.model_json_schema(ref_template="#/$defs/{model}")
+    for name in known_types():  # polled types, and the push-only ones a listener checks
+        model = REGISTRY[name].spec_model if name in REGISTRY else SOURCES[name].device_model
+        assert model is not None
+        spec = model.model_json_schema(ref_template="#/$defs/{model}")
         defs.update(spec.pop("$defs", {}))
         branches.append({"if": {"properties": {"type": {"const": name}}},
                          "then": {"properties": spec["properties"]}})

@@ -2,7 +2,7 @@
 loads need, one situation for a whole-site mains loss, and shutdown actions on durable timers.
 
 It attaches through the runtime context: UPS status and readings come from the bus, the
-suppression is inhibition rules (``POWER_RULES``), the waits are durable timers and the
+suppression is inhibition rules (``power_rules``), the waits are durable timers and the
 actions go through the action runner.
 """
 
@@ -13,12 +13,14 @@ import sqlite3
 
 from monitor.alarms.model import AlarmDef
 from monitor.config.model import Severity, SiteConfig
-from monitor.config.power import Shutdown
+from monitor.config.notify import Inhibit
+from monitor.config.power import Shutdown, power_rules
 from monitor.core.bus import Readings, UpsStatusChanged
 from monitor.core.context import Context
 from monitor.core.part import Part
 from monitor.core.store import flags, set_flags
 from monitor.devices.base import device_class
+from monitor.devices.ups.status import UPS
 from monitor.words.alarms import said
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,7 @@ class PowerWatch(Part):
         """Follow the running configuration (at start and after a reload)."""
         site = cfg
         self.cfg = site.power
-        self.upses = [d.name for d in site.devices if d.device_class == "ups"]
+        self.upses = [d.name for d in site.devices if d.device_class == UPS]
         self.classes = {d.name: d.device_class for d in site.devices}
         self.labels = {d.name: d.label or d.name for d in site.devices}
         self.feeder = self.ctx.facts.feeder
@@ -174,3 +176,9 @@ class PowerWatch(Part):
         self.ctx.timers.cancel("shutdown", action.name)
         log.warning("power: running shutdown action %s (%s)", action.name, why)
         self.ctx.actions.start(action, subject=action.ups, kind="SHUTDOWN", why=why)
+
+
+def topology(cfg: SiteConfig) -> list[Inhibit]:
+    """The power topology's inhibition rules for ``cfg``'s UPSes (none if switched off)."""
+    upses = [d.name for d in cfg.devices if d.device_class == UPS]
+    return power_rules(upses) if cfg.power.suppress else []
