@@ -70,6 +70,7 @@ class Core:
         self.kinds: dict[str, DeviceClass] = {name: cls(ctx, self.event)
                                               for name, cls in classes().items()}
         """Each device class's behaviour, by class name."""
+        self.plain = DeviceClass(ctx, self.event)
         self.rules = RuleEngine([], ctx.alarms)
         self.tags: dict[str, str] = {}
         self.point_keys: dict[str, Callable[[], list[str]]] = {}
@@ -85,10 +86,10 @@ class Core:
         """The parts the device classes bring."""
         return [part for kind in self.kinds.values() for part in kind.parts()]
 
-    def _kind(self, device: str) -> DeviceClass:
-        dev = self.ctx.cfg.device(device)
-        kind = self.kinds.get(dev.device_class) if dev is not None else None
-        return kind if kind is not None else DeviceClass(self.ctx, self.event)
+    def _kind(self, cls: str) -> DeviceClass:
+        """The behaviour of device class ``cls`` (a plain box's for one not registered)."""
+        kind = self.kinds.get(cls)
+        return kind if kind is not None else self.plain
 
     def _situation(self, rule: Rule, level: str, severity: Severity) -> str | None:
         cfg = self.ctx.cfg
@@ -99,7 +100,7 @@ class Core:
         point = dev.described_points().get(key)
         area = (point.area if point is not None else None) or dev.area
         purpose = next((a.purpose or a.name for a in cfg.areas if a.name == area), "")
-        return self._kind(name).situation(key, level, severity.value, purpose)
+        return self._kind(dev.device_class).situation(key, level, severity.value, purpose)
 
     def apply(self, cfg: SiteConfig) -> None:
         """Define the alarms of ``cfg``'s devices and rules (at start and on reload)."""
@@ -160,7 +161,7 @@ class Core:
         """History and line protocol with the same timestamps: one line per reading time."""
         cut = len(device.name) + 1
         tags = self.tags[device.name]
-        kind = self._kind(device.name)
+        kind = self._kind(device.device_class)
         measurement = kind.measurement or device.device_class
         by_ts: dict[float, list[tuple[str, object]]] = defaultdict(list)
         for r in readings:
@@ -208,12 +209,12 @@ class Core:
         ctx.alarms.set_condition(comm, True, reason, now, said(
             "comm.now", self.language, device=device.label or device.name,
             reason=reason if self.language == "en" else in_chinese(reason)))
-        self._kind(device.name).comm(device.name, False, now)
+        self._kind(device.device_class).comm(device.name, False, now)
 
     def on_recovered(self, device: DeviceConfig) -> None:
         self.ctx.alarms.set_condition(f"comm:{device.name}", False)
         self.event(device.name, "COMMOK", said("commok", self.language))
-        self._kind(device.name).comm(device.name, True, time.time())
+        self._kind(device.device_class).comm(device.name, True, time.time())
 
     # -- the push sources' feed -----------------------------------------------------------
     def readings(self, device: str, readings: list[Reading]) -> None:
@@ -244,7 +245,9 @@ class Core:
         self.ctx.bus.publish(DeviceEvent(device, kind, message, time.time()))
 
     def announce(self, device: str, event: str) -> None:
-        self._kind(device).announced(device, event)
+        dev = self.ctx.cfg.device(device)
+        if dev is not None:
+            self._kind(dev.device_class).announced(device, event)
 
     def poll_now(self, device: str) -> bool:
         fn = self.poll_now_fns.get(device)
