@@ -104,7 +104,9 @@ class Feed(Protocol):
 
     async def first(self, source: str, message: str) -> bool:
         """Whether ``message`` (an id the source names) is heard for the first time; marked
-        heard, durably, with the next commit: a resend after a restart is dropped too."""
+        heard, durably, with the next commit: a resend after a restart is dropped too. A
+        resend of one whose commit is still pending waits for it, so a duplicate can be
+        acknowledged at once (StoreUnavailable: that commit failed; acknowledge nothing)."""
 
     def event(self, device: str, kind: str, message: str) -> None:
         """Something happened at ``device``. Kind ``AUTH_FAILURE`` is an operator alarm."""

@@ -351,8 +351,11 @@ class Daemon:
             await wait_event(self.stopping, 1.0)
 
     async def _pruner(self) -> None:
-        """Every five minutes: history older than the retention, in small steps."""
+        """Every five minutes: history older than the retention, in small steps, and what the
+        parts keep no longer."""
         while not self.stopping.is_set():
+            for part in self.parts:
+                part.prune(time.time())
             prune = functools.partial(
                 prune_history, before=time.time() - self.ctx.cfg.store.retention_days * 86400)
             for _ in range(10_000):  # small steps, so the writer never stalls behind a prune

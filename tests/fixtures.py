@@ -84,6 +84,16 @@ async def vigil(*args: str) -> tuple[int, bytes, str]:
     return proc.returncode, out, err.decode()
 
 
+def fill(disk: Path) -> Path:
+    """Fill the disk to the last byte; the file to delete to free it."""
+    filler = disk / "filler"
+    with contextlib.suppress(OSError), open(filler, "wb") as f:
+        while True:
+            f.write(b"\0" * 65536)
+            f.flush()
+    return filler
+
+
 class Running:
     def __init__(self, proc: subprocess.Popen[str], port: int, cfg_path: Path, log: Path):
         self.proc, self.port, self.cfg_path, self.log = proc, port, cfg_path, log
@@ -119,11 +129,13 @@ def write_config(tmp_path: Path, devices: list[dict[str, Any]], **extra: Any) ->
     return path
 
 
-def start(cfg_path: Path, env: dict[str, str] | None = None) -> Running:
+def start(cfg_path: Path, env: dict[str, str] | None = None, module: str = "monitor.cli"
+          ) -> Running:
+    """``vigil run`` (``module``: one that registers more parts first, then runs it)."""
     port = yaml.safe_load(cfg_path.read_text())["api"]["port"]
     log = cfg_path.parent / f"daemon-{time.monotonic_ns()}.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "run", str(cfg_path)],
+        proc = subprocess.Popen([sys.executable, "-m", module, "run", str(cfg_path)],
                                 stdout=out, stderr=subprocess.STDOUT, text=True,
                                 env={**os.environ, "VIGIL_API_TOKEN": TOKEN, **(env or {})})
     running = Running(proc, port, cfg_path, log)

@@ -1,117 +1,41 @@
-"""A push source is registered by type like a driver: one made up here (a gateway that sends
-JSON lines over TCP), and nowhere else, is configured as a listener with its own settings,
-binds its devices by type, acknowledges a message only once it is committed, drops a resend
-(also after a restart), goes stale when silent (the source's alarm and its device's
-availability), and is started, reloaded and stopped with the daemon."""
+"""A push source is registered by type like a driver: one made up for the tests
+(tests/gateway.py, a gateway that sends JSON lines over TCP), and nowhere else, is configured
+as a listener with its own settings, binds its devices by type, acknowledges a message only
+once it is committed, drops a resend (also after a restart), goes stale when silent (the
+source's alarm and its device's availability), and is started, reloaded and stopped with the
+daemon. With the disk full, nothing is acknowledged and nothing is lost, also when the daemon
+is killed while the gateway waits."""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import signal
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import Field
 
-from drivers.base import SOURCES, Feed, PushSource
-from monitor.config.model import DeviceConfig, PointBase
-from monitor.config.types import Strict
-from monitor.core.model import Quality, Reading
+from monitor.config import SiteConfig, load_config_text
+from monitor.core.model import Quality
 from monitor.daemon import Daemon
-from tests import peers
+from monitor.devices.sources import KEEP_FOR
+from tests import gateway, peers
 from tests.conftest import config
+from tests.fixtures import fill, start
+from tests.gateway import Sender, registered
 from tests.util import eventually
-
-
-class GatewaySettings(Strict):
-    port: int
-
-
-class GatewayDevice(Strict):
-    connection: dict[str, Any] = Field(default_factory=dict)
-    points: list[PointBase]
-
-
-class LineGateway(PushSource):
-    """``{"id": ..., "device": ..., "values": {key: value}}`` per line; answers ``ok ID`` once
-    committed, ``dup ID`` for a message it took before."""
-
-    type_name, spec_model, device_model = "line_gateway", GatewaySettings, GatewayDevice
-    expected_period = 1.0
-
-    def __init__(self, name: str, spec: GatewaySettings, devices: Sequence[DeviceConfig]):
-        self.server: asyncio.Server | None = None
-        super().__init__(name, spec, devices)
-
-    def follow(self, devices: Sequence[DeviceConfig]) -> None:
-        self.devices = {d.name for d in devices}
-
-    async def start(self, feed: Feed) -> None:
-        self.feed = feed
-        self.server = await asyncio.start_server(self._client, "127.0.0.1", self.spec.port)
-
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while line := await reader.readline():
-            msg = json.loads(line)
-            if "will" in msg:                             # the gateway's last will
-                self.feed.alive(self.name, ok=False, reason=msg["will"])
-                continue
-            self.feed.alive(self.name)
-            if msg["device"] not in self.devices or not await self.feed.first(self.name,
-                                                                               msg["id"]):
-                writer.write(f"dup {msg['id']}\n".encode())
-                continue
-            now = time.time()
-            self.feed.readings(msg["device"], [Reading(f"{msg['device']}.{k}", v, now,
-                                                       Quality.GOOD)
-                                               for k, v in msg["values"].items()])
-            await self.feed.committed()
-            writer.write(f"ok {msg['id']}\n".encode())
-        writer.close()
-
-    async def stop(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
 
 
 @pytest.fixture
 def gateway_type() -> Iterator[None]:
-    SOURCES[LineGateway.type_name] = LineGateway
-    yield
-    del SOURCES[LineGateway.type_name]
+    with registered():
+        yield
 
 
-def site(tmp_path: Path, port: int) -> Any:
-    tank = {"name": "tank", "area": "machine_room", "class": "environment",
-            "type": "line_gateway", "interval": 0.3, "failures_before_unavailable": 2,
-            "points": [{"key": "level", "unit": "cm", "label": "水箱水位"}]}
-    return config(tmp_path, [tank], [{"name": "tank_low", "point": "tank.level",
-                                      "kind": "threshold", "low": 20}],
-                  listeners=[{"name": "gateway", "type": "line_gateway",
-                              "settings": {"port": port}}])
-
-
-class Sender:
-    def __init__(self, port: int):
-        self.port = port
-
-    async def will(self, reason: str) -> None:
-        _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-        writer.write(json.dumps({"will": reason}).encode() + b"\n")
-        await writer.drain()
-        writer.close()
-
-    async def send(self, message: str, level: float) -> str:
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-        writer.write(json.dumps({"id": message, "device": "tank",
-                                 "values": {"level": level}}).encode() + b"\n")
-        answer = (await asyncio.wait_for(reader.readline(), 5)).decode().strip()
-        writer.close()
-        return answer
+def site(tmp_path: Path, port: int, **extra: Any) -> SiteConfig:
+    return load_config_text(gateway.site(tmp_path, port, **extra), "site.yaml")
 
 
 async def history(daemon: Daemon) -> list[float]:
@@ -168,3 +92,64 @@ def test_a_push_only_device_needs_its_listener(tmp_path: Path, gateway_type: Non
         config(tmp_path, [], listeners=[{"name": "g", "type": "carrier_pigeon"}])
     assert "listeners[0].type: unknown listener type 'carrier_pigeon' (known: " in \
         str(info.value)
+
+
+async def tank_heard(where: Path, daemon_factory: Any) -> tuple[Daemon, Sender]:
+    """A daemon with the gateway's tank, and its first message taken."""
+    port = peers.free_port()
+    daemon: Daemon = await daemon_factory(site(where, port))
+    tank = Sender(port)
+    assert await tank.send("m1", 35.0) == "ok m1"
+    return daemon, tank
+
+
+async def test_with_the_disk_full_nothing_is_acknowledged_and_a_resend_waits_for_the_commit(
+        disk: Path, gateway_type: None, daemon_factory: Any) -> None:
+    daemon, tank = await tank_heard(disk, daemon_factory)
+    filler = fill(disk)
+    assert await tank.send("m2", 30.0) == "fail m2"      # not committed: not acknowledged
+    assert await tank.send("m2", 30.0) == "fail m2"      # nor its resend, as a duplicate
+    await eventually(lambda: daemon.alarms.is_active("store:write_failed"), 5)
+    filler.unlink()
+    await eventually(lambda: not daemon.alarms.is_active("store:write_failed"), 15)
+    assert await tank.send("m2", 30.0) == "dup m2"       # the first copy was kept, and is in
+    assert await history(daemon) == [35.0, 30.0]        # once
+
+
+def test_killed_while_the_gateway_waits_for_a_commit_a_resend_is_taken(disk: Path) -> None:
+    port = peers.free_port()
+    cfg_path = disk / "site.yaml"
+    api = peers.free_port()
+    cfg_path.write_text(gateway.site(disk, port, api={"port": api,
+                                                      "token": {"env": "VIGIL_API_TOKEN"}}),
+                        encoding="utf-8")
+    daemon = start(cfg_path, module="tests.gateway")
+    tank = Sender(port)
+    assert asyncio.run(tank.send("m1", 35.0)) == "ok m1"
+    filler = fill(disk)
+    assert asyncio.run(tank.send("m2", 30.0)) == "fail m2"
+    daemon.proc.send_signal(signal.SIGKILL)
+    daemon.proc.wait(10)
+    filler.unlink()
+    daemon = start(cfg_path, module="tests.gateway")
+    try:
+        assert asyncio.run(tank.send("m2", 30.0)) == "ok m2"   # its mark died with the daemon
+        assert asyncio.run(tank.send("m1", 35.0)) == "dup m1"
+        with daemon.db() as db:
+            levels = [v for (v,) in db.execute(
+                "SELECT value FROM history WHERE point = 'tank.level' ORDER BY ts")]
+        assert levels == [35.0, 30.0]
+    finally:
+        daemon.proc.terminate()
+        daemon.proc.wait(10)
+
+
+async def test_ids_older_than_two_days_are_forgotten_by_the_pruner(
+        tmp_path: Path, gateway_type: None, daemon_factory: Any) -> None:
+    daemon, tank = await tank_heard(tmp_path, daemon_factory)
+    for part in daemon.parts:
+        part.prune(time.time() + KEEP_FOR + 1)          # the pruner, two days later
+    await daemon.store.committed()
+    assert await daemon.store.read(lambda c: c.execute(
+        "SELECT count(*) FROM push_seen").fetchone()) == (0,)
+    assert await tank.send("m1", 36.0) == "ok m1"        # no longer known as a resend

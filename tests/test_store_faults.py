@@ -4,13 +4,10 @@ and while running, a database deleted under the daemon, a bad operation, and per
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import re
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,34 +23,12 @@ from monitor.core.store import Store
 from monitor.daemon import Daemon
 from tests import peers
 from tests.conftest import config, modbus_device
+from tests.fixtures import fill
 from tests.util import corrupt, eventually, made_anew, recorded
 
 TOKEN = "store-faults-token-0123"
 TEMP = {"key": "temperature", "table": "holding", "address": 44, "data_type": "int16",
         "scale": 0.1}
-
-
-@pytest.fixture
-def disk(tmp_path: Path) -> Iterator[Path]:
-    """A 16 MiB tmpfs: a disk the test can fill."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=True)
-
-
-def fill(disk: Path) -> Path:
-    """Fill the disk to the last byte; the file to delete to free it."""
-    filler = disk / "filler"
-    with contextlib.suppress(OSError), open(filler, "wb") as f:
-        while True:
-            f.write(b"\0" * 65536)
-            f.flush()
-    return filler
 
 
 def client(daemon: Daemon) -> httpx.AsyncClient:

@@ -41,6 +41,8 @@ class Sources(Part):
         self.running: dict[str, PushSource] = {}
         self.seen: dict[str, OrderedDict[str, float]] = {}
         """Source -> the ids of the messages it took, oldest first."""
+        self.uncommitted: set[tuple[str, str]] = set()
+        """(source, id) taken, whose mark in the store is not known to be committed."""
         self.since = time.time()
         self.feed = _Feed(self)
 
@@ -51,8 +53,15 @@ class Sources(Part):
             (time.time() - KEEP_FOR,)).fetchall())
         for source, message, ts in rows:
             self._keep(source, message, ts)
+        self.prune(time.time())
+
+    def prune(self, now: float) -> None:
+        before = now - KEEP_FOR
+        for ids in self.seen.values():
+            while ids and next(iter(ids.values())) <= before:
+                ids.popitem(last=False)
         self.ctx.store.submit(lambda c: c.execute("DELETE FROM push_seen WHERE ts <= ?",
-                                                  (time.time() - KEEP_FOR,)))
+                                                  (before,)))
 
     def persist_all(self, conn: sqlite3.Connection) -> None:
         conn.executemany("INSERT OR REPLACE INTO push_seen VALUES (?, ?, ?)",
@@ -99,14 +108,27 @@ class Sources(Part):
                                       f"{dev.interval:g} s)", unavailable=True)
 
     # -- ids of what was taken ---------------------------------------------------------------
-    def first(self, source: str, message: str) -> bool:
+    async def first(self, source: str, message: str) -> bool:
+        """See Feed.first: an id taken but not yet committed is "seen" only once that commit
+        is done (StoreUnavailable: it was not, and the resend is not acknowledged either)."""
+        key = (source, message)
         if message in self.seen.get(source, ()):
+            if key in self.uncommitted:
+                await self.committed()
             return False
         now = time.time()
         self._keep(source, message, now)
+        self.uncommitted.add(key)
         self.ctx.store.submit(lambda c: c.execute(
             "INSERT OR REPLACE INTO push_seen VALUES (?, ?, ?)", (source, message, now)))
         return True
+
+    async def committed(self) -> None:
+        """Wait for the store's commit of what was handed over; the ids taken before it are
+        then committed too."""
+        waiting = set(self.uncommitted)
+        await self.ctx.store.committed()
+        self.uncommitted -= waiting
 
     def _keep(self, source: str, message: str, ts: float) -> None:
         ids = self.seen.setdefault(source, OrderedDict())
@@ -131,10 +153,10 @@ class _Feed(Feed):
         self.core.readings(device, readings)
 
     async def committed(self) -> None:
-        await self.sources.ctx.store.committed()
+        await self.sources.committed()
 
     async def first(self, source: str, message: str) -> bool:
-        return self.sources.first(source, message)
+        return await self.sources.first(source, message)
 
     def event(self, device: str, kind: str, message: str) -> None:
         self.core.event(device, kind, message)
