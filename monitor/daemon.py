@@ -26,7 +26,7 @@ from monitor.core.metrics import Metrics
 from monitor.core.part import Part
 from monitor.core.sink import Sink
 from monitor.core.state import SiteState
-from monitor.core.store import Store, prune_history
+from monitor.core.store import Fault, Store, prune_history
 from monitor.core.supervisor import Supervisor, wait_event
 from monitor.core.timers import Timers
 from monitor.devices.intake import Core
@@ -316,9 +316,10 @@ class Daemon:
                              said("internal.now", self._lang, task=name, reason=reason)
                              if reason else None)
 
-    def _store_fault(self, kind: str, message: str | None) -> None:
-        self.ctx.alarms.set_condition(f"store:{kind}", message is not None, None, None,
-                                      message)
+    def _store_fault(self, kind: str, fault: Fault | None) -> None:
+        self.ctx.alarms.set_condition(f"store:{kind}", fault is not None, None, None,
+                                      said(fault.key, self._lang, **fault.values)
+                                      if fault else None)
 
     def _write_again(self) -> None:
         """The database was made anew: write the alarms, timers and what every part holds

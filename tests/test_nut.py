@@ -106,27 +106,34 @@ async def test_garbage_from_the_server_is_a_protocol_error(tmp_path: Path) -> No
         server.close()
 
 
+@pytest.mark.parametrize(("language", "said"), [
+    ("zh-CN", ["市电中断, UPS 转电池供电", "UPS 电池电量低", "市电恢复, UPS 回到市电供电"]),
+    ("en", ["mains lost, the UPS is on battery", "the UPS's battery is low",
+            "mains restored, the UPS is back on mains"])])
 async def test_status_changes_are_events_at_once(tmp_path: Path, nut: peers.Nut,
-                                                 daemon_factory: Any) -> None:
+                                                 daemon_factory: Any, language: str,
+                                                 said: list[str]) -> None:
     cfg = config(tmp_path, [nut_device("ups_b", "ups2")],
                  [{"name": "on_battery", "point": "ups_b.ups.status", "kind": "state",
-                   "equals": ["OB", "OB DISCHRG", "OB LB", "OB DISCHRG LB"]}])
+                   "equals": ["OB", "OB DISCHRG", "OB LB", "OB DISCHRG LB"]}],
+                 site={"name": "test", "language": language})
     daemon = await daemon_factory(cfg)
 
-    async def events() -> list[str]:
+    async def events() -> list[tuple[str, str]]:
         await daemon.store.committed()
-        return [k for (k,) in await daemon.store.read(lambda c: c.execute(
-            "SELECT kind FROM events WHERE device = 'ups_b' ORDER BY seq").fetchall())]
+        return await daemon.store.read(lambda c: c.execute(
+            "SELECT kind, detail FROM events WHERE device = 'ups_b' ORDER BY seq").fetchall())
     await eventually(lambda: "ups_b.ups.status" in daemon.state.latest)
     nut.set("ups2", **{"ups.status": "OB DISCHRG", "battery.charge": 80})
     await eventually(lambda: daemon.alarms.alarms["on_battery"].active, 10)
-    assert await events() == ["ONBATT"]
+    assert [k for k, _ in await events()] == ["ONBATT"]
     nut.set("ups2", **{"ups.status": "OB DISCHRG LB", "battery.charge": 9})
     await eventually(lambda: daemon.state.latest["ups_b.battery.charge"].value == 9.0, 10)
     nut.set("ups2", **{"ups.status": "OL CHRG", "battery.charge": 10})
     await eventually(lambda: daemon.state.latest["ups_b.ups.status"].value == "OL CHRG", 10)
-    assert await events() == ["ONBATT", "LOWBATT", "ONLINE"]
+    assert await events() == list(zip(["ONBATT", "LOWBATT", "ONLINE"], said, strict=True))
     nut.set("ups2", **{"ups.status": "OL", "battery.charge": 100})
+    await eventually(lambda: daemon.state.latest["ups_b.ups.status"].value == "OL", 10)
 
 
 async def test_stale_driver_then_vanished_upsd(tmp_path: Path, daemon_factory: Any,

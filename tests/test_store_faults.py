@@ -147,19 +147,25 @@ def _mode(path: Path) -> int:
     return path.stat().st_mode & 0o777
 
 
-async def test_a_corrupt_database_at_start_is_set_aside(tmp_path: Path, modbus_peer: Path,
-                                                        daemon_factory: Any) -> None:
+@pytest.mark.parametrize(("language", "said"), [
+    ("zh-CN", "数据库文件损坏 (file is not a database), 已移至 {aside} 并新建数据库"),
+    ("en", "the database file is damaged (file is not a database): set aside as {aside}, and "
+           "a new one made")])
+async def test_a_corrupt_database_at_start_is_set_aside(
+        tmp_path: Path, modbus_peer: Path, daemon_factory: Any, language: str,
+        said: str) -> None:
     data = tmp_path / "data"
     data.mkdir()
     (data / "vigil.db").write_bytes(os.urandom(64 * 1024))
     cfg = config(tmp_path, [modbus_device("env", peers.MODBUS_PORT, [TEMP], interval=0.2,
-                                          timeout=0.1)])
+                                          timeout=0.1)],
+                 site={"name": "test", "language": language})
     daemon = await daemon_factory(cfg)
     aside = [p.name for p in data.iterdir() if p.name.startswith("vigil.db.corrupt-")]
     assert len(aside) == 1
     alarm = daemon.alarms.alarms["store:recreated"]
     assert alarm.state() is AlarmState.ACTIVE_UNACKNOWLEDGED and alarm.severity == "critical"
-    assert aside[0] in alarm.message
+    assert alarm.message == said.format(aside=aside[0])
     assert health(daemon.alarms)["status"] == "degraded"
     await eventually(lambda: "env.temperature" in daemon.state.latest)
     await daemon.alarms.acknowledge("store:recreated", "张三", "已备份旧文件")

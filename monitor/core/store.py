@@ -93,6 +93,22 @@ Op = tuple["Callable[[sqlite3.Connection], Any] | None", "Future[Any] | None"]
 of everything before it."""
 
 
+class Fault:
+    """What a fault says: a key of Vigil's alarm words (monitor/words/alarms.py) and the
+    values it names, said in the site's language by whoever reports it."""
+
+    def __init__(self, key: str, **values: object):
+        self.key, self.values = key, values
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Fault) and (self.key, self.values) == (other.key, other.values)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Fault({self.key!r}, {self.values!r})"
+
+
 class Store:
     """SQLite in WAL mode with a single batching writer thread.
 
@@ -108,8 +124,8 @@ class Store:
         check_data_dir(data_dir)
         self.path = data_dir / "vigil.db"
         self.flush_interval = flush_interval
-        self.faults: dict[str, str] = {}
-        self.on_fault: Hook[[str, str | None]] = Hook("the store's faults")
+        self.faults: dict[str, Fault] = {}
+        self.on_fault: Hook[[str, Fault | None]] = Hook("the store's faults")
         """(kind, message): ``write_failed``, ``recreated``, ``dropped``; (kind, None) when
         that fault is over. Called from the writer thread, or from the thread that queues
         (``dropped``)."""
@@ -197,8 +213,7 @@ class Store:
     def _aside(self, why: str) -> None:
         """A corrupt database: set it aside, say so (a critical alarm names the file)."""
         aside = self._set_aside()
-        self._fault("recreated", f"数据库文件损坏 ({why}), 已移至 {aside.name} 并新建数据库",
-                    always=True)
+        self._fault("recreated", Fault("store.corrupt", why=why, aside=aside.name), always=True)
 
     def _set_aside(self) -> Path:
         """Rename the database (and its -wal, -shm) to ``vigil.db.corrupt-TIME``."""
@@ -237,7 +252,7 @@ class Store:
                     self._db = self._open_file()
         except (sqlite3.Error, OSError) as err:
             self._db = None
-            self._fault("write_failed", f"数据库无法打开: {err}")
+            self._fault("write_failed", Fault("store.cannot_open", error=str(err)))
             return False
         self.generation += 1
         if self._rewrite:
@@ -276,8 +291,7 @@ class Store:
     def _replaced(self) -> None:
         log.critical("store: %s was replaced while running; using the new file", self.path)
         self._close_connections()
-        self._fault("recreated", f"数据库文件 {self.path.name} 在运行中被替换, 已改用新文件",
-                    always=True)
+        self._fault("recreated", Fault("store.replaced", file=self.path.name), always=True)
         self._rewrite = True
         self._reopen()
 
@@ -298,13 +312,12 @@ class Store:
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
         if saved and not self.path.exists():
             rescue.rename(self.path)
-        self._fault("recreated", f"数据库文件 {self.path.name} 在运行中被删除, " +
-                    ("已从仍打开的文件恢复全部数据" if saved else "已新建数据库, 旧数据丢失"),
-                    always=True)
+        self._fault("recreated", Fault("store.deleted_saved" if saved else "store.deleted_lost",
+                                       file=self.path.name), always=True)
         self._rewrite = not saved
         self._reopen()
 
-    def _fault(self, kind: str, message: str | None, *, always: bool = False) -> None:
+    def _fault(self, kind: str, message: Fault | None, *, always: bool = False) -> None:
         """Report a fault (None: over). The same message again is reported only ``always``
         (a second deletion is a second event)."""
         if message is None:
@@ -363,8 +376,7 @@ class Store:
         self.dropped_pending += count
         log.error("store: cannot commit and %d %s wait in memory: dropped the oldest %d "
                   "(%d so far)", self.max_pending, what, count, self.dropped_pending)
-        self._fault("dropped",
-                    f"数据库写入失败, 内存队列已满, 已丢弃 {self.dropped_pending} 条数据")
+        self._fault("dropped", Fault("store.dropped_n", n=self.dropped_pending))
 
     async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` in the writer's next transaction and return its result once
@@ -534,7 +546,7 @@ class Store:
             log.error("store: write failed, keeping %d readings in memory and retrying: %s",
                       len(readings), err)
         self._failing = True
-        self._fault("write_failed", f"数据库写入失败: {err}")
+        self._fault("write_failed", Fault("store.write_failed", error=str(err)))
 
     def _bound_outbox(self, db: sqlite3.Connection) -> None:
         """Drop the oldest batches beyond the size or age bound (runs in the writer)."""

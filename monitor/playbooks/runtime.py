@@ -58,6 +58,7 @@ from monitor.playbooks.model import ActionStep, Playbook
 from monitor.playbooks.rehearse import Step as ScriptStep
 from monitor.playbooks.rehearse import person_input, scripted_facts
 from monitor.reports.incident import local_time
+from monitor.words.report import words
 from monitor.words.text import spoken_duration
 
 log = logging.getLogger(__name__)
@@ -126,8 +127,8 @@ class Incidents(Part):
         """Writer op: the running incidents and their playbook versions again (into a
         database made anew; their timelines before it are lost with the old one)."""
         for inc in self.running.values():
-            self._writer(inc, [Entry(time.time(), "note", "数据库已重建, 此前的时间线丢失",
-                                     actor="Vigil")])(conn)
+            lost = words(self.ctx.cfg.site.language)["timeline_lost"]
+            self._writer(inc, [Entry(time.time(), "note", lost, actor="Vigil")])(conn)
         records.versions_writer([(v, self.version_texts[v]) for v in
                                  {inc.version for inc in self.running.values()}])(conn)
 

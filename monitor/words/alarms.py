@@ -92,6 +92,23 @@ SAID: dict[str, Pair] = {
     "store:write_failed.advice": ("检查服务器磁盘空间和数据目录权限",
                                   "check the server's disk space and the data directory's "
                                   "rights"),
+    "store.write_failed": ("数据库写入失败: {error}", "the database cannot be written: {error}"),
+    "store.cannot_open": ("数据库无法打开: {error}", "the database cannot be opened: {error}"),
+    "store.corrupt": ("数据库文件损坏 ({why}), 已移至 {aside} 并新建数据库",
+                      "the database file is damaged ({why}): set aside as {aside}, and a new "
+                      "one made"),
+    "store.replaced": ("数据库文件 {file} 在运行中被替换, 已改用新文件",
+                       "the database file {file} was replaced while running: the new one is "
+                       "used"),
+    "store.deleted_saved": ("数据库文件 {file} 在运行中被删除, 已从仍打开的文件恢复全部数据",
+                            "the database file {file} was deleted while running: all of it was "
+                            "saved from the file still open"),
+    "store.deleted_lost": ("数据库文件 {file} 在运行中被删除, 已新建数据库, 旧数据丢失",
+                           "the database file {file} was deleted while running: a new one was "
+                           "made, and the old data is lost"),
+    "store.dropped_n": ("数据库写入失败, 内存队列已满, 已丢弃 {n} 条数据",
+                        "the database cannot be written and memory is full: {n} items "
+                        "dropped"),
     "store:recreated": ("数据库文件损坏或丢失, 已新建", "the database was damaged or lost and "
                                                          "made anew"),
     "store:recreated.advice": ("旧文件已另存于数据目录; 检查磁盘健康",

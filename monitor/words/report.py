@@ -141,6 +141,8 @@ _WORDS: dict[str, tuple[str, str]] = {
     "k.resolved": ("应急解除", "resolved"),
     "k.closed": ("事件结束", "closed"),
     "k.note": ("备注", "note"),
+    "timeline_lost": ("数据库已重建, 此前的时间线丢失",
+                      "the database was made anew: the timeline before it is lost"),
     "k.linked": ("关联事件", "linked incident"),
     "k.rollcall": ("点名", "roll call"),
     "k.safe": ("确认安全", "reported safe"),

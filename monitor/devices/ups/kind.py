@@ -66,7 +66,7 @@ class Ups(DeviceClass):
             if r.point == point and r.quality is Quality.GOOD and isinstance(r.value, str):
                 now = parse_status(r.value)
                 for event in status_events(self.status.get(device), now):
-                    self.record(device, event, EVENTS[event])
+                    self.record(device, event, self._said(event))
                 self._status(device, now)
                 return list(now.problems)
         return []
@@ -78,7 +78,7 @@ class Ups(DeviceClass):
 
     def announced(self, device: str, event: str) -> None:
         """Record an event a trap announced; the poll that shows it then repeats nothing."""
-        self.record(device, event, EVENTS[event] + " (SNMP trap)")
+        self.record(device, event, self._said(event) + " (SNMP trap)")
         flag = EVENT_FLAGS.get(event)
         if flag is not None:
             flags = self.status[device].flags if device in self.status else frozenset()
@@ -99,7 +99,10 @@ class Ups(DeviceClass):
         for device, since in self.silent_since.items():
             if now - since >= after and device not in self.nocomm_sent:
                 self.nocomm_sent.add(device)
-                self.record(device, "NOCOMM", EVENTS["NOCOMM"])
+                self.record(device, "NOCOMM", self._said("NOCOMM"))
+
+    def _said(self, event: str) -> str:
+        return EVENTS[event][1 if self.ctx.cfg.site.language == "en" else 0]
 
     def _status(self, device: str, status: Status) -> None:
         self.status[device] = status

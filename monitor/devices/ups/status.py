@@ -14,12 +14,19 @@ STATUS_FLAGS: dict[str, str] = {
     "FSD": "强制关机", "ALARM": "告警", "WAIT": "等待驱动数据",
 }
 
-EVENTS: dict[str, str] = {
-    "ONLINE": "市电恢复, UPS 回到市电供电", "ONBATT": "市电中断, UPS 转电池供电",
-    "LOWBATT": "UPS 电池电量低", "FSD": "UPS 强制关机 (FSD)", "COMMOK": "与 UPS 通信恢复",
-    "COMMBAD": "与 UPS 通信中断", "NOCOMM": "长时间无法与 UPS 通信",
-    "REPLBATT": "UPS 电池需要更换", "BYPASS": "UPS 转旁路供电", "OVERLOAD": "UPS 过载",
+EVENTS: dict[str, tuple[str, str]] = {
+    "ONLINE": ("市电恢复, UPS 回到市电供电", "mains restored, the UPS is back on mains"),
+    "ONBATT": ("市电中断, UPS 转电池供电", "mains lost, the UPS is on battery"),
+    "LOWBATT": ("UPS 电池电量低", "the UPS's battery is low"),
+    "FSD": ("UPS 强制关机 (FSD)", "the UPS forces a shutdown (FSD)"),
+    "COMMOK": ("与 UPS 通信恢复", "communication with the UPS restored"),
+    "COMMBAD": ("与 UPS 通信中断", "communication with the UPS lost"),
+    "NOCOMM": ("长时间无法与 UPS 通信", "no communication with the UPS for long"),
+    "REPLBATT": ("UPS 电池需要更换", "the UPS's battery needs replacing"),
+    "BYPASS": ("UPS 转旁路供电", "the UPS is on bypass"),
+    "OVERLOAD": ("UPS 过载", "the UPS is overloaded"),
 }
+"""What each event says in the timeline, in zh-CN and English."""
 
 EVENT_FLAGS = {"ONBATT": "OB", "LOWBATT": "LB", "FSD": "FSD", "REPLBATT": "RB",
                "BYPASS": "BYPASS", "OVERLOAD": "OVER"}
