@@ -68,6 +68,20 @@ async def test_runtime_shorter_than_the_loads_need_is_an_alarm(tmp_path: Path, s
     assert state(daemon, "comm:door1") is AlarmState.ACTIVE_UNACKNOWLEDGED  # it feeds pages
 
 
+@pytest.mark.parametrize(("needs", "runtime", "said"), [
+    ({"camera": "10m"}, 1200, "剩余后备时间 20 分钟, 所供设备需要 30 分钟"),  # doors keep theirs
+    ({"door": "15m"}, 600, "剩余后备时间 10 分钟, 所供设备需要 15 分钟")])
+async def test_configured_needs_change_only_the_classes_they_name(
+        tmp_path: Path, sim: Any, daemon_factory: Any, needs: dict[str, str], runtime: int,
+        said: str) -> None:
+    server, port = sim
+    daemon = await daemon_factory(site(tmp_path, port, peers.free_port(), needs=needs))
+    await eventually(lambda: "ups_a.battery.runtime" in daemon.state.latest)
+    await server.async_setValues(1, 4, 7, [0, runtime])
+    await eventually(lambda: daemon.alarms.is_active("power:runtime:ups_a"))
+    assert said in daemon.alarms.alarms["power:runtime:ups_a"].message
+
+
 async def test_whole_site_mains_loss_is_one_situation(tmp_path: Path, sim: Any,
                                                       daemon_factory: Any) -> None:
     server, port = sim

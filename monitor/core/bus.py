@@ -107,19 +107,6 @@ class Readings:
 
 
 @dataclass(frozen=True, slots=True)
-class UpsStatusChanged:
-    """A UPS's parsed ``ups.status`` (flags) changed or was seen for the first time."""
-
-    device: str
-    flags: frozenset[str]
-    ts: float
-
-    @property
-    def on_battery(self) -> bool:
-        return "OB" in self.flags
-
-
-@dataclass(frozen=True, slots=True)
 class StoreCommitted:
     """The store committed a batch (the sink forwards the outbox then)."""
 

@@ -9,7 +9,6 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from monitor.core.bus import UpsStatusChanged
 from monitor.core.model import Quality, Reading
 from monitor.devices.base import DeviceClass, PointWords, Record, Situation, register
 from monitor.devices.ups.power import PowerWatch
@@ -22,6 +21,7 @@ from monitor.devices.ups.status import (
     UPS,
     VARIABLES,
     Status,
+    UpsStatusChanged,
     parse_status,
     status_events,
 )

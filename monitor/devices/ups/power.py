@@ -15,12 +15,12 @@ from monitor.alarms.model import AlarmDef
 from monitor.config.model import Severity, SiteConfig
 from monitor.config.notify import Inhibit
 from monitor.config.power import Shutdown, power_rules
-from monitor.core.bus import Readings, UpsStatusChanged
+from monitor.core.bus import Readings
 from monitor.core.context import Context
 from monitor.core.part import Part
 from monitor.core.store import flags, set_flags
 from monitor.devices.base import device_class
-from monitor.devices.ups.status import UPS
+from monitor.devices.ups.status import UPS, UpsStatusChanged
 from monitor.words.alarms import said
 
 log = logging.getLogger(__name__)

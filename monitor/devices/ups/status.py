@@ -149,3 +149,16 @@ EVENT_WORDS: dict[str, tuple[str, str]] = {
     "REPLBATT": ("需更换电池", "replace battery"), "BYPASS": ("旁路供电", "on bypass"),
     "OVERLOAD": ("过载", "overload"), "SHUTDOWN": ("关机动作", "shutdown action")}
 """The events of a UPS (NUT's, and power's shutdown actions) in zh-CN and English."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpsStatusChanged:
+    """(On the bus) a UPS's parsed ``ups.status`` (flags) changed or was seen for the first time."""
+
+    device: str
+    flags: frozenset[str]
+    ts: float
+
+    @property
+    def on_battery(self) -> bool:
+        return "OB" in self.flags
