@@ -390,6 +390,9 @@ class Daemon:
         m, ctx = self.ctx.metrics, self.ctx
         m.outbox_bytes.set(ctx.store.outbox_bytes)
         m.outbox_lines.set(ctx.store.outbox_lines)
+        readings, operations = ctx.store.queued()
+        m.store_queued.labels("readings").set(readings)
+        m.store_queued.labels("operations").set(operations)
         oldest = self.sink.status.oldest_pending if self.sink else None
         m.sink_lag.set(now - oldest if oldest else 0)
         m.sink_written.set(self.sink.status.written_lines if self.sink else 0)

@@ -84,8 +84,7 @@ async def test_shelving_expires(store: Store) -> None:
     m.set_condition("door", True, True)
     await m.shelve("door", "王五", "装修期间", 0.2)
     assert m.alarms["door"].state() is AlarmState.SHELVED
-    await asyncio.sleep(0.3)
-    assert m.alarms["door"].state() is AlarmState.ACTIVE_UNACKNOWLEDGED
+    await eventually(lambda: m.alarms["door"].state() is AlarmState.ACTIVE_UNACKNOWLEDGED, 3)
     log = await store.call(lambda c: alarm_log(c, "door", 10))
     assert log[0]["action"] == "unshelved" and log[0]["who"] == "system"
 
@@ -98,12 +97,11 @@ async def test_on_delay_needs_the_condition_to_hold(store: Store) -> None:
     await asyncio.sleep(0.4)
     assert not m.alarms["hot"].active
     m.set_condition("hot", True, 30)
-    await asyncio.sleep(0.4)
-    assert m.alarms["hot"].active
+    assert not m.alarms["hot"].active       # not before the delay
+    await eventually(lambda: m.alarms["hot"].active, 3)
     m.set_condition("hot", False, 20)
     assert m.alarms["hot"].active           # off delay holds it
-    await asyncio.sleep(0.4)
-    assert not m.alarms["hot"].active
+    await eventually(lambda: not m.alarms["hot"].active, 3)
 
 
 async def test_pending_delay_survives_a_restart(tmp_path: Path) -> None:

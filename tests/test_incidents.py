@@ -20,7 +20,7 @@ from monitor.daemon import Daemon
 from tests.conftest import ON_BATTERY, ON_LINE, config
 from tests.fixtures import ups
 from tests.servers.http_receiver import Receiver
-from tests.util import eventually, recorded
+from tests.util import eventually, recorded, until
 
 ROOT = Path(__file__).parent.parent
 TOKEN = "incident-token-0123456"
@@ -433,35 +433,37 @@ async def test_an_incident_message_nobody_got_raises_the_alarm_and_goes_again(
     daemon = await daemon_factory(cfg)
     incident = daemon.incidents.start("general_report", why="测试").id
     await eventually(lambda: daemon.alarms.is_active("notify:failed"), 5)
+    nobody = "none: 无人可通知 (角色: compliance) | 请确认: 已向委托银行报告"
     async with api(daemon) as client:
-        for _ in range(100):                           # until the GM's failure is recorded
+        async def timeline() -> list[tuple[str, str, str]]:
             await recorded(daemon)
-            lines = [(t["kind"], t["actor"], t["text"]) for t in (await client.get(
+            return [(t["kind"], t["actor"], t["text"]) for t in (await client.get(
                 f"/api/v1/incidents/{incident}")).json()["timeline"]]
-            if any(k == "undelivered" and who == "gm 负责人" for k, who, _ in lines):
-                break
-            await asyncio.sleep(0.05)
-    assert ("undelivered", "", "none: 无人可通知 (角色: compliance) | 请确认: 已向委托银行报告"
-            ) in lines                                 # who, which message, why
-    assert any(k == "undelivered" and who == "gm 负责人" for k, who, _ in lines)
-    inbox.mode = "ok"                                  # the GM's webhook works again
-    await eventually(lambda: any("发生突发事件" in json.loads(b)["title"]
-                                 for b in inbox.accepted), 5)
-    await recorded(daemon)
 
-    async def waiting() -> list[str]:
-        rows = await daemon.store.read(lambda c: c.execute("SELECT data FROM notices")
-                                       .fetchall())
-        return [json.loads(d)["text"] for (d,) in rows]
-    for _ in range(100):                               # the others are resent and delivered
-        if await waiting() == ["请确认: 已向委托银行报告"]:
-            break
-        await asyncio.sleep(0.05)
-    assert await waiting() == ["请确认: 已向委托银行报告"]
-    assert daemon.alarms.is_active("notify:failed")    # compliance still has nobody
-    unsent = daemon.notifier.incident_messages.unsent
-    await eventually(lambda: daemon.ctx.timers.get(      # it goes again (armed anew each
-        "notice", next(iter(unsent))) is not None, 2)    # time it fires)
+        async def gm_failed() -> list[tuple[str, str, str]] | None:
+            lines = await timeline()
+            return lines if ("undelivered", "gm 负责人") in [t[:2] for t in lines] else None
+        lines = await until(gm_failed, 5)
+        assert ("undelivered", "", nobody) in lines     # who, which message, why
+        inbox.mode = "ok"                               # the GM's webhook works again
+        await eventually(lambda: any("发生突发事件" in json.loads(b)["title"]
+                                     for b in inbox.accepted), 5)
+
+        async def waiting() -> list[str]:
+            rows = await daemon.store.read(lambda c: c.execute("SELECT data FROM notices")
+                                           .fetchall())
+            return [json.loads(d)["text"] for (d,) in rows]
+
+        async def only_compliance_waits() -> bool:
+            await recorded(daemon)
+            return await waiting() == ["请确认: 已向委托银行报告"]
+        await until(only_compliance_waits, 5)         # the others are resent and delivered
+        assert daemon.alarms.is_active("notify:failed")    # compliance still has nobody
+        told = (await timeline()).count(("undelivered", "", nobody))
+
+        async def tried_again() -> bool:
+            return (await timeline()).count(("undelivered", "", nobody)) > told
+        await until(tried_again, 5)                   # it goes again, and finds nobody again
 
 
 async def test_two_people_confirming_at_once_count_once_in_order(
@@ -484,11 +486,8 @@ async def test_two_people_confirming_at_once_count_once_in_order(
                      ("approval", None)]                    # each once, nothing judged twice
     await eventually(lambda: len([r for r in inbox.requests
                                   if "请审批" in json.loads(r.body)["title"]]) == 1, 5)
-    for _ in range(100):                          # every message delivered, and recorded so
-        if not await daemon.store.read(lambda c: c.execute("SELECT * FROM notices").fetchall()):
-            break
-        await asyncio.sleep(0.05)
-    assert not await daemon.store.read(lambda c: c.execute("SELECT * FROM notices").fetchall())
+    await until(lambda: daemon.store.read(lambda c: not c.execute(  # every message delivered,
+        "SELECT * FROM notices").fetchall()), 5)                   # and recorded so
     assert len([r for r in inbox.requests if "请审批" in json.loads(r.body)["title"]]) == 1
 
 

@@ -91,9 +91,10 @@ async def test_unauthorized_is_an_alarm_not_a_retry_storm(store: Store) -> None:
     problems = Problems()
     sink, task = await run_sink(store, sink_cfg(receiver.url, retry_max=1.0), problems)
     store.add([], batch(0), 10)
-    await asyncio.sleep(2.5)
+    await eventually(lambda: "rejected" in problems.now, 5)
     assert problems.now["rejected"] == ('HTTP 401: {"code":"unauthorized",'
                                         '"message":"unauthorized access"}')
+    await asyncio.sleep(2.0)                 # a window in which a retry storm would show
     assert len(receiver.requests) <= 4
     assert store.outbox_lines == 10          # kept: an operator fixes the token, then it flows
     receiver.mode = "ok"

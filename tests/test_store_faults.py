@@ -24,7 +24,7 @@ from monitor.daemon import Daemon
 from tests import peers
 from tests.conftest import config, modbus_device
 from tests.fixtures import fill
-from tests.util import corrupt, eventually, made_anew, recorded
+from tests.util import corrupt, eventually, made_anew, recorded, until
 
 TOKEN = "store-faults-token-0123"
 TEMP = {"key": "temperature", "table": "holding", "address": 44, "data_type": "int16",
@@ -59,6 +59,12 @@ async def test_full_disk_is_an_alarm_and_nothing_is_lost(disk: Path, modbus_peer
     peers.set_modbus_state(modbus_peer, hr={44: 301})
     await eventually(lambda: daemon.alarms.is_active("hot.high"), 5)
     assert daemon.state.latest["env.temperature"].ts > full_at
+
+    async def queued_in_memory() -> bool:   # the operator sees what waits for the disk
+        text = (await api.get("/metrics")).text
+        found = re.search(r'^vigil_store_queued\{kind="readings"\} (\S+)$', text, re.M)
+        return found is not None and float(found[1]) > 0
+    await until(queued_in_memory, 5)
     # an operator's write that cannot be committed is refused, and not half-done
     resp = await api.post("/api/v1/alarms/hot.high/acknowledge", json={"who": "张三"})
     assert resp.status_code == 503 and "cannot commit" in resp.json()["detail"]
@@ -102,10 +108,10 @@ async def test_memory_is_bounded_while_the_disk_refuses(disk: Path) -> None:
     for n in range(3000):
         store.add([Reading("env.t", float(n), time.time())], None, 0)
     await eventually(lambda: "dropped" in faults, 5)
-    assert store.dropped_pending > 0 and len(store._readings) <= 1000
+    assert store.dropped_pending > 0 and store.queued()[0] <= 1000
     for _ in range(3000):              # operations (events, alarm changes) are bounded too
         store.submit(lambda c: None)
-    assert len(store._ops) <= 1000
+    assert store.queued()[1] <= 1000
     filler.unlink()
     await eventually(lambda: faults.get("write_failed", "x") is None, 10)
     rows = await store.read(lambda c: c.execute("SELECT MAX(value) FROM history").fetchone())
@@ -212,19 +218,16 @@ async def test_corruption_found_while_running_is_handled_without_a_restart(
         "env", peers.MODBUS_PORT, [TEMP], interval=0.05, timeout=0.04)],
         playbooks=str(books), roles=[{"name": "it"}]))
     running = daemon.incidents.start("waiting")
-    await eventually(lambda: "env.temperature" in daemon.state.latest)
-    await asyncio.sleep(1.0)
+    await until(lambda: daemon.store.read(lambda c: c.execute(   # pages enough to corrupt
+        "SELECT COUNT(*) FROM history").fetchone()[0] >= 20))
     await made_anew(daemon)
     db = Path(daemon.cfg.data_dir) / "vigil.db"
     assert "database disk image is malformed" in daemon.alarms.alarms["store:recreated"].message
     assert any(p.name.startswith("vigil.db.corrupt-") for p in db.parent.iterdir())
     count = daemon.store.read(lambda c: c.execute("SELECT COUNT(*) FROM history").fetchone())
     before = (await count)[0]
-    await eventually(lambda: daemon.state.devices["env"].last_ok is not None, 1)
-    await asyncio.sleep(0.5)
-    await daemon.store.committed()
-    assert (await daemon.store.read(lambda c: c.execute(
-        "SELECT COUNT(*) FROM history").fetchone()))[0] > before    # polling goes on, stored
+    await until(lambda: daemon.store.read(lambda c: c.execute(    # polling goes on, stored
+        "SELECT COUNT(*) FROM history").fetchone()[0] > before), 5)
     alarms = await daemon.store.read(lambda c: c.execute(
         "SELECT id FROM alarms WHERE id = 'store:recreated'").fetchall())
     assert alarms == [("store:recreated",)]         # alarms were written again

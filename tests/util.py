@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,17 @@ async def eventually(cond: Callable[[], bool], within: float = 10.0) -> None:
         if time.monotonic() > end:
             raise AssertionError(f"condition not met within {within} s")
         await asyncio.sleep(0.01)
+
+
+async def until(cond: Callable[[], Awaitable[Any]], within: float = 10.0) -> Any:
+    """Wait until the awaited ``cond()`` is truthy (a read of the store, an API call) and give
+    it; fail after ``within`` seconds."""
+    end = time.monotonic() + within
+    while not (value := await cond()):
+        if time.monotonic() > end:
+            raise AssertionError(f"condition not met within {within} s")
+        await asyncio.sleep(0.05)
+    return value
 
 
 async def recorded(daemon: Any) -> None:

@@ -19,6 +19,9 @@ class Metrics:
         self.outbox_bytes = Gauge("vigil_outbox_bytes", "Line protocol waiting for the sink",
                                   registry=r)
         self.outbox_lines = Gauge("vigil_outbox_lines", "Lines waiting for the sink", registry=r)
+        self.store_queued = Gauge("vigil_store_queued",
+                                  "Readings and operations waiting in memory for a commit",
+                                  ["kind"], registry=r)
         self.outbox_dropped = Counter("vigil_outbox_dropped_lines_total",
                                       "Lines dropped because the outbox hit its bounds",
                                       registry=r)

@@ -343,6 +343,11 @@ class Store:
             if len(self._readings) > self.max_pending:
                 self._drop_pending()
 
+    def queued(self) -> tuple[int, int]:
+        """(readings, operations) waiting in memory for a commit (many: the disk refuses)."""
+        with self._lock:
+            return len(self._readings), len(self._ops)
+
     def _drop_pending(self) -> None:
         """(Under the lock) the disk refuses writes and memory is at its bound: the oldest
         readings and outbox lines go."""
