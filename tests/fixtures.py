@@ -1,7 +1,7 @@
 """What the tests share: devices and sites as configs, a real `vigil run` process and its
-API, the API served on a port for the CLI, the simulated UPS's Modbus server, and the peers'
-query helpers (VictoriaMetrics, InfluxDB 1.x) and a PDF's text. Test modules import from here,
-never from each other."""
+API, an in-process daemon's API and a client of it, the API served on a port for the CLI,
+the simulated UPS's Modbus server, and the peers' query helpers (VictoriaMetrics, InfluxDB
+1.x) and a PDF's text. Test modules import from here, never from each other."""
 
 from __future__ import annotations
 
@@ -24,8 +24,10 @@ from typing import Any
 import httpx
 import uvicorn
 import yaml
+from pydantic import SecretStr
 from pymodbus.server import ModbusTcpServer
 
+from monitor.api.app import create_app
 from monitor.demo.simulator import serve_sim
 from tests import peers
 from tests.conftest import modbus_device, site_yaml
@@ -59,6 +61,23 @@ def pdf_text(data: bytes) -> set[str]:
             for dst in re.findall(rb"<[0-9a-fA-F]+>\s*<([0-9a-fA-F]+)>", block):
                 chars.update(bytes.fromhex(dst.decode()).decode("utf-16-be"))
     return chars
+
+
+def app_of(daemon: Any, sessions: Any = None) -> Any:
+    """The API (behind its guard) of a daemon run in the test's loop; its token is TOKEN."""
+    return create_app(daemon.ctx, daemon.api_parts(), SecretStr(TOKEN), sessions=sessions)
+
+
+def client_of(app: Any, token: str | None = TOKEN, base: str = "http://127.0.0.1"
+              ) -> httpx.AsyncClient:
+    """A client of ``app`` in process, sending ``token`` (None: none)."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base,
+                             headers={"Authorization": f"Bearer {token}"} if token else {})
+
+
+def api(daemon: Any, token: str | None = TOKEN) -> httpx.AsyncClient:
+    """A client of a daemon's API, in process."""
+    return client_of(app_of(daemon), token)
 
 
 @contextlib.asynccontextmanager

@@ -12,9 +12,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
-from pydantic import SecretStr
 
 from monitor.alarms.model import AlarmDef
 from monitor.alarms.review import (
@@ -27,15 +25,14 @@ from monitor.alarms.review import (
     month_period,
     review_alarms,
 )
-from monitor.api.app import create_app
 from monitor.config.model import Severity
 from monitor.core.credentials import hash_password
 from monitor.reports.alarm_review import alarm_report
 from tests.conftest import config
-from tests.fixtures import pdf_text, served, vigil
+from tests.fixtures import TOKEN, app_of, pdf_text, served, vigil
+from tests.fixtures import api as client
 
 SHANGHAI = "Asia/Shanghai"
-TOKEN = "alarm-review-token-0123"
 INFOS = {
     "comm:ups1": AlarmInfo("一号UPS 通信中断", "major", "一号机房"),
     "rule:hot": AlarmInfo("机房温度过高", "critical", "一号机房"),
@@ -312,12 +309,6 @@ async def daemon(tmp_path: Path, daemon_factory: Any) -> Any:
     return made
 
 
-def client(daemon: Any, token: str | None = TOKEN) -> httpx.AsyncClient:
-    app = create_app(daemon.ctx, daemon.api_parts(), SecretStr(TOKEN))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
-                             headers={"Authorization": f"Bearer {token}"} if token else {})
-
-
 async def test_the_api_reviews_a_month_in_every_format(daemon: Any) -> None:
     url = "/api/v1/reports/alarms"
     async with client(daemon) as api:
@@ -353,8 +344,7 @@ async def test_the_api_reviews_a_month_in_every_format(daemon: Any) -> None:
 
 async def test_the_cli_prints_the_measures_and_writes_the_report(daemon: Any,
                                                                  tmp_path: Path) -> None:
-    app = create_app(daemon.ctx, daemon.api_parts(), SecretStr(TOKEN))
-    async with served(app) as url:
+    async with served(app_of(daemon)) as url:
         where = ("--url", url, "--token", TOKEN)
         code, out, err = await vigil("report", "alarms", "--month", "2025-03", *where)
         assert code == 0, err

@@ -9,20 +9,17 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-import httpx
 import pytest
-from pydantic import SecretStr
 
-from monitor.api.app import create_app
 from monitor.config.model import DeviceConfig, Rule, ThresholdRule
 from monitor.core.model import Reading
 from monitor.daemon import Daemon
 from monitor.devices.base import REGISTRY, DeviceClass, PointWords, Situation
 from tests import peers
 from tests.conftest import config, modbus_device
+from tests.fixtures import api as client
 from tests.util import eventually, recorded
 
-TOKEN = "device-class-token-0123456789"
 LEVEL = {"key": "water.level", "table": "holding", "address": 48, "data_type": "int16"}
 
 
@@ -71,10 +68,7 @@ async def test_a_made_up_class_works_end_to_end(
         tmp_path: Path, modbus_peer: Path, flood_class: None, daemon_factory: Any) -> None:
     peers.set_modbus_state(modbus_peer, hr={48: 2})
     daemon: Daemon = await daemon_factory(site(tmp_path))
-    app = create_app(daemon.ctx, daemon.api_parts(), SecretStr(TOKEN))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://127.0.0.1",
-                                 headers={"Authorization": f"Bearer {TOKEN}"}) as api:
+    async with client(daemon) as api:
         await eventually(lambda: "basement.water.level" in daemon.state.latest)
         point = (await api.get("/api/v1/points")).json()[0]
         assert (point["label"], point["unit"], point["display"]) == ("积水深度", "cm", "2 cm")

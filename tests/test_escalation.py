@@ -14,14 +14,13 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from monitor.alarms.manager import alarm_log
-from monitor.api.app import create_app
 from monitor.config import load_config_text
 from monitor.daemon import Daemon
 from monitor.notify.links import sign
 from tests.conftest import config, site_yaml
+from tests.fixtures import TOKEN, api
 from tests.servers.http_receiver import Receiver
 from tests.util import eventually, recorded
 
@@ -217,8 +216,8 @@ def link_of(message: dict[str, Any]) -> str:
 
 
 def app_client(daemon: Daemon) -> httpx.AsyncClient:
-    app = create_app(daemon.ctx, daemon.api_parts(), SecretStr("escalation-token-0123"))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
+    """As a phone opens an answer link: no token."""
+    return api(daemon, token=None)
 
 
 async def refusals(daemon: Daemon) -> list[str]:
@@ -448,15 +447,6 @@ def test_route_test_shows_the_path(tmp_path: Path, inbox: Receiver) -> None:
 
 
 # -- silences ----------------------------------------------------------------------------
-
-TOKEN = "escalation-token-0123"
-
-
-def api(daemon: Daemon) -> httpx.AsyncClient:
-    app = create_app(daemon.ctx, daemon.api_parts(), SecretStr(TOKEN))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
-                             headers={"Authorization": f"Bearer {TOKEN}"})
-
 
 async def test_a_silence_holds_back_and_announces_at_its_end(
         tmp_path: Path, inbox: Receiver, daemon_factory: Any) -> None:

@@ -12,18 +12,15 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from monitor.api.app import create_app
 from monitor.core.timers import name
 from monitor.daemon import Daemon
 from tests.conftest import ON_BATTERY, ON_LINE, config
-from tests.fixtures import ups
+from tests.fixtures import api, ups
 from tests.servers.http_receiver import Receiver
 from tests.util import eventually, recorded, until
 
 ROOT = Path(__file__).parent.parent
-TOKEN = "incident-token-0123456"
 ROLES = ["admin", "dept_head", "deputy", "gm", "compliance", "it", "property", "bank_contact",
          "tech_director"]
 
@@ -49,12 +46,6 @@ def site(tmp_path: Path, port: int, monkeypatch: pytest.MonkeyPatch, inbox: Rece
                            "contacts": [{"channel": "webhook", "url": {
                                "env": (hooks or {}).get(r, "VIGIL_TEST_ROLE_HOOK")}}]}
                           for r in ROLES if r not in vacant], **extra)
-
-
-def api(daemon: Daemon) -> httpx.AsyncClient:
-    app = create_app(daemon.ctx, daemon.api_parts(), SecretStr(TOKEN))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
-                             headers={"Authorization": f"Bearer {TOKEN}"})
 
 
 def titles(inbox: Receiver) -> list[str]:

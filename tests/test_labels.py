@@ -10,14 +10,11 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from pydantic import SecretStr
 
 from drivers.modbus.profile import WORD_KEY
 from monitor.alarms.model import AlarmState
 from monitor.alarms.rules import LEVELS
-from monitor.api.app import create_app
 from monitor.config.directory import Contact
 from monitor.config.model import Severity
 from monitor.core.model import DeviceState, Quality, Reading
@@ -27,9 +24,9 @@ from monitor.devices.ups.status import EVENTS, FLAG_WORDS, STATUS_FLAGS, VARIABL
 from monitor.words import labels
 from monitor.words.reasons import in_chinese
 from tests.conftest import config
+from tests.fixtures import api as client
 
 ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "labels-test-token-0123456789"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -186,12 +183,6 @@ async def test_a_limit_alarm_says_its_direction(tmp_path: Path, daemon_factory: 
             else daemon.alarms.defs[a].message for a in expected}
     assert said == expected
     assert not daemon.alarms.is_active("office_humidity.high")
-
-
-def client(daemon: Any) -> httpx.AsyncClient:
-    app = create_app(daemon.ctx, daemon.api_parts(), SecretStr(TOKEN))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
-                             headers={"Authorization": f"Bearer {TOKEN}"})
 
 
 async def test_the_api_gives_labels_and_values_as_people_read_them(

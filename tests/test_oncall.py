@@ -10,14 +10,12 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
-from pydantic import SecretStr
 
-from monitor.api.app import create_app
 from monitor.config import ConfigError, load_config_text
 from monitor.notify.oncall import gaps, on_call
 from tests.conftest import config
+from tests.fixtures import api
 
 SH = ZoneInfo("Asia/Shanghai")
 ALL_WEEK = """\
@@ -131,11 +129,7 @@ async def test_the_api_answers(tmp_path: Path, daemon_factory: object) -> None:
     cfg = config(tmp_path, [], **load_config_text(SITE).model_dump(
         include={"roles", "people", "schedules"}, mode="json"))
     daemon = await daemon_factory(cfg)  # type: ignore[operator]
-    token = "oncall-token-0123456789"
-    app = create_app(daemon.ctx, daemon.api_parts(), SecretStr(token))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://127.0.0.1",
-                                 headers={"Authorization": f"Bearer {token}"}) as client:
+    async with api(daemon) as client:
         resp = await client.get("/api/v1/oncall", params={
             "role": "it", "at": at("2026-11-07T12:00").timestamp()})
         assert resp.json()["people"] == [{"name": "wang_wu", "label": "王五"}]

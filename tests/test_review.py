@@ -12,9 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from monitor.api.app import create_app
 from monitor.config import SiteConfig
 from monitor.core.credentials import hash_password
 from monitor.playbooks.check import load_playbook, load_playbook_text
@@ -37,10 +35,9 @@ from monitor.playbooks.rehearse import Rehearsal, clock, load_scenario
 from monitor.playbooks.review import Review, Row, Target, passed, review
 from monitor.reports.incident import Names, drill_report, incident_report, local_time
 from tests.conftest import config
-from tests.fixtures import pdf_text, served, vigil
+from tests.fixtures import TOKEN, app_of, client_of, pdf_text, served, vigil
 
 ROOT = Path(__file__).parent.parent
-TOKEN = "review-token-0123456789"
 T0 = 1_767_240_000.0
 """The made incidents' start (2026-01-01, 04:00 UTC)."""
 
@@ -326,13 +323,6 @@ def site(tmp_path: Path, credential: str) -> SiteConfig:
                            "contacts": [{"channel": "inbox", "url": "inbox://zhang_san"}]}])
 
 
-def app_of(daemon: Any) -> Any:
-    return create_app(daemon.ctx, daemon.api_parts(), SecretStr(TOKEN))
-
-
-def client_of(app: Any, token: str | None = TOKEN) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
-                             headers={"Authorization": f"Bearer {token}"} if token else {})
 
 
 async def post(client: httpx.AsyncClient, path: str, **body: Any) -> dict[str, Any]:

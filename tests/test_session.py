@@ -11,16 +11,14 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from monitor.api.app import create_app
 from monitor.api.session import COOKIE, Sessions
 from monitor.core.credentials import hash_password
 from monitor.daemon import Daemon
 from tests.conftest import config
+from tests.fixtures import TOKEN, app_of, client_of
 from tests.util import recorded
 
-TOKEN = "session-token-0123456789"
 PASSWORD = "correct horse battery"
 APPROVE = """\
 name: approve
@@ -51,8 +49,7 @@ def site(tmp_path: Path) -> Any:
 
 def client(daemon: Daemon, sessions: Sessions, base: str = "http://127.0.0.1:8320"
            ) -> httpx.AsyncClient:
-    app = create_app(daemon.ctx, daemon.api_parts(), SecretStr(TOKEN), sessions=sessions)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base)
+    return client_of(app_of(daemon, sessions), None, base)
 
 
 async def sign_in(c: httpx.AsyncClient, name: str, password: str = PASSWORD) -> httpx.Response:

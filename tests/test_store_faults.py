@@ -11,30 +11,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from pydantic import SecretStr
 
 from monitor.alarms.health import health
 from monitor.alarms.model import AlarmState
-from monitor.api.app import create_app
 from monitor.core.model import Reading
 from monitor.core.store import Store
 from monitor.daemon import Daemon
 from tests import peers
 from tests.conftest import config, modbus_device
+from tests.fixtures import api as client
 from tests.fixtures import fill
 from tests.util import corrupt, eventually, made_anew, recorded, until
 
-TOKEN = "store-faults-token-0123"
 TEMP = {"key": "temperature", "table": "holding", "address": 44, "data_type": "int16",
         "scale": 0.1}
-
-
-def client(daemon: Daemon) -> httpx.AsyncClient:
-    app = create_app(daemon.ctx, daemon.api_parts(), SecretStr(TOKEN))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1",
-                             headers={"Authorization": f"Bearer {TOKEN}"})
 
 
 async def test_full_disk_is_an_alarm_and_nothing_is_lost(disk: Path, modbus_peer: Path,

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-
-from monitor.core.store import StoreUnavailable
 
 
 async def eventually(cond: Callable[[], bool], within: float = 10.0) -> None:
@@ -54,12 +53,13 @@ def corrupt(path: Path, offset: int, size: int) -> None:
 async def made_anew(daemon: Any) -> None:
     """Corrupt the running daemon's database (every page but the header) and wait until it
     has set the file aside, made a new one and written what it holds into it again."""
-    for _ in range(50):                       # a read under way may lock it a moment
-        with contextlib.suppress(StoreUnavailable):
-            await daemon.store.call(lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
-            break
-        await asyncio.sleep(0.1)
     db = Path(daemon.cfg.data_dir) / "vigil.db"
+    await daemon.store.committed()
+    with contextlib.closing(sqlite3.connect(db, timeout=5)) as own:   # the WAL into the file:
+        for _ in range(50):                   # the damage must reach what the store reads
+            if own.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0:
+                break
+            await asyncio.sleep(0.1)          # a read under way holds it a moment
     corrupt(db, 4096, db.stat().st_size - 4096)
     with contextlib.suppress(Exception):
         await daemon.store.read(lambda c: c.execute("SELECT COUNT(*) FROM history").fetchone())

@@ -137,6 +137,8 @@ class Store:
         self._read_db: sqlite3.Connection | None = None
         self._rewrite = False
         """The database was made anew: what memory holds is written again once it opens."""
+        self._made_anew: Fault | None = None
+        """What to say of the file made anew (or replaced), once it is open."""
         self.generation = 0
         """Counts the files opened: a fault seen in an older one is not this one's."""
         self.last_run: float | None = None
@@ -176,9 +178,11 @@ class Store:
                 raise StoreError(f"cannot open {self.path}: {err}") from err
             self._aside(str(err))
             try:
-                return self._open_file()
+                db = self._open_file()
             except sqlite3.Error as err2:
                 raise StoreError(f"cannot open {self.path}: {err2}") from err2
+            self._say_made_anew()
+            return db
 
     def _open_file(self) -> sqlite3.Connection:
         if not self.path.exists():
@@ -211,9 +215,10 @@ class Store:
         return db
 
     def _aside(self, why: str) -> None:
-        """A corrupt database: set it aside, say so (a critical alarm names the file)."""
+        """A corrupt database: set it aside, and say so once the new one is open (a critical
+        alarm names the file)."""
         aside = self._set_aside()
-        self._fault("recreated", Fault("store.corrupt", why=why, aside=aside.name), always=True)
+        self._made_anew = Fault("store.corrupt", why=why, aside=aside.name)
 
     def _set_aside(self) -> Path:
         """Rename the database (and its -wal, -shm) to ``vigil.db.corrupt-TIME``."""
@@ -258,7 +263,15 @@ class Store:
         if self._rewrite:
             self._rewrite = False
             self.on_recreated()
+        self._say_made_anew()
         return True
+
+    def _say_made_anew(self) -> None:
+        """Report the file made anew (or replaced) once it is open and what memory holds is
+        on its way into it: whoever sees the alarm sees that done."""
+        if self._made_anew is not None:
+            fault, self._made_anew = self._made_anew, None
+            self._fault("recreated", fault, always=True)
 
     def _recreate(self, why: str) -> None:
         """Writer: the database went bad while running; set it aside and start a new one
@@ -291,7 +304,7 @@ class Store:
     def _replaced(self) -> None:
         log.critical("store: %s was replaced while running; using the new file", self.path)
         self._close_connections()
-        self._fault("recreated", Fault("store.replaced", file=self.path.name), always=True)
+        self._made_anew = Fault("store.replaced", file=self.path.name)
         self._rewrite = True
         self._reopen()
 
@@ -312,8 +325,8 @@ class Store:
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
         if saved and not self.path.exists():
             rescue.rename(self.path)
-        self._fault("recreated", Fault("store.deleted_saved" if saved else "store.deleted_lost",
-                                       file=self.path.name), always=True)
+        self._made_anew = Fault("store.deleted_saved" if saved else "store.deleted_lost",
+                                file=self.path.name)
         self._rewrite = not saved
         self._reopen()
 
