@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from playwright.sync_api import Browser, sync_playwright
 
 from monitor.config import SiteConfig, load_config_text
 from monitor.core.store import Store
@@ -168,3 +169,14 @@ async def sim() -> Any:
     server = await ups_sim(port)
     yield server, port
     await server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium, driven by Playwright."""
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=peers.need("chromium", "chromium"),
+            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
+        yield chromium
+        chromium.close()

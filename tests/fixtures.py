@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import uvicorn
 import yaml
+from playwright.sync_api import Browser, Page, expect
 from pydantic import SecretStr
 from pymodbus.server import ModbusTcpServer
 
@@ -161,6 +162,25 @@ def start(cfg_path: Path, env: dict[str, str] | None = None, module: str = "moni
     running.wait(lambda: proc.poll() is not None or peers.http_ok(f"{running.url}/health"), 20)
     assert proc.poll() is None, log.read_text()
     return running
+
+
+def signed_in(browser: Browser, url: str, name: str, password: str,
+              viewport: dict[str, int] | None = None, zone: str | None = None,
+              script: str | None = None) -> Page:
+    """Open the console (in the browser's time zone ``zone``, running ``script`` first): it
+    sends the person to /login, and the form signs them in."""
+    page = browser.new_context(viewport=viewport or {"width": 1440, "height": 900},
+                               locale="zh-CN", timezone_id=zone).new_page()
+    if script:
+        page.add_init_script(script)
+    page.goto(url + "/")
+    page.wait_for_url("**/login")
+    page.get_by_label("姓名").fill(name)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(url + "/")
+    expect(page.locator("#banner .head")).not_to_be_empty()
+    return page
 
 
 def snmp_device(name: str, community: str | None = None, port: int = peers.SNMP_PORT,

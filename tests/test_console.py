@@ -17,14 +17,14 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from monitor.core.credentials import hash_password
 from monitor.words.console import CONSOLE
 from tests import peers
 from tests.conftest import modbus_device
 from tests.fixtures import PEER_TEMP as TEMP
-from tests.fixtures import Running, start, write_config
+from tests.fixtures import Running, signed_in, start, write_config
 
 PASSWORD = "console-passw0rd"
 SHOTS = Path("/tmp/console-shots")
@@ -60,16 +60,6 @@ def modbus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path
     peer.start()
     yield port, state
     peer.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=peers.need("chromium", "chromium"),
-            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -147,19 +137,8 @@ def daemon(tmp_path: Path, modbus: tuple[int, Path],
 
 def sign_in(browser: Browser, daemon: Running, name: str = "zhang_san",
             viewport: dict[str, int] = WIDE, zone: str | None = None) -> Page:
-    """Open the console (in the browser's time zone ``zone``): it sends the person to
-    /login, and the form signs them in."""
-    page = browser.new_context(viewport=viewport, locale="zh-CN",
-                               timezone_id=zone).new_page()
-    page.add_init_script(COUNT_TONES)
-    page.goto(daemon.url + "/")
-    page.wait_for_url("**/login")
-    page.get_by_label("姓名").fill(name)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(daemon.url + "/")
-    expect(page.locator("#banner .head")).not_to_be_empty()
-    return page
+    """Signed in (in the browser's time zone ``zone``), counting the tones it plays."""
+    return signed_in(browser, daemon.url, name, PASSWORD, viewport, zone, COUNT_TONES)
 
 
 def fire(modbus: tuple[int, Path], on: bool = True) -> None:

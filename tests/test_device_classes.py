@@ -1,67 +1,42 @@
-"""A device class is a part registered by name: one made up here, and nowhere else, gets its
-points' words, its default rule, its situation on the banner, its events and its tile through
-the same core, API and console code as the built-in ones; and a configured rule of the same
-name replaces the one it brings."""
+"""A device class is a part registered by name: one made up for the tests (tests/flood.py),
+and nowhere else, gets its points' words, its default rule, its situation on the banner, its
+events and its tile through the same core, API and console code as the built-in ones (seen
+in a browser too); and a configured rule of the same name replaces the one it brings."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import signal
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, expect
 
-from monitor.config.model import DeviceConfig, Rule, ThresholdRule
-from monitor.core.model import Reading
+from monitor.core.credentials import hash_password
 from monitor.daemon import Daemon
-from monitor.devices.base import REGISTRY, DeviceClass, PointWords, Situation
 from tests import peers
 from tests.conftest import config, modbus_device
 from tests.fixtures import api as client
+from tests.fixtures import signed_in, start, write_config
+from tests.flood import LEVEL, registered
 from tests.util import eventually, recorded
 
-LEVEL = {"key": "water.level", "table": "holding", "address": 48, "data_type": "int16"}
-
-
-class FloodSensor(DeviceClass):
-    """A water-level gauge in a basement: high water is a flood, and it says so itself."""
-
-    name, label, tile = "flood_sensor", ("水位计", "water gauge"), "numbers"
-    points: ClassVar[Mapping[str, PointWords]] = {
-        "water.level": PointWords(("积水深度", "water depth"), "cm")}
-    events: ClassVar[Mapping[str, tuple[str, str]]] = {"RISING": ("水位上涨", "water rising")}
-    situations: ClassVar[Mapping[str, Situation]] = {
-        "flood": Situation(("水浸 {n} 处", "{n} places flooded"), 15, urgent=True)}
-
-    @classmethod
-    def rules(cls, device: DeviceConfig) -> list[Rule]:
-        return [ThresholdRule(name=f"{device.name}_flood", point=f"{device.name}.water.level",
-                              kind="threshold", high=10, severity="critical",
-                              message="地下室积水")]
-
-    @classmethod
-    def situation(cls, key: str, level: str, severity: str, purpose: str) -> str | None:
-        return "flood" if key == "water.level" and level else None
-
-    def accept(self, device: str, readings: list[Reading]) -> list[str]:
-        depth = next((r.value for r in readings if r.point.endswith(".water.level")), None)
-        if isinstance(depth, int | float) and depth > 5:
-            self.record(device, "RISING", f"积水 {depth} 厘米")
-        return []
+PASSWORD = "flood-passw0rd"
+SHOTS = Path("/tmp/console-shots")
+BASEMENT = modbus_device("basement", peers.MODBUS_PORT, [LEVEL], cls="flood_sensor",
+                         area="archive", interval=0.1, timeout=0.08, label="地下室水位计")
+ARCHIVE = [{"name": "archive", "label": "档案室"}]
 
 
 @pytest.fixture
 def flood_class() -> Iterator[None]:
-    REGISTRY[FloodSensor.name] = FloodSensor
-    yield
-    del REGISTRY[FloodSensor.name]
+    with registered():
+        yield
 
 
 def site(tmp_path: Path, rules: list[dict[str, Any]] = ()) -> Any:  # type: ignore[assignment]
-    return config(tmp_path, [modbus_device("basement", peers.MODBUS_PORT, [LEVEL],
-                                           cls="flood_sensor", area="archive", interval=0.1,
-                                           timeout=0.08, label="地下室水位计")],
-                  rules, areas=[{"name": "archive", "label": "档案室"}])
+    return config(tmp_path, [BASEMENT], rules, areas=ARCHIVE)
 
 
 async def test_a_made_up_class_works_end_to_end(
@@ -106,3 +81,28 @@ def test_an_unknown_class_is_a_config_error_naming_the_known_ones(tmp_path: Path
     with pytest.raises(ConfigError) as info:
         site(tmp_path)
     assert "unknown device class 'flood_sensor' (known: camera, door" in str(info.value)
+
+
+def test_a_made_up_class_shows_its_situation_and_tile_in_the_console(
+        tmp_path: Path, modbus_peer: Path, browser: Browser) -> None:
+    peers.set_modbus_state(modbus_peer, hr={48: 2})
+    cfg = write_config(tmp_path, [BASEMENT], areas=ARCHIVE, people=[{
+        "name": "zhang_san", "label": "张三", "credential": hash_password(PASSWORD)}])
+    daemon = start(cfg, module="tests.flood")          # the class is registered there alone
+    try:
+        page = signed_in(browser, daemon.url, "zhang_san", PASSWORD)
+        tile = page.locator(".tile", has_text="档案室")
+        expect(tile).to_contain_text("积水深度")
+        expect(tile).to_contain_text("2 cm")
+        expect(page.locator("#banner")).to_contain_text("一切正常")
+        peers.set_modbus_state(modbus_peer, hr={48: 14})   # the basement floods
+        expect(page.locator("#banner.urgent .head")).to_contain_text("水浸 1 处",
+                                                                     timeout=10_000)
+        expect(page.locator("#banner")).to_contain_text("地下室积水")
+        expect(tile).to_contain_text("14 cm")
+        SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SHOTS / "made-up-class.png"), full_page=True)
+    finally:
+        peers.set_modbus_state(modbus_peer, hr={48: 2})
+        daemon.proc.send_signal(signal.SIGTERM)
+        daemon.proc.wait(10)
