@@ -98,15 +98,18 @@ class Feed(Protocol):
         """Values a device pushed (MQTT, webhooks): judged and stored like a poll's; the
         device is heard from (its availability)."""
 
-    async def committed(self) -> None:
+    async def committed(self, source: str | None = None, message: str | None = None) -> None:
         """Wait until what was handed over so far is committed: acknowledge only then (an
-        MQTT QoS 1 ack, a GB/T 26875 确认, a webhook's 200). StoreUnavailable: it was not."""
+        MQTT QoS 1 ack, a GB/T 26875 确认, a webhook's 200). With the ``source`` and
+        ``message`` id that ``first`` took, its mark is written with what it brought, so a
+        resend is known only once that is kept. StoreUnavailable: it was not committed."""
 
     async def first(self, source: str, message: str) -> bool:
-        """Whether ``message`` (an id the source names) is heard for the first time; marked
-        heard, durably, with the next commit: a resend after a restart is dropped too. A
-        resend of one whose commit is still pending waits for it, so a duplicate can be
-        acknowledged at once (StoreUnavailable: that commit failed; acknowledge nothing)."""
+        """Whether ``message`` (an id the source names) is heard for the first time; then
+        hand over what it brings and ``await committed(source, message)``: the id is kept
+        (two days, also across a restart) and a resend is dropped. A resend of one whose
+        commit is pending waits for it, so a duplicate can be acknowledged at once
+        (StoreUnavailable: that commit failed; acknowledge nothing)."""
 
     def event(self, device: str, kind: str, message: str) -> None:
         """Something happened at ``device``. Kind ``AUTH_FAILURE`` is an operator alarm."""

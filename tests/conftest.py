@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import yaml
-from playwright.sync_api import Browser, sync_playwright
 
 from monitor.config import SiteConfig, load_config_text
 from monitor.core.store import Store
@@ -172,8 +171,10 @@ async def sim() -> Any:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's chromium, driven by Playwright."""
+def browser() -> Iterator[Any]:
+    """Debian's chromium, driven by Playwright (imported here: only browser tests need it)."""
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         chromium = p.chromium.launch(
             executable_path=peers.need("chromium", "chromium"),

@@ -72,7 +72,7 @@ class LineGateway(PushSource):
         now = time.time()
         self.feed.readings(msg["device"], [Reading(f"{msg['device']}.{k}", v, now, Quality.GOOD)
                                            for k, v in msg["values"].items()])
-        await self.feed.committed()
+        await self.feed.committed(self.name, msg["id"])
         return "ok"
 
     async def stop(self) -> None:

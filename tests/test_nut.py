@@ -187,7 +187,8 @@ async def test_unknown_ups_is_an_operator_alarm_without_retry_storm(
 
 def test_nocomm_follows_commbad_after_upsmon_time() -> None:
     seen: list[tuple[str, str]] = []
-    site = SimpleNamespace(cfg=SimpleNamespace(power=SimpleNamespace(nocomm_after=300)))
+    site = SimpleNamespace(cfg=SimpleNamespace(power=SimpleNamespace(nocomm_after=300),
+                                               site=SimpleNamespace(language="zh-CN")))
     watcher = Ups(site, lambda dev, kind, msg: seen.append((dev, kind)))  # type: ignore[arg-type]
     watcher.comm("ups1", False, 1000.0)
     watcher.tick(1299.0)

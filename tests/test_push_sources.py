@@ -75,6 +75,9 @@ async def test_a_made_up_push_source_works_end_to_end(
     assert await tank.send("m3", 25.0) == "dup m3"
     assert await tank.send("m4", 26.0) == "ok m4"
     assert await history(again) == [35.0, 15.0, 25.0, 26.0]
+    both = await asyncio.gather(tank.send("m5", 27.0), tank.send("m5", 27.0))  # at once
+    assert sorted(both) == ["dup m5", "ok m5"]
+    assert await history(again) == [35.0, 15.0, 25.0, 26.0, 27.0]
 
 
 def test_a_push_only_device_needs_its_listener(tmp_path: Path, gateway_type: None) -> None:
@@ -148,7 +151,7 @@ async def test_ids_older_than_two_days_are_forgotten_by_the_pruner(
         tmp_path: Path, gateway_type: None, daemon_factory: Any) -> None:
     daemon, tank = await tank_heard(tmp_path, daemon_factory)
     for part in daemon.parts:
-        part.prune(time.time() + KEEP_FOR + 1)          # the pruner, two days later
+        part.prune(time.time() + KEEP_FOR + 1)          # as the pruner does, two days later
     await daemon.store.committed()
     assert await daemon.store.read(lambda c: c.execute(
         "SELECT count(*) FROM push_seen").fetchone()) == (0,)

@@ -323,8 +323,6 @@ def site(tmp_path: Path, credential: str) -> SiteConfig:
                            "contacts": [{"channel": "inbox", "url": "inbox://zhang_san"}]}])
 
 
-
-
 async def post(client: httpx.AsyncClient, path: str, **body: Any) -> dict[str, Any]:
     got = await client.post(f"/api/v1/{path}", json={"who": "张三", **body})
     assert got.status_code == 200, got.text

@@ -21,7 +21,7 @@ from tests.conftest import config, modbus_device
 from tests.fixtures import SIM_TEMP as TEMP
 from tests.fixtures import start_sim
 from tests.servers import misbehaving
-from tests.util import eventually
+from tests.util import eventually, until
 
 
 @pytest.fixture
@@ -117,7 +117,8 @@ async def test_garbled_replies_mean_invalid_not_comm_loss(tmp_path: Path,
     cfg = config(tmp_path, [modbus_device("env", port, [TEMP], interval=0.3, timeout=0.1,
                                           failures_before_unavailable=2)])
     daemon = await daemon_factory(cfg)
-    await asyncio.sleep(1.5)     # five garbled replies, past failures_before_unavailable
+    await until(lambda: daemon.store.read(lambda c: c.execute(   # garbled replies past
+        "SELECT COUNT(*) FROM history WHERE quality = 'invalid'").fetchone()[0] >= 4))  # the 2
     server.close()
     assert daemon.state.devices["env"].state is DeviceState.PROTOCOL_ERROR
     assert daemon.state.latest["env.temperature"].quality is Quality.INVALID

@@ -16,7 +16,7 @@ import pytest
 from monitor.alarms.health import health
 from monitor.alarms.model import AlarmState
 from monitor.core.model import Reading
-from monitor.core.store import Store
+from monitor.core.store import Fault, Store
 from monitor.daemon import Daemon
 from tests import peers
 from tests.conftest import config, modbus_device
@@ -91,7 +91,7 @@ async def test_stopping_on_a_full_disk_says_what_is_lost(disk: Path, modbus_peer
 
 async def test_memory_is_bounded_while_the_disk_refuses(disk: Path) -> None:
     store = Store(disk / "data", 0.05, max_pending=1000)
-    faults: dict[str, str | None] = {}
+    faults: dict[str, Fault | None] = {}
     store.on_fault.set(faults.__setitem__)
     filler = fill(disk)
     store.add([Reading("env.blob", "x" * 4096, time.time()) for _ in range(500)], None, 0)

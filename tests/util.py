@@ -60,6 +60,8 @@ async def made_anew(daemon: Any) -> None:
             if own.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0:
                 break
             await asyncio.sleep(0.1)          # a read under way holds it a moment
+        else:
+            raise AssertionError("the WAL could not be checkpointed into the file")
     corrupt(db, 4096, db.stat().st_size - 4096)
     with contextlib.suppress(Exception):
         await daemon.store.read(lambda c: c.execute("SELECT COUNT(*) FROM history").fetchone())

@@ -126,9 +126,9 @@ class Store:
         self.flush_interval = flush_interval
         self.faults: dict[str, Fault] = {}
         self.on_fault: Hook[[str, Fault | None]] = Hook("the store's faults")
-        """(kind, message): ``write_failed``, ``recreated``, ``dropped``; (kind, None) when
-        that fault is over. Called from the writer thread, or from the thread that queues
-        (``dropped``)."""
+        """(kind, fault): ``write_failed``, ``recreated``, ``dropped``, and what it says;
+        (kind, None) when that fault is over. Called from the writer thread, or from the
+        thread that queues (``dropped``)."""
         self.on_recreated: Hook[[]] = Hook("the store's database made anew")
         self.on_commit: Hook[[]] = Hook("the store's commits")
         self._read_lock = threading.RLock()
@@ -138,7 +138,8 @@ class Store:
         self._rewrite = False
         """The database was made anew: what memory holds is written again once it opens."""
         self._made_anew: Fault | None = None
-        """What to say of the file made anew (or replaced), once it is open."""
+        """What to say of the file made anew (or replaced), once it is open; the first
+        such thing is said (a later one, before it opens, is in the log)."""
         self.generation = 0
         """Counts the files opened: a fault seen in an older one is not this one's."""
         self.last_run: float | None = None
@@ -218,7 +219,7 @@ class Store:
         """A corrupt database: set it aside, and say so once the new one is open (a critical
         alarm names the file)."""
         aside = self._set_aside()
-        self._made_anew = Fault("store.corrupt", why=why, aside=aside.name)
+        self._made_anew = self._made_anew or Fault("store.corrupt", why=why, aside=aside.name)
 
     def _set_aside(self) -> Path:
         """Rename the database (and its -wal, -shm) to ``vigil.db.corrupt-TIME``."""
@@ -286,8 +287,8 @@ class Store:
     def _check_file(self) -> None:
         """Writer: a database file deleted or replaced under us is noticed."""
         now = time.monotonic()
-        if now - self._checked < self.file_check_interval:
-            return
+        if self._db is None or now - self._checked < self.file_check_interval:
+            return   # none open (it is being opened again): nothing to compare
         self._checked = now
         try:
             if self.path.stat().st_ino == self._inode:
@@ -304,7 +305,7 @@ class Store:
     def _replaced(self) -> None:
         log.critical("store: %s was replaced while running; using the new file", self.path)
         self._close_connections()
-        self._made_anew = Fault("store.replaced", file=self.path.name)
+        self._made_anew = self._made_anew or Fault("store.replaced", file=self.path.name)
         self._rewrite = True
         self._reopen()
 
@@ -325,8 +326,8 @@ class Store:
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
         if saved and not self.path.exists():
             rescue.rename(self.path)
-        self._made_anew = Fault("store.deleted_saved" if saved else "store.deleted_lost",
-                                file=self.path.name)
+        self._made_anew = self._made_anew or Fault(
+            "store.deleted_saved" if saved else "store.deleted_lost", file=self.path.name)
         self._rewrite = not saved
         self._reopen()
 

@@ -6,6 +6,7 @@ its availability as a polled device does (``comm:DEVICE``)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import time
@@ -17,6 +18,7 @@ from monitor.core.context import Context
 from monitor.core.model import DeviceState, Reading
 from monitor.core.part import Part
 from monitor.core.schema import declare
+from monitor.core.store import StoreUnavailable
 from monitor.devices.intake import Core
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,8 @@ KEEP_IDS = 10_000
 """Message ids kept per source (the newest), to know a resend."""
 KEEP_FOR = 2 * 86400.0
 """Seconds an id is kept in the store."""
+TAKING_WAIT = 60.0
+"""Seconds a resend waits for its first copy's commit."""
 
 
 class Sources(Part):
@@ -41,8 +45,11 @@ class Sources(Part):
         self.running: dict[str, PushSource] = {}
         self.seen: dict[str, OrderedDict[str, float]] = {}
         """Source -> the ids of the messages it took, oldest first."""
-        self.uncommitted: set[tuple[str, str]] = set()
-        """(source, id) taken, whose mark in the store is not known to be committed."""
+        self.taking: dict[tuple[str, str], tuple[float, asyncio.Future[None]]] = {}
+        """(source, id) taken and being handed over: when, and done once its mark is
+        committed with what it brought (or that commit failed)."""
+        self.marked: set[tuple[str, str]] = set()
+        """(source, id) whose mark is queued, and not known to be committed (it failed)."""
         self.since = time.time()
         self.feed = _Feed(self)
 
@@ -60,6 +67,11 @@ class Sources(Part):
         for ids in self.seen.values():
             while ids and next(iter(ids.values())) <= before:
                 ids.popitem(last=False)
+        for key, (ts, done) in list(self.taking.items()):
+            if ts < now - TAKING_WAIT:   # its source never said it was committed
+                del self.taking[key]
+                done.set_result(None)
+        self.marked = {(s, m) for s, m in self.marked if m in self.seen.get(s, ())}
         self.ctx.store.submit(lambda c: c.execute("DELETE FROM push_seen WHERE ts <= ?",
                                                   (before,)))
 
@@ -109,26 +121,42 @@ class Sources(Part):
 
     # -- ids of what was taken ---------------------------------------------------------------
     async def first(self, source: str, message: str) -> bool:
-        """See Feed.first: an id taken but not yet committed is "seen" only once that commit
-        is done (StoreUnavailable: it was not, and the resend is not acknowledged either)."""
+        """See Feed.first. A resend of one still being handed over waits for its commit; of
+        one whose commit failed, for the next (StoreUnavailable: still not committed)."""
         key = (source, message)
-        if message in self.seen.get(source, ()):
-            if key in self.uncommitted:
-                await self.committed()
-            return False
-        now = time.time()
-        self._keep(source, message, now)
-        self.uncommitted.add(key)
-        self.ctx.store.submit(lambda c: c.execute(
-            "INSERT OR REPLACE INTO push_seen VALUES (?, ?, ?)", (source, message, now)))
-        return True
+        if message not in self.seen.get(source, ()):
+            self._keep(source, message, time.time())
+            self.taking[key] = (time.time(), asyncio.get_running_loop().create_future())
+            return True
+        if key in self.taking:
+            try:
+                await asyncio.wait_for(asyncio.shield(self.taking[key][1]), TAKING_WAIT)
+            except TimeoutError as err:
+                raise StoreUnavailable(f"{source} {message}: its first copy is still being "
+                                       "committed") from err
+        elif key in self.marked:
+            await self.committed()
+        return False
 
-    async def committed(self) -> None:
-        """Wait for the store's commit of what was handed over; the ids taken before it are
-        then committed too."""
-        waiting = set(self.uncommitted)
-        await self.ctx.store.committed()
-        self.uncommitted -= waiting
+    async def committed(self, source: str | None = None, message: str | None = None) -> None:
+        """See Feed.committed: the mark of ``message`` goes with what was handed over."""
+        key = (source or "", message or "")
+        taken = self.taking.pop(key, None)
+        if taken is not None:
+            self.marked.add(key)
+            self.ctx.store.submit(lambda c: c.execute(
+                "INSERT OR REPLACE INTO push_seen VALUES (?, ?, ?)", (*key, taken[0])))
+        waiting = set(self.marked)
+        try:
+            await self.ctx.store.committed()
+        except StoreUnavailable as err:
+            if taken is not None:
+                taken[1].set_exception(err)
+                taken[1].exception()  # told to whoever waits; none may
+            raise
+        self.marked -= waiting
+        if taken is not None:
+            taken[1].set_result(None)
 
     def _keep(self, source: str, message: str, ts: float) -> None:
         ids = self.seen.setdefault(source, OrderedDict())
@@ -152,8 +180,8 @@ class _Feed(Feed):
     def readings(self, device: str, readings: list[Reading]) -> None:
         self.core.readings(device, readings)
 
-    async def committed(self) -> None:
-        await self.sources.committed()
+    async def committed(self, source: str | None = None, message: str | None = None) -> None:
+        await self.sources.committed(source, message)
 
     async def first(self, source: str, message: str) -> bool:
         return await self.sources.first(source, message)
