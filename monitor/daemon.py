@@ -63,7 +63,8 @@ class Daemon:
         self.ctx = ctx = Context(
             cfg=cfg, bus=bus, state=SiteState(), store=store, timers=timers,
             actions=ActionRunner(bus, supervisor, lambda: self.ctx.cfg.actions.allowed_commands,
-                                 lambda: self.ctx.cfg.actions.dry_run),
+                                 lambda: self.ctx.cfg.actions.dry_run,
+                                 lambda: self.ctx.cfg.site.language),
             alarms=AlarmManager(store, bus, timers), metrics=Metrics(),
             supervisor=supervisor, facts=AlarmFacts(cfg))
         self.core = Core(ctx)

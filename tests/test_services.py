@@ -166,20 +166,26 @@ async def test_a_dead_task_is_restarted_and_reported() -> None:
 # -- action runner -----------------------------------------------------------------------
 
 
-async def runner(dry_run: bool = False) -> tuple[ActionRunner, list[DeviceEvent]]:
+async def runner(dry_run: bool = False, language: str = "en"
+                 ) -> tuple[ActionRunner, list[DeviceEvent]]:
     bus = Bus()
     events: list[DeviceEvent] = []
     asyncio.create_task(bus.subscribe("test", events.append).run())  # noqa: RUF006
     return ActionRunner(bus, Supervisor(lambda name, reason: None),
-                        lambda: [sys.executable, "/bin/sleep"], lambda: dry_run), events
+                        lambda: [sys.executable, "/bin/sleep"], lambda: dry_run,
+                        lambda: language), events
 
 
 def action(**kw: Any) -> Action:
     return Action.model_validate({"name": "a1", **kw})
 
 
-async def test_commands_run_as_argv_and_every_attempt_is_recorded(tmp_path: Path) -> None:
-    run, events = await runner()
+@pytest.mark.parametrize(("language", "refusal", "late"), [
+    ("en", "refused: /bin/rm is not in actions.allowed_commands", "timed out after 0.2 s"),
+    ("zh-CN", "已拒绝: /bin/rm 不在 actions.allowed_commands 中", "0.2 秒内未完成")])
+async def test_commands_run_as_argv_and_every_attempt_is_recorded(
+        tmp_path: Path, language: str, refusal: str, late: str) -> None:
+    run, events = await runner(language=language)
     marker = tmp_path / "x; rm -rf /"
     result = await run.run(action(command=[sys.executable, "-c",
                                            "import sys; open(sys.argv[1], 'w').write('ok')",
@@ -190,10 +196,10 @@ async def test_commands_run_as_argv_and_every_attempt_is_recorded(tmp_path: Path
     refused = await run.run(action(command=["/bin/rm", "-rf", str(tmp_path)]),
                             subject="ups1", kind="SHUTDOWN", why="test")
     assert not refused.ok and await asyncio.to_thread(tmp_path.exists)
-    assert "refused: /bin/rm is not in actions.allowed_commands" in refused.detail
+    assert refused.detail == refusal
     slow = await run.run(action(command=["/bin/sleep", "10"], timeout=0.2),
                          subject="ups1", kind="SHUTDOWN", why="test")
-    assert not slow.ok and slow.detail == "timed out after 0.2 s" and slow.duration < 2
+    assert not slow.ok and slow.detail == late and slow.duration < 2
     await eventually(lambda: len(events) == 3, 2)
     assert [e.message.split(": ")[0] for e in events] == ["a1 (test)"] * 3
     assert events[0].message == "a1 (test): exit 0" and events[0].kind == "SHUTDOWN"

@@ -21,6 +21,7 @@ from monitor.config.actions import Action
 from monitor.core import mqtt
 from monitor.core.bus import Bus, DeviceEvent
 from monitor.core.supervisor import Supervisor
+from monitor.words.alarms import said
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,11 @@ ACTIONS = "action"
 
 class ActionRunner:
     def __init__(self, bus: Bus, supervisor: Supervisor, allowed: Callable[[], Collection[str]],
-                 dry_run: Callable[[], bool] = lambda: False):
+                 dry_run: Callable[[], bool] = lambda: False,
+                 language: Callable[[], str] = lambda: "zh-CN"):
+        """``language``: the site's, for what the events say."""
         self.bus, self.supervisor, self.allowed, self.dry_run = bus, supervisor, allowed, dry_run
+        self.language = language
 
     def start(self, action: Action, *, subject: str, kind: str, why: str,
               dry_run: bool = False) -> asyncio.Task[ActionResult]:
@@ -57,10 +61,10 @@ class ActionRunner:
         started, mono = time.time(), time.monotonic()
         ok = False
         if dry_run or self.dry_run():
-            detail = f"dry run, nothing run: would {_describe(action)}"
+            detail = self._said("action.dry_run", what=self._describe(action))
             ok = True
         elif action.command and action.command[0] not in self.allowed():
-            detail = f"refused: {action.command[0]} is not in actions.allowed_commands"
+            detail = self._said("action.refused", program=action.command[0])
         else:
             log.warning("action %s: running (%s)", action.name, why)
             try:
@@ -69,13 +73,13 @@ class ActionRunner:
                                         else _http(action) if action.http
                                         else _mqtt(action))
             except asyncio.CancelledError:  # vigil stops: say so, then stop
-                self.bus.publish(DeviceEvent(subject, kind, f"{action.name} ({why}): cancelled "
-                                             f"unfinished, vigil stopped", time.time()))
+                self.bus.publish(DeviceEvent(subject, kind, f"{action.name} ({why}): " +
+                                             self._said("action.cancelled"), time.time()))
                 raise
             except TimeoutError:
-                detail = f"timed out after {action.timeout:g} s"
+                detail = self._said("action.timeout", seconds=f"{action.timeout:g}")
             except (OSError, httpx.HTTPError) as err:
-                detail = f"failed: {type(err).__name__}: {err}"
+                detail = self._said("action.failed", error=f"{type(err).__name__}: {err}")
         result = ActionResult(action.name, ok, detail, started, time.monotonic() - mono,
                               dry_run or self.dry_run())
         (log.info if ok else log.error)("action %s (%s): %s", action.name, why, detail)
@@ -83,18 +87,22 @@ class ActionRunner:
                                      time.time()))
         return result
 
+    def _describe(self, action: Action) -> str:
+        if action.command:
+            return self._said("action.run", argv=" ".join(action.command))
+        if action.http is not None:
+            return f"{action.http.method} {action.http.url}"
+        assert action.mqtt is not None
+        return self._said("action.publish", url=action.mqtt.url)
+
+    def _said(self, key: str, **values: object) -> str:
+        return said(key, self.language(), **values)
+
     async def close(self, wait: float) -> None:
         """Give running actions ``wait`` seconds to finish, then cancel them."""
         await self.supervisor.finish(ACTIONS, within=wait)
 
 
-def _describe(action: Action) -> str:
-    if action.command:
-        return "run " + " ".join(action.command)
-    if action.http is not None:
-        return f"{action.http.method} {action.http.url}"
-    assert action.mqtt is not None
-    return f"publish to {action.mqtt.url}"
 
 
 async def _command(argv: list[str]) -> tuple[bool, str]:

@@ -51,6 +51,15 @@ SAID: dict[str, Pair] = {
                           "{needed} min"),
     "power:runtime.advice": ("减少该 UPS 的负载, 或安排电池检测和更换",
                              "take load off the UPS, or have its batteries tested and replaced"),
+    # the action runner's events
+    "action.dry_run": ("演练模式, 未执行: 本应 {what}", "dry run, nothing run: would {what}"),
+    "action.run": ("执行 {argv}", "run {argv}"),
+    "action.publish": ("发布到 {url}", "publish to {url}"),
+    "action.refused": ("已拒绝: {program} 不在 actions.allowed_commands 中",
+                       "refused: {program} is not in actions.allowed_commands"),
+    "action.cancelled": ("未完成即取消, vigil 已停止", "cancelled unfinished, vigil stopped"),
+    "action.timeout": ("{seconds} 秒内未完成", "timed out after {seconds} s"),
+    "action.failed": ("执行失败: {error}", "failed: {error}"),
     # the notifier
     "notify:failed": ("通知发送全部失败, 无人收到告警", "no message got through: nobody heard"),
     "notify:drill_failed": ("【演练】演练通知无人收到", "[DRILL] a drill's message reached nobody"),
