@@ -22,7 +22,7 @@ from tests import peers
 from tests.conftest import config, modbus_device
 from tests.fixtures import api as client
 from tests.fixtures import fill
-from tests.util import corrupt, eventually, made_anew, recorded, until
+from tests.util import checkpointed, corrupt, damage, eventually, made_anew, recorded, until
 
 TEMP = {"key": "temperature", "table": "holding", "address": 44, "data_type": "int16",
         "scale": 0.1}
@@ -226,6 +226,33 @@ async def test_corruption_found_while_running_is_handled_without_a_restart(
         "SELECT i.id, v.version FROM incidents i JOIN playbook_versions v "
         "ON v.version = json_extract(i.data, '$.version')").fetchall())
     assert kept == [(running.id, running.version)]  # and the running incident, restartable
+
+
+async def test_a_database_found_corrupt_on_a_full_disk_is_made_anew_once_it_frees(
+        disk: Path, modbus_peer: Path, daemon_factory: Any) -> None:
+    """Two faults at once: the new file cannot be made while the disk is full. Writes wait
+    in memory, and once the disk frees the alarm still names the file set aside."""
+    daemon = await daemon_factory(config(disk, [modbus_device(
+        "env", peers.MODBUS_PORT, [TEMP], interval=0.05, timeout=0.04)],
+        data_dir=str(disk / "data")))
+    daemon.store.file_check_interval = 0.2
+    await until(lambda: daemon.store.read(lambda c: c.execute(
+        "SELECT COUNT(*) FROM history").fetchone()[0] >= 20))
+    db = await checkpointed(daemon)
+    filler = fill(disk)
+    await damage(daemon, db)
+    await eventually(lambda: daemon.alarms.is_active("store:write_failed"), 10)
+    assert not daemon.alarms.is_active("store:recreated")   # not made anew yet
+    polled = daemon.state.latest["env.temperature"].ts
+    await eventually(lambda: daemon.state.latest["env.temperature"].ts > polled + 1, 5)
+    filler.unlink()                                    # file checks ran meanwhile
+    await eventually(lambda: daemon.alarms.is_active("store:recreated"), 15)
+    aside = [p.name for p in db.parent.iterdir() if p.name.startswith("vigil.db.corrupt-")]
+    message = daemon.alarms.alarms["store:recreated"].message
+    assert aside and aside[0] in message and "已移至" in message
+    await eventually(lambda: not daemon.alarms.is_active("store:write_failed"), 15)
+    await until(lambda: daemon.store.read(lambda c: c.execute(      # polling goes on, stored
+        "SELECT COUNT(*) FROM history WHERE ts > ?", (polled,)).fetchone()[0] > 0), 5)
 
 
 async def test_a_database_deleted_while_running_is_noticed_and_restored(

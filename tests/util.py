@@ -50,20 +50,33 @@ def corrupt(path: Path, offset: int, size: int) -> None:
         f.write(os.urandom(size))
 
 
-async def made_anew(daemon: Any) -> None:
-    """Corrupt the running daemon's database (every page but the header) and wait until it
-    has set the file aside, made a new one and written what it holds into it again."""
+async def checkpointed(daemon: Any) -> Path:
+    """The running daemon's database file, with all of it committed and in the file itself
+    (not in the WAL): damage done to the file reaches what the store reads."""
     db = Path(daemon.cfg.data_dir) / "vigil.db"
     await daemon.store.committed()
-    with contextlib.closing(sqlite3.connect(db, timeout=5)) as own:   # the WAL into the file:
-        for _ in range(50):                   # the damage must reach what the store reads
+    with contextlib.closing(sqlite3.connect(db, timeout=5)) as own:
+        for _ in range(50):
             if own.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0:
                 break
             await asyncio.sleep(0.1)          # a read under way holds it a moment
         else:
             raise AssertionError("the WAL could not be checkpointed into the file")
+    return db
+
+
+async def damage(daemon: Any, db: Path | None = None) -> None:
+    """Corrupt the running daemon's database (every page but the header; ``db``: the one
+    ``checkpointed`` gave), and read it: the store finds out."""
+    db = db or await checkpointed(daemon)
     corrupt(db, 4096, db.stat().st_size - 4096)
     with contextlib.suppress(Exception):
         await daemon.store.read(lambda c: c.execute("SELECT COUNT(*) FROM history").fetchone())
+
+
+async def made_anew(daemon: Any) -> None:
+    """Damage the running daemon's database and wait until it has set the file aside, made a
+    new one and written what it holds into it again."""
+    await damage(daemon)
     await eventually(lambda: daemon.alarms.is_active("store:recreated"), 5)
     await daemon.store.committed()
