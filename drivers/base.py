@@ -111,6 +111,11 @@ class Feed(Protocol):
         commit is pending waits for it, so a duplicate can be acknowledged at once
         (StoreUnavailable: that commit failed; acknowledge nothing)."""
 
+    @property
+    def language(self) -> str:
+        """The site's language (``zh-CN`` or ``en``), for what a source says in events."""
+        ...
+
     def event(self, device: str, kind: str, message: str) -> None:
         """Something happened at ``device``. Kind ``AUTH_FAILURE`` is an operator alarm."""
 
@@ -192,7 +197,7 @@ REGISTRY: dict[str, type[Driver]] = {}
 """Device types that are polled (a blocking one through ``ExecutorDriver``)."""
 SOURCES: dict[str, type[PushSource]] = {}
 """Listener types; a device of one of these types pushes only."""
-BUILTIN = ("drivers.modbus", "drivers.nut", "drivers.snmp", "drivers.host")
+BUILTIN = ("drivers.modbus", "drivers.nut", "drivers.snmp", "drivers.host", "drivers.gb26875")
 
 T = TypeVar("T", type[Driver], type[PushSource])
 

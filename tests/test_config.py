@@ -89,7 +89,7 @@ def test_json_schema_describes_driver_fields() -> None:
     schema = config_schema()
     json.dumps(schema)
     device = schema["$defs"]["DeviceConfig"]
-    assert device["properties"]["type"]["enum"] == ["host", "modbus", "nut", "snmp"]
+    assert device["properties"]["type"]["enum"] == ["gb26875", "host", "modbus", "nut", "snmp"]
     modbus = next(rule["then"]["properties"] for rule in device["allOf"]
                   if rule["if"]["properties"]["type"]["const"] == "modbus")
     assert "connection" in modbus and "points" in modbus

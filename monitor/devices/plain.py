@@ -4,9 +4,10 @@ detectors, fire panels, door controllers, cameras, recorders and hosts."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from monitor.devices.base import DeviceClass, Situation, register
+from monitor.words.labels import ZONE_STATE, Language, label
 
 HOUR_HALF = 30 * 60.0
 
@@ -33,6 +34,16 @@ class FirePanel(DeviceClass):
     name, label, measurement = "fire_panel", ("消防主机", "fire panel"), "fire_zone"
     situations: ClassVar[Mapping[str, Situation]] = {
         "fire": Situation(("火警", "FIRE"), 10, urgent=True)}
+    events: ClassVar[Mapping[str, tuple[str, str]]] = {
+        "COMPONENT": ("部件状态", "component state"), "SYSTEM": ("系统状态", "system state"),
+        "ANALOGUE": ("模拟量", "analogue value"), "OPERATION": ("操作", "operation"),
+        "TRANSMITTER": ("传输装置状态", "transmitter state"),
+        "UNKNOWN_DATA": ("未识别的数据", "data not understood")}
+
+    @classmethod
+    def display(cls, key: str, value: Any, language: Language) -> str | None:
+        known = isinstance(value, str) and value in ZONE_STATE
+        return label(ZONE_STATE, value, language) if known else None
 
     @classmethod
     def situation(cls, key: str, level: str, severity: str, purpose: str) -> str | None:

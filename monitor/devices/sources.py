@@ -180,6 +180,10 @@ class _Feed(Feed):
     def readings(self, device: str, readings: list[Reading]) -> None:
         self.core.readings(device, readings)
 
+    @property
+    def language(self) -> str:
+        return self.sources.ctx.cfg.site.language
+
     async def committed(self, source: str | None = None, message: str | None = None) -> None:
         await self.sources.committed(source, message)
 

@@ -31,6 +31,11 @@ DEVICE_STATE: dict[str, Pair] = {
     "unavailable": ("通信中断", "unreachable"), "disabled": ("已停用", "disabled"),
     "unknown": ("未知", "unknown")}
 
+ZONE_STATE: dict[str, Pair] = {
+    "normal": ("正常", "normal"), "alarm": ("火警", "fire alarm"), "fault": ("故障", "fault"),
+    "disabled": ("屏蔽", "disabled"), "supervisory": ("监管", "supervisory"),
+    "start": ("启动", "started"), "feedback": ("反馈", "feedback"), "delay": ("延时", "delay")}
+"""What a fire system's or a fire panel component's state reads as."""
 QUALITY: dict[str, Pair] = {
     "good": ("正常", "good"), "stale": ("过期", "stale"),
     "comm_lost": ("通信中断", "communication lost"), "invalid": ("无效", "invalid")}
