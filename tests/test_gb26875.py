@@ -6,6 +6,7 @@ unknown sender are refused (否认), and a component no point names is shown as 
 from __future__ import annotations
 
 import asyncio
+import resource
 import socket
 from pathlib import Path
 from typing import Any
@@ -171,3 +172,21 @@ async def test_a_silent_connection_is_closed(tmp_path: Path, daemon_factory: Any
         await device.writer.drain()
         assert await asyncio.wait_for(device.reader.read(100), 5) == b""   # closed on it
     assert daemon.sources.counts()["fire_link"].get("accepted", 0) == 0
+
+
+async def test_a_thousand_connections_at_once_are_each_confirmed(
+        tmp_path: Path, daemon_factory: Any) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < 4000:
+        pytest.skip(f"needs 4000 open files, the limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 4000), hard))
+    port = peers.free_port()
+    daemon: Daemon = await daemon_factory(site(tmp_path, port))
+
+    async def one(serial: int) -> tuple[int, int]:
+        async with Transmitter(port) as device:
+            answer = await device.send(frame(serial, normal(FIRE_DATA)))
+            return answer.command, answer.serial
+    answers = await asyncio.gather(*(one(n) for n in range(1000)))
+    assert answers == [(Command.CONFIRM, n) for n in range(1000)]
+    assert daemon.sources.counts()["fire_link"]["accepted"] == 1000

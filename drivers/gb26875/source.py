@@ -39,7 +39,8 @@ class Gb26875Source(PushSource):
         self.feed: Feed | None = None
         self.server: asyncio.Server | None = None
         self.udp: asyncio.DatagramTransport | None = None
-        self.clients: set[asyncio.Task[Any]] = set()
+        self.clients: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
+        """The open TCP connections' tasks, and where each answers."""
         self.counters: Counter[str] = Counter()
         self.unknown: set[str] = set()
         super().__init__(name, spec, devices)
@@ -55,7 +56,8 @@ class Gb26875Source(PushSource):
         self.feed = feed
         spec: Gb26875Settings = self.spec
         if spec.tcp:
-            self.server = await asyncio.start_server(self._client, spec.listen, spec.port)
+            self.server = await asyncio.start_server(self._client, spec.listen, spec.port,
+                                                     backlog=1024)
         if spec.udp:
             loop = asyncio.get_running_loop()
             self.udp, _ = await loop.create_datagram_endpoint(
@@ -64,9 +66,10 @@ class Gb26875Source(PushSource):
     async def stop(self) -> None:
         if self.server is not None:
             self.server.close()
-        for task in list(self.clients):
-            task.cancel()
-        await asyncio.gather(*self.clients, return_exceptions=True)
+        for writer in self.clients.values():   # each ends once what it holds is answered
+            writer.close()
+        if self.clients:
+            await asyncio.wait(list(self.clients), timeout=5)
         if self.server is not None:
             await self.server.wait_closed()
         if self.udp is not None:
@@ -80,7 +83,7 @@ class Gb26875Source(PushSource):
             self.counters["connections_refused"] += 1
             writer.close()
             return
-        self.clients.add(task)
+        self.clients[task] = writer
         splitter = Splitter()
         try:
             while True:
@@ -105,7 +108,7 @@ class Gb26875Source(PushSource):
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
-            self.clients.discard(task)
+            self.clients.pop(task, None)
             writer.close()
 
     # -- one frame ------------------------------------------------------------------------
