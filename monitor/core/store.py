@@ -149,6 +149,8 @@ class Store:
         self._readings: list[tuple[str, float, Any, str]] = []
         self._outbox: list[tuple[float, int, bytes]] = []
         self._ops: list[Op] = []
+        self._next_commit: Future[None] | None = None
+        """The mark in the batch not yet taken that ``committed`` waiters share."""
         self._wake = threading.Event()
         self._stop = False
         self._stop_by = 0.0
@@ -408,12 +410,18 @@ class Store:
 
     async def committed(self) -> None:
         """Wait until everything queued before this call is committed; StoreUnavailable when
-        that transaction cannot be."""
-        fut: Future[None] = Future()
+        that transaction cannot be. Waiters for the same transaction share one mark in it
+        (many listeners confirming at once cost one)."""
         with self._lock:
-            self._ops.append((None, fut))
+            fut = self._next_commit
+            if fut is None:
+                fut = self._next_commit = Future()
+                self._ops.append((None, fut))
         self._wake.set()
-        await asyncio.wrap_future(fut)
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        fut.add_done_callback(lambda done: loop.call_soon_threadsafe(_told, done, waiter))
+        await waiter
 
     def _run(self) -> None:
         delay = self.flush_interval
@@ -446,6 +454,7 @@ class Store:
             readings, self._readings = self._readings, []
             outbox, self._outbox = self._outbox, []
             ops, self._ops = self._ops, []
+            self._next_commit = None   # who waits from now on waits for the next batch
         if not (readings or outbox or ops):
             return True
         results: list[tuple[Future[Any], Any, BaseException | None]] = []
@@ -637,6 +646,17 @@ class Store:
         self._reader.shutdown(wait=True)
         self._close_connections()
         return self.uncommitted
+
+
+def _told(done: Future[None], waiter: asyncio.Future[None]) -> None:
+    """(In the loop) a shared commit's outcome, to one waiter that still waits."""
+    if waiter.done():
+        return
+    err = done.exception()
+    if err is None:
+        waiter.set_result(None)
+    else:
+        waiter.set_exception(err)
 
 
 def _quiet_close(conn: sqlite3.Connection) -> None:

@@ -9,6 +9,7 @@ whose due time passed while the daemon was down fires once at start, and the log
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import sqlite3
@@ -34,7 +35,12 @@ Legacy = Callable[[str], tuple[str, ...]]
 def name(*fields: object) -> str:
     """A timer's name of several fields (an alarm and its delay's direction; a delivery, its
     person and contact), said as fields: no field is ever parsed out of another."""
-    return json.dumps([str(f) for f in fields], ensure_ascii=False, separators=(",", ":"))
+    return _said(tuple(str(f) for f in fields))
+
+
+@functools.lru_cache(maxsize=8192)
+def _said(fields: tuple[str, ...]) -> str:
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
 
 
 def fields(timer: str) -> tuple[str, ...]:
