@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import resource
 import socket
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from drivers.gb26875.frame import Command, Frame, Splitter, decode
+from drivers.gb26875.frame import Command, Frame, Splitter, decode, label_of
 from monitor.daemon import Daemon
 from tests import peers
 from tests.conftest import config
@@ -27,9 +29,11 @@ ADDRESS = bytes.fromhex("c0a801046d1d")
 CENTRE = bytes.fromhex("060504030201")
 
 
-def frame(serial: int, data: bytes = FIRE_DATA, source: bytes = ADDRESS) -> bytes:
+def frame(serial: int, data: bytes = FIRE_DATA, source: bytes = ADDRESS,
+          sent: bytes | None = None) -> bytes:
+    """A frame from the transmission device, its time label now unless ``sent``."""
     return Frame(serial, Command.SEND, data, source, CENTRE,
-                 bytes.fromhex("180d11160a14")).encode()
+                 sent or label_of(datetime.now())).encode()
 
 
 def normal(data: bytes) -> bytes:
@@ -86,14 +90,15 @@ async def test_a_zones_fire_alarm_is_stored_alarmed_and_confirmed(
     port = peers.free_port()
     daemon: Daemon = await daemon_factory(site(tmp_path, port))
     async with Transmitter(port) as device:
-        answer = await device.send(frame(7))
+        seven = frame(7)
+        answer = await device.send(seven)
         assert (answer.command, answer.serial) == (Command.CONFIRM, 7)
         assert (answer.source, answer.destination) == (CENTRE, ADDRESS)
         rows = await daemon.store.read(lambda c: c.execute(     # committed before confirmed
             "SELECT value FROM history WHERE point = 'fire1.zone_a1'").fetchall())
         assert rows == [("alarm",)]
         await eventually(lambda: daemon.alarms.is_active("fire_a1"), 5)
-        assert (await device.send(frame(7))).command == Command.CONFIRM   # lost reply: again
+        assert (await device.send(seven)).command == Command.CONFIRM      # lost reply: again
         assert [k for k, _ in await events(daemon)] == ["COMPONENT"]      # counted once
         detail = (await events(daemon))[0][1]
         assert detail == "A区1层走廊: 系统 3 部件 000600d9 (Ａ区１层呷哺走廊): 火警"
@@ -152,13 +157,14 @@ async def test_on_a_full_disk_nothing_is_confirmed_and_the_resend_is_taken_once(
     port = peers.free_port()
     daemon: Daemon = await daemon_factory(site(disk, port, data_dir=str(disk / "data")))
     filler = fill(disk)
+    thirteen = frame(13)
     async with Transmitter(port) as device:
         with pytest.raises(TimeoutError):              # not committed: no 确认, it resends
-            await asyncio.wait_for(device.send(frame(13)), 1.5)
+            await asyncio.wait_for(device.send(thirteen), 1.5)
     filler.unlink()
     await eventually(lambda: not daemon.alarms.is_active("store:write_failed"), 15)
     async with Transmitter(port) as device:
-        assert (await device.send(frame(13))).command == Command.CONFIRM
+        assert (await device.send(thirteen)).command == Command.CONFIRM
     assert [k for k, _ in await events(daemon)] == ["COMPONENT"]
 
 
@@ -190,3 +196,19 @@ async def test_a_thousand_connections_at_once_are_each_confirmed(
     answers = await asyncio.gather(*(one(n) for n in range(1000)))
     assert answers == [(Command.CONFIRM, n) for n in range(1000)]
     assert daemon.sources.counts()["fire_link"]["accepted"] == 1000
+
+
+async def test_a_device_clock_years_off_is_said_once_and_not_trusted(
+        tmp_path: Path, daemon_factory: Any) -> None:
+    port = peers.free_port()
+    daemon: Daemon = await daemon_factory(site(tmp_path, port))
+    old = bytes.fromhex("180d11160a14")                   # 2020-10-22 17:13:24
+    async with Transmitter(port) as device:
+        await device.send(frame(20, sent=old))
+        await device.send(frame(21, normal(FIRE_DATA), sent=old))
+    kinds = [k for k, _ in await events(daemon)]
+    assert kinds.count("DEVICE_CLOCK") == 1
+    assert ("DEVICE_CLOCK", "2020-10-22 17:13:24") in await events(daemon)
+    rows = await daemon.store.read(lambda c: c.execute(
+        "SELECT MIN(ts) FROM history WHERE point = 'fire1.zone_a1'").fetchone())
+    assert rows[0] > time.time() - 60                      # stored at its arrival

@@ -19,9 +19,21 @@ def _module(path: Path) -> str:
     return ".".join(parts)
 
 
+def _parsed(text: str) -> ast.Module:
+    """ast.parse, tried again when CPython 3.11 mixes up its AST recursion count with another
+    thread's compile (python/cpython#106905: "AST constructor recursion depth mismatch",
+    seen once in a full run while a test's server threads still ran)."""
+    for _ in range(3):
+        try:
+            return ast.parse(text)
+        except SystemError:
+            continue
+    return ast.parse(text)
+
+
 def _imports(path: Path, known: set[str]) -> set[str]:
     """Modules imported at run time (imports under ``if TYPE_CHECKING:`` do not count)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = _parsed(path.read_text(encoding="utf-8"))
     skip: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):

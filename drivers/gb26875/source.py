@@ -29,6 +29,8 @@ from monitor.core.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 TYPE = "gb26875"
+CLOCK_OFF = 600.0
+"""Seconds a device's time label may be off before it is said to be wrong."""
 
 
 @register
@@ -43,6 +45,8 @@ class Gb26875Source(PushSource):
         """The open TCP connections' tasks, and where each answers."""
         self.counters: Counter[str] = Counter()
         self.unknown: set[str] = set()
+        self.clock_said: dict[str, float] = {}
+        """Device -> when its clock was last said to be off (monotonic)."""
         super().__init__(name, spec, devices)
 
     def follow(self, devices: Sequence[DeviceConfig]) -> None:
@@ -148,7 +152,7 @@ class Gb26875Source(PushSource):
                 heard = meaning(device.name, device.spec.points, infos, time.time(),
                                 feed.language)
                 feed.readings(device.name, heard.readings)
-                for kind, text in heard.events:
+                for kind, text in heard.events + self._clock(device.name, item):
                     feed.event(device.name, kind, text)
                 await feed.committed(self.name, message)
                 self.counters["accepted"] += 1
@@ -160,6 +164,21 @@ class Gb26875Source(PushSource):
             return None
         feed.alive(self.name)
         return item.reply(Command.CONFIRM, datetime.now()).encode()
+
+
+    def _clock(self, device: str, item: Frame) -> list[tuple[str, str]]:
+        """A device whose clock is off by more than ``CLOCK_OFF`` is said so, once an hour:
+        its time labels are kept in the events, never used for the readings."""
+        sent = item.sent_at
+        now = datetime.now()
+        off = None if sent is None else abs((now - sent).total_seconds())
+        if off is not None and off <= CLOCK_OFF:
+            return []
+        if time.monotonic() - self.clock_said.get(device, -3600.0) < 3600.0:
+            return []
+        self.clock_said[device] = time.monotonic()
+        said = item.sent.hex() if sent is None else sent.isoformat(sep=" ")
+        return [("DEVICE_CLOCK", said)]
 
 
 class _Datagrams(asyncio.DatagramProtocol):

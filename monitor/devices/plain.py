@@ -38,7 +38,8 @@ class FirePanel(DeviceClass):
         "COMPONENT": ("部件状态", "component state"), "SYSTEM": ("系统状态", "system state"),
         "ANALOGUE": ("模拟量", "analogue value"), "OPERATION": ("操作", "operation"),
         "TRANSMITTER": ("传输装置状态", "transmitter state"),
-        "UNKNOWN_DATA": ("未识别的数据", "data not understood")}
+        "UNKNOWN_DATA": ("未识别的数据", "data not understood"),
+        "DEVICE_CLOCK": ("设备时钟有误 (其时间不采用)", "device clock wrong (its time not used)")}
 
     @classmethod
     def display(cls, key: str, value: Any, language: Language) -> str | None:
