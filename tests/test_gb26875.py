@@ -212,3 +212,19 @@ async def test_a_device_clock_years_off_is_said_once_and_not_trusted(
     rows = await daemon.store.read(lambda c: c.execute(
         "SELECT MIN(ts) FROM history WHERE point = 'fire1.zone_a1'").fetchone())
     assert rows[0] > time.time() - 60                      # stored at its arrival
+
+
+async def test_an_unknown_type_and_a_length_past_the_frame(tmp_path: Path,
+                                                           daemon_factory: Any) -> None:
+    port = peers.free_port()
+    daemon: Daemon = await daemon_factory(site(tmp_path, port, listeners=[{
+        "name": "fire_link", "type": "gb26875",
+        "settings": {"listen": "127.0.0.1", "port": port, "quiet": 0.3}}]))
+    async with Transmitter(port) as device:
+        answer = await device.send(frame(30, bytes.fromhex("8001aabbcc")))   # a vendor's type
+        assert answer.command == Command.CONFIRM                              # taken, and kept
+        long = bytearray(frame(31))
+        long[24:26] = (900).to_bytes(2, "little")            # says 900 bytes, sends 74
+        device.writer.write(bytes(long))
+        assert (await device.send(frame(32))).serial == 32   # given up once quiet: served
+    assert ("UNKNOWN_DATA", "类型 128: 8001aabbcc") in await events(daemon)
