@@ -123,7 +123,7 @@ async def bare(port: int) -> asyncio.Server:
 async def vigil(port: int, work: Path) -> Daemon:
     panel = {"name": "fire1", "area": "machine_room", "class": "fire_panel",
              "type": "gb26875", "interval": 3600, "connection": {"address": ADDRESS.hex()},
-             "points": [{"key": "zone", "system": 3, "component": 0x1000}]}
+             "points": [{"key": "zone", "system": 3, "component": "00001000"}]}
     cfg = load_config_text(site_yaml(work, [panel], [
         {"name": "fire_zone", "point": "fire1.zone", "kind": "state", "equals": ["alarm"],
          "severity": "critical"}],

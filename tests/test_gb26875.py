@@ -228,3 +228,16 @@ async def test_an_unknown_type_and_a_length_past_the_frame(tmp_path: Path,
         device.writer.write(bytes(long))
         assert (await device.send(frame(32))).serial == 32   # given up once quiet: served
     assert ("UNKNOWN_DATA", "类型 128: 8001aabbcc") in await events(daemon)
+
+
+def test_a_component_address_yaml_reads_as_a_number_is_refused(tmp_path: Path) -> None:
+    from monitor.config import ConfigError, load_config_text
+    from tests.conftest import site_yaml
+
+    text = site_yaml(tmp_path, [{
+        "name": "fire1", "area": "machine_room", "class": "fire_panel", "type": "gb26875",
+        "connection": {"address": ADDRESS.hex()},
+        "points": [{"key": "z", "system": 3, "component": 24584}]}],   # YAML's 00060010
+        listeners=[{"name": "l", "type": "gb26875", "settings": {"port": 18026}}])
+    with pytest.raises(ConfigError, match="8 hex digits in quotes"):
+        load_config_text(text, "site.yaml")

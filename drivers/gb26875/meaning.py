@@ -55,7 +55,7 @@ class Heard:
 def meaning(device: str, points: Iterable[Gb26875Point], infos: Iterable[Info],
             now: float, language: str = "zh-CN") -> Heard:
     lang: Language = "en" if language == "en" else "zh-CN"
-    by_place = {(p.system, p.component): p for p in points}
+    by_place = {(p.system, p.address): p for p in points}
     out = Heard()
     for info in infos:
         if isinstance(info, ComponentState | SystemState):

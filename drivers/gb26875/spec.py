@@ -27,13 +27,22 @@ class Gb26875Point(PointBase):
     detector, a call point) by its address as the panel sends it."""
 
     system: int = Field(ge=0, le=255, description="系统地址")
-    component: int | None = Field(default=None, ge=0, le=0xFFFFFFFF,
-                                  description="部件地址 (e.g. 0x000600d9, as events show it)")
+    component: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{8}$",
+                                  description="部件地址: 8 hex digits as events show it, in "
+                                              "quotes (e.g. '000600d9')")
 
     @field_validator("component", mode="before")
     @classmethod
-    def _hex(cls, value: object) -> object:
-        return int(value, 16) if isinstance(value, str) else value
+    def _quoted(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise ValueError("write the component address as 8 hex digits in quotes, e.g. "
+                             "'000600d9' (YAML reads bare digits as a number, even octal)")
+        return value
+
+    @property
+    def address(self) -> int | None:
+        """The component's address as the frame carries it (4 bytes, low byte first)."""
+        return None if self.component is None else int(self.component, 16)
 
 
 class Gb26875Connection(Strict):
