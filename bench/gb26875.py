@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.stats import ms
+from bench.stats import ms, rss_mib
 from drivers.gb26875.data import decode_data
 from drivers.gb26875.frame import Command, Frame, Splitter
 from monitor.config import load_config_text
@@ -139,13 +139,6 @@ def line(name: str, out: dict[str, Any]) -> str:
     rate = ok / out["elapsed"]
     return (f"{name:<34} {rate:9,.0f} frames/s   p50 {ms(out['latency'], 50):6.2f} ms   "
             f"p99 {ms(out['latency'], 99):7.2f} ms   ok {ok}   failures {out['failures']}")
-
-
-def rss_mib() -> float:
-    for row in Path("/proc/self/status").read_text().splitlines():
-        if row.startswith("VmRSS:"):
-            return int(row.split()[1]) / 1024
-    return 0.0
 
 
 async def main() -> None:

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.stats import ms
+from bench.stats import ms, rss_mib
 from monitor.config import load_config_text
 from monitor.daemon import Daemon
 from tests.conftest import site_yaml
@@ -30,13 +30,6 @@ steps:
   - {id: hold, kind: checklist, items: [{id: done, text: 完成, role: it}], timeout: 1h,
      on_timeout: end}
 """
-
-
-def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def main() -> None:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import ClassVar
 
 from monitor.cli import main
 from monitor.config.model import DeviceConfig, Rule, ThresholdRule
 from monitor.core.model import Reading
 from monitor.devices.base import REGISTRY, DeviceClass, PointWords, Situation
+from tests import util
 
 LEVEL = {"key": "water.level", "table": "holding", "address": 48, "data_type": "int16"}
 """The gauge's depth in cm, at the Modbus peer's holding register 48."""
@@ -45,13 +46,8 @@ class FloodSensor(DeviceClass):
         return []
 
 
-@contextlib.contextmanager
-def registered() -> Iterator[None]:
-    REGISTRY[FloodSensor.name] = FloodSensor
-    try:
-        yield
-    finally:
-        del REGISTRY[FloodSensor.name]
+def registered() -> contextlib.AbstractContextManager[None]:
+    return util.registered(REGISTRY, FloodSensor.name, FloodSensor)
 
 
 if __name__ == "__main__":

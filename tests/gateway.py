@@ -12,7 +12,7 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from monitor.config.model import DeviceConfig, PointBase
 from monitor.config.types import Strict
 from monitor.core.model import Quality, Reading
 from monitor.core.store import StoreUnavailable
+from tests import util
 from tests.conftest import site_yaml
 
 
@@ -81,13 +82,8 @@ class LineGateway(PushSource):
         await self.server.wait_closed()
 
 
-@contextlib.contextmanager
-def registered() -> Iterator[None]:
-    SOURCES[LineGateway.type_name] = LineGateway
-    try:
-        yield
-    finally:
-        del SOURCES[LineGateway.type_name]
+def registered() -> contextlib.AbstractContextManager[None]:
+    return util.registered(SOURCES, LineGateway.type_name, LineGateway)
 
 
 def site(tmp_path: Path, port: int, **extra: Any) -> str:

@@ -7,7 +7,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +80,13 @@ async def made_anew(daemon: Any) -> None:
     await damage(daemon)
     await eventually(lambda: daemon.alarms.is_active("store:recreated"), 5)
     await daemon.store.committed()
+
+
+@contextlib.contextmanager
+def registered(table: dict[str, Any], name: str, part: Any) -> Iterator[None]:
+    """``part`` in a registry (drivers, push sources, device classes) while the block runs."""
+    table[name] = part
+    try:
+        yield
+    finally:
+        del table[name]
